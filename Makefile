@@ -1,0 +1,28 @@
+# Top level: the targets a person types. Build rules live in Makefile.target.
+.DEFAULT_GOAL := all
+include Makefile.target
+
+.PHONY: all check demo bench fuzz clean install-deps
+
+all: $(PROGRAMS)
+
+# Every test (GTest programs with --tap, shell tests) through prove: the run
+# ends with a count.
+check: $(PROGRAMS) $(TESTS) $(FUZZERS)
+	prove --exec tests/tap-run $(TESTS) $(SHELL_TESTS)
+
+demo: $(PROGRAMS)
+	tests/demo.sh
+
+bench: $(BENCHES)
+	@for b in $(BENCHES); do $$b || exit 1; done
+
+# Longer fuzzing session than the bounded one inside `make check`.
+fuzz: $(FUZZERS)
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} tests/fuzz.sh
+
+install-deps:
+	scripts/install-deps
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,63 @@
+/*
+ * Host PCI functions through libpci's linux_sysfs method.  The sysfs root
+ * (the directory holding devices/) is /sys/bus/pci unless a simulated tree
+ * built by tools/simhost is named.
+ */
+#ifndef HOST_PCI_H
+#define HOST_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "pt-notation.h"
+
+typedef struct HostPci HostPci;
+typedef struct HostFunc HostFunc;
+
+/* BAR index 0-5, HOST_BAR_ROM for the expansion ROM. */
+typedef struct HostBar {
+    uint64_t base;      /* address without flag bits */
+    uint64_t size;      /* 0: not implemented */
+    bool io;
+    bool mem64;
+    bool prefetch;
+} HostBar;
+
+#define HOST_BAR_ROM 6
+#define HOST_BARS    7
+
+/* NULL sysfs_root: the real /sys/bus/pci.  On failure returns NULL, *err set. */
+HostPci *host_pci_open(const char *sysfs_root, PtError *err);
+void host_pci_close(HostPci *host);
+
+/* Bit F set: function F of DDDD:BB:SS exists on the host. */
+uint8_t host_pci_present_funcs(HostPci *host, uint16_t domain, uint8_t bus, uint8_t dev);
+
+/* Every function the host has, in BDF order (for listings). */
+int host_pci_count(HostPci *host);
+PtBdf host_pci_bdf_at(HostPci *host, int index);
+
+/* Driver bound to the function ("pciback", "pci-stub", "ehci_hcd"...), or NULL. */
+const char *host_pci_driver(HostPci *host, PtBdf bdf);
+/* Bound to pciback or pci-stub: a guest may have it. */
+bool host_pci_assignable(HostPci *host, PtBdf bdf);
+
+/* Open one function for pass-through (config I/O, BAR facts). */
+HostFunc *host_func_open(HostPci *host, PtBdf bdf, PtError *err);
+void host_func_close(HostFunc *fn);
+
+PtBdf host_func_bdf(const HostFunc *fn);
+/* 256 or 4096: how much config space the host exposes. */
+unsigned host_func_config_size(const HostFunc *fn);
+/* Config space I/O; 0 on success, -errno on failure.  Counted. */
+int host_func_read(HostFunc *fn, unsigned offset, void *buf, unsigned len);
+int host_func_write(HostFunc *fn, unsigned offset, const void *buf, unsigned len);
+void host_func_bar(const HostFunc *fn, int index, HostBar *bar);
+int host_func_irq(const HostFunc *fn);
+
+/* How many config reads and writes reached the host since open. */
+typedef struct HostCounters {
+    unsigned long reads, writes;
+} HostCounters;
+HostCounters host_func_counters(const HostFunc *fn);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * Extended BDF notation for PCI pass-through: parsing, expansion against the
+ * host's functions, and the wire forms toolstacks write on the device-model
+ * channel.  Pure functions: no I/O, no printing, no exit; every failure is an
+ * error message naming the offending text and its column.
+ *
+ *   spec  := [DDDD:]BB:SS.FUNCS[@VSLOT[.VFUNC]][,OPT...]
+ *   FUNCS := F | F-F | F,F[,F...] | * | F=V[,F=V...]   (items may mix F and F-F)
+ *   OPT   := msitranslate=0|1 | power_mgmt=0|1 | permissive=0|1 | map=identity|least
+ */
+#ifndef PT_NOTATION_H
+#define PT_NOTATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PT_FUNCS_PER_SLOT 8
+#define PT_SLOTS          32
+#define PT_UNSET          (-1)
+
+/* Room for "<spec>: <reason> (at column N)" with any realistic spec. */
+typedef struct PtError {
+    char msg[320];
+} PtError;
+
+typedef struct PtBdf {
+    uint16_t domain;
+    uint8_t bus, dev, func;
+} PtBdf;
+
+typedef enum PtMapScheme {
+    PT_MAP_DEFAULT = 0,     /* not given: the guest's default applies */
+    PT_MAP_IDENTITY,        /* vfunc = pfunc */
+    PT_MAP_LEAST,           /* lowest free vfunc, in the order written */
+} PtMapScheme;
+
+/* Per-device options; PT_UNSET where the spec does not say. */
+typedef struct PtOptions {
+    int msitranslate;
+    int power_mgmt;
+    int permissive;
+    PtMapScheme map;
+} PtOptions;
+
+/* A spec as written, before the host is consulted. */
+typedef struct PtSpec {
+    uint16_t domain;
+    uint8_t bus, dev;
+    bool all_funcs;                     /* '*' */
+    bool explicit_map;                  /* F=V pairs */
+    bool multi_form;                    /* range, list, '*' or F=V was written */
+    int nfuncs;                         /* 0 with all_funcs */
+    uint8_t funcs[PT_FUNCS_PER_SLOT];   /* in the order written */
+    uint8_t vfuncs[PT_FUNCS_PER_SLOT];  /* with explicit_map */
+    int vslot;                          /* PT_UNSET: automatic */
+    int vfunc;                          /* @VSLOT.VFUNC, single function only */
+    PtOptions opts;
+} PtSpec;
+
+/* What the placer takes: the concrete functions of one host device. */
+typedef struct PtRequest {
+    uint16_t domain;
+    uint8_t bus, dev;
+    int nfuncs;
+    uint8_t pfunc[PT_FUNCS_PER_SLOT];   /* in the order to place */
+    int vfunc[PT_FUNCS_PER_SLOT];       /* explicit vfunc, or PT_UNSET */
+    bool multi;                         /* more than one function */
+    int vslot;                          /* PT_UNSET: automatic */
+    PtOptions opts;
+} PtRequest;
+
+/* Parse a spec as a user writes it (guest config, xm, monitor). */
+int pt_spec_parse(const char *text, PtSpec *spec, PtError *err);
+
+/*
+ * Parse the unplug form: no @VSLOT, no options.  A plain BDF or any function
+ * list is accepted; the whole guest slot is what gets removed.
+ */
+int pt_spec_parse_unplug(const char *text, PtSpec *spec, PtError *err);
+
+/*
+ * Turn a parsed spec into a request against the host device whose present
+ * functions are the bits of host_funcs (bit F = function F present).
+ * '*' takes every present function, ascending.  Functions named but absent
+ * are an error.  text is the original spec, for messages.
+ */
+int pt_spec_expand(const PtSpec *spec, const char *text, uint8_t host_funcs,
+                   PtRequest *req, PtError *err);
+
+/* Merge per-spec options over defaults: unset fields take the default. */
+PtOptions pt_options_merge(PtOptions spec, PtOptions dflt);
+PtOptions pt_options_unset(void);
+
+/* "0000:00:1d.1" into buf (at least 13 bytes). */
+const char *pt_bdf_format(PtBdf bdf, char *buf, size_t len);
+
+/* "msitranslate=1,power_mgmt=0,..." for the options that are set. */
+void pt_options_format(const PtOptions *opts, char *buf, size_t len);
+
+/*
+ * The per-function wire form on the device-model channel and in the backend
+ * directory: "DDDD:BB:SS.F[@VDEVFN][,k=v...]" with VDEVFN hex.  xend writes
+ * 0x100|vfunc for "any free slot, at this vfunc" ("@101"); libxl writes the
+ * devfn ("@38") or omits it.
+ */
+typedef struct PtWire {
+    PtBdf bdf;
+    bool has_vdevfn;
+    bool auto_slot;         /* xend's 0x100 flag */
+    uint8_t vdevfn;         /* with auto_slot: only the function bits count */
+    PtOptions opts;
+} PtWire;
+
+int pt_wire_parse(const char *text, PtWire *wire, PtError *err);
+/* xend form when auto_slot, libxl form otherwise. */
+void pt_wire_format(const PtWire *wire, char *buf, size_t len);
+
+#endif

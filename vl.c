@@ -1,0 +1,225 @@
+/*
+ * qemu-dm: the device model's entry point.  Options in QEMU's single-dash
+ * style (a double dash is accepted too), read through one table.
+ */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host-pci.h"
+#include "pt-plan.h"
+
+#define MAX_SPECS 64
+
+typedef struct DmConfig {
+    const char *host_sysfs;             /* NULL: the real /sys/bus/pci */
+    const char *specs[MAX_SPECS];
+    int nspecs;
+    uint32_t reserved;
+    PtPlanDefaults dflt;
+    bool dry_run;
+    bool help;
+} DmConfig;
+
+typedef struct DmOption {
+    const char *name;
+    const char *arg;                    /* NULL: a flag */
+    int (*apply)(DmConfig *cfg, const char *value, char *why, size_t len);
+    const char *help;
+} DmOption;
+
+static int opt_host_sysfs(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    (void)why, (void)len;
+    cfg->host_sysfs = value;
+    return 0;
+}
+
+static int opt_pci(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    if (cfg->nspecs == MAX_SPECS) {
+        snprintf(why, len, "at most %d -pci options", MAX_SPECS);
+        return -1;
+    }
+    cfg->specs[cfg->nspecs++] = value;
+    return 0;
+}
+
+static int opt_pci_map(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    static const struct { const char *word; PtMapScheme scheme; } words[] = {
+        { "identity", PT_MAP_IDENTITY }, { "least", PT_MAP_LEAST },
+    };
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (!strcmp(value, words[i].word)) {
+            cfg->dflt.opts.map = words[i].scheme;
+            return 0;
+        }
+    snprintf(why, len, "'%s': expected identity or least", value);
+    return -1;
+}
+
+/* "0-3,1f": hex slots and ranges. */
+static int opt_reserved(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    uint32_t mask = 0;
+    const char *p = value;
+
+    while (*p) {
+        char *end;
+        if (!isxdigit((unsigned char)*p))
+            goto bad;
+        unsigned long lo = strtoul(p, &end, 16), hi = lo;
+        if (*end == '-') {
+            p = end + 1;
+            if (!isxdigit((unsigned char)*p))
+                goto bad;
+            hi = strtoul(p, &end, 16);
+        }
+        if (lo > hi || hi > 0x1f)
+            goto bad;
+        for (unsigned long s = lo; s <= hi; s++)
+            mask |= 1u << s;
+        if (*end != ',' && *end != '\0')
+            goto bad;
+        p = *end ? end + 1 : end;
+    }
+    cfg->reserved = mask;
+    return 0;
+bad:
+    snprintf(why, len, "'%s': expected hex slots and ranges 00-1f, e.g. 0-3,1f", value);
+    return -1;
+}
+
+static int opt_dry_run(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    (void)value, (void)why, (void)len;
+    cfg->dry_run = true;
+    return 0;
+}
+
+static int opt_help(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    (void)value, (void)why, (void)len;
+    cfg->help = true;
+    return 0;
+}
+
+static const DmOption dm_options[] = {
+    { "host-sysfs", "DIR", opt_host_sysfs,
+      "host PCI tree (the directory holding devices/); default /sys/bus/pci" },
+    { "pci", "SPEC", opt_pci,
+      "pass through host functions in the extended notation, e.g. 0000:00:1d.0-2@7" },
+    { "pci-map", "SCHEME", opt_pci_map,
+      "default mapping of multi-function devices: identity (default) or least" },
+    { "pci-reserved", "SLOTS", opt_reserved,
+      "guest slots kept for the platform, hex (default 0-3)" },
+    { "dry-run", NULL, opt_dry_run,
+      "place the -pci devices, print host BDF -> guest slot.func, exit" },
+    { "help", NULL, opt_help, "this text" },
+};
+
+#define N_DM_OPTIONS (sizeof(dm_options) / sizeof(dm_options[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: qemu-dm [options]\n");
+    for (size_t i = 0; i < N_DM_OPTIONS; i++) {
+        char left[40];
+        snprintf(left, sizeof(left), "-%s%s%s", dm_options[i].name,
+                 dm_options[i].arg ? " " : "", dm_options[i].arg ? dm_options[i].arg : "");
+        fprintf(out, "  %-24s %s\n", left, dm_options[i].help);
+    }
+}
+
+static const DmOption *find_option(const char *word)
+{
+    if (word[0] != '-')
+        return NULL;
+    word += word[1] == '-' ? 2 : 1;
+    for (size_t i = 0; i < N_DM_OPTIONS; i++)
+        if (!strcmp(word, dm_options[i].name))
+            return &dm_options[i];
+    return NULL;
+}
+
+static int parse_args(int argc, char **argv, DmConfig *cfg)
+{
+    char why[200];
+
+    for (int i = 1; i < argc; i++) {
+        const DmOption *opt = find_option(argv[i]);
+        const char *value = NULL;
+
+        if (!opt) {
+            fprintf(stderr, "qemu-dm: unknown option '%s' (try -help)\n", argv[i]);
+            return -1;
+        }
+        if (opt->arg) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "qemu-dm: -%s needs %s\n", opt->name, opt->arg);
+                return -1;
+            }
+            value = argv[++i];
+        }
+        if (opt->apply(cfg, value, why, sizeof(why)) < 0) {
+            fprintf(stderr, "qemu-dm: -%s %s\n", opt->name, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Plan every -pci spec (in the order given), then print; all or nothing. */
+static int dry_run(const DmConfig *cfg)
+{
+    PtPlan plans[MAX_SPECS];
+    PtBusMap map;
+    PtError err;
+    HostPci *host = host_pci_open(cfg->host_sysfs, &err);
+
+    if (!host) {
+        fprintf(stderr, "qemu-dm: %s\n", err.msg);
+        return 2;
+    }
+    pt_busmap_init(&map, cfg->reserved);
+    for (int i = 0; i < cfg->nspecs; i++) {
+        if (pt_plan_spec(host, &map, cfg->specs[i], &cfg->dflt, &plans[i], &err) < 0) {
+            fprintf(stderr, "qemu-dm: %s\n", err.msg);
+            host_pci_close(host);
+            return 2;
+        }
+    }
+    for (int i = 0; i < cfg->nspecs; i++) {
+        const PtPlacement *pl = &plans[i].placement;
+        if (pl->note[0])
+            fprintf(stderr, "qemu-dm: note: %s\n", pl->note);
+        for (int f = 0; f < pl->nfuncs; f++) {
+            char bdf[16];
+            printf("%s -> 00:%02x.%x\n", pt_bdf_format(pl->host[f], bdf, sizeof(bdf)),
+                   PT_SLOT(pl->vdevfn[f]), PT_FUNC(pl->vdevfn[f]));
+        }
+    }
+    host_pci_close(host);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    DmConfig cfg = { .reserved = PT_RESERVED_DEFAULT, .dflt = pt_plan_defaults() };
+
+    if (parse_args(argc, argv, &cfg) < 0)
+        return 2;
+    if (cfg.help) {
+        usage(stdout);
+        return 0;
+    }
+    if (!cfg.dry_run) {
+        fprintf(stderr, "qemu-dm: only -dry-run placement is available in this build\n");
+        return 2;
+    }
+    return dry_run(&cfg);
+}

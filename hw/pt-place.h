@@ -35,11 +35,22 @@ void pt_busmap_init(PtBusMap *map, uint32_t reserved);
  *
  * partial: allow a pinned function other than 0 into a slot that has no
  * function 0 yet (xend's per-function hot-plug inserts vfunc 0 last).
+ *
+ * A single function (multi false, nfuncs 1) goes to vfunc 0, or to
+ * vfunc[0] when set; with vslot PT_UNSET it takes the lowest empty slot
+ * (xend's "@101": any free slot, at vfunc 1).  Several functions always
+ * share one slot, even with multi false.  With text NULL the device's
+ * "DDDD:BB:SS" names it.  err may be NULL.
+ *
+ * Returns 0 with *out filled, or a negative errno with err->msg filled
+ * and *map, *out untouched: -EINVAL a malformed request or one that would
+ * leave its slot without function 0, -EBUSY the slot is reserved or a
+ * function is taken, -ENOSPC no room.
  */
 int pt_place(PtBusMap *map, const PtRequest *req, PtMapScheme scheme,
              bool partial, const char *text, PtPlacement *out, PtError *err);
 
-/* Release the functions of a placement. */
+/* Release the functions of a placement (only its own, in a shared slot). */
 void pt_unplace(PtBusMap *map, const PtPlacement *pl);
 
 #define PT_DEVFN(slot, fn) ((uint8_t)(((slot) << 3) | (fn)))

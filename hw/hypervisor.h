@@ -1,0 +1,211 @@
+/*
+ * Hypervisor operations the device model needs for pass-through: device
+ * assignment, direct MMIO and I/O-port mappings, pirqs for INTx and MSI,
+ * and the permissions behind them.
+ *
+ * One const ops table per implementation, reached through a Hypervisor
+ * handle.  Implementations embed `Hypervisor` as their first member.
+ *   sim: records every call and checks invariants (hypervisor_sim_new).
+ *   xen: libxenctrl / libxendevicemodel (later).
+ * Every call returns 0 or a negative errno.
+ */
+#ifndef HYPERVISOR_H
+#define HYPERVISOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "pt-notation.h"
+
+typedef struct Hypervisor Hypervisor;
+
+/* How the guest wants an MSI delivered (from the guest's address/data). */
+typedef struct HvMsi {
+    uint8_t vector;
+    uint32_t dest;          /* APIC destination ID */
+    uint8_t delivery_mode;  /* MSI data bits 10:8: 0 fixed, 1 lowest prio... */
+    uint32_t flags;         /* HV_MSI_* */
+    uint64_t table;         /* MSI-X: guest address of the table, else 0 */
+} HvMsi;
+
+#define HV_MSI_DEST_LOGICAL (1u << 0)
+#define HV_MSI_REDIR_HINT   (1u << 1)
+#define HV_MSI_TRIG_LEVEL   (1u << 2)
+#define HV_MSI_UNMASKED     (1u << 3)
+
+/* PAGE frames for MMIO mappings. */
+#define HV_PAGE_SHIFT 12
+#define HV_PAGE_SIZE  (1u << HV_PAGE_SHIFT)
+
+typedef struct HypervisorOps {
+    const char *name;
+
+    /* Devices, by host BDF; guest devfn on bus 0. */
+    int (*test_device)(Hypervisor *hv, PtBdf host);
+    int (*assign_device)(Hypervisor *hv, PtBdf host, uint8_t devfn);
+    int (*deassign_device)(Hypervisor *hv, PtBdf host, uint8_t devfn);
+
+    /* Guest frames gfn..gfn+n-1 -> host frames mfn..mfn+n-1. */
+    int (*map_mmio)(Hypervisor *hv, uint64_t gfn, uint64_t mfn, uint64_t n);
+    int (*unmap_mmio)(Hypervisor *hv, uint64_t gfn, uint64_t mfn, uint64_t n);
+    /* Guest ports gport..gport+n-1 -> host ports mport... */
+    int (*map_ioport)(Hypervisor *hv, uint32_t gport, uint32_t mport, uint32_t n);
+    int (*unmap_ioport)(Hypervisor *hv, uint32_t gport, uint32_t mport, uint32_t n);
+
+    /* A pirq for a host GSI (INTx) or for an MSI/MSI-X vector of a device
+     * (entry: MSI-X table entry, 0 for MSI; table_base: host table address). */
+    int (*map_pirq)(Hypervisor *hv, int gsi, int *pirq);
+    int (*map_pirq_msi)(Hypervisor *hv, PtBdf host, int entry,
+                        uint64_t table_base, int *pirq);
+    int (*unmap_pirq)(Hypervisor *hv, int pirq);
+
+    /* INTx: pirq -> guest devfn, pin 0 = INTA .. 3 = INTD (the hypervisor
+     * derives the link with the same swizzle as hw/pci.h). */
+    int (*bind_intx)(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx);
+    int (*unbind_intx)(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx);
+    /* MSI: pirq -> guest vector; update rewrites a live binding. */
+    int (*bind_msi)(Hypervisor *hv, int pirq, const HvMsi *msi);
+    int (*update_msi)(Hypervisor *hv, int pirq, const HvMsi *msi);
+    int (*unbind_msi)(Hypervisor *hv, int pirq, const HvMsi *msi);
+
+    /* Permissions the mappings rely on: allow or revoke. */
+    int (*iomem_permission)(Hypervisor *hv, uint64_t mfn, uint64_t n, bool allow);
+    int (*ioport_permission)(Hypervisor *hv, uint32_t port, uint32_t n, bool allow);
+    int (*irq_permission)(Hypervisor *hv, int pirq, bool allow);
+
+    void (*free)(Hypervisor *hv);
+} HypervisorOps;
+
+/* The handle; implementations put it first in their own struct. */
+struct Hypervisor {
+    const HypervisorOps *ops;
+};
+
+void hypervisor_free(Hypervisor *hv);
+
+/* Thin dispatchers so callers never spell hv->ops->x(hv, ...). */
+static inline int hv_test_device(Hypervisor *hv, PtBdf h)
+{ return hv->ops->test_device(hv, h); }
+static inline int hv_assign_device(Hypervisor *hv, PtBdf h, uint8_t devfn)
+{ return hv->ops->assign_device(hv, h, devfn); }
+static inline int hv_deassign_device(Hypervisor *hv, PtBdf h, uint8_t devfn)
+{ return hv->ops->deassign_device(hv, h, devfn); }
+static inline int hv_map_mmio(Hypervisor *hv, uint64_t gfn, uint64_t mfn, uint64_t n)
+{ return hv->ops->map_mmio(hv, gfn, mfn, n); }
+static inline int hv_unmap_mmio(Hypervisor *hv, uint64_t gfn, uint64_t mfn, uint64_t n)
+{ return hv->ops->unmap_mmio(hv, gfn, mfn, n); }
+static inline int hv_map_ioport(Hypervisor *hv, uint32_t g, uint32_t m, uint32_t n)
+{ return hv->ops->map_ioport(hv, g, m, n); }
+static inline int hv_unmap_ioport(Hypervisor *hv, uint32_t g, uint32_t m, uint32_t n)
+{ return hv->ops->unmap_ioport(hv, g, m, n); }
+static inline int hv_map_pirq(Hypervisor *hv, int gsi, int *pirq)
+{ return hv->ops->map_pirq(hv, gsi, pirq); }
+static inline int hv_map_pirq_msi(Hypervisor *hv, PtBdf h, int entry,
+                                  uint64_t table_base, int *pirq)
+{ return hv->ops->map_pirq_msi(hv, h, entry, table_base, pirq); }
+static inline int hv_unmap_pirq(Hypervisor *hv, int pirq)
+{ return hv->ops->unmap_pirq(hv, pirq); }
+static inline int hv_bind_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{ return hv->ops->bind_intx(hv, pirq, devfn, intx); }
+static inline int hv_unbind_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{ return hv->ops->unbind_intx(hv, pirq, devfn, intx); }
+static inline int hv_bind_msi(Hypervisor *hv, int pirq, const HvMsi *msi)
+{ return hv->ops->bind_msi(hv, pirq, msi); }
+static inline int hv_update_msi(Hypervisor *hv, int pirq, const HvMsi *msi)
+{ return hv->ops->update_msi(hv, pirq, msi); }
+static inline int hv_unbind_msi(Hypervisor *hv, int pirq, const HvMsi *msi)
+{ return hv->ops->unbind_msi(hv, pirq, msi); }
+static inline int hv_iomem_permission(Hypervisor *hv, uint64_t mfn, uint64_t n, bool allow)
+{ return hv->ops->iomem_permission(hv, mfn, n, allow); }
+static inline int hv_ioport_permission(Hypervisor *hv, uint32_t port, uint32_t n, bool allow)
+{ return hv->ops->ioport_permission(hv, port, n, allow); }
+static inline int hv_irq_permission(Hypervisor *hv, int pirq, bool allow)
+{ return hv->ops->irq_permission(hv, pirq, allow); }
+
+/* ------------------------------------------------------------------ sim */
+
+typedef enum HvOp {
+    HV_OP_TEST_DEVICE,
+    HV_OP_ASSIGN_DEVICE,
+    HV_OP_DEASSIGN_DEVICE,
+    HV_OP_MAP_MMIO,
+    HV_OP_UNMAP_MMIO,
+    HV_OP_MAP_IOPORT,
+    HV_OP_UNMAP_IOPORT,
+    HV_OP_MAP_PIRQ,
+    HV_OP_MAP_PIRQ_MSI,
+    HV_OP_UNMAP_PIRQ,
+    HV_OP_BIND_INTX,
+    HV_OP_UNBIND_INTX,
+    HV_OP_BIND_MSI,
+    HV_OP_UPDATE_MSI,
+    HV_OP_UNBIND_MSI,
+    HV_OP_IOMEM_PERMISSION,
+    HV_OP_IOPORT_PERMISSION,
+    HV_OP_IRQ_PERMISSION,
+    HV_OP_COUNT
+} HvOp;
+
+/* One recorded call; only the fields of its op are meaningful. */
+typedef struct HvCall {
+    HvOp op;
+    int rc;                 /* what the caller got back */
+    bool injected;          /* rc came from fault injection */
+    PtBdf host;             /* device ops, map_pirq_msi */
+    uint8_t devfn;          /* assign/deassign, bind/unbind_intx */
+    uint8_t intx;           /* bind/unbind_intx */
+    uint64_t guest;         /* gfn, gport */
+    uint64_t machine;       /* mfn, mport, permission start */
+    uint64_t count;         /* frames, ports */
+    int gsi;                /* map_pirq; MSI-X entry for map_pirq_msi */
+    uint64_t table_base;    /* map_pirq_msi */
+    int pirq;               /* result of map_pirq*, argument otherwise */
+    HvMsi msi;              /* bind/update/unbind_msi */
+    bool allow;             /* permissions */
+} HvCall;
+
+Hypervisor *hypervisor_sim_new(void);
+bool hypervisor_is_sim(const Hypervisor *hv);
+
+/* Log: one structured record and one text line per call, in order. */
+size_t hypervisor_sim_log_len(Hypervisor *hv);
+const HvCall *hypervisor_sim_log_at(Hypervisor *hv, size_t i);
+/* e.g. "map_mmio gfn=0xf0000 mfn=0xfe000 n=4" */
+const char *hypervisor_sim_log_line(Hypervisor *hv, size_t i);
+/* Lines from..end, each ending in '\n'; g_free the result. */
+char *hypervisor_sim_log_text(Hypervisor *hv, size_t from);
+/* Print the log to stderr (debugging a failing test). */
+void hypervisor_sim_log_dump(Hypervisor *hv);
+
+/* Invariant violations, in order (also printed to stderr as they happen). */
+size_t hypervisor_sim_error_count(Hypervisor *hv);
+const char *hypervisor_sim_error_at(Hypervisor *hv, size_t i);
+
+/* What is live now. */
+size_t hypervisor_sim_mmio_mappings(Hypervisor *hv);
+size_t hypervisor_sim_ioport_mappings(Hypervisor *hv);
+size_t hypervisor_sim_pirqs(Hypervisor *hv);          /* mapped pirqs */
+size_t hypervisor_sim_bindings(Hypervisor *hv);       /* INTx + MSI bindings */
+size_t hypervisor_sim_assigned(Hypervisor *hv);       /* assigned devices */
+size_t hypervisor_sim_permissions(Hypervisor *hv);    /* granted, not revoked */
+/* Is guest frame gfn mapped, and to which host frame? */
+bool hypervisor_sim_mmio_lookup(Hypervisor *hv, uint64_t gfn, uint64_t *mfn);
+
+/*
+ * 0 when nothing is live (no mapping, pirq, binding, assignment or
+ * permission left) and no violation was recorded; -EBUSY otherwise, with
+ * each leftover printed to stderr.  For unplug tests.
+ */
+int hypervisor_sim_check_clean(Hypervisor *hv);
+
+/*
+ * Fault injection: the k-th call from now (k = 1: the next one) fails with
+ * -err and changes nothing.  k = 0 disarms.  Counts every op.
+ */
+void hypervisor_sim_fail_call(Hypervisor *hv, unsigned k, int err);
+/* Has the armed fault fired since it was armed? */
+bool hypervisor_sim_fault_fired(Hypervisor *hv);
+/* Calls made since creation. */
+unsigned long hypervisor_sim_calls(Hypervisor *hv);
+
+#endif

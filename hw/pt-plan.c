@@ -33,23 +33,32 @@ static int check_assignable(HostPci *host, const PtRequest *req, const char *tex
     return 0;
 }
 
+int pt_plan_request(HostPci *host, PtBusMap *map, const PtRequest *request, const char *text,
+                    const PtPlanDefaults *dflt, bool partial, PtPlan *plan, PtError *err)
+{
+    PtRequest req = *request;
+    PtPlan out;
+
+    if (check_assignable(host, &req, text, err) < 0)
+        return -1;
+    out.opts = pt_options_merge(req.opts, dflt->opts);
+    req.opts = out.opts;
+    if (pt_place(map, &req, dflt->opts.map, partial, text, &out.placement, err) < 0)
+        return -1;
+    *plan = out;
+    return 0;
+}
+
 int pt_plan_spec(HostPci *host, PtBusMap *map, const char *text,
                  const PtPlanDefaults *dflt, PtPlan *plan, PtError *err)
 {
     PtSpec spec;
     PtRequest req;
-    PtPlan out;
 
     if (pt_spec_parse(text, &spec, err) < 0)
         return -1;
     uint8_t present = host_pci_present_funcs(host, spec.domain, spec.bus, spec.dev);
-    if (pt_spec_expand(&spec, text, present, &req, err) < 0 ||
-        check_assignable(host, &req, text, err) < 0)
+    if (pt_spec_expand(&spec, text, present, &req, err) < 0)
         return -1;
-    out.opts = pt_options_merge(req.opts, dflt->opts);
-    req.opts = out.opts;
-    if (pt_place(map, &req, dflt->opts.map, false, text, &out.placement, err) < 0)
-        return -1;
-    *plan = out;
-    return 0;
+    return pt_plan_request(host, map, &req, text, dflt, false, plan, err);
 }

@@ -25,6 +25,11 @@ typedef struct PtPlan {
 int pt_plan_spec(HostPci *host, PtBusMap *map, const char *text,
                  const PtPlanDefaults *dflt, PtPlan *plan, PtError *err);
 
+/* The same from an expanded request (the per-function wire protocol);
+ * partial as for pt_place. */
+int pt_plan_request(HostPci *host, PtBusMap *map, const PtRequest *req, const char *text,
+                    const PtPlanDefaults *dflt, bool partial, PtPlan *plan, PtError *err);
+
 PtPlanDefaults pt_plan_defaults(void);
 
 #endif

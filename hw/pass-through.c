@@ -1,0 +1,805 @@
+/*
+ * Configuration-space emulation of a passed-through function (see the
+ * header for the mask model).  Security semantics by default:
+ *  - COMMAND decode bits are the guest's view only; host decode stays on
+ *    (XSA-126).  Bus mastering goes through.
+ *  - Every write is merged per byte, so a wide write never reaches a field
+ *    it does not own (XSA-128).
+ *  - MSI per-vector masking is hidden (XSA-129).
+ *  - Unclaimed offsets and reserved bits never reach the host unless the
+ *    device is permissive, with one warning per device (XSA-131).
+ */
+#include "pass-through.h"
+
+#include <errno.h>
+#include <pci/pci.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dm-log.h"
+#include "pt-place.h"
+
+/* libpci's header names the MSI-X control bits but not the register. */
+#define PT_MSIX_FLAGS 2
+#define EXT_CAP_ID(hdr)   ((hdr) & 0xffff)
+#define EXT_CAP_NEXT(hdr) (((hdr) >> 20) & 0xffc)
+
+/* ---- register descriptors ---- */
+
+typedef enum PtHook {
+    HOOK_NONE = 0, HOOK_COMMAND, HOOK_POWER, HOOK_MSI, HOOK_MSIX,
+} PtHook;
+
+static const int hook_event[] = {
+    [HOOK_COMMAND] = PT_EV_COMMAND, [HOOK_POWER] = PT_EV_POWER, [HOOK_MSI] = PT_EV_MSI,
+    [HOOK_MSIX] = PT_EV_MSIX,
+};
+
+/*
+ * One register of a block (header or capability).  Bits of a block that no
+ * descriptor names are emulated and read-only (served from the snapshot).
+ */
+typedef struct RegDesc {
+    uint16_t offset;        /* from the start of the block */
+    uint8_t size;           /* 1, 2 or 4 */
+    uint32_t emu;           /* served from the shadow; other bits are live */
+    uint32_t wr;            /* the guest may change */
+    uint32_t rw1c;          /* a guest 1 clears */
+    uint32_t live_if_pm;    /* with power_mgmt=1 these go to the host */
+    PtHook hook;
+} RegDesc;
+
+#define CMD_GUEST_WR (PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |       \
+                      PCI_COMMAND_SPECIAL | PCI_COMMAND_INVALIDATE |                    \
+                      PCI_COMMAND_VGA_PALETTE | PCI_COMMAND_PARITY | PCI_COMMAND_SERR | \
+                      PCI_COMMAND_FAST_BACK | PCI_COMMAND_DISABLE_INTx)
+#define STATUS_RW1C  (PCI_STATUS_PARITY | PCI_STATUS_SIG_TARGET_ABORT |                 \
+                      PCI_STATUS_REC_TARGET_ABORT | PCI_STATUS_REC_MASTER_ABORT |       \
+                      PCI_STATUS_SIG_SYSTEM_ERROR | PCI_STATUS_DETECTED_PARITY)
+
+static const RegDesc header_common[] = {
+    /* Decode is the guest's view (XSA-126); bus mastering goes to the host. */
+    { PCI_COMMAND, 2, 0xffff & ~PCI_COMMAND_MASTER, CMD_GUEST_WR, 0, 0, HOOK_COMMAND },
+    /* Error bits are live and cleared on the host; the list bit is ours. */
+    { PCI_STATUS, 2, PCI_STATUS_CAP_LIST | 0x0007, STATUS_RW1C, STATUS_RW1C, 0, HOOK_NONE },
+    { PCI_CACHE_LINE_SIZE, 1, 0xff, 0xff, 0, 0, HOOK_NONE },
+    { PCI_LATENCY_TIMER, 1, 0xff, 0xff, 0, 0, HOOK_NONE },
+};
+
+/* A bridge's windows and bus numbers are the guest's own business. */
+static const RegDesc header_type1[] = {
+    { PCI_PRIMARY_BUS, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
+    { PCI_IO_BASE, 2, 0xffff, 0xf0f0, 0, 0, HOOK_NONE },
+    { PCI_MEMORY_BASE, 4, 0xffffffff, 0xfff0fff0, 0, 0, HOOK_NONE },
+    { PCI_PREF_MEMORY_BASE, 4, 0xffffffff, 0xfff0fff0, 0, 0, HOOK_NONE },
+    { PCI_PREF_BASE_UPPER32, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
+    { PCI_PREF_LIMIT_UPPER32, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
+    { PCI_IO_BASE_UPPER16, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
+    { PCI_BRIDGE_CONTROL, 2, 0xffff, 0x0fff, 0, 0, HOOK_NONE },
+};
+
+static const RegDesc cap_pm[] = {
+    { PCI_PM_CTRL, 2, (uint32_t)~PCI_PM_CTRL_PME_STATUS & 0xffff,
+      PCI_PM_CTRL_STATE_MASK | PCI_PM_CTRL_PME_ENABLE | PCI_PM_CTRL_PME_STATUS,
+      PCI_PM_CTRL_PME_STATUS, PCI_PM_CTRL_STATE_MASK, HOOK_POWER },
+};
+
+/* The mask and pending registers stay emulated zeros: Xen owns them (XSA-129). */
+static const RegDesc cap_msi32[] = {
+    { PCI_MSI_FLAGS, 2, 0xffff, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE, 0, 0, HOOK_MSI },
+    { PCI_MSI_ADDRESS_LO, 4, 0xffffffff, 0xfffffffc, 0, 0, HOOK_MSI },
+    { PCI_MSI_DATA_32, 2, 0xffff, 0xffff, 0, 0, HOOK_MSI },
+};
+
+static const RegDesc cap_msi64[] = {
+    { PCI_MSI_FLAGS, 2, 0xffff, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE, 0, 0, HOOK_MSI },
+    { PCI_MSI_ADDRESS_LO, 4, 0xffffffff, 0xfffffffc, 0, 0, HOOK_MSI },
+    { PCI_MSI_ADDRESS_HI, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_MSI },
+    { PCI_MSI_DATA_64, 2, 0xffff, 0xffff, 0, 0, HOOK_MSI },
+};
+
+static const RegDesc cap_msix[] = {
+    { PT_MSIX_FLAGS, 2, 0xffff, PCI_MSIX_ENABLE | PCI_MSIX_MASK, 0, 0, HOOK_MSIX },
+};
+
+/* DEVCAP and LNKCAP stay read-only; status errors are live and cleared on the host. */
+static const RegDesc cap_exp[] = {
+    { PCI_EXP_DEVCTL, 2, 0xffff, 0x7fff, 0, 0, HOOK_NONE },
+    { PCI_EXP_DEVSTA, 2, 0x0000, 0x000f, 0x000f, 0, HOOK_NONE },
+    { PCI_EXP_LNKCTL, 2, 0xffff, 0x0fff, 0, 0, HOOK_NONE },
+    { PCI_EXP_LNKSTA, 2, 0x0000, 0, 0, 0, HOOK_NONE },
+};
+
+static const RegDesc ext_aer[] = {
+    { PCI_ERR_UNCOR_STATUS, 4, 0, 0xffffffff, 0xffffffff, 0, HOOK_NONE },
+    { PCI_ERR_UNCOR_MASK, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
+    { PCI_ERR_UNCOR_SEVER, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
+    { PCI_ERR_COR_STATUS, 4, 0, 0xffffffff, 0xffffffff, 0, HOOK_NONE },
+    { PCI_ERR_COR_MASK, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
+};
+
+/* ---- the function ---- */
+
+typedef struct HookSite {
+    PtHook hook;
+} HookSite;
+
+#define MAX_SITES 16
+#define MAX_CAPS  48
+
+typedef struct VisibleCap {
+    uint16_t offset;
+    uint8_t id;
+    bool ext;
+} VisibleCap;
+
+struct PtFunc {
+    HostFunc *host;
+    PtBdf bdf;
+    uint8_t vdevfn;
+    char name[32];
+    unsigned cfg_size;
+    bool permissive, power_mgmt;
+    uint8_t header_type;
+
+    uint8_t shadow[PT_CFG_SIZE];
+    uint8_t initial[PT_CFG_SIZE];   /* what a reset restores */
+    uint8_t emu[PT_CFG_SIZE];
+    uint8_t wr[PT_CFG_SIZE];
+    uint8_t rw1c[PT_CFG_SIZE];
+    uint8_t claimed[PT_CFG_SIZE];   /* inside the header or a visible capability */
+    uint8_t site_at[PT_CFG_SIZE];   /* 0: no hook, else sites[n - 1] */
+    HookSite sites[MAX_SITES];
+    int nsites;
+
+    PtBar bars[HOST_BARS];
+    bool has_bar[HOST_BARS];
+    VisibleCap caps[MAX_CAPS];
+    int ncaps;
+
+    PtEventFn event_cb;
+    void *event_opaque;
+    unsigned long dropped;
+    bool warned_dropped, warned_permissive;
+};
+
+/* ---- building the masks ---- */
+
+static void claim_bytes(PtFunc *f, unsigned start, unsigned len)
+{
+    for (unsigned o = start; o < start + len && o < PT_CFG_SIZE; o++) {
+        f->claimed[o] = 1;
+        f->emu[o] = 0xff;
+        f->wr[o] = 0;
+        f->rw1c[o] = 0;
+    }
+}
+
+static int add_site(PtFunc *f, PtHook hook)
+{
+    if (f->nsites == MAX_SITES)
+        return 0;
+    f->sites[f->nsites] = (HookSite){ hook };
+    return ++f->nsites;
+}
+
+static void apply_reg(PtFunc *f, unsigned base, const RegDesc *r)
+{
+    uint32_t emu = r->emu;
+    int site = 0;
+
+    if (f->power_mgmt)
+        emu &= ~r->live_if_pm;
+    if (r->hook != HOOK_NONE)
+        site = add_site(f, r->hook);
+    for (unsigned i = 0; i < r->size; i++) {
+        unsigned o = base + r->offset + i;
+        if (o >= PT_CFG_SIZE)
+            return;
+        f->emu[o] = (uint8_t)(emu >> (8 * i));
+        f->wr[o] = (uint8_t)(r->wr >> (8 * i));
+        f->rw1c[o] = (uint8_t)(r->rw1c >> (8 * i));
+        f->site_at[o] = (uint8_t)site;
+    }
+}
+
+static void apply_regs(PtFunc *f, unsigned base, const RegDesc *regs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        apply_reg(f, base, &regs[i]);
+}
+
+/* ---- BARs: facts for the bus, which owns the BAR registers ---- */
+
+static uint64_t pow2_at_least(uint64_t v, uint64_t floor)
+{
+    uint64_t p = floor;
+
+    while (p < v && p)
+        p <<= 1;
+    return p;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Type bits come from the host's BAR register, the size from the host. */
+static int setup_bar(PtFunc *f, int i, unsigned nbars)
+{
+    uint32_t reg = get32(f->initial + PCI_BASE_ADDRESS_0 + 4 * (unsigned)i);
+    HostBar hb;
+
+    host_func_bar(f->host, i, &hb);
+    if (!hb.size)
+        return 1;
+    bool io = reg & PCI_BASE_ADDRESS_SPACE_IO;
+    bool mem64 = !io && (reg & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64 &&
+                 (unsigned)i + 1 < nbars;
+    uint64_t size = pow2_at_least(hb.size, io ? 4 : 16);
+
+    if (size != hb.size)
+        dm_log(f->name, "BAR%d size %#llx is not a power of two; using %#llx", i,
+               (unsigned long long)hb.size, (unsigned long long)size);
+    f->has_bar[i] = true;
+    f->bars[i] = (PtBar){ .size = size, .host = hb.base, .io = io, .mem64 = mem64,
+                          .prefetch = !io && (reg & PCI_BASE_ADDRESS_MEM_PREFETCH) };
+    return mem64 ? 2 : 1;
+}
+
+static void setup_bars(PtFunc *f)
+{
+    unsigned nbars = f->header_type == PCI_HEADER_TYPE_NORMAL ? 6 : 2;
+    HostBar rom;
+
+    for (unsigned i = 0; i < nbars;)
+        i += (unsigned)setup_bar(f, (int)i, nbars);
+    host_func_bar(f->host, HOST_BAR_ROM, &rom);
+    if (!rom.size)
+        return;
+    f->has_bar[HOST_BAR_ROM] = true;
+    f->bars[HOST_BAR_ROM] = (PtBar){ .size = pow2_at_least(rom.size, 2048), .host = rom.base,
+                                     .rom = true };
+}
+
+/* ---- capabilities ---- */
+
+typedef struct CapKind {
+    uint16_t id;
+    const char *name;
+    unsigned (*size)(const PtFunc *f, unsigned off);
+    void (*setup)(PtFunc *f, unsigned off);
+} CapKind;
+
+static unsigned size_pm(const PtFunc *f, unsigned off) { (void)f, (void)off; return 8; }
+static unsigned size_msix(const PtFunc *f, unsigned off) { (void)f, (void)off; return 12; }
+static unsigned size_dsn(const PtFunc *f, unsigned off) { (void)f, (void)off; return 12; }
+
+static uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static unsigned size_msi(const PtFunc *f, unsigned off)
+{
+    uint16_t flags = get16(f->initial + off + PCI_MSI_FLAGS);
+    unsigned size = flags & PCI_MSI_FLAGS_64BIT ? 14 : 10;
+
+    return flags & PCI_MSI_FLAGS_MASK_BIT ? size + 10 : size;
+}
+
+static unsigned size_vndr(const PtFunc *f, unsigned off)
+{
+    unsigned len = f->initial[off + 2];
+
+    return len < 3 ? 3 : len;
+}
+
+static unsigned size_exp(const PtFunc *f, unsigned off)
+{
+    return (get16(f->initial + off + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_VERS) >= 2 ? 0x3c : 0x24;
+}
+
+static unsigned size_aer(const PtFunc *f, unsigned off)
+{
+    (void)f, (void)off;
+    return 0x38;
+}
+
+static void setup_pm(PtFunc *f, unsigned off)
+{
+    apply_regs(f, off, cap_pm, sizeof(cap_pm) / sizeof(cap_pm[0]));
+}
+
+static void setup_msi(PtFunc *f, unsigned off)
+{
+    uint16_t flags = get16(f->initial + off + PCI_MSI_FLAGS);
+
+    if (flags & PCI_MSI_FLAGS_64BIT)
+        apply_regs(f, off, cap_msi64, sizeof(cap_msi64) / sizeof(cap_msi64[0]));
+    else
+        apply_regs(f, off, cap_msi32, sizeof(cap_msi32) / sizeof(cap_msi32[0]));
+    /* Reset state, per-vector masking hidden (XSA-129). */
+    flags &= (uint16_t)~(PCI_MSI_FLAGS_MASK_BIT | PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
+    f->initial[off + PCI_MSI_FLAGS] = (uint8_t)flags;
+    f->initial[off + PCI_MSI_FLAGS + 1] = (uint8_t)(flags >> 8);
+    memset(f->initial + off + PCI_MSI_ADDRESS_LO, 0, size_msi(f, off) - PCI_MSI_ADDRESS_LO);
+}
+
+static void setup_msix(PtFunc *f, unsigned off)
+{
+    apply_regs(f, off, cap_msix, sizeof(cap_msix) / sizeof(cap_msix[0]));
+    f->initial[off + PT_MSIX_FLAGS + 1] &= (uint8_t)~((PCI_MSIX_ENABLE | PCI_MSIX_MASK) >> 8);
+}
+
+static void setup_exp(PtFunc *f, unsigned off)
+{
+    apply_regs(f, off, cap_exp, sizeof(cap_exp) / sizeof(cap_exp[0]));
+}
+
+static void setup_aer(PtFunc *f, unsigned off)
+{
+    apply_regs(f, off, ext_aer, sizeof(ext_aer) / sizeof(ext_aer[0]));
+}
+
+static void setup_readonly(PtFunc *f, unsigned off)
+{
+    (void)f, (void)off;
+}
+
+/*
+ * What the guest sees.  Hidden (documented in README.multifunction): VPD
+ * (host VPD cycles can hang devices), PCI-X, HyperTransport, AGP and the
+ * rest of the legacy list; of the extended list everything that configures
+ * the host's fabric or BAR layout (SR-IOV, ARI, ATS, PRI, PASID, Resizable
+ * BAR, VC, ACS, LTR, L1SS, Power Budgeting, RC links, vendor-specific).
+ */
+static const CapKind legacy_caps[] = {
+    { PCI_CAP_ID_PM, "Power Management", size_pm, setup_pm },
+    { PCI_CAP_ID_MSI, "MSI", size_msi, setup_msi },
+    { PCI_CAP_ID_VNDR, "Vendor Specific", size_vndr, setup_readonly },
+    { PCI_CAP_ID_EXP, "PCI Express", size_exp, setup_exp },
+    { PCI_CAP_ID_MSIX, "MSI-X", size_msix, setup_msix },
+};
+
+static const CapKind ext_caps[] = {
+    { PCI_EXT_CAP_ID_AER, "Advanced Error Reporting", size_aer, setup_aer },
+    { PCI_EXT_CAP_ID_DSN, "Device Serial Number", size_dsn, setup_readonly },
+};
+
+static const CapKind *find_kind(const CapKind *kinds, size_t n, uint16_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (kinds[i].id == id)
+            return &kinds[i];
+    return NULL;
+}
+
+static bool overlaps_claimed(const PtFunc *f, unsigned off, unsigned size)
+{
+    for (unsigned o = off; o < off + size; o++)
+        if (f->claimed[o])
+            return true;
+    return false;
+}
+
+static void keep_cap(PtFunc *f, const CapKind *k, unsigned off, unsigned size, bool ext)
+{
+    claim_bytes(f, off, size);
+    k->setup(f, off);
+    f->caps[f->ncaps++] = (VisibleCap){ (uint16_t)off, (uint8_t)k->id, ext };
+}
+
+/* Walks the host's legacy chain; guards against loops and wild pointers. */
+static void walk_legacy(PtFunc *f)
+{
+    uint8_t seen[256] = { 0 };
+    unsigned off = f->initial[PCI_CAPABILITY_LIST] & ~3u;
+
+    if (!(get16(f->initial + PCI_STATUS) & PCI_STATUS_CAP_LIST))
+        return;
+    for (int hops = 0; off && hops < MAX_CAPS; hops++) {
+        if (off < 0x40 || off > 0xfc) {
+            dm_log(f->name, "capability pointer %#x out of range 0x40-0xfc: list cut there", off);
+            return;
+        }
+        if (seen[off]++) {
+            dm_log(f->name, "capability list loops back to %#x: list cut there", off);
+            return;
+        }
+        uint8_t id = f->initial[off];
+        unsigned next = f->initial[off + PCI_CAP_LIST_NEXT] & ~3u;
+        const CapKind *k = find_kind(legacy_caps, sizeof(legacy_caps) / sizeof(legacy_caps[0]), id);
+        unsigned size = k ? k->size(f, off) : 0;
+        if (k && off + size <= 256 && !overlaps_claimed(f, off, size) && f->ncaps < MAX_CAPS)
+            keep_cap(f, k, off, size, false);
+        off = next;
+    }
+}
+
+static void walk_extended(PtFunc *f)
+{
+    static uint8_t seen[PT_CFG_SIZE / 4];
+    unsigned off = 0x100;
+
+    memset(seen, 0, sizeof(seen));
+    for (int hops = 0; off && hops < MAX_CAPS; hops++) {
+        if (off < 0x100 || off > PT_CFG_SIZE - 4 || (off & 3)) {
+            dm_log(f->name, "extended capability pointer %#x out of range: list cut there", off);
+            return;
+        }
+        if (seen[off / 4]++) {
+            dm_log(f->name, "extended capability list loops back to %#x: list cut there", off);
+            return;
+        }
+        uint32_t hdr = get32(f->initial + off);
+        if (hdr == 0 || hdr == 0xffffffff)
+            return;
+        const CapKind *k = find_kind(ext_caps, sizeof(ext_caps) / sizeof(ext_caps[0]),
+                                     (uint16_t)EXT_CAP_ID(hdr));
+        unsigned size = k ? k->size(f, off) : 0;
+        if (k && off + size <= PT_CFG_SIZE && !overlaps_claimed(f, off, size) &&
+            f->ncaps < MAX_CAPS)
+            keep_cap(f, k, off, size, true);
+        off = EXT_CAP_NEXT(hdr);
+    }
+}
+
+/* Link the visible capabilities to each other, in host order. */
+static void rechain(PtFunc *f)
+{
+    unsigned prev_legacy = PCI_CAPABILITY_LIST, prev_ext = 0;
+    bool any_legacy = false;
+
+    f->initial[PCI_CAPABILITY_LIST] = 0;
+    if (f->cfg_size > 256) {
+        claim_bytes(f, 0x100, 4);
+        put32(f->initial + 0x100, 0);
+    }
+    for (int i = 0; i < f->ncaps; i++) {
+        VisibleCap *c = &f->caps[i];
+        if (!c->ext) {
+            f->initial[prev_legacy] = (uint8_t)c->offset;
+            f->initial[c->offset + PCI_CAP_LIST_NEXT] = 0;
+            prev_legacy = c->offset + PCI_CAP_LIST_NEXT;
+            any_legacy = true;
+            continue;
+        }
+        uint32_t hdr = get32(f->initial + c->offset) & 0x000fffff;
+        if (prev_ext)
+            put32(f->initial + prev_ext, (get32(f->initial + prev_ext) & 0x000fffff) |
+                                         (uint32_t)c->offset << 20);
+        else if (c->offset != 0x100)
+            put32(f->initial + 0x100, (uint32_t)c->offset << 20);   /* a null header leads on */
+        put32(f->initial + c->offset, hdr);
+        prev_ext = c->offset;
+    }
+    if (any_legacy)
+        f->initial[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+    else
+        f->initial[PCI_STATUS] &= (uint8_t)~PCI_STATUS_CAP_LIST;
+}
+
+/* ---- open ---- */
+
+static const RegDesc *header_regs(uint8_t type, size_t *n)
+{
+    *n = type == PCI_HEADER_TYPE_BRIDGE ? sizeof(header_type1) / sizeof(header_type1[0]) : 0;
+    return header_type1;
+}
+
+/* The bus owns BAR registers; host addresses never show through ours. */
+static void clear_bar_registers(PtFunc *f)
+{
+    unsigned nbars = f->header_type == PCI_HEADER_TYPE_NORMAL ? 6 : 2;
+    unsigned rom = f->header_type == PCI_HEADER_TYPE_NORMAL ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1;
+
+    memset(f->initial + PCI_BASE_ADDRESS_0, 0, 4 * nbars);
+    put32(f->initial + rom, 0);
+}
+
+static void setup_header(PtFunc *f)
+{
+    size_t n;
+    const RegDesc *regs = header_regs(f->header_type, &n);
+
+    claim_bytes(f, 0, 0x40);
+    apply_regs(f, 0, header_common, sizeof(header_common) / sizeof(header_common[0]));
+    apply_regs(f, 0, regs, n);
+    /* What a freshly reset function shows: no decode. */
+    f->initial[PCI_COMMAND] = 0;
+    f->initial[PCI_COMMAND + 1] = 0;
+}
+
+/* Unclaimed bytes: live reads; writes dropped, or passed through when permissive. */
+static void setup_unclaimed(PtFunc *f)
+{
+    for (unsigned o = 0; o < PT_CFG_SIZE; o++) {
+        if (f->claimed[o])
+            continue;
+        f->emu[o] = o >= f->cfg_size ? 0xff : 0;
+        f->wr[o] = f->permissive && o < f->cfg_size ? 0xff : 0;
+        f->initial[o] = o >= f->cfg_size ? 0xff : 0;
+    }
+}
+
+/* The guest never turns host decode off (XSA-126), so turn on what the BARs need. */
+static void enable_host_decode(PtFunc *f)
+{
+    uint16_t want = 0, cmd;
+
+    for (int i = 0; i < HOST_BARS; i++)
+        if (f->has_bar[i])
+            want |= f->bars[i].io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
+    if (host_func_read(f->host, PCI_COMMAND, &cmd, 2) < 0 || (cmd & want) == want)
+        return;
+    cmd |= want;
+    host_func_write(f->host, PCI_COMMAND, &cmd, 2);
+}
+
+PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *opts,
+                     PtError *err)
+{
+    PtFunc *f = calloc(1, sizeof(*f));
+    char bdfs[16];
+
+    if (!f) {
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return NULL;
+    }
+    f->host = host_func_open(host, bdf, err);
+    if (!f->host)
+        goto fail;
+    f->bdf = bdf;
+    f->vdevfn = vdevfn;
+    f->permissive = opts && opts->permissive == 1;
+    f->power_mgmt = opts && opts->power_mgmt == 1;
+    snprintf(f->name, sizeof(f->name), "%s -> %02x.%x", pt_bdf_format(bdf, bdfs, sizeof(bdfs)),
+             PT_SLOT(vdevfn), PT_FUNC(vdevfn));
+    f->cfg_size = host_func_config_size(f->host);
+    if (host_func_read(f->host, 0, f->initial, f->cfg_size) < 0) {
+        snprintf(err->msg, sizeof(err->msg), "%s: cannot read the host's config space", bdfs);
+        goto fail;
+    }
+    f->header_type = f->initial[PCI_HEADER_TYPE] & 0x7f;
+    if (f->header_type != PCI_HEADER_TYPE_NORMAL && f->header_type != PCI_HEADER_TYPE_BRIDGE) {
+        snprintf(err->msg, sizeof(err->msg), "%s: header type %u cannot be passed through",
+                 bdfs, f->header_type);
+        goto fail;
+    }
+    setup_header(f);
+    setup_bars(f);
+    clear_bar_registers(f);
+    walk_legacy(f);
+    if (f->cfg_size > 256)
+        walk_extended(f);
+    rechain(f);
+    setup_unclaimed(f);
+    enable_host_decode(f);
+    memcpy(f->shadow, f->initial, sizeof(f->shadow));
+    return f;
+fail:
+    if (f->host)
+        host_func_close(f->host);
+    free(f);
+    return NULL;
+}
+
+void pt_func_close(PtFunc *f)
+{
+    if (!f)
+        return;
+    host_func_close(f->host);
+    free(f);
+}
+
+void pt_func_set_events(PtFunc *f, PtEventFn cb, void *opaque)
+{
+    f->event_cb = cb;
+    f->event_opaque = opaque;
+}
+
+/* ---- guest accesses: one generic merge for every size ---- */
+
+static bool access_ok(unsigned offset, unsigned len)
+{
+    return (len == 1 || len == 2 || len == 4) && offset <= PT_CFG_SIZE - len;
+}
+
+static bool needs_host(const PtFunc *f, unsigned offset, unsigned len)
+{
+    for (unsigned i = 0; i < len; i++)
+        if (f->emu[offset + i] != 0xff)
+            return true;
+    return false;
+}
+
+uint32_t pt_func_cfg_read(PtFunc *f, unsigned offset, unsigned len)
+{
+    uint8_t live[4] = { 0 };
+    uint32_t val = 0;
+
+    if (!access_ok(offset, len))
+        return 0xffffffff;
+    if (needs_host(f, offset, len) && host_func_read(f->host, offset, live, len) < 0)
+        memset(live, 0xff, sizeof(live));
+    for (unsigned i = 0; i < len; i++) {
+        uint8_t e = f->emu[offset + i];
+        uint8_t b = (uint8_t)((f->shadow[offset + i] & e) | (live[i] & ~e));
+        val |= (uint32_t)b << (8 * i);
+    }
+    return val;
+}
+
+static void note_dropped(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
+{
+    f->dropped++;
+    if (f->warned_dropped)
+        return;
+    f->warned_dropped = true;
+    dm_log(f->name, "guest write of %#x (%u bytes) to %#x dropped: no emulated register there "
+           "(try permissive=1 if the device needs it)", val, len, offset);
+}
+
+/*
+ * The live bits of a write go to the host by read-modify-write of the
+ * bytes concerned; live RW1C bits the guest did not set are written as 0
+ * so that the merge never clears them by accident.
+ */
+static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *val,
+                       const uint8_t *mask)
+{
+    unsigned first = len, last = 0;
+    uint8_t cur[4];
+
+    for (unsigned i = 0; i < len; i++)
+        if (mask[i]) {
+            first = first < i ? first : i;
+            last = i;
+        }
+    if (first == len || host_func_read(f->host, offset + first, cur, last - first + 1) < 0)
+        return;
+    for (unsigned i = first; i <= last; i++) {
+        uint8_t keep = (uint8_t)~mask[i] & (uint8_t)~f->rw1c[offset + i];
+        cur[i - first] = (uint8_t)((cur[i - first] & keep) | (val[i] & mask[i]));
+    }
+    host_func_write(f->host, offset + first, cur, last - first + 1);
+}
+
+static void fire_hooks(PtFunc *f, unsigned offset, unsigned len)
+{
+    int fired[4], nfired = 0;
+
+    for (unsigned i = 0; i < len; i++) {
+        int site = f->site_at[offset + i];
+        bool dup = false;
+        for (int k = 0; k < nfired; k++)
+            dup |= fired[k] == site;
+        if (!site || dup)
+            continue;
+        fired[nfired++] = site;
+        const HookSite *s = &f->sites[site - 1];
+        if (f->event_cb)
+            f->event_cb(f->event_opaque, f, (PtEvent)hook_event[s->hook], 0);
+    }
+}
+
+void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
+{
+    uint8_t bytes[4], host_mask[4] = { 0 };
+    bool unclaimed = false;
+
+    if (!access_ok(offset, len))
+        return;
+    for (unsigned i = 0; i < len; i++) {
+        unsigned o = offset + i;
+        uint8_t b = bytes[i] = (uint8_t)(val >> (8 * i));
+        uint8_t e = f->emu[o], w = f->wr[o], c = f->rw1c[o];
+
+        f->shadow[o] = (uint8_t)((f->shadow[o] & ~(e & w & ~c)) | (b & e & w & ~c));
+        f->shadow[o] &= (uint8_t)~(b & e & c);
+        host_mask[i] = (uint8_t)(w & ~e);
+        unclaimed |= !f->claimed[o] && o < f->cfg_size;
+    }
+    if (unclaimed && !f->permissive)
+        note_dropped(f, offset, val, len);
+    if (unclaimed && f->permissive && !f->warned_permissive) {
+        f->warned_permissive = true;
+        dm_log(f->name, "permissive: guest write to unclaimed offset %#x passed to the host",
+               offset);
+    }
+    write_host(f, offset, len, bytes, host_mask);
+    fire_hooks(f, offset, len);
+}
+
+void pt_func_reset(PtFunc *f)
+{
+    memcpy(f->shadow, f->initial, sizeof(f->shadow));
+    if (f->event_cb)
+        f->event_cb(f->event_opaque, f, PT_EV_COMMAND, 0);
+}
+
+/* ---- queries ---- */
+
+int pt_func_bar(const PtFunc *f, int index, PtBar *bar)
+{
+    if (index < 0 || index >= HOST_BARS || !f->has_bar[index])
+        return -ENOENT;
+    *bar = f->bars[index];
+    return 0;
+}
+
+uint16_t pt_func_guest_command(const PtFunc *f)
+{
+    return get16(f->shadow + PCI_COMMAND);
+}
+
+unsigned pt_func_find_cap(const PtFunc *f, uint8_t id)
+{
+    for (int i = 0; i < f->ncaps; i++)
+        if (!f->caps[i].ext && f->caps[i].id == id)
+            return f->caps[i].offset;
+    return 0;
+}
+
+const char *pt_func_name(const PtFunc *f) { return f->name; }
+PtBdf pt_func_host_bdf(const PtFunc *f) { return f->bdf; }
+uint8_t pt_func_vdevfn(const PtFunc *f) { return f->vdevfn; }
+HostFunc *pt_func_host(PtFunc *f) { return f->host; }
+unsigned pt_func_config_size(const PtFunc *f) { return f->cfg_size; }
+unsigned long pt_func_dropped_writes(const PtFunc *f) { return f->dropped; }
+const uint8_t *pt_func_shadow(const PtFunc *f) { return f->shadow; }
+
+uint8_t pt_func_host_writable(const PtFunc *f, unsigned offset)
+{
+    return offset < PT_CFG_SIZE ? (uint8_t)(f->wr[offset] & ~f->emu[offset]) : 0;
+}
+
+/* ---- on the guest bus ---- */
+
+static uint32_t dev_cfg_read(PciDevice *dev, unsigned offset, unsigned len)
+{
+    return pt_func_cfg_read(pci_device_opaque(dev), offset, len);
+}
+
+static void dev_cfg_write(PciDevice *dev, unsigned offset, uint32_t val, unsigned len)
+{
+    pt_func_cfg_write(pci_device_opaque(dev), offset, val, len);
+}
+
+static void dev_reset(PciDevice *dev)
+{
+    pt_func_reset(pci_device_opaque(dev));
+}
+
+static const PciDeviceOps pt_device_ops = {
+    .cfg_read = dev_cfg_read,
+    .cfg_write = dev_cfg_write,
+    .reset = dev_reset,
+};
+
+static PciBarKind bar_kind(const PtBar *b)
+{
+    return b->io ? PCI_BAR_IO : b->mem64 ? PCI_BAR_MEM64 : PCI_BAR_MEM32;
+}
+
+int pt_func_plug(PtFunc *f, PciBus *bus, PciDevice **out)
+{
+    PciPlug plug = { .ops = &pt_device_ops, .opaque = f, .name = f->name,
+                     .config_size = f->cfg_size };
+
+    for (int i = 0; i < HOST_BARS; i++)
+        if (f->has_bar[i])
+            plug.bar[i] = (PciBarInfo){ .kind = bar_kind(&f->bars[i]),
+                                        .prefetch = f->bars[i].prefetch,
+                                        .size = f->bars[i].size, .host_addr = f->bars[i].host };
+    return pci_bus_plug(bus, f->vdevfn, &plug, out);
+}

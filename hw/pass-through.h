@@ -1,0 +1,87 @@
+/*
+ * One passed-through host function as the guest sees it: a 4 KiB shadow of
+ * its configuration space and per-byte masks built at open time from
+ * register descriptor tables (header, capabilities, extended capabilities).
+ *
+ * Per byte:  emu   bits served from the shadow (the rest are read live)
+ *            wr    bits the guest may change (emulated: in the shadow;
+ *                  live: written through to the host)
+ *            rw1c  bits a guest 1 clears
+ * One generic merge serves reads and writes of every size; the few
+ * registers with side effects have a hook found in O(1) by offset.
+ */
+#ifndef PASS_THROUGH_H
+#define PASS_THROUGH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "host-pci.h"
+#include "pci.h"
+#include "pt-notation.h"
+
+#define PT_CFG_SIZE 4096
+
+typedef struct PtFunc PtFunc;
+
+typedef enum PtEvent {
+    PT_EV_COMMAND,      /* COMMAND written, or a reset */
+    PT_EV_POWER,        /* PM control written */
+    PT_EV_MSI,          /* MSI control, address or data written */
+    PT_EV_MSIX,         /* MSI-X control written */
+} PtEvent;
+
+typedef void (*PtEventFn)(void *opaque, PtFunc *fn, PtEvent ev, int index);
+
+/* A BAR of the host function.  The guest bus owns the BAR registers
+ * (sizing, decode, mapping); these are the facts it needs. */
+typedef struct PtBar {
+    uint64_t size;      /* a power of two */
+    uint64_t host;      /* the host's address for the BAR */
+    bool io, mem64, prefetch;
+    bool rom;
+} PtBar;
+
+/*
+ * Open a host function for the guest at vdevfn.  opts: permissive and
+ * power_mgmt are honoured here (PT_UNSET counts as 0).
+ */
+PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *opts,
+                     PtError *err);
+void pt_func_close(PtFunc *fn);
+
+void pt_func_set_events(PtFunc *fn, PtEventFn cb, void *opaque);
+
+/* Guest config access, 1, 2 or 4 bytes, naturally aligned or not. */
+uint32_t pt_func_cfg_read(PtFunc *fn, unsigned offset, unsigned len);
+void pt_func_cfg_write(PtFunc *fn, unsigned offset, uint32_t val, unsigned len);
+
+/* Back to the state the guest found at plug time (device reset / FLR). */
+void pt_func_reset(PtFunc *fn);
+
+/* 0 and *bar filled, or -ENOENT for a BAR the function does not have. */
+int pt_func_bar(const PtFunc *fn, int index, PtBar *bar);
+uint16_t pt_func_guest_command(const PtFunc *fn);
+
+/* Guest offset of the first visible capability with this ID, or 0. */
+unsigned pt_func_find_cap(const PtFunc *fn, uint8_t id);
+
+/* "0000:00:1d.1 -> 07.1", the prefix of this function's log lines. */
+const char *pt_func_name(const PtFunc *fn);
+PtBdf pt_func_host_bdf(const PtFunc *fn);
+uint8_t pt_func_vdevfn(const PtFunc *fn);
+HostFunc *pt_func_host(PtFunc *fn);
+unsigned pt_func_config_size(const PtFunc *fn);
+
+/* The masks, for tests and fuzzers: bits a guest write may send to the host. */
+uint8_t pt_func_host_writable(const PtFunc *fn, unsigned offset);
+/* Writes dropped because they hit unclaimed or read-only live bits. */
+unsigned long pt_func_dropped_writes(const PtFunc *fn);
+
+/* Plug into the guest bus at the function's vdevfn (pci_bus_plug's errors). */
+int pt_func_plug(PtFunc *fn, PciBus *bus, PciDevice **out);
+
+/* Compares the emulated state of two functions' shadows (save/restore). */
+const uint8_t *pt_func_shadow(const PtFunc *fn);
+
+#endif

@@ -1,0 +1,341 @@
+#include "pt-guest.h"
+
+#include <errno.h>
+#include <pci/pci.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dm-log.h"
+
+#define MAX_ATTACHED PCI_BUS_DEVFNS
+
+/* One attached function and what it holds in the hypervisor. */
+typedef struct Attached {
+    PtGuestFunc pub;
+    PciDevice *dev;
+    int pirq;               /* INTx pirq, -1 if none */
+    uint8_t pin;            /* 1 = INTA .. 4 = INTD, 0 none */
+    bool assigned;
+    int nperms;             /* BAR permissions granted */
+} Attached;
+
+struct PtGuest {
+    HostPci *host;
+    PciBus *bus;
+    Hypervisor *hv;
+    PtPlanDefaults dflt;
+    PtBusMap map;
+    Attached *fns[MAX_ATTACHED];
+    int nfns;
+    PtSlotFn slot_fn;
+    void *slot_opaque;
+};
+
+PtGuest *pt_guest_new(HostPci *host, PciBus *bus, Hypervisor *hv, uint32_t reserved,
+                      const PtPlanDefaults *dflt)
+{
+    PtGuest *g = calloc(1, sizeof(*g));
+
+    if (!g)
+        return NULL;
+    g->host = host;
+    g->bus = bus;
+    g->hv = hv;
+    g->dflt = *dflt;
+    pt_busmap_init(&g->map, reserved);
+    return g;
+}
+
+void pt_guest_set_slot_observer(PtGuest *g, PtSlotFn fn, void *opaque)
+{
+    g->slot_fn = fn;
+    g->slot_opaque = opaque;
+}
+
+/* ---- permissions and interrupts of one function ---- */
+
+static int grant_bars(Attached *a, Hypervisor *hv, bool allow)
+{
+    int rc = 0;
+
+    for (int i = 0; i < HOST_BARS && (allow || a->nperms); i++) {
+        PtBar b;
+        if (pt_func_bar(a->pub.fn, i, &b) < 0)
+            continue;
+        rc = b.io ? hv_ioport_permission(hv, (uint32_t)b.host, (uint32_t)b.size, allow)
+                  : hv_iomem_permission(hv, b.host >> HV_PAGE_SHIFT,
+                                        (b.size + HV_PAGE_SIZE - 1) >> HV_PAGE_SHIFT, allow);
+        if (rc < 0 && allow)
+            return rc;
+        a->nperms += allow ? 1 : -1;
+    }
+    return 0;
+}
+
+static int bind_intx(Attached *a, Hypervisor *hv)
+{
+    int irq = host_func_irq(pt_func_host(a->pub.fn));
+    int pirq, rc;
+
+    a->pin = (uint8_t)pt_func_cfg_read(a->pub.fn, PCI_INTERRUPT_PIN, 1);
+    if (!a->pin || a->pin > 4 || irq <= 0) {
+        a->pin = 0;
+        return 0;
+    }
+    rc = hv_map_pirq(hv, irq, &pirq);
+    if (rc < 0)
+        return rc;
+    rc = hv_irq_permission(hv, pirq, true);
+    if (rc == 0)
+        rc = hv_bind_intx(hv, pirq, a->pub.vdevfn, (uint8_t)(a->pin - 1));
+    if (rc < 0) {
+        hv_irq_permission(hv, pirq, false);
+        hv_unmap_pirq(hv, pirq);
+        return rc;
+    }
+    a->pirq = pirq;
+    return 0;
+}
+
+static void unbind_intx(Attached *a, Hypervisor *hv)
+{
+    if (a->pirq < 0)
+        return;
+    hv_unbind_intx(hv, a->pirq, a->pub.vdevfn, (uint8_t)(a->pin - 1));
+    hv_irq_permission(hv, a->pirq, false);
+    hv_unmap_pirq(hv, a->pirq);
+    a->pirq = -1;
+}
+
+/* ---- one function in, one function out ---- */
+
+/* Everything but the plug; undone by release_function. */
+static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptions *opts,
+                            Attached **out, PtError *err)
+{
+    Attached *a = calloc(1, sizeof(*a));
+    char name[16];
+    int rc;
+
+    if (!a) {
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return -ENOMEM;
+    }
+    a->pirq = -1;
+    a->pub = (PtGuestFunc){ .host = bdf, .vdevfn = vdevfn, .opts = *opts };
+    pt_bdf_format(bdf, name, sizeof(name));
+    rc = hv_test_device(g->hv, bdf);
+    if (rc < 0) {
+        snprintf(err->msg, sizeof(err->msg), "%s: the hypervisor refuses the device (%s)",
+                 name, strerror(-rc));
+        free(a);
+        return rc;
+    }
+    a->pub.fn = pt_func_open(g->host, bdf, vdevfn, opts, err);
+    if (!a->pub.fn) {
+        free(a);
+        return -EIO;
+    }
+    const char *step = "assign";
+    rc = hv_assign_device(g->hv, bdf, vdevfn);
+    a->assigned = rc == 0;
+    if (rc == 0 && (step = "grant BAR access to", rc = grant_bars(a, g->hv, true)) == 0 &&
+        (step = "bind the interrupt of", rc = bind_intx(a, g->hv)) == 0) {
+        *out = a;
+        return 0;
+    }
+    snprintf(err->msg, sizeof(err->msg), "%s: the hypervisor failed to %s the device (%s)",
+             pt_func_name(a->pub.fn), step, strerror(-rc));
+    *out = a;
+    return rc;
+}
+
+static void release_function(PtGuest *g, Attached *a)
+{
+    if (a->dev)
+        pci_bus_unplug(g->bus, a->pub.vdevfn);
+    unbind_intx(a, g->hv);
+    grant_bars(a, g->hv, false);
+    if (a->assigned)
+        hv_deassign_device(g->hv, a->pub.host, a->pub.vdevfn);
+    pt_func_close(a->pub.fn);
+    free(a);
+}
+
+static int plug_function(PtGuest *g, Attached *a, PtError *err)
+{
+    int rc = pt_func_plug(a->pub.fn, g->bus, &a->dev);
+
+    if (rc < 0)
+        snprintf(err->msg, sizeof(err->msg), "%s: cannot plug into the guest bus (%s)",
+                 pt_func_name(a->pub.fn), strerror(-rc));
+    return rc;
+}
+
+/* ---- attach ---- */
+
+static void unplace_one(PtGuest *g, PtBdf host, uint8_t vdevfn)
+{
+    PtPlacement one = { .nfuncs = 1, .host = { host }, .vdevfn = { vdevfn },
+                        .vslot = PT_SLOT(vdevfn) };
+
+    pt_unplace(&g->map, &one);
+}
+
+/* Function 0 of the slot goes last: plugging it makes the slot visible. */
+static void plug_order(const PtPlacement *pl, int order[])
+{
+    int n = 0;
+
+    for (int i = 0; i < pl->nfuncs; i++)
+        if (PT_FUNC(pl->vdevfn[i]) != 0)
+            order[n++] = i;
+    for (int i = 0; i < pl->nfuncs; i++)
+        if (PT_FUNC(pl->vdevfn[i]) == 0)
+            order[n++] = i;
+}
+
+int pt_guest_attach_request(PtGuest *g, const PtRequest *req, const char *text, bool partial,
+                            PtPlan *plan_out, PtError *err)
+{
+    Attached *staged[PT_FUNCS_PER_SLOT] = { 0 };
+    int order[PT_FUNCS_PER_SLOT], n = 0, rc = 0;
+    PtPlan plan;
+
+    if (pt_plan_request(g->host, &g->map, req, text, &g->dflt, partial, &plan, err) < 0)
+        return -EINVAL;
+    const PtPlacement *pl = &plan.placement;
+    plug_order(pl, order);
+    for (n = 0; n < pl->nfuncs; n++) {
+        int i = order[n];
+        rc = prepare_function(g, pl->host[i], pl->vdevfn[i], &plan.opts, &staged[n], err);
+        if (rc == 0)
+            rc = plug_function(g, staged[n], err);
+        if (rc < 0) {
+            n += staged[n] != NULL;
+            goto rollback;
+        }
+    }
+    for (int k = 0; k < n; k++)
+        g->fns[g->nfns++] = staged[k];
+    for (int k = 0; k < pl->nfuncs; k++)
+        dm_log(pt_func_name(staged[k]->pub.fn), "attached (%s)", text);
+    if (plan.placement.note[0])
+        dm_log(text, "%s", plan.placement.note);
+    if (g->slot_fn && (pci_bus_slot_funcs(g->bus, (unsigned)pl->vslot) & 1))
+        g->slot_fn(g->slot_opaque, (unsigned)pl->vslot, true);
+    if (plan_out)
+        *plan_out = plan;
+    return 0;
+rollback:
+    while (n-- > 0)
+        release_function(g, staged[n]);
+    pt_unplace(&g->map, pl);
+    return rc;
+}
+
+int pt_guest_attach(PtGuest *g, const char *spec, PtPlan *plan, PtError *err)
+{
+    PtSpec parsed;
+    PtRequest req;
+
+    if (pt_spec_parse(spec, &parsed, err) < 0)
+        return -EINVAL;
+    uint8_t present = host_pci_present_funcs(g->host, parsed.domain, parsed.bus, parsed.dev);
+    if (pt_spec_expand(&parsed, spec, present, &req, err) < 0)
+        return -ENODEV;
+    return pt_guest_attach_request(g, &req, spec, false, plan, err);
+}
+
+/* ---- detach ---- */
+
+static void remove_at(PtGuest *g, int i)
+{
+    Attached *a = g->fns[i];
+
+    memmove(&g->fns[i], &g->fns[i + 1], sizeof(g->fns[0]) * (size_t)(g->nfns - i - 1));
+    g->nfns--;
+    dm_log(pt_func_name(a->pub.fn), "detached");
+    unplace_one(g, a->pub.host, a->pub.vdevfn);
+    release_function(g, a);
+}
+
+int pt_guest_detach_slot(PtGuest *g, unsigned vslot, PtError *err)
+{
+    bool found = false;
+
+    if (vslot >= PT_SLOTS || !g->map.used[vslot]) {
+        snprintf(err->msg, sizeof(err->msg), "guest slot %02x has no pass-through device",
+                 vslot);
+        return -ENOENT;
+    }
+    /* Function 0 first: the slot disappears from the guest at once. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = g->nfns - 1; i >= 0; i--) {
+            uint8_t d = g->fns[i]->pub.vdevfn;
+            if (PT_SLOT(d) == vslot && (PT_FUNC(d) == 0) == (pass == 0)) {
+                remove_at(g, i);
+                found = true;
+            }
+        }
+    if (found && g->slot_fn)
+        g->slot_fn(g->slot_opaque, vslot, false);
+    return 0;
+}
+
+int pt_guest_detach(PtGuest *g, const char *spec, PtError *err)
+{
+    PtSpec parsed;
+
+    if (pt_spec_parse_unplug(spec, &parsed, err) < 0)
+        return -EINVAL;
+    for (int f = 0; f < PT_FUNCS_PER_SLOT; f++) {
+        bool named = parsed.all_funcs;
+        for (int i = 0; i < parsed.nfuncs; i++)
+            named |= parsed.funcs[i] == f;
+        PtBdf bdf = { parsed.domain, parsed.bus, parsed.dev, (uint8_t)f };
+        int vslot = pt_guest_vslot_of(g, bdf);
+        if (named && vslot >= 0)
+            return pt_guest_detach_slot(g, (unsigned)vslot, err);
+    }
+    snprintf(err->msg, sizeof(err->msg), "%s: not attached to this guest", spec);
+    return -ENOENT;
+}
+
+void pt_guest_free(PtGuest *g)
+{
+    if (!g)
+        return;
+    while (g->nfns > 0)
+        remove_at(g, g->nfns - 1);
+    free(g);
+}
+
+/* ---- queries ---- */
+
+int pt_guest_count(const PtGuest *g)
+{
+    return g->nfns;
+}
+
+const PtGuestFunc *pt_guest_func_at(const PtGuest *g, int i)
+{
+    return i >= 0 && i < g->nfns ? &g->fns[i]->pub : NULL;
+}
+
+int pt_guest_vslot_of(const PtGuest *g, PtBdf host)
+{
+    for (int i = 0; i < g->nfns; i++) {
+        PtBdf h = g->fns[i]->pub.host;
+        if (h.domain == host.domain && h.bus == host.bus && h.dev == host.dev &&
+            h.func == host.func)
+            return PT_SLOT(g->fns[i]->pub.vdevfn);
+    }
+    return -1;
+}
+
+const PtBusMap *pt_guest_busmap(const PtGuest *g)
+{
+    return &g->map;
+}

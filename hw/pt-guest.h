@@ -1,0 +1,55 @@
+/*
+ * The pass-through devices of one guest: attach a spec as one unit (every
+ * function or none, function 0 plugged last, one notification), detach a
+ * whole guest slot.  qemu-dm's command line, the monitor and the xenstore
+ * channel all come through here.
+ */
+#ifndef PT_GUEST_H
+#define PT_GUEST_H
+
+#include "host-pci.h"
+#include "hypervisor.h"
+#include "pass-through.h"
+#include "pci.h"
+#include "pt-plan.h"
+
+typedef struct PtGuest PtGuest;
+
+/* A slot became visible (inserted) or was removed, after all its functions. */
+typedef void (*PtSlotFn)(void *opaque, unsigned vslot, bool inserted);
+
+PtGuest *pt_guest_new(HostPci *host, PciBus *bus, Hypervisor *hv, uint32_t reserved,
+                      const PtPlanDefaults *dflt);
+/* Detaches everything. */
+void pt_guest_free(PtGuest *g);
+void pt_guest_set_slot_observer(PtGuest *g, PtSlotFn fn, void *opaque);
+
+/*
+ * Attach a spec.  On failure nothing of it is left: no plugged function,
+ * mapping, pirq or assignment, bus map as before.
+ */
+int pt_guest_attach(PtGuest *g, const char *spec, PtPlan *plan, PtError *err);
+/* The same for an expanded request; partial: xend's per-function protocol
+ * (a pinned function other than 0 may wait for its function 0). */
+int pt_guest_attach_request(PtGuest *g, const PtRequest *req, const char *text, bool partial,
+                            PtPlan *plan, PtError *err);
+
+/* Detach the guest slot holding any function named by spec (unplug form). */
+int pt_guest_detach(PtGuest *g, const char *spec, PtError *err);
+int pt_guest_detach_slot(PtGuest *g, unsigned vslot, PtError *err);
+
+/* Attached functions, in attach order. */
+typedef struct PtGuestFunc {
+    PtBdf host;
+    uint8_t vdevfn;
+    PtFunc *fn;
+    PtOptions opts;
+} PtGuestFunc;
+
+int pt_guest_count(const PtGuest *g);
+const PtGuestFunc *pt_guest_func_at(const PtGuest *g, int i);
+/* The guest slot of a host function, or -1. */
+int pt_guest_vslot_of(const PtGuest *g, PtBdf host);
+const PtBusMap *pt_guest_busmap(const PtGuest *g);
+
+#endif

@@ -1,0 +1,18 @@
+/* Simulated hosts for tests: a sysfs-shaped tree built from a bundled real
+ * dump in a private temporary directory. */
+#ifndef SIMTREE_H
+#define SIMTREE_H
+
+#include <stdbool.h>
+
+/* tests/data/hosts/NAME: the dump, and NAME's ".sizes" sidecar if there is one. */
+char *simtree_dump_path(const char *name);
+
+/* Build the tree; every function assignable when all_assignable.  Aborts the
+ * test on failure.  Returns the tree's directory (g_free it). */
+char *simtree_build(const char *name, bool all_assignable);
+
+/* Remove a tree made by simtree_build. */
+void simtree_remove(char *dir);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * The proposal's examples, each against a simulated host built from a
+ * bundled real dump:
+ *   asus-p6t6-x58-ich10-gt218.lspci      ICH10 USB 00:1d.{0,1,2,7}, 00:1a.{0,1,2,7},
+ *                                        GeForce 210 06:00.{0,1}
+ *   constructed-ich7-usb-0123457.lspci   a device with functions 0,1,2,3,5,7
+ *                                        (real ICH7 USB functions plus a copy at .5)
+ *   gigabyte-ich7m-rootports.lspci       drivers as the dump recorded them
+ * Placement goes through pt_plan_spec (what qemu-dm, the monitor and xenstore
+ * use), and the command line through build/qemu-dm -dry-run.
+ */
+#include <glib.h>
+#include <string.h>
+
+#include "pt-plan.h"
+#include "simtree.h"
+
+#define ASUS  "asus-p6t6-x58-ich10-gt218.lspci"
+#define CONST "constructed-ich7-usb-0123457.lspci"
+#define ICH7  "gigabyte-ich7m-rootports.lspci"
+
+typedef struct Example {
+    const char *name;
+    const char *host;
+    const char *specs[6];
+    PtMapScheme scheme;
+    const char *lines;      /* "HOST -> GUEST" per function, in placement order */
+    const char *note;       /* the note of the last spec, or NULL */
+} Example;
+
+static const Example examples[] = {
+    { "single-function table", ASUS,
+      { "0000:00:1d.0", "0000:00:1d.1", "0000:00:1d.2", "0000:00:1d.7" }, PT_MAP_IDENTITY,
+      "0000:00:1d.0 -> 00:04.0\n0000:00:1d.1 -> 00:05.0\n0000:00:1d.2 -> 00:06.0\n"
+      "0000:00:1d.7 -> 00:07.0\n", NULL },
+    { "identity 0-2@7", ASUS, { "0000:00:1d.0-2@7" }, PT_MAP_IDENTITY,
+      "0000:00:1d.0 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n0000:00:1d.2 -> 00:07.2\n", NULL },
+    { "identity star@7", ASUS, { "0000:00:1d.*@7" }, PT_MAP_IDENTITY,
+      "0000:00:1d.0 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n0000:00:1d.2 -> 00:07.2\n"
+      "0000:00:1d.7 -> 00:07.7\n", NULL },
+    { "least 0,2,7@7", ASUS, { "0000:00:1d.0,2,7@7,map=least" }, PT_MAP_IDENTITY,
+      "0000:00:1d.0 -> 00:07.0\n0000:00:1d.2 -> 00:07.1\n0000:00:1d.7 -> 00:07.2\n", NULL },
+    /* Erratum 1: 1d.0 lands on 07.2; 07.1 is already 1d.1's. */
+    { "least reversed", ASUS, { "0000:00:1d.7,1,0@7,map=least" }, PT_MAP_IDENTITY,
+      "0000:00:1d.7 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n0000:00:1d.0 -> 00:07.2\n", NULL },
+    { "least as guest default", ASUS, { "0000:00:1d.7,2@7" }, PT_MAP_LEAST,
+      "0000:00:1d.7 -> 00:07.0\n0000:00:1d.2 -> 00:07.1\n", NULL },
+    /* Erratum 2: 0,3,5,7 are functions 0,3,5,7 (the proposal printed "0d"). */
+    { "list 0,3,5,7 identity", CONST, { "0000:00:1d.0,3,5,7" }, PT_MAP_IDENTITY,
+      "0000:00:1d.0 -> 00:04.0\n0000:00:1d.3 -> 00:04.3\n0000:00:1d.5 -> 00:04.5\n"
+      "0000:00:1d.7 -> 00:04.7\n", NULL },
+    { "list 0,3,5,7 least", CONST, { "0000:00:1d.0,3,5,7@7,map=least" }, PT_MAP_IDENTITY,
+      "0000:00:1d.0 -> 00:07.0\n0000:00:1d.3 -> 00:07.1\n0000:00:1d.5 -> 00:07.2\n"
+      "0000:00:1d.7 -> 00:07.3\n", NULL },
+    /* Erratum 3: '*' expands to single-digit functions, ascending. */
+    { "star on 0,1,2,3,5,7 identity", CONST, { "0000:00:1d.*@7" }, PT_MAP_IDENTITY,
+      "0000:00:1d.0 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n0000:00:1d.2 -> 00:07.2\n"
+      "0000:00:1d.3 -> 00:07.3\n0000:00:1d.5 -> 00:07.5\n0000:00:1d.7 -> 00:07.7\n", NULL },
+    { "star on 0,1,2,3,5,7 least", CONST, { "0000:00:1d.*@7,map=least" }, PT_MAP_IDENTITY,
+      "0000:00:1d.0 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n0000:00:1d.2 -> 00:07.2\n"
+      "0000:00:1d.3 -> 00:07.3\n0000:00:1d.5 -> 00:07.4\n0000:00:1d.7 -> 00:07.5\n", NULL },
+    { "explicit pairs", ASUS, { "00:1d.2=0,1=1,0=2@7" }, PT_MAP_IDENTITY,
+      "0000:00:1d.2 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n0000:00:1d.0 -> 00:07.2\n", NULL },
+    { "identity without function 0", ASUS, { "0000:00:1d.1-2@7" }, PT_MAP_IDENTITY,
+      "0000:00:1d.1 -> 00:07.0\n0000:00:1d.2 -> 00:07.2\n",
+      "0000:00:1d.1 moved to vfunc 0: a slot without function 0 is invisible to guests" },
+    { "two USB controllers and a GPU, automatic slots", ASUS,
+      { "00:1a.*", "00:1d.*", "06:00.0-1" }, PT_MAP_IDENTITY,
+      "0000:00:1a.0 -> 00:04.0\n0000:00:1a.1 -> 00:04.1\n0000:00:1a.2 -> 00:04.2\n"
+      "0000:00:1a.7 -> 00:04.7\n0000:00:1d.0 -> 00:05.0\n0000:00:1d.1 -> 00:05.1\n"
+      "0000:00:1d.2 -> 00:05.2\n0000:00:1d.7 -> 00:05.7\n0000:06:00.0 -> 00:06.0\n"
+      "0000:06:00.1 -> 00:06.1\n", NULL },
+};
+
+static GString *placement_lines(const PtPlacement *pl, GString *out)
+{
+    for (int f = 0; f < pl->nfuncs; f++) {
+        char bdf[16];
+        g_string_append_printf(out, "%s -> 00:%02x.%x\n", pt_bdf_format(pl->host[f], bdf, sizeof(bdf)),
+                               PT_SLOT(pl->vdevfn[f]), PT_FUNC(pl->vdevfn[f]));
+    }
+    return out;
+}
+
+static void run_example(gconstpointer data)
+{
+    const Example *ex = data;
+    char *dir = simtree_build(ex->host, true);
+    PtError err;
+    HostPci *host = host_pci_open(dir, &err);
+    PtPlanDefaults dflt = pt_plan_defaults();
+    g_autoptr(GString) got = g_string_new("");
+    PtBusMap map;
+    PtPlan plan = { 0 };
+
+    g_assert_nonnull(host);
+    dflt.opts.map = ex->scheme;
+    pt_busmap_init(&map, PT_RESERVED_DEFAULT);
+    for (int i = 0; ex->specs[i]; i++) {
+        if (pt_plan_spec(host, &map, ex->specs[i], &dflt, &plan, &err) < 0)
+            g_error("%s: %s", ex->name, err.msg);
+        placement_lines(&plan.placement, got);
+    }
+    g_assert_cmpstr(got->str, ==, ex->lines);
+    g_assert_cmpstr(plan.placement.note, ==, ex->note ? ex->note : "");
+    host_pci_close(host);
+    simtree_remove(dir);
+}
+
+/* ff:03.{0,1,4}: identity keeps the holes, one slot per device. */
+static void test_uncore_holes(void)
+{
+    char *dir = simtree_build(ASUS, true);
+    PtError err;
+    HostPci *host = host_pci_open(dir, &err);
+    PtPlanDefaults dflt = pt_plan_defaults();
+    PtBusMap map;
+    PtPlan plan;
+    g_autoptr(GString) got = g_string_new("");
+
+    pt_busmap_init(&map, PT_RESERVED_DEFAULT);
+    g_assert_cmpint(pt_plan_spec(host, &map, "ff:03.*", &dflt, &plan, &err), ==, 0);
+    placement_lines(&plan.placement, got);
+    g_assert_cmpstr(got->str, ==, "0000:ff:03.0 -> 00:04.0\n0000:ff:03.1 -> 00:04.1\n"
+                                  "0000:ff:03.4 -> 00:04.4\n");
+    host_pci_close(host);
+    simtree_remove(dir);
+}
+
+/* A failing spec leaves the bus exactly as it was. */
+static void test_failure_changes_nothing(void)
+{
+    static const struct { const char *spec; const char *msg; } failing[] = {
+        { "00:1a.0-2@7", "00:1a.0-2@7: guest slot 07 function 0 is already taken" },
+        { "00:1a.3", "00:1a.3: function 3 is not present on the host (0000:00:1a has functions 0,1,2,7)" },
+        { "00:1d.0@2", "00:1d.0@2: guest slot 02 is reserved (slots 00-03 are kept for the platform)" },
+        { "00:1a.0-9", "00:1a.0-9: function 9 out of range 0-7 (at column 9)" },
+        { "05:00.0", "05:00.0: no host device 0000:05:00" },
+    };
+    char *dir = simtree_build(ASUS, true);
+    PtError err;
+    HostPci *host = host_pci_open(dir, &err);
+    PtPlanDefaults dflt = pt_plan_defaults();
+    PtBusMap map, before;
+    PtPlan plan;
+
+    pt_busmap_init(&map, PT_RESERVED_DEFAULT);
+    g_assert_cmpint(pt_plan_spec(host, &map, "0000:00:1d.0-2@7", &dflt, &plan, &err), ==, 0);
+    before = map;
+    for (size_t i = 0; i < G_N_ELEMENTS(failing); i++) {
+        g_assert_cmpint(pt_plan_spec(host, &map, failing[i].spec, &dflt, &plan, &err), ==, -1);
+        g_assert_cmpstr(err.msg, ==, failing[i].msg);
+        g_assert_cmpmem(&map, sizeof(map), &before, sizeof(before));
+    }
+    host_pci_close(host);
+    simtree_remove(dir);
+}
+
+/* Functions still bound to a host driver are refused with the driver's name. */
+static void test_not_assignable(void)
+{
+    char *dir = simtree_build(ICH7, false);
+    PtError err;
+    HostPci *host = host_pci_open(dir, &err);
+    PtPlanDefaults dflt = pt_plan_defaults();
+    PtBusMap map, before;
+    PtPlan plan;
+
+    pt_busmap_init(&map, PT_RESERVED_DEFAULT);
+    before = map;
+    g_assert_cmpint(pt_plan_spec(host, &map, "00:1d.*@7", &dflt, &plan, &err), ==, -1);
+    g_assert_cmpstr(err.msg, ==, "00:1d.*@7: 0000:00:1d.0 is not assignable: bound to uhci_hcd "
+                                 "(bind it to pciback or pci-stub first)");
+    g_assert_cmpmem(&map, sizeof(map), &before, sizeof(before));
+    host_pci_close(host);
+    simtree_remove(dir);
+}
+
+/* ---- the command line ---- */
+
+static void run_qemu_dm(const char *const *args, int *status, char **out, char **errout)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GError) gerr = NULL;
+
+    g_ptr_array_add(argv, (char *)BUILDDIR "/qemu-dm");
+    for (int i = 0; args[i]; i++)
+        g_ptr_array_add(argv, (char *)args[i]);
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                               out, errout, status, &gerr));
+    g_assert_no_error(gerr);
+}
+
+static void test_cli_dry_run(void)
+{
+    char *dir = simtree_build(ASUS, true);
+    const char *ok_args[] = { "-host-sysfs", dir, "-pci", "0000:00:1d.7,1,0@7", "-pci",
+                              "06:00.*", "-pci-map", "least", "-dry-run", NULL };
+    const char *bad_args[] = { "-host-sysfs", dir, "-pci", "0000:00:1d.0-2@7", "-pci",
+                               "0000:00:1d.0-9", "-dry-run", NULL };
+    g_autofree char *out = NULL, *errout = NULL;
+    int status;
+
+    run_qemu_dm(ok_args, &status, &out, &errout);
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    g_assert_cmpstr(out, ==, "0000:00:1d.7 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n"
+                             "0000:00:1d.0 -> 00:07.2\n0000:06:00.0 -> 00:04.0\n"
+                             "0000:06:00.1 -> 00:04.1\n");
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&errout, g_free);
+
+    run_qemu_dm(bad_args, &status, &out, &errout);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 2);
+    g_assert_cmpstr(out, ==, "");
+    g_assert_cmpstr(errout, ==, "qemu-dm: 0000:00:1d.0-9: function 9 out of range 0-7 (at column 14)\n");
+    simtree_remove(dir);
+}
+
+static void test_cli_usage_errors(void)
+{
+    static const struct { const char *args[4]; const char *msg; } cases[] = {
+        { { "-pci-map", "most", NULL }, "qemu-dm: -pci-map 'most': expected identity or least\n" },
+        { { "-pci", NULL }, "qemu-dm: -pci needs SPEC\n" },
+        { { "-bogus", NULL }, "qemu-dm: unknown option '-bogus' (try -help)\n" },
+        { { "-pci-reserved", "0-20", NULL },
+          "qemu-dm: -pci-reserved '0-20': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-host-sysfs", "/nonexistent/tree", "-dry-run", NULL }, NULL },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *out = NULL, *errout = NULL;
+        int status;
+
+        run_qemu_dm(cases[i].args, &status, &out, &errout);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 2);
+        if (cases[i].msg)
+            g_assert_cmpstr(errout, ==, cases[i].msg);
+        else
+            g_assert_true(g_str_has_prefix(errout, "qemu-dm: ") && strlen(errout) > 12);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(examples); i++) {
+        g_autofree char *path = g_strdup_printf("/proposal/%s", examples[i].name);
+        g_test_add_data_func(path, &examples[i], run_example);
+    }
+    g_test_add_func("/proposal/X58 uncore, non-contiguous functions", test_uncore_holes);
+    g_test_add_func("/proposal/failure changes nothing", test_failure_changes_nothing);
+    g_test_add_func("/proposal/not assignable", test_not_assignable);
+    g_test_add_func("/proposal/qemu-dm -dry-run", test_cli_dry_run);
+    g_test_add_func("/proposal/qemu-dm usage errors", test_cli_usage_errors);
+    return g_test_run();
+}

@@ -3,12 +3,17 @@
  * style (a double dash is accepted too), read through one table.
  */
 #include <ctype.h>
+#include <glib-unix.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host-pci.h"
+#include "hypervisor.h"
+#include "monitor.h"
+#include "pt-guest.h"
 #include "pt-plan.h"
 
 #define MAX_SPECS 64
@@ -19,6 +24,8 @@ typedef struct DmConfig {
     int nspecs;
     uint32_t reserved;
     PtPlanDefaults dflt;
+    const char *hypervisor;             /* "sim" */
+    const char *monitor;                /* NULL, "stdio" or "unix:PATH" */
     bool dry_run;
     bool help;
 } DmConfig;
@@ -94,6 +101,26 @@ bad:
     return -1;
 }
 
+static int opt_hypervisor(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    if (strcmp(value, "sim") != 0) {
+        snprintf(why, len, "'%s': this build knows the sim hypervisor only", value);
+        return -1;
+    }
+    cfg->hypervisor = value;
+    return 0;
+}
+
+static int opt_monitor(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    if (strcmp(value, "stdio") != 0 && !(g_str_has_prefix(value, "unix:") && value[5])) {
+        snprintf(why, len, "'%s': expected stdio or unix:PATH", value);
+        return -1;
+    }
+    cfg->monitor = value;
+    return 0;
+}
+
 static int opt_dry_run(DmConfig *cfg, const char *value, char *why, size_t len)
 {
     (void)value, (void)why, (void)len;
@@ -117,6 +144,9 @@ static const DmOption dm_options[] = {
       "default mapping of multi-function devices: identity (default) or least" },
     { "pci-reserved", "SLOTS", opt_reserved,
       "guest slots kept for the platform, hex (default 0-3)" },
+    { "hypervisor", "NAME", opt_hypervisor,
+      "sim: a recording stand-in for the hypervisor (tests, demos)" },
+    { "monitor", "DEV", opt_monitor, "text monitor on stdio or unix:PATH" },
     { "dry-run", NULL, opt_dry_run,
       "place the -pci devices, print host BDF -> guest slot.func, exit" },
     { "help", NULL, opt_help, "this text" },
@@ -207,9 +237,114 @@ static int dry_run(const DmConfig *cfg)
     return 0;
 }
 
+typedef struct DmRun {
+    GMainLoop *loop;
+    int status;
+} DmRun;
+
+static void request_quit(void *opaque)
+{
+    g_main_loop_quit(((DmRun *)opaque)->loop);
+}
+
+static gboolean on_signal(gpointer opaque)
+{
+    request_quit(opaque);
+    return G_SOURCE_CONTINUE;
+}
+
+static void print_plan(const PtPlan *plan)
+{
+    const PtPlacement *pl = &plan->placement;
+
+    if (pl->note[0])
+        fprintf(stderr, "qemu-dm: note: %s\n", pl->note);
+    for (int f = 0; f < pl->nfuncs; f++) {
+        char bdf[16];
+        printf("%s -> 00:%02x.%x\n", pt_bdf_format(pl->host[f], bdf, sizeof(bdf)),
+               PT_SLOT(pl->vdevfn[f]), PT_FUNC(pl->vdevfn[f]));
+    }
+    fflush(stdout);
+}
+
+/* Boot-time devices: all of them or none. */
+static int attach_boot_devices(const DmConfig *cfg, PtGuest *guest)
+{
+    for (int i = 0; i < cfg->nspecs; i++) {
+        PtPlan plan;
+        PtError err;
+        if (pt_guest_attach(guest, cfg->specs[i], &plan, &err) < 0) {
+            fprintf(stderr, "qemu-dm: %s\n", err.msg);
+            return -1;
+        }
+        print_plan(&plan);
+    }
+    return 0;
+}
+
+static int start_monitor(const DmConfig *cfg, Monitor *mon)
+{
+    g_autoptr(GError) gerr = NULL;
+
+    if (!strcmp(cfg->monitor, "stdio")) {
+        monitor_attach_stdio(mon);
+        return 0;
+    }
+    if (monitor_attach_unix(mon, cfg->monitor + 5, &gerr) < 0) {
+        fprintf(stderr, "qemu-dm: -monitor %s: %s\n", cfg->monitor, gerr->message);
+        return -1;
+    }
+    return 0;
+}
+
+static int run(const DmConfig *cfg)
+{
+    DmRun r = { .loop = g_main_loop_new(NULL, FALSE), .status = 2 };
+    PtError err;
+    HostPci *host = host_pci_open(cfg->host_sysfs, &err);
+    Hypervisor *hv = NULL;
+    PciBus *bus = NULL;
+    PtGuest *guest = NULL;
+    Monitor *mon = NULL;
+
+    if (!host) {
+        fprintf(stderr, "qemu-dm: %s\n", err.msg);
+        goto out;
+    }
+    hv = hypervisor_sim_new();
+    bus = pci_bus_new(hv);
+    pci_bus_set_reserved(bus, cfg->reserved);
+    guest = pt_guest_new(host, bus, hv, cfg->reserved, &cfg->dflt);
+    if (attach_boot_devices(cfg, guest) < 0)
+        goto out;
+    if (cfg->monitor) {
+        MonitorTarget t = { .guest = guest, .bus = bus, .quit = request_quit, .opaque = &r };
+        mon = monitor_new(&t);
+        if (start_monitor(cfg, mon) < 0)
+            goto out;
+    }
+    g_unix_signal_add(SIGINT, on_signal, &r);
+    g_unix_signal_add(SIGTERM, on_signal, &r);
+    g_main_loop_run(r.loop);
+    r.status = 0;
+out:
+    monitor_free(mon);
+    pt_guest_free(guest);
+    if (bus)
+        pci_bus_free(bus);
+    if (hv)
+        hypervisor_free(hv);
+    if (host)
+        host_pci_close(host);
+    g_main_loop_unref(r.loop);
+    return r.status;
+}
+
 int main(int argc, char **argv)
 {
     DmConfig cfg = { .reserved = PT_RESERVED_DEFAULT, .dflt = pt_plan_defaults() };
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
 
     if (parse_args(argc, argv, &cfg) < 0)
         return 2;
@@ -217,9 +352,12 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (!cfg.dry_run) {
-        fprintf(stderr, "qemu-dm: only -dry-run placement is available in this build\n");
+    if (cfg.dry_run)
+        return dry_run(&cfg);
+    if (!cfg.hypervisor) {
+        fprintf(stderr, "qemu-dm: no hypervisor: give -hypervisor sim (Xen support is not "
+                        "built yet), or -dry-run to only place devices\n");
         return 2;
     }
-    return dry_run(&cfg);
+    return run(&cfg);
 }

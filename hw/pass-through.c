@@ -793,8 +793,11 @@ static PciBarKind bar_kind(const PtBar *b)
 
 int pt_func_plug(PtFunc *f, PciBus *bus, PciDevice **out)
 {
-    PciPlug plug = { .ops = &pt_device_ops, .opaque = f, .name = f->name,
+    char name[24], bdf[16];
+    PciPlug plug = { .ops = &pt_device_ops, .opaque = f, .name = name,
                      .config_size = f->cfg_size };
+
+    snprintf(name, sizeof(name), "host %s", pt_bdf_format(f->bdf, bdf, sizeof(bdf)));
 
     for (int i = 0; i < HOST_BARS; i++)
         if (f->has_bar[i])

@@ -20,7 +20,16 @@ typedef struct Attached {
     int nperms;             /* BAR permissions granted */
 } Attached;
 
+/* Functions sharing a host GSI share its pirq; Xen's permission is not
+ * counted, so the guest grants it on first use and revokes on last. */
+typedef struct PirqRef {
+    int pirq;
+    int refs;
+} PirqRef;
+
 struct PtGuest {
+    PirqRef pirq_refs[MAX_ATTACHED];
+    int npirq_refs;
     HostPci *host;
     PciBus *bus;
     Hypervisor *hv;
@@ -73,8 +82,37 @@ static int grant_bars(Attached *a, Hypervisor *hv, bool allow)
     return 0;
 }
 
-static int bind_intx(Attached *a, Hypervisor *hv)
+static PirqRef *pirq_ref(PtGuest *g, int pirq)
 {
+    for (int i = 0; i < g->npirq_refs; i++)
+        if (g->pirq_refs[i].pirq == pirq)
+            return &g->pirq_refs[i];
+    g->pirq_refs[g->npirq_refs] = (PirqRef){ pirq, 0 };
+    return &g->pirq_refs[g->npirq_refs++];
+}
+
+static int hold_pirq(PtGuest *g, int pirq)
+{
+    PirqRef *r = pirq_ref(g, pirq);
+    int rc = r->refs ? 0 : hv_irq_permission(g->hv, pirq, true);
+
+    r->refs += rc == 0;
+    return rc;
+}
+
+static void drop_pirq(PtGuest *g, int pirq)
+{
+    PirqRef *r = pirq_ref(g, pirq);
+
+    if (r->refs > 0 && --r->refs == 0) {
+        hv_irq_permission(g->hv, pirq, false);
+        *r = g->pirq_refs[--g->npirq_refs];
+    }
+}
+
+static int bind_intx(PtGuest *g, Attached *a)
+{
+    Hypervisor *hv = g->hv;
     int irq = host_func_irq(pt_func_host(a->pub.fn));
     int pirq, rc;
 
@@ -86,11 +124,14 @@ static int bind_intx(Attached *a, Hypervisor *hv)
     rc = hv_map_pirq(hv, irq, &pirq);
     if (rc < 0)
         return rc;
-    rc = hv_irq_permission(hv, pirq, true);
-    if (rc == 0)
-        rc = hv_bind_intx(hv, pirq, a->pub.vdevfn, (uint8_t)(a->pin - 1));
+    rc = hold_pirq(g, pirq);
     if (rc < 0) {
-        hv_irq_permission(hv, pirq, false);
+        hv_unmap_pirq(hv, pirq);
+        return rc;
+    }
+    rc = hv_bind_intx(hv, pirq, a->pub.vdevfn, (uint8_t)(a->pin - 1));
+    if (rc < 0) {
+        drop_pirq(g, pirq);
         hv_unmap_pirq(hv, pirq);
         return rc;
     }
@@ -98,13 +139,13 @@ static int bind_intx(Attached *a, Hypervisor *hv)
     return 0;
 }
 
-static void unbind_intx(Attached *a, Hypervisor *hv)
+static void unbind_intx(PtGuest *g, Attached *a)
 {
     if (a->pirq < 0)
         return;
-    hv_unbind_intx(hv, a->pirq, a->pub.vdevfn, (uint8_t)(a->pin - 1));
-    hv_irq_permission(hv, a->pirq, false);
-    hv_unmap_pirq(hv, a->pirq);
+    hv_unbind_intx(g->hv, a->pirq, a->pub.vdevfn, (uint8_t)(a->pin - 1));
+    drop_pirq(g, a->pirq);
+    hv_unmap_pirq(g->hv, a->pirq);
     a->pirq = -1;
 }
 
@@ -141,7 +182,7 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
     rc = hv_assign_device(g->hv, bdf, vdevfn);
     a->assigned = rc == 0;
     if (rc == 0 && (step = "grant BAR access to", rc = grant_bars(a, g->hv, true)) == 0 &&
-        (step = "bind the interrupt of", rc = bind_intx(a, g->hv)) == 0) {
+        (step = "bind the interrupt of", rc = bind_intx(g, a)) == 0) {
         *out = a;
         return 0;
     }
@@ -155,7 +196,7 @@ static void release_function(PtGuest *g, Attached *a)
 {
     if (a->dev)
         pci_bus_unplug(g->bus, a->pub.vdevfn);
-    unbind_intx(a, g->hv);
+    unbind_intx(g, a);
     grant_bars(a, g->hv, false);
     if (a->assigned)
         hv_deassign_device(g->hv, a->pub.host, a->pub.vdevfn);

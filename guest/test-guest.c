@@ -1,0 +1,275 @@
+#include "test-guest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+TgWindows tg_default_windows(void)
+{
+    return (TgWindows){ .mmio_base = 0xc0000000, .mmio_limit = 0xfebfffff,
+                        .io_base = 0xc000, .io_limit = 0xffff };
+}
+
+/* ---- mechanism #1 ---- */
+
+static uint32_t cf8_address(uint8_t devfn, unsigned offset)
+{
+    return PCI_CONFIG_ENABLE | (uint32_t)devfn << 8 | (offset & 0xfc);
+}
+
+uint32_t tg_cfg_read(PciBus *bus, uint8_t devfn, unsigned offset, unsigned len)
+{
+    if (offset >= PCI_CONFIG_SIZE)      /* beyond mechanism #1: the ECAM path */
+        return pci_bus_cfg_read(bus, devfn, offset, len);
+    pci_bus_ioport_write(bus, PCI_CONFIG_ADDRESS_PORT, cf8_address(devfn, offset), 4);
+    return pci_bus_ioport_read(bus, (uint16_t)(PCI_CONFIG_DATA_PORT + (offset & 3)), len);
+}
+
+void tg_cfg_write(PciBus *bus, uint8_t devfn, unsigned offset, uint32_t val, unsigned len)
+{
+    if (offset >= PCI_CONFIG_SIZE) {
+        pci_bus_cfg_write(bus, devfn, offset, val, len);
+        return;
+    }
+    pci_bus_ioport_write(bus, PCI_CONFIG_ADDRESS_PORT, cf8_address(devfn, offset), 4);
+    pci_bus_ioport_write(bus, (uint16_t)(PCI_CONFIG_DATA_PORT + (offset & 3)), val, len);
+}
+
+/* ---- BARs ---- */
+
+static unsigned bar_offset(uint8_t header_type, int bar)
+{
+    if (bar == PCI_BAR_ROM)
+        return (header_type & 0x7f) == PCI_HEADER_TYPE_BRIDGE ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS;
+    return PCI_BASE_ADDRESS_0 + 4 * (unsigned)bar;
+}
+
+static uint32_t probe(PciBus *bus, uint8_t devfn, unsigned off, uint32_t ones)
+{
+    uint32_t saved = tg_cfg_read(bus, devfn, off, 4);
+
+    tg_cfg_write(bus, devfn, off, ones, 4);
+    uint32_t mask = tg_cfg_read(bus, devfn, off, 4);
+    tg_cfg_write(bus, devfn, off, saved, 4);
+    return mask;
+}
+
+static TgBar size_bar(PciBus *bus, uint8_t devfn, uint8_t hdr, int bar)
+{
+    unsigned off = bar_offset(hdr, bar);
+    TgBar b = { 0 };
+
+    if (bar == PCI_BAR_ROM) {
+        uint32_t m = probe(bus, devfn, off, (uint32_t)PCI_ROM_ADDRESS_MASK) & (uint32_t)PCI_ROM_ADDRESS_MASK;
+        b.size = m ? (uint64_t)(~m + 1) & 0xffffffffu : 0;
+        return b;
+    }
+    uint32_t lo = probe(bus, devfn, off, 0xffffffff);
+    if (!lo || lo == 0xffffffff)
+        return b;
+    b.io = lo & PCI_BASE_ADDRESS_SPACE_IO;
+    if (b.io) {
+        uint32_t m = lo & PCI_BASE_ADDRESS_IO_MASK & 0xffff;
+        b.size = m ? (~m + 1) & 0xffff : 0;
+        return b;
+    }
+    b.prefetch = lo & PCI_BASE_ADDRESS_MEM_PREFETCH;
+    b.mem64 = (lo & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64;
+    uint64_t m = lo & PCI_BASE_ADDRESS_MEM_MASK;
+    m |= b.mem64 ? (uint64_t)probe(bus, devfn, off + 4, 0xffffffff) << 32 : 0xffffffff00000000ull;
+    b.size = m ? ~m + 1 : 0;
+    return b;
+}
+
+TgBar tg_size_bar(PciBus *bus, uint8_t devfn, int bar)
+{
+    uint8_t hdr = (uint8_t)tg_cfg_read(bus, devfn, PCI_HEADER_TYPE, 1);
+    uint16_t cmd = (uint16_t)tg_cfg_read(bus, devfn, PCI_COMMAND, 2);
+
+    /* Decode off while the BAR holds all ones, as Linux does. */
+    tg_cfg_write(bus, devfn, PCI_COMMAND, cmd & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
+    TgBar b = size_bar(bus, devfn, hdr, bar);
+    tg_cfg_write(bus, devfn, PCI_COMMAND, cmd, 2);
+    return b;
+}
+
+static void size_bars(PciBus *bus, TgFunc *f)
+{
+    int nbars = (f->header_type & 0x7f) == PCI_HEADER_TYPE_BRIDGE ? 2 : 6;
+    uint16_t cmd = (uint16_t)tg_cfg_read(bus, f->devfn, PCI_COMMAND, 2);
+
+    tg_cfg_write(bus, f->devfn, PCI_COMMAND, cmd & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
+    for (int i = 0; i < nbars; i++) {
+        f->bar[i] = size_bar(bus, f->devfn, f->header_type, i);
+        if (f->bar[i].mem64)
+            i++;
+    }
+    f->bar[PCI_BAR_ROM] = size_bar(bus, f->devfn, f->header_type, PCI_BAR_ROM);
+    tg_cfg_write(bus, f->devfn, PCI_COMMAND, cmd, 2);
+}
+
+/* Largest first, naturally aligned: what firmware does to pack a window. */
+typedef struct BarRef {
+    TgFunc *f;
+    int bar;
+} BarRef;
+
+static int by_size_desc(const void *a, const void *b)
+{
+    const BarRef *x = a, *y = b;
+    uint64_t sx = x->f->bar[x->bar].size, sy = y->f->bar[y->bar].size;
+
+    return sx < sy ? 1 : sx > sy ? -1 : 0;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+static void program_bar(PciBus *bus, TgFunc *f, int bar, uint64_t addr)
+{
+    unsigned off = bar_offset(f->header_type, bar);
+
+    f->bar[bar].addr = addr;
+    tg_cfg_write(bus, f->devfn, off, (uint32_t)addr, 4);
+    if (f->bar[bar].mem64)
+        tg_cfg_write(bus, f->devfn, off + 4, (uint32_t)(addr >> 32), 4);
+}
+
+static void assign_bars(PciBus *bus, TgScan *scan)
+{
+    BarRef *refs = calloc((size_t)scan->nfuncs * PCI_NUM_BARS + 1, sizeof(*refs));
+    TgWindows w = tg_default_windows();
+    uint64_t mmio = w.mmio_base, io = w.io_base;
+    int n = 0;
+
+    for (int i = 0; i < scan->nfuncs; i++)
+        for (int b = 0; b < PCI_NUM_BARS; b++)
+            if (scan->funcs[i].bar[b].size)
+                refs[n++] = (BarRef){ &scan->funcs[i], b };
+    qsort(refs, (size_t)n, sizeof(*refs), by_size_desc);
+    for (int k = 0; k < n; k++) {
+        TgBar *b = &refs[k].f->bar[refs[k].bar];
+        uint64_t *next = b->io ? &io : &mmio;
+        uint64_t limit = b->io ? w.io_limit : w.mmio_limit;
+        uint64_t at = align_up(*next, b->size);
+        if (at + b->size - 1 > limit)
+            continue;           /* no room: stays unassigned, as on a full window */
+        program_bar(bus, refs[k].f, refs[k].bar, at);
+        *next = at + b->size;
+    }
+    free(refs);
+}
+
+static void enable_decode(PciBus *bus, TgFunc *f)
+{
+    uint16_t cmd = (uint16_t)tg_cfg_read(bus, f->devfn, PCI_COMMAND, 2);
+
+    for (int b = 0; b < PCI_BAR_ROM; b++)
+        if (f->bar[b].size && f->bar[b].addr)
+            cmd |= f->bar[b].io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
+    tg_cfg_write(bus, f->devfn, PCI_COMMAND, cmd, 2);
+}
+
+/* ---- capabilities ---- */
+
+static void walk_caps(PciBus *bus, TgFunc *f)
+{
+    uint8_t seen[256] = { 0 };
+
+    if (!(tg_cfg_read(bus, f->devfn, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST))
+        return;
+    unsigned off = tg_cfg_read(bus, f->devfn, PCI_CAPABILITY_LIST, 1) & ~3u;
+    while (off >= 0x40 && f->ncaps < TG_MAX_CAPS) {
+        if (seen[off]++) {
+            f->cap_loop = true;
+            return;
+        }
+        uint16_t hdr = (uint16_t)tg_cfg_read(bus, f->devfn, off, 2);
+        f->cap_off[f->ncaps] = (uint8_t)off;
+        f->caps[f->ncaps++] = (uint8_t)hdr;
+        off = (hdr >> 8) & ~3u;
+    }
+}
+
+static void walk_ext_caps(PciBus *bus, TgFunc *f)
+{
+    unsigned off = 0x100;
+
+    for (int hops = 0; off >= 0x100 && hops < TG_MAX_CAPS; hops++) {
+        uint32_t hdr = tg_cfg_read(bus, f->devfn, off, 4);
+        if (hdr == 0 || hdr == 0xffffffff)
+            return;
+        if (hdr & 0xffff)
+            f->ext_caps[f->next_ext++] = (uint16_t)(hdr & 0xffff);
+        off = (hdr >> 20) & 0xffc;
+    }
+}
+
+/* ---- the scan ---- */
+
+static bool probe_function(PciBus *bus, uint8_t devfn, TgFunc *f)
+{
+    uint32_t id = tg_cfg_read(bus, devfn, PCI_VENDOR_ID, 4);
+
+    if ((id & 0xffff) == 0xffff || (id & 0xffff) == 0)
+        return false;
+    memset(f, 0, sizeof(*f));
+    f->devfn = devfn;
+    f->vendor = (uint16_t)id;
+    f->device = (uint16_t)(id >> 16);
+    f->class_rev = tg_cfg_read(bus, devfn, PCI_CLASS_REVISION, 4);
+    f->header_type = (uint8_t)tg_cfg_read(bus, devfn, PCI_HEADER_TYPE, 1);
+    f->int_pin = (uint8_t)tg_cfg_read(bus, devfn, PCI_INTERRUPT_PIN, 1);
+    if ((f->header_type & 0x7f) == PCI_HEADER_TYPE_NORMAL) {
+        f->subsys_vendor = (uint16_t)tg_cfg_read(bus, devfn, PCI_SUBSYSTEM_VENDOR_ID, 2);
+        f->subsys = (uint16_t)tg_cfg_read(bus, devfn, PCI_SUBSYSTEM_ID, 2);
+    }
+    return true;
+}
+
+void tg_scan(PciBus *bus, bool assign, TgScan *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++) {
+        for (unsigned fn = 0; fn < PCI_BUS_FUNCS; fn++) {
+            TgFunc *f = &out->funcs[out->nfuncs];
+            if (!probe_function(bus, PT_DEVFN(slot, fn), f)) {
+                if (fn == 0)
+                    break;      /* no function 0: nothing else is looked at */
+                continue;
+            }
+            out->nfuncs++;
+            if (fn == 0 && !(f->header_type & PCI_HEADER_TYPE_MFD))
+                break;          /* single-function: functions 1-7 are not probed */
+        }
+    }
+    for (int i = 0; i < out->nfuncs; i++) {
+        walk_caps(bus, &out->funcs[i]);
+        walk_ext_caps(bus, &out->funcs[i]);
+        size_bars(bus, &out->funcs[i]);
+    }
+    if (!assign)
+        return;
+    assign_bars(bus, out);
+    for (int i = 0; i < out->nfuncs; i++)
+        enable_decode(bus, &out->funcs[i]);
+}
+
+uint8_t tg_slot_funcs(const TgScan *scan, unsigned slot)
+{
+    uint8_t mask = 0;
+
+    for (int i = 0; i < scan->nfuncs; i++)
+        if (PT_SLOT(scan->funcs[i].devfn) == slot)
+            mask |= (uint8_t)(1u << PT_FUNC(scan->funcs[i].devfn));
+    return mask;
+}
+
+const TgFunc *tg_find(const TgScan *scan, uint8_t devfn)
+{
+    for (int i = 0; i < scan->nfuncs; i++)
+        if (scan->funcs[i].devfn == devfn)
+            return &scan->funcs[i];
+    return NULL;
+}

@@ -1,0 +1,38 @@
+/* A whole guest-side set-up for tests: a simulated host from a bundled
+ * dump, the sim hypervisor, a guest bus and the guest's pass-through set. */
+#ifndef RIG_H
+#define RIG_H
+
+#include <glib.h>
+
+#include "hypervisor.h"
+#include "pci.h"
+#include "pt-guest.h"
+
+typedef struct Rig {
+    char *tree;
+    HostPci *host;
+    Hypervisor *hv;
+    PciBus *bus;
+    PtGuest *guest;
+    PtPlanDefaults dflt;
+} Rig;
+
+/* Every function of the dump assignable; identity by default. */
+void rig_up(Rig *rig, const char *dump);
+void rig_up_with(Rig *rig, const char *dump, const PtPlanDefaults *dflt);
+/* Detaches everything and checks the hypervisor has nothing left. */
+void rig_down(Rig *rig);
+
+/* Attach or fail the test with the error. */
+void rig_attach(Rig *rig, const char *spec);
+
+/* The host's config file of a function (for byte comparisons); g_free. */
+char *rig_host_config_path(const Rig *rig, const char *bdf);
+GBytes *rig_host_config(const Rig *rig, const char *bdf);
+
+/* Log lines captured from dm_log while the rig is up. */
+GPtrArray *rig_log(void);
+unsigned rig_log_count(const char *needle);
+
+#endif

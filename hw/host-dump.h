@@ -21,6 +21,11 @@ typedef struct DumpFunc {
     int irq;                        /* "routed to IRQ N", 0 if none */
     char driver[32];                /* "Kernel driver in use: X", or "" */
     unsigned line;                  /* where the function starts in the dump */
+    /* The address "Region N: ... at X" / "Expansion ROM at X" gave: the
+     * kernel's view, which sysfs reports.  It differs from the register for
+     * legacy IDE ports, shadowed ROMs ("[virtual]") and ROMs the kernel
+     * moved; 0 where the text gives none. */
+    uint64_t os_base[HOST_BARS];
 } DumpFunc;
 
 typedef struct HostDump {
@@ -33,6 +38,20 @@ int host_dump_parse(const char *text, const char *name, HostDump *dump, PtError 
 int host_dump_load(const char *path, HostDump *dump, PtError *err);
 void host_dump_free(HostDump *dump);
 const DumpFunc *host_dump_find(const HostDump *dump, PtBdf bdf);
+
+/*
+ * "[DDDD:]BB:SS.F" at text; *end is set past it.  Returns false (and leaves
+ * *bdf alone) when the text is not a function address.
+ */
+bool host_dump_parse_bdf(const char *text, const char **end, PtBdf *bdf);
+
+/*
+ * The BARs of a function as its config space, text and sizes describe them:
+ * index 0-5 and HOST_BAR_ROM; the base is the text's address where it gave
+ * one, else the register's.  The upper half of a 64-bit BAR and registers a
+ * header type lacks read as all zero.
+ */
+void host_dump_bars(const DumpFunc *fn, HostBar bars[HOST_BARS]);
 
 /*
  * Sidecar of BAR sizes for hex-only dumps, one line a BAR:
@@ -48,5 +67,8 @@ int host_dump_apply_sizes(HostDump *dump, const char *path, PtError *err);
  */
 int host_sim_write(const HostDump *dump, const char *dir,
                    const PtBdf *assignable, int nassignable, PtError *err);
+
+/* Remove a tree host_sim_write made (or left half-made); never follows links. */
+int host_sim_remove(const char *dir);
 
 #endif

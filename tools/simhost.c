@@ -1,0 +1,167 @@
+/*
+ * simhost: build a simulated host (a /sys/bus/pci-shaped tree) from real
+ * lspci text, for qemu-dm's tests and for anyone who wants to look at it
+ * with `lspci -A linux-sysfs -O sysfs.path=DIR`.
+ *
+ *   simhost DUMP DIR [--sizes FILE] [--assignable BDF,...] [--all-assignable]
+ *
+ * The tree is written next to DIR under a temporary name and renamed into
+ * place, so a failure never leaves a half-written DIR behind.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <glib.h>
+
+#include "host-dump.h"
+
+#define EXIT_BAD_INPUT 2
+
+typedef struct Options {
+    char *sizes;
+    char *assignable;
+    gboolean all_assignable;
+} Options;
+
+static int parse_list(const char *text, const HostDump *dump, bool all,
+                      GArray *out, PtError *err)
+{
+    char **items;
+    int rc = 0;
+
+    if (all) {
+        for (int i = 0; i < dump->nfuncs; i++)
+            g_array_append_val(out, dump->funcs[i].bdf);
+        return 0;
+    }
+    if (!text)
+        return 0;
+    items = g_strsplit(text, ",", -1);
+    for (int i = 0; items[i] && !rc; i++) {
+        const char *end;
+        PtBdf bdf;
+
+        if (!host_dump_parse_bdf(items[i], &end, &bdf) || *end != '\0') {
+            snprintf(err->msg, sizeof(err->msg),
+                     "--assignable: '%s' is not a function address (BB:SS.F)", items[i]);
+            rc = -EINVAL;
+        } else {
+            g_array_append_val(out, bdf);
+        }
+    }
+    g_strfreev(items);
+    return rc;
+}
+
+static void print_summary(const char *dump_path, const char *dir, const HostDump *dump,
+                          const GArray *assignable)
+{
+    printf("%s: %d function%s from %s\n", dir, dump->nfuncs,
+           dump->nfuncs == 1 ? "" : "s", dump_path);
+    printf("assignable (pciback):");
+    if (assignable->len == 0)
+        printf(" none");
+    for (guint i = 0; i < assignable->len; i++) {
+        PtBdf b = g_array_index(assignable, PtBdf, i);
+        printf(" %04x:%02x:%02x.%x", b.domain, b.bus, b.dev, b.func);
+    }
+    printf("\n");
+}
+
+/* Write into a fresh sibling of dir, then rename it into place. */
+static int write_tree(const HostDump *dump, const char *dir, const GArray *assignable,
+                      PtError *err)
+{
+    char *tmp = g_strdup_printf("%s.tmp.XXXXXX", dir);
+    int rc;
+
+    if (!g_mkdtemp(tmp)) {
+        snprintf(err->msg, sizeof(err->msg), "%s: %s", dir, strerror(errno));
+        g_free(tmp);
+        return -errno;
+    }
+    rc = host_sim_write(dump, tmp, (const PtBdf *)(void *)assignable->data,
+                        (int)assignable->len, err);
+    if (!rc && rename(tmp, dir) < 0) {
+        rc = -errno;
+        snprintf(err->msg, sizeof(err->msg), "%s: %s%s", dir, strerror(errno),
+                 errno == ENOTEMPTY || errno == EEXIST ? " (remove it first)" : "");
+    }
+    if (rc)
+        host_sim_remove(tmp);
+    g_free(tmp);
+    return rc;
+}
+
+static int run(const char *dump_path, const char *dir, const Options *o)
+{
+    GArray *assignable = g_array_new(FALSE, FALSE, sizeof(PtBdf));
+    HostDump dump = { 0 };
+    PtError err = { "" };
+    int status = EXIT_BAD_INPUT;
+
+    if (host_dump_load(dump_path, &dump, &err) ||
+        (o->sizes && host_dump_apply_sizes(&dump, o->sizes, &err)) ||
+        parse_list(o->assignable, &dump, o->all_assignable, assignable, &err))
+        goto out;
+    for (guint i = 0; i < assignable->len; i++) {
+        PtBdf b = g_array_index(assignable, PtBdf, i);
+        if (!host_dump_find(&dump, b)) {
+            snprintf(err.msg, sizeof(err.msg), "--assignable: %04x:%02x:%02x.%x is not in %s",
+                     b.domain, b.bus, b.dev, b.func, dump_path);
+            goto out;
+        }
+    }
+    if (write_tree(&dump, dir, assignable, &err)) {
+        status = EXIT_FAILURE;
+        goto out;
+    }
+    print_summary(dump_path, dir, &dump, assignable);
+    status = EXIT_SUCCESS;
+out:
+    if (status != EXIT_SUCCESS)
+        fprintf(stderr, "simhost: %s\n", err.msg);
+    host_dump_free(&dump);
+    g_array_free(assignable, TRUE);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    Options o = { 0 };
+    GOptionEntry entries[] = {
+        { "sizes", 0, 0, G_OPTION_ARG_FILENAME, &o.sizes,
+          "BAR sizes for a hex-only dump (BB:SS.F BAR SIZE per line)", "FILE" },
+        { "assignable", 0, 0, G_OPTION_ARG_STRING, &o.assignable,
+          "bind these functions to pciback", "BDF,..." },
+        { "all-assignable", 0, 0, G_OPTION_ARG_NONE, &o.all_assignable,
+          "bind every function to pciback", NULL },
+        { NULL, 0, 0, 0, NULL, NULL, NULL },
+    };
+    GOptionContext *ctx = g_option_context_new("DUMP DIR");
+    GError *gerr = NULL;
+    int status;
+
+    g_option_context_set_summary(ctx, "Build a simulated /sys/bus/pci tree from "
+                                 "`lspci -xxx` or `lspci -vvv -xxxx` text.");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
+        fprintf(stderr, "simhost: %s\n", gerr->message);
+        g_error_free(gerr);
+        status = EXIT_BAD_INPUT;
+    } else if (argc != 3) {
+        fprintf(stderr, "simhost: usage: simhost DUMP DIR [--sizes FILE] "
+                "[--assignable BDF,...] [--all-assignable]\n");
+        status = EXIT_BAD_INPUT;
+    } else if (o.assignable && o.all_assignable) {
+        fprintf(stderr, "simhost: --assignable and --all-assignable exclude each other\n");
+        status = EXIT_BAD_INPUT;
+    } else {
+        status = run(argv[1], argv[2], &o);
+    }
+    g_option_context_free(ctx);
+    g_free(o.sizes);
+    g_free(o.assignable);
+    return status;
+}

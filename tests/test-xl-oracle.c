@@ -99,7 +99,8 @@ static void xl_fill(const libxl_device_pci *pci, Outcome *out)
     out->func = pci->func;
     out->all_funcs = pci->vfunc_mask == LIBXL_PCI_FUNC_ALL;
     out->nfuncs = out->all_funcs ? 0 : pci->vfunc_mask == 1 ? 1 : -1;
-    out->vslot = (int)(pci->vdevfn >> 3);
+    /* The parser only writes whole slots: function bits would be news. */
+    out->vslot = pci->vdevfn & 7 ? -1 : (int)(pci->vdevfn >> 3);
     out->msitranslate = pci->msitranslate;
     out->power_mgmt = pci->power_mgmt;
     out->permissive = pci->permissive;

@@ -34,6 +34,7 @@ struct PciDevice {
     unsigned config_size;
     PciBarState bar[PCI_NUM_BARS];
     uint8_t irq_line;
+    const struct BusRegMap *regs;   /* by header layout: normal or bridge */
 };
 
 struct PciBus {
@@ -342,58 +343,77 @@ static void line_write(PciDevice *d, const BusReg *r, uint32_t val)
 
 #define BAR_REG(n) { PCI_BASE_ADDRESS_0 + 4 * (n), 4, (n), bar_read, bar_write }
 
-static const BusReg bus_regs[] = {
+/* A normal function: six BARs and the ROM at 0x30. */
+static const BusReg bus_regs_normal[] = {
     { PCI_HEADER_TYPE, 1, 0, hdr_read, NULL },
     BAR_REG(0), BAR_REG(1), BAR_REG(2), BAR_REG(3), BAR_REG(4), BAR_REG(5),
     { PCI_ROM_ADDRESS, 4, PCI_BAR_ROM, bar_read, bar_write },
     { PCI_INTERRUPT_LINE, 1, 0, line_read, line_write },
 };
 
+/* A bridge: two BARs, bus numbers and windows in between, the ROM at 0x38. */
+static const BusReg bus_regs_bridge[] = {
+    { PCI_HEADER_TYPE, 1, 0, hdr_read, NULL },
+    BAR_REG(0), BAR_REG(1),
+    { PCI_ROM_ADDRESS1, 4, PCI_BAR_ROM, bar_read, bar_write },
+    { PCI_INTERRUPT_LINE, 1, 0, line_read, line_write },
+};
+
 /* O(1) offset -> bus register; NULL: the byte belongs to the device. */
-static const BusReg *bus_reg_map[PCI_BUS_HEADER];
+typedef struct BusRegMap {
+    const BusReg *at[PCI_BUS_HEADER];
+    unsigned decode_lo, decode_hi;  /* BARs and ROM: [lo, hi) */
+} BusRegMap;
+
+static BusRegMap map_normal, map_bridge;
+
+static void fill_map(BusRegMap *m, const BusReg *regs, size_t n)
+{
+    m->decode_lo = PCI_BASE_ADDRESS_0;
+    for (size_t i = 0; i < n; i++) {
+        for (unsigned b = 0; b < regs[i].size; b++)
+            m->at[regs[i].offset + b] = &regs[i];
+        if (regs[i].write == bar_write)
+            m->decode_hi = MAX(m->decode_hi, regs[i].offset + regs[i].size);
+    }
+}
 
 static void bus_regs_init(void)
 {
     static gsize done;
     if (!g_once_init_enter(&done))
         return;
-    for (size_t i = 0; i < G_N_ELEMENTS(bus_regs); i++)
-        for (unsigned b = 0; b < bus_regs[i].size; b++)
-            bus_reg_map[bus_regs[i].offset + b] = &bus_regs[i];
+    fill_map(&map_normal, bus_regs_normal, G_N_ELEMENTS(bus_regs_normal));
+    fill_map(&map_bridge, bus_regs_bridge, G_N_ELEMENTS(bus_regs_bridge));
     g_once_init_leave(&done, 1);
 }
 
-static const BusReg *bus_reg_at(unsigned offset)
+static const BusReg *bus_reg_at(const PciDevice *d, unsigned offset)
 {
-    return offset < PCI_BUS_HEADER ? bus_reg_map[offset] : NULL;
+    return offset < PCI_BUS_HEADER ? d->regs->at[offset] : NULL;
 }
 
-/* Writes here change what should be mapped. */
-static bool touches_decode(unsigned offset, unsigned len)
+/* Writes here change what should be mapped: COMMAND, BARs, ROM. */
+static bool touches_decode(const PciDevice *d, unsigned offset, unsigned len)
 {
-    static const struct { unsigned offset, size; } decode_regs[] = {
-        { PCI_COMMAND, 2 },
-        { PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_5 + 4 - PCI_BASE_ADDRESS_0 },
-        { PCI_ROM_ADDRESS, 4 },
-    };
-    for (size_t i = 0; i < G_N_ELEMENTS(decode_regs); i++)
-        if (offset < decode_regs[i].offset + decode_regs[i].size
-            && decode_regs[i].offset < offset + len)
-            return true;
-    return false;
+    bool command = offset < PCI_COMMAND + 2 && PCI_COMMAND < offset + len;
+    bool bars = offset < d->regs->decode_hi && d->regs->decode_lo < offset + len;
+
+    return command || bars;
 }
 
 /*
  * The next piece of an access at offset with `left` bytes to go: the bytes
  * of one bus register, or a naturally aligned run of device bytes.
  */
-static unsigned piece_len(unsigned offset, unsigned left, const BusReg **reg)
+static unsigned piece_len(const PciDevice *d, unsigned offset, unsigned left,
+                          const BusReg **reg)
 {
-    *reg = bus_reg_at(offset);
+    *reg = bus_reg_at(d, offset);
     if (*reg)
         return MIN(left, (*reg)->offset + (*reg)->size - offset);
     unsigned run = 1;
-    while (run < left && !bus_reg_at(offset + run))
+    while (run < left && !bus_reg_at(d, offset + run))
         run++;
     for (unsigned n = 4; n > 1; n /= 2)
         if (run >= n && offset % n == 0)
@@ -407,7 +427,7 @@ static uint32_t cfg_read(PciDevice *d, unsigned offset, unsigned len)
     uint32_t val = 0;
     for (unsigned i = 0, n; i < len; i += n) {
         const BusReg *reg;
-        n = piece_len(offset + i, len - i, &reg);
+        n = piece_len(d, offset + i, len - i, &reg);
         uint32_t piece = reg ? reg->read(d, reg) >> (8 * (offset + i - reg->offset))
                              : dev_read(d, offset + i, n);
         val |= (piece & ones(n)) << (8 * i);
@@ -431,14 +451,14 @@ static void cfg_write(PciDevice *d, unsigned offset, uint32_t val, unsigned len)
 {
     for (unsigned i = 0, n; i < len; i += n) {
         const BusReg *reg;
-        n = piece_len(offset + i, len - i, &reg);
+        n = piece_len(d, offset + i, len - i, &reg);
         uint32_t bytes = (val >> (8 * i)) & ones(n);
         if (reg)
             reg_write_bytes(d, reg, offset + i, bytes, n);
         else
             d->ops->cfg_write(d, offset + i, bytes, n);
     }
-    if (touches_decode(offset, len))
+    if (touches_decode(d, offset, len))
         reconcile(d);
 }
 
@@ -568,6 +588,8 @@ int pci_bus_plug(PciBus *bus, uint8_t devfn, const PciPlug *plug, PciDevice **ou
     d->config_size = plug->config_size ? plug->config_size : PCI_CONFIG_SIZE;
     for (int i = 0; i < PCI_NUM_BARS; i++)
         d->bar[i].info = plug->bar[i];
+    bool bridge = (d->ops->cfg_read(d, PCI_HEADER_TYPE, 1) & 0x7f) == PCI_HEADER_TYPE_BRIDGE;
+    d->regs = bridge ? &map_bridge : &map_normal;
     bus->dev[devfn] = d;
     if (out)
         *out = d;

@@ -9,7 +9,7 @@ all: $(PROGRAMS)
 # Every test (GTest programs with --tap, shell tests) through prove: the run
 # ends with a count.
 check: $(PROGRAMS) $(TESTS) $(FUZZERS)
-	prove --exec tests/tap-run $(TESTS) $(SHELL_TESTS)
+	BUILD=$(B) prove --exec tests/tap-run $(TESTS) $(SHELL_TESTS)
 
 demo: $(PROGRAMS)
 	tests/demo.sh
@@ -19,7 +19,7 @@ bench: $(BENCHES)
 
 # Longer fuzzing session than the bounded one inside `make check`.
 fuzz: $(FUZZERS)
-	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} tests/fuzz.sh
+	BUILD=$(B) FUZZ_SECONDS=$${FUZZ_SECONDS:-300} tests/fuzz.sh
 
 install-deps:
 	scripts/install-deps

@@ -1,0 +1,375 @@
+/*
+ * Host PCI functions through libpci's linux-sysfs method, on the real
+ * /sys/bus/pci or on a simulated tree.
+ *
+ * libpci reports fatal errors through acc->error, whose default prints and
+ * calls exit(), and its callers assume it never returns.  A device model
+ * must survive a missing file in sysfs, so every libpci call runs under a
+ * guard: the error handler longjmps back to the guard, which turns the
+ * message into a PtError or -EIO.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <glib.h>
+#include <pci/pci.h>
+
+#include "host-pci.h"
+
+#define HOST_SYSFS_DEFAULT  "/sys/bus/pci"
+#define HOST_FILL (PCI_FILL_IDENT | PCI_FILL_BASES | PCI_FILL_SIZES | PCI_FILL_ROM_BASE | \
+                   PCI_FILL_IRQ | PCI_FILL_CLASS | PCI_FILL_IO_FLAGS | PCI_FILL_DRIVER)
+
+struct HostPci {
+    struct pci_access *acc;
+    char *root;                 /* the directory holding devices/ */
+    int ndevs;
+    struct pci_dev **devs;      /* in BDF order */
+};
+
+struct HostFunc {
+    HostPci *host;
+    struct pci_dev *dev;
+    PtBdf bdf;
+    unsigned config_size;
+    HostCounters counters;
+};
+
+/* The guard in force on this thread, and what libpci last said. */
+static __thread jmp_buf *guard_jmp;
+static __thread char guard_msg[256];
+
+static void PCI_NONRET on_pci_error(char *msg, ...) PCI_PRINTF(1, 2);
+
+static void on_pci_error(char *msg, ...)
+{
+    va_list ap;
+
+    va_start(ap, msg);
+    vsnprintf(guard_msg, sizeof(guard_msg), msg, ap);
+    va_end(ap);
+    if (guard_jmp)
+        longjmp(*guard_jmp, 1);
+    /* Unreachable by construction: every libpci call here is guarded. */
+    abort();
+}
+
+static void on_pci_warning(char *msg, ...) PCI_PRINTF(1, 2);
+
+static void on_pci_warning(char *msg, ...)
+{
+    va_list ap;
+
+    /* Kept for the next failure message; libpci goes on after a warning. */
+    va_start(ap, msg);
+    vsnprintf(guard_msg, sizeof(guard_msg), msg, ap);
+    va_end(ap);
+}
+
+static void on_pci_debug(char *msg, ...) PCI_PRINTF(1, 2);
+
+static void on_pci_debug(char *msg, ...)
+{
+    (void)msg;
+}
+
+static PtBdf dev_bdf(const struct pci_dev *d)
+{
+    return (PtBdf){ .domain = (uint16_t)d->domain, .bus = d->bus, .dev = d->dev,
+                    .func = d->func };
+}
+
+static int bdf_cmp(PtBdf a, PtBdf b)
+{
+    uint64_t ka = (uint64_t)a.domain << 24 | (uint64_t)a.bus << 16 | a.dev << 8 | a.func;
+    uint64_t kb = (uint64_t)b.domain << 24 | (uint64_t)b.bus << 16 | b.dev << 8 | b.func;
+
+    return ka < kb ? -1 : ka > kb;
+}
+
+static int dev_cmp(const void *a, const void *b)
+{
+    return bdf_cmp(dev_bdf(*(struct pci_dev *const *)a), dev_bdf(*(struct pci_dev *const *)b));
+}
+
+/* Scan and fill every device: the part of open where libpci can fail. */
+static int fill_guarded(struct pci_access *acc)
+{
+    jmp_buf jb, *volatile saved = guard_jmp;
+
+    if (setjmp(jb)) {
+        guard_jmp = saved;
+        return -EIO;
+    }
+    guard_jmp = &jb;
+    pci_init(acc);
+    pci_scan_bus(acc);
+    for (struct pci_dev *d = acc->devices; d; d = d->next)
+        pci_fill_info(d, HOST_FILL);
+    guard_jmp = saved;
+    return 0;
+}
+
+/* Index the devices in BDF order, for lookups and listings. */
+static void index_devices(HostPci *host)
+{
+    int n = 0;
+
+    for (struct pci_dev *d = host->acc->devices; d; d = d->next)
+        n++;
+    host->devs = g_new(struct pci_dev *, n ? n : 1);
+    for (struct pci_dev *d = host->acc->devices; d; d = d->next)
+        host->devs[host->ndevs++] = d;
+    qsort(host->devs, (size_t)host->ndevs, sizeof(*host->devs), dev_cmp);
+}
+
+static void cleanup_guarded(struct pci_access *acc)
+{
+    jmp_buf jb, *volatile saved = guard_jmp;
+
+    if (!setjmp(jb)) {
+        guard_jmp = &jb;
+        pci_cleanup(acc);
+    }
+    guard_jmp = saved;
+}
+
+/* A clear message for the common mistake, before libpci sees the path. */
+static int check_root(const char *root, PtError *err)
+{
+    char *devices = g_strdup_printf("%s/devices", root);
+    struct stat st;
+    int rc = 0;
+
+    if (stat(devices, &st) < 0)
+        rc = -errno;
+    else if (!S_ISDIR(st.st_mode))
+        rc = -ENOTDIR;
+    if (rc)
+        snprintf(err->msg, sizeof(err->msg), "%s: %s", devices, strerror(-rc));
+    g_free(devices);
+    return rc;
+}
+
+HostPci *host_pci_open(const char *sysfs_root, PtError *err)
+{
+    const char *root = sysfs_root ? sysfs_root : HOST_SYSFS_DEFAULT;
+    HostPci *host;
+
+    if (check_root(root, err))
+        return NULL;
+    host = g_new0(HostPci, 1);
+    host->root = g_strdup(root);
+    host->acc = pci_alloc();
+    host->acc->error = on_pci_error;
+    host->acc->warning = on_pci_warning;
+    host->acc->debug = on_pci_debug;
+    host->acc->method = PCI_ACCESS_SYS_BUS_PCI;
+    if (pci_set_param(host->acc, "sysfs.path", host->root) < 0) {
+        snprintf(err->msg, sizeof(err->msg), "libpci has no sysfs.path parameter");
+        goto fail;
+    }
+    guard_msg[0] = '\0';
+    if (fill_guarded(host->acc) < 0) {
+        snprintf(err->msg, sizeof(err->msg), "%s: %s", root, guard_msg);
+        goto fail;
+    }
+    index_devices(host);
+    return host;
+fail:
+    host_pci_close(host);
+    return NULL;
+}
+
+void host_pci_close(HostPci *host)
+{
+    if (!host)
+        return;
+    cleanup_guarded(host->acc);
+    g_free(host->devs);
+    g_free(host->root);
+    g_free(host);
+}
+
+static struct pci_dev *find_dev(HostPci *host, PtBdf bdf)
+{
+    int lo = 0, hi = host->ndevs - 1;
+
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = bdf_cmp(dev_bdf(host->devs[mid]), bdf);
+        if (c == 0)
+            return host->devs[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return NULL;
+}
+
+uint8_t host_pci_present_funcs(HostPci *host, uint16_t domain, uint8_t bus, uint8_t dev)
+{
+    uint8_t mask = 0;
+
+    for (int i = 0; i < host->ndevs; i++) {
+        PtBdf b = dev_bdf(host->devs[i]);
+        if (b.domain == domain && b.bus == bus && b.dev == dev)
+            mask |= (uint8_t)(1u << b.func);
+    }
+    return mask;
+}
+
+int host_pci_count(HostPci *host)
+{
+    return host->ndevs;
+}
+
+PtBdf host_pci_bdf_at(HostPci *host, int index)
+{
+    return dev_bdf(host->devs[index]);
+}
+
+const char *host_pci_driver(HostPci *host, PtBdf bdf)
+{
+    struct pci_dev *d = find_dev(host, bdf);
+
+    return d ? pci_get_string_property(d, PCI_FILL_DRIVER) : NULL;
+}
+
+/* Drivers that hold a function for a guest. */
+static const char *const assign_drivers[] = { "pciback", "pci-stub" };
+
+bool host_pci_assignable(HostPci *host, PtBdf bdf)
+{
+    const char *drv = host_pci_driver(host, bdf);
+
+    for (size_t i = 0; drv && i < G_N_ELEMENTS(assign_drivers); i++)
+        if (strcmp(drv, assign_drivers[i]) == 0)
+            return true;
+    return false;
+}
+
+/* 4096 when the host exposes extended config space, else 256. */
+static unsigned config_file_size(HostPci *host, PtBdf b)
+{
+    char *path = g_strdup_printf("%s/devices/%04x:%02x:%02x.%x/config", host->root,
+                                 b.domain, b.bus, b.dev, b.func);
+    struct stat st;
+    unsigned size = 256;
+
+    if (stat(path, &st) == 0 && st.st_size >= 4096)
+        size = 4096;
+    g_free(path);
+    return size;
+}
+
+HostFunc *host_func_open(HostPci *host, PtBdf bdf, PtError *err)
+{
+    struct pci_dev *d = find_dev(host, bdf);
+    HostFunc *fn;
+
+    if (!d) {
+        snprintf(err->msg, sizeof(err->msg), "%04x:%02x:%02x.%x: no such function on the host",
+                 bdf.domain, bdf.bus, bdf.dev, bdf.func);
+        return NULL;
+    }
+    fn = g_new0(HostFunc, 1);
+    fn->host = host;
+    fn->dev = d;
+    fn->bdf = bdf;
+    fn->config_size = config_file_size(host, bdf);
+    return fn;
+}
+
+void host_func_close(HostFunc *fn)
+{
+    g_free(fn);
+}
+
+PtBdf host_func_bdf(const HostFunc *fn)
+{
+    return fn->bdf;
+}
+
+unsigned host_func_config_size(const HostFunc *fn)
+{
+    return fn->config_size;
+}
+
+/* One config access under the guard; libpci returns 1 on success. */
+static int config_io(HostFunc *fn, unsigned offset, void *buf, unsigned len, bool write)
+{
+    jmp_buf jb, *volatile saved = guard_jmp;
+    volatile int ok = 0;
+
+    if (offset > fn->config_size || len > fn->config_size - offset)
+        return -EINVAL;
+    if (len == 0)
+        return 0;
+    if (setjmp(jb)) {
+        guard_jmp = saved;
+        return -EIO;
+    }
+    guard_jmp = &jb;
+    if (write)
+        ok = pci_write_block(fn->dev, (int)offset, buf, (int)len);
+    else
+        ok = pci_read_block(fn->dev, (int)offset, buf, (int)len);
+    guard_jmp = saved;
+    return ok ? 0 : -EIO;
+}
+
+int host_func_read(HostFunc *fn, unsigned offset, void *buf, unsigned len)
+{
+    int rc = config_io(fn, offset, buf, len, false);
+
+    if (!rc)
+        fn->counters.reads++;
+    return rc;
+}
+
+int host_func_write(HostFunc *fn, unsigned offset, const void *buf, unsigned len)
+{
+    /* libpci takes a non-const buffer but only reads from it on write. */
+    int rc = config_io(fn, offset, (void *)(uintptr_t)buf, len, true);
+
+    if (!rc)
+        fn->counters.writes++;
+    return rc;
+}
+
+void host_func_bar(const HostFunc *fn, int index, HostBar *bar)
+{
+    const struct pci_dev *d = fn->dev;
+    pciaddr_t flags;
+
+    memset(bar, 0, sizeof(*bar));
+    if (index == HOST_BAR_ROM) {
+        bar->base = d->rom_base_addr & PCI_ROM_ADDRESS_MASK;
+        bar->size = d->rom_size;
+        return;
+    }
+    if (index < 0 || index >= HOST_BAR_ROM)
+        return;
+    flags = d->flags[index];
+    bar->io = (flags & PCI_IORESOURCE_IO) != 0;
+    bar->mem64 = (flags & PCI_IORESOURCE_MEM_64) != 0;
+    bar->prefetch = (flags & PCI_IORESOURCE_PREFETCH) != 0;
+    bar->base = d->base_addr[index] & (bar->io ? PCI_ADDR_IO_MASK : PCI_ADDR_MEM_MASK);
+    bar->size = d->size[index];
+}
+
+int host_func_irq(const HostFunc *fn)
+{
+    return fn->dev->irq;
+}
+
+HostCounters host_func_counters(const HostFunc *fn)
+{
+    return fn->counters;
+}

@@ -706,7 +706,8 @@ void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
 
         f->shadow[o] = (uint8_t)((f->shadow[o] & ~(e & w & ~c)) | (b & e & w & ~c));
         f->shadow[o] &= (uint8_t)~(b & e & c);
-        host_mask[i] = (uint8_t)(w & ~e);
+        /* A 0 written to a live RW1C bit changes nothing: leave it out. */
+        host_mask[i] = (uint8_t)(w & ~e & (~c | b));
         unclaimed |= !f->claimed[o] && o < f->cfg_size;
     }
     if (unclaimed && !f->permissive)

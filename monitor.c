@@ -88,15 +88,19 @@ static int cmd_pci_del(Monitor *mon, const char *args, GString *out)
 {
     unsigned slot;
     PtError err;
-    int rc;
+    int vslot, removed;
 
     if (!*args)
         return fail(out, "pci_del needs a device spec or a guest slot, e.g. pci_del 07");
-    rc = parse_vslot(args, &slot) ? pt_guest_detach_slot(mon->t.guest, slot, &err)
-                                  : pt_guest_detach(mon->t.guest, args, &err);
-    if (rc < 0)
+    vslot = parse_vslot(args, &slot) ? (int)slot
+                                     : pt_guest_slot_of_spec(mon->t.guest, args, &err);
+    if (vslot < 0)
         return fail(out, "%s", err.msg);
-    g_string_append_printf(out, "removed %s\n", args);
+    removed = pt_guest_detach_slot(mon->t.guest, (unsigned)vslot, &err);
+    if (removed < 0)
+        return fail(out, "%s", err.msg);
+    g_string_append_printf(out, "removed guest slot %02x (%d function%s)\n", vslot, removed,
+                           removed == 1 ? "" : "s");
     return 0;
 }
 

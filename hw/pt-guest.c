@@ -304,7 +304,7 @@ static void remove_at(PtGuest *g, int i)
 
 int pt_guest_detach_slot(PtGuest *g, unsigned vslot, PtError *err)
 {
-    bool found = false;
+    int removed = 0;
 
     if (vslot >= PT_SLOTS || !g->map.used[vslot]) {
         snprintf(err->msg, sizeof(err->msg), "guest slot %02x has no pass-through device",
@@ -317,15 +317,15 @@ int pt_guest_detach_slot(PtGuest *g, unsigned vslot, PtError *err)
             uint8_t d = g->fns[i]->pub.vdevfn;
             if (PT_SLOT(d) == vslot && (PT_FUNC(d) == 0) == (pass == 0)) {
                 remove_at(g, i);
-                found = true;
+                removed++;
             }
         }
-    if (found && g->slot_fn)
+    if (removed && g->slot_fn)
         g->slot_fn(g->slot_opaque, vslot, false);
-    return 0;
+    return removed;
 }
 
-int pt_guest_detach(PtGuest *g, const char *spec, PtError *err)
+int pt_guest_slot_of_spec(const PtGuest *g, const char *spec, PtError *err)
 {
     PtSpec parsed;
 
@@ -338,10 +338,17 @@ int pt_guest_detach(PtGuest *g, const char *spec, PtError *err)
         PtBdf bdf = { parsed.domain, parsed.bus, parsed.dev, (uint8_t)f };
         int vslot = pt_guest_vslot_of(g, bdf);
         if (named && vslot >= 0)
-            return pt_guest_detach_slot(g, (unsigned)vslot, err);
+            return vslot;
     }
     snprintf(err->msg, sizeof(err->msg), "%s: not attached to this guest", spec);
     return -ENOENT;
+}
+
+int pt_guest_detach(PtGuest *g, const char *spec, PtError *err)
+{
+    int vslot = pt_guest_slot_of_spec(g, spec, err);
+
+    return vslot < 0 ? vslot : pt_guest_detach_slot(g, (unsigned)vslot, err);
 }
 
 void pt_guest_free(PtGuest *g)

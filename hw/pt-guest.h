@@ -34,9 +34,13 @@ int pt_guest_attach(PtGuest *g, const char *spec, PtPlan *plan, PtError *err);
 int pt_guest_attach_request(PtGuest *g, const PtRequest *req, const char *text, bool partial,
                             PtPlan *plan, PtError *err);
 
-/* Detach the guest slot holding any function named by spec (unplug form). */
+/* Detach the guest slot holding any function named by spec (unplug form),
+ * or a slot by number: every function of it.  Returns how many functions
+ * were removed, or a negative errno with err set. */
 int pt_guest_detach(PtGuest *g, const char *spec, PtError *err);
 int pt_guest_detach_slot(PtGuest *g, unsigned vslot, PtError *err);
+/* The guest slot holding any function named by spec, or a negative errno. */
+int pt_guest_slot_of_spec(const PtGuest *g, const char *spec, PtError *err);
 
 /* Attached functions, in attach order. */
 typedef struct PtGuestFunc {

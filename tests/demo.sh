@@ -32,5 +32,11 @@ run "$B/qemu-dm" -host-sysfs "$work/host" -pci '00:1a.*' -pci '00:1d.*' -pci 06:
 say "The X58 uncore: non-contiguous functions 0,1,4 keep their holes with identity"
 run "$B/qemu-dm" -host-sysfs "$work/host" -pci 'ff:03.*' -dry-run
 
+say "qemu-dm running the USB controller from boot, with the sim hypervisor and a monitor"
+printf '%s\n' 'pci_add 06:00.1,0@8,map=least' 'info pci' 'pci_add 0000:00:1d.0-9' \
+    'pci_del 08' 'info pci' 'quit' |
+  "$B/qemu-dm" -host-sysfs "$work/host" -hypervisor sim -monitor stdio -pci '00:1d.*@7' 2>/dev/null
+echo
+
 say "A mistake is refused with the offending text and column, and nothing is placed"
 run "$B/qemu-dm" -host-sysfs "$work/host" -pci 0000:00:1d.0-2@7 -pci 0000:00:1d.0-9 -dry-run || true

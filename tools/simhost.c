@@ -59,6 +59,10 @@ static void print_summary(const char *dump_path, const char *dir, const HostDump
 {
     printf("%s: %d function%s from %s\n", dir, dump->nfuncs,
            dump->nfuncs == 1 ? "" : "s", dump_path);
+    if (assignable->len && (int)assignable->len == dump->nfuncs) {
+        printf("assignable (pciback): all %d\n", dump->nfuncs);
+        return;
+    }
     printf("assignable (pciback):");
     if (assignable->len == 0)
         printf(" none");

@@ -1,0 +1,146 @@
+/* The monitor: every command, its replies, and errors that change nothing. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "monitor.h"
+#include "rig.h"
+
+#define ASUS "asus-p6t6-x58-ich10-gt218.lspci"
+
+typedef struct MonRig {
+    Rig rig;
+    Monitor *mon;
+    int quits;
+} MonRig;
+
+static void on_quit(void *opaque)
+{
+    ((MonRig *)opaque)->quits++;
+}
+
+static void mon_up(MonRig *m)
+{
+    rig_up(&m->rig, ASUS);
+    MonitorTarget t = { .guest = m->rig.guest, .bus = m->rig.bus, .quit = on_quit, .opaque = m };
+    m->mon = monitor_new(&t);
+    m->quits = 0;
+}
+
+static void mon_down(MonRig *m)
+{
+    monitor_free(m->mon);
+    rig_down(&m->rig);
+}
+
+/* Run a line; returns the reply, asserts the status. */
+static char *run(MonRig *m, const char *line, int want_rc)
+{
+    GString *out = g_string_new("");
+
+    g_assert_cmpint(monitor_execute(m->mon, line, out), ==, want_rc);
+    return g_string_free(out, FALSE);
+}
+
+static void test_add_info_del(void)
+{
+    MonRig m;
+
+    mon_up(&m);
+    g_autofree char *add = run(&m, "pci_add 0000:00:1d.0-2@7", 0);
+    g_assert_cmpstr(add, ==, "0000:00:1d.0 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n"
+                             "0000:00:1d.2 -> 00:07.2\n");
+    g_autofree char *classic = run(&m, "pci_add pci_addr=auto host host=06:00.1,0,map=least", 0);
+    g_assert_cmpstr(classic, ==, "0000:06:00.1 -> 00:04.0\n0000:06:00.0 -> 00:04.1\n");
+    g_autofree char *info = run(&m, "info pci", 0);
+    g_assert_nonnull(strstr(info, "  07.0 8086:3a34 class 0c03 rev 00 header 80 host 0000:00:1d.0\n"));
+    g_assert_nonnull(strstr(info, "  07.2 8086:3a36 class 0c03 rev 00 header 80 host 0000:00:1d.2\n"));
+    g_assert_nonnull(strstr(info, "  04.1 10de:0a65 class 0300 rev a2 header 80 host 0000:06:00.0\n"));
+    g_assert_nonnull(strstr(info, "    BAR1 mem64 0x00000000 size 0x10000000 prefetch\n"));
+
+    g_autofree char *del = run(&m, "pci_del 0000:00:1d.1", 0);
+    g_assert_cmpstr(del, ==, "removed guest slot 07 (3 functions)\n");
+    g_autofree char *del2 = run(&m, "pci_del 4", 0);
+    g_assert_cmpstr(del2, ==, "removed guest slot 04 (2 functions)\n");
+    g_autofree char *empty = run(&m, "info pci", 0);
+    g_assert_cmpstr(empty, ==, "PCI bus 0:\n");
+    mon_down(&m);
+}
+
+/* A refused command is one line and leaves the bus exactly as it was. */
+static void test_errors_change_nothing(void)
+{
+    static const struct { const char *line; const char *reply; } bad[] = {
+        { "pci_add 0000:00:1d.0-9", "error: 0000:00:1d.0-9: function 9 out of range 0-7 (at column 14)\n" },
+        { "pci_add 0000:00:1a.0-2@7", "error: 0000:00:1a.0-2@7: guest slot 07 function 0 is already taken\n" },
+        { "pci_add 00:1a.5", "error: 00:1a.5: function 5 is not present on the host (0000:00:1a has "
+                             "functions 0,1,2,7)\n" },
+        { "pci_add", "error: pci_add needs a device spec, e.g. pci_add 0000:00:1d.0-2@7\n" },
+        { "pci_del 0000:00:1a.0", "error: 0000:00:1a.0: not attached to this guest\n" },
+        { "pci_del 1f", "error: guest slot 1f has no pass-through device\n" },
+        { "pci_del 0000:00:1d.0@7", "error: 0000:00:1d.0@7: detach takes no @VSLOT: the whole guest slot "
+                                    "is removed (at column 13)\n" },
+        { "pci_del", "error: pci_del needs a device spec or a guest slot, e.g. pci_del 07\n" },
+        { "info", "error: info what? (info pci)\n" },
+        { "frobnicate now", "error: unknown command 'frobnicate' (try help)\n" },
+        { "pci_dump /nonexistent/dir/file", NULL },
+    };
+    MonRig m;
+
+    mon_up(&m);
+    g_free(run(&m, "pci_add 0000:00:1d.*@7", 0));
+    g_autofree char *before = run(&m, "info pci", 0);
+    size_t calls = hypervisor_sim_log_len(m.rig.hv);
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *reply = run(&m, bad[i].line, -1);
+        if (bad[i].reply)
+            g_assert_cmpstr(reply, ==, bad[i].reply);
+        else
+            g_assert_true(g_str_has_prefix(reply, "error: ") && strchr(reply, '\n') == reply + strlen(reply) - 1);
+        g_autofree char *after = run(&m, "info pci", 0);
+        g_assert_cmpstr(after, ==, before);
+    }
+    /* Refusals that are decided before the hypervisor is asked cost no call. */
+    g_assert_cmpuint(hypervisor_sim_log_len(m.rig.hv), ==, calls);
+    g_assert_cmpint(m.quits, ==, 0);
+    mon_down(&m);
+}
+
+static void test_dump_help_quit(void)
+{
+    MonRig m;
+    g_autofree char *path = g_build_filename(g_get_tmp_dir(), "monitor-dump-XXXXXX", NULL);
+    int fd = g_mkstemp(path);
+
+    close(fd);
+    mon_up(&m);
+    g_free(run(&m, "pci_add 06:00.*", 0));
+    g_autofree char *cmd = g_strdup_printf("pci_dump %s", path);
+    g_autofree char *dumped = run(&m, cmd, 0);
+    g_autofree char *want = g_strdup_printf("guest view written to %s (read it with lspci -F %s -vvv)\n",
+                                            path, path);
+    g_assert_cmpstr(dumped, ==, want);
+    g_autofree char *text = NULL;
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_assert_true(g_str_has_prefix(text, "00:04.0 "));
+    g_assert_nonnull(strstr(text, "\n00:04.1 "));
+
+    g_autofree char *help = run(&m, "help", 0);
+    g_assert_nonnull(strstr(help, "pci_add SPEC"));
+    g_assert_nonnull(strstr(help, "pci_del SPEC|VSLOT"));
+    g_free(run(&m, "", 0));
+    g_free(run(&m, "quit", 0));
+    g_assert_cmpint(m.quits, ==, 1);
+    g_unlink(path);
+    mon_down(&m);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/monitor/add-info-del", test_add_info_del);
+    g_test_add_func("/monitor/errors-change-nothing", test_errors_change_nothing);
+    g_test_add_func("/monitor/dump-help-quit", test_dump_help_quit);
+    return g_test_run();
+}

@@ -759,6 +759,15 @@ unsigned pt_func_config_size(const PtFunc *f) { return f->cfg_size; }
 unsigned long pt_func_dropped_writes(const PtFunc *f) { return f->dropped; }
 const uint8_t *pt_func_shadow(const PtFunc *f) { return f->shadow; }
 
+int pt_func_load_shadow(PtFunc *f, const uint8_t *shadow, size_t len)
+{
+    if (len != PT_CFG_SIZE)
+        return -EINVAL;
+    for (size_t o = 0; o < PT_CFG_SIZE; o++)
+        f->shadow[o] = (uint8_t)((f->shadow[o] & ~f->emu[o]) | (shadow[o] & f->emu[o]));
+    return 0;
+}
+
 uint8_t pt_func_host_writable(const PtFunc *f, unsigned offset)
 {
     return offset < PT_CFG_SIZE ? (uint8_t)(f->wr[offset] & ~f->emu[offset]) : 0;

@@ -81,7 +81,10 @@ unsigned long pt_func_dropped_writes(const PtFunc *fn);
 /* Plug into the guest bus at the function's vdevfn (pci_bus_plug's errors). */
 int pt_func_plug(PtFunc *fn, PciBus *bus, PciDevice **out);
 
-/* Compares the emulated state of two functions' shadows (save/restore). */
+/* The emulated state (the guest's shadow, PT_CFG_SIZE bytes), for save. */
 const uint8_t *pt_func_shadow(const PtFunc *fn);
+/* Restore a saved shadow: only emulated bits are taken, so a saved image
+ * cannot change what the host sees.  -EINVAL on a wrong length. */
+int pt_func_load_shadow(PtFunc *fn, const uint8_t *shadow, size_t len);
 
 #endif

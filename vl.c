@@ -15,6 +15,7 @@
 #include "monitor.h"
 #include "pt-guest.h"
 #include "pt-plan.h"
+#include "qemu-vm.h"
 
 #define MAX_SPECS 64
 
@@ -28,6 +29,9 @@ typedef struct DmConfig {
     const char *monitor;                /* NULL, "stdio" or "unix:PATH" */
     bool dry_run;
     bool help;
+    bool guest_qemu;                    /* -guest qemu: a real Linux guest */
+    QemuVmConfig vm;
+    uint32_t single_function;           /* test only: slots shown single-function */
 } DmConfig;
 
 typedef struct DmOption {
@@ -135,6 +139,56 @@ static int opt_help(DmConfig *cfg, const char *value, char *why, size_t len)
     return 0;
 }
 
+/* ---- the real guest (guest/qemu-vm.c) ---- */
+
+static int opt_guest(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    if (strcmp(value, "qemu") != 0) {
+        snprintf(why, len, "'%s': the only guest is qemu", value);
+        return -1;
+    }
+    cfg->guest_qemu = true;
+    return 0;
+}
+
+static int opt_guest_image(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    (void)why, (void)len;
+    cfg->vm.image_dir = value;
+    return 0;
+}
+
+static int opt_guest_console(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    (void)why, (void)len;
+    cfg->vm.console = value;
+    return 0;
+}
+
+static int opt_guest_timeout(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    char *end;
+    unsigned long s = strtoul(value, &end, 10);
+    if (!isdigit((unsigned char)*value) || *end || s == 0 || s > 86400) {
+        snprintf(why, len, "'%s': expected seconds, 1-86400", value);
+        return -1;
+    }
+    cfg->vm.guest_timeout = (unsigned)s;
+    return 0;
+}
+
+static int opt_single_function(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    char *end;
+    unsigned long slot = strtoul(value, &end, 16);
+    if (!isxdigit((unsigned char)*value) || *end || slot > 0x1f) {
+        snprintf(why, len, "'%s': expected a hex slot 00-1f", value);
+        return -1;
+    }
+    cfg->single_function |= 1u << slot;
+    return 0;
+}
+
 static const DmOption dm_options[] = {
     { "host-sysfs", "DIR", opt_host_sysfs,
       "host PCI tree (the directory holding devices/); default /sys/bus/pci" },
@@ -149,6 +203,16 @@ static const DmOption dm_options[] = {
     { "monitor", "DEV", opt_monitor, "text monitor on stdio or unix:PATH" },
     { "dry-run", NULL, opt_dry_run,
       "place the -pci devices, print host BDF -> guest slot.func, exit" },
+    { "guest", "qemu", opt_guest,
+      "boot a real Linux guest under qemu-system-x86_64 that sees the -pci devices" },
+    { "guest-image", "DIR", opt_guest_image,
+      "its vmlinuz and initrd.gz (scripts/guest-image); default cache/guest" },
+    { "guest-console", "FILE", opt_guest_console,
+      "its serial console to FILE; default stdout, lines prefixed 'guest: '" },
+    { "guest-timeout", "SECONDS", opt_guest_timeout,
+      "the guest powers off after SECONDS (default 600)" },
+    { "x-single-function", "SLOT", opt_single_function,
+      "test only: show guest slot SLOT (hex) as single-function" },
     { "help", NULL, opt_help, "this text" },
 };
 
@@ -240,6 +304,7 @@ static int dry_run(const DmConfig *cfg)
 typedef struct DmRun {
     GMainLoop *loop;
     int status;
+    bool vm_failed;
 } DmRun;
 
 static void request_quit(void *opaque)
@@ -297,6 +362,28 @@ static int start_monitor(const DmConfig *cfg, Monitor *mon)
     return 0;
 }
 
+/* QEMU is gone: so is the guest, and qemu-dm with it. */
+static void on_vm_exit(void *opaque, bool failed)
+{
+    ((DmRun *)opaque)->vm_failed = failed;
+    request_quit(opaque);
+}
+
+static QemuVm *start_guest(const DmConfig *cfg, PtGuest *guest, PciBus *bus, DmRun *r)
+{
+    QemuVmConfig vc = cfg->vm;
+    char why[256];
+
+    vc.sysfs_root = cfg->host_sysfs;
+    QemuVm *vm = qemu_vm_new(&vc, guest, bus, on_vm_exit, r);
+    if (qemu_vm_start(vm, why, sizeof(why)) < 0) {
+        fprintf(stderr, "qemu-dm: -guest qemu: %s\n", why);
+        qemu_vm_free(vm);
+        return NULL;
+    }
+    return vm;
+}
+
 static int run(const DmConfig *cfg)
 {
     DmRun r = { .loop = g_main_loop_new(NULL, FALSE), .status = 2 };
@@ -306,6 +393,7 @@ static int run(const DmConfig *cfg)
     PciBus *bus = NULL;
     PtGuest *guest = NULL;
     Monitor *mon = NULL;
+    QemuVm *vm = NULL;
 
     if (!host) {
         fprintf(stderr, "qemu-dm: %s\n", err.msg);
@@ -314,6 +402,9 @@ static int run(const DmConfig *cfg)
     hv = hypervisor_sim_new();
     bus = pci_bus_new(hv);
     pci_bus_set_reserved(bus, cfg->reserved);
+    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++)
+        if (cfg->single_function & (1u << slot))
+            pci_bus_force_single_function(bus, slot, true);
     guest = pt_guest_new(host, bus, hv, cfg->reserved, &cfg->dflt);
     if (attach_boot_devices(cfg, guest) < 0)
         goto out;
@@ -323,11 +414,14 @@ static int run(const DmConfig *cfg)
         if (start_monitor(cfg, mon) < 0)
             goto out;
     }
+    if (cfg->guest_qemu && !(vm = start_guest(cfg, guest, bus, &r)))
+        goto out;
     g_unix_signal_add(SIGINT, on_signal, &r);
     g_unix_signal_add(SIGTERM, on_signal, &r);
     g_main_loop_run(r.loop);
-    r.status = 0;
+    r.status = r.vm_failed ? 1 : 0;
 out:
+    qemu_vm_free(vm);
     monitor_free(mon);
     pt_guest_free(guest);
     if (bus)

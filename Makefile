@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := all
 include Makefile.target
 
-.PHONY: all check demo bench fuzz clean install-deps
+.PHONY: all check demo bench fuzz valgrind clean install-deps
 
 all: $(PROGRAMS)
 
@@ -20,6 +20,14 @@ bench: $(BENCHES)
 # Longer fuzzing session than the bounded one inside `make check`.
 fuzz: $(FUZZERS)
 	BUILD=$(B) FUZZ_SECONDS=$${FUZZ_SECONDS:-300} tests/fuzz.sh
+
+# The tests again, built without sanitizers, under valgrind (slow; not in check).
+valgrind: $(PROGRAMS) $(VG_TESTS)
+	@for t in $(VG_TESTS); do \
+	  echo "== valgrind $$t"; \
+	  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	    $$t --tap > $$t.valgrind.log 2>&1 || { tail -40 $$t.valgrind.log; exit 1; }; \
+	done; echo "valgrind: no errors in $(words $(VG_TESTS)) test programs"
 
 install-deps:
 	scripts/install-deps

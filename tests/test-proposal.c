@@ -72,6 +72,31 @@ static const Example examples[] = {
       "0000:06:00.1 -> 00:06.1\n", NULL },
 };
 
+/* A simulated host from a bundled dump, an empty guest bus map, defaults. */
+typedef struct Fixture {
+    char *dir;
+    HostPci *host;
+    PtPlanDefaults dflt;
+    PtBusMap map;
+} Fixture;
+
+static void fixture_up(Fixture *fx, const char *dump, bool all_assignable)
+{
+    PtError err;
+
+    fx->dir = simtree_build(dump, all_assignable);
+    fx->host = host_pci_open(fx->dir, &err);
+    g_assert_nonnull(fx->host);
+    fx->dflt = pt_plan_defaults();
+    pt_busmap_init(&fx->map, PT_RESERVED_DEFAULT);
+}
+
+static void fixture_down(Fixture *fx)
+{
+    host_pci_close(fx->host);
+    simtree_remove(fx->dir);
+}
+
 static GString *placement_lines(const PtPlacement *pl, GString *out)
 {
     for (int f = 0; f < pl->nfuncs; f++) {
@@ -85,46 +110,37 @@ static GString *placement_lines(const PtPlacement *pl, GString *out)
 static void run_example(gconstpointer data)
 {
     const Example *ex = data;
-    char *dir = simtree_build(ex->host, true);
-    PtError err;
-    HostPci *host = host_pci_open(dir, &err);
-    PtPlanDefaults dflt = pt_plan_defaults();
     g_autoptr(GString) got = g_string_new("");
-    PtBusMap map;
     PtPlan plan = { 0 };
+    PtError err;
+    Fixture fx;
 
-    g_assert_nonnull(host);
-    dflt.opts.map = ex->scheme;
-    pt_busmap_init(&map, PT_RESERVED_DEFAULT);
+    fixture_up(&fx, ex->host, true);
+    fx.dflt.opts.map = ex->scheme;
     for (int i = 0; ex->specs[i]; i++) {
-        if (pt_plan_spec(host, &map, ex->specs[i], &dflt, &plan, &err) < 0)
+        if (pt_plan_spec(fx.host, &fx.map, ex->specs[i], &fx.dflt, &plan, &err) < 0)
             g_error("%s: %s", ex->name, err.msg);
         placement_lines(&plan.placement, got);
     }
     g_assert_cmpstr(got->str, ==, ex->lines);
     g_assert_cmpstr(plan.placement.note, ==, ex->note ? ex->note : "");
-    host_pci_close(host);
-    simtree_remove(dir);
+    fixture_down(&fx);
 }
 
 /* ff:03.{0,1,4}: identity keeps the holes, one slot per device. */
 static void test_uncore_holes(void)
 {
-    char *dir = simtree_build(ASUS, true);
-    PtError err;
-    HostPci *host = host_pci_open(dir, &err);
-    PtPlanDefaults dflt = pt_plan_defaults();
-    PtBusMap map;
-    PtPlan plan;
     g_autoptr(GString) got = g_string_new("");
+    PtError err;
+    PtPlan plan;
+    Fixture fx;
 
-    pt_busmap_init(&map, PT_RESERVED_DEFAULT);
-    g_assert_cmpint(pt_plan_spec(host, &map, "ff:03.*", &dflt, &plan, &err), ==, 0);
+    fixture_up(&fx, ASUS, true);
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "ff:03.*", &fx.dflt, &plan, &err), ==, 0);
     placement_lines(&plan.placement, got);
     g_assert_cmpstr(got->str, ==, "0000:ff:03.0 -> 00:04.0\n0000:ff:03.1 -> 00:04.1\n"
                                   "0000:ff:03.4 -> 00:04.4\n");
-    host_pci_close(host);
-    simtree_remove(dir);
+    fixture_down(&fx);
 }
 
 /* A failing spec leaves the bus exactly as it was. */
@@ -137,43 +153,37 @@ static void test_failure_changes_nothing(void)
         { "00:1a.0-9", "00:1a.0-9: function 9 out of range 0-7 (at column 9)" },
         { "05:00.0", "05:00.0: no host device 0000:05:00" },
     };
-    char *dir = simtree_build(ASUS, true);
+    PtBusMap before;
     PtError err;
-    HostPci *host = host_pci_open(dir, &err);
-    PtPlanDefaults dflt = pt_plan_defaults();
-    PtBusMap map, before;
     PtPlan plan;
+    Fixture fx;
 
-    pt_busmap_init(&map, PT_RESERVED_DEFAULT);
-    g_assert_cmpint(pt_plan_spec(host, &map, "0000:00:1d.0-2@7", &dflt, &plan, &err), ==, 0);
-    before = map;
+    fixture_up(&fx, ASUS, true);
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "0000:00:1d.0-2@7", &fx.dflt, &plan, &err), ==, 0);
+    before = fx.map;
     for (size_t i = 0; i < G_N_ELEMENTS(failing); i++) {
-        g_assert_cmpint(pt_plan_spec(host, &map, failing[i].spec, &dflt, &plan, &err), ==, -1);
+        g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, failing[i].spec, &fx.dflt, &plan, &err), ==, -1);
         g_assert_cmpstr(err.msg, ==, failing[i].msg);
-        g_assert_cmpmem(&map, sizeof(map), &before, sizeof(before));
+        g_assert_cmpmem(&fx.map, sizeof(fx.map), &before, sizeof(before));
     }
-    host_pci_close(host);
-    simtree_remove(dir);
+    fixture_down(&fx);
 }
 
 /* Functions still bound to a host driver are refused with the driver's name. */
 static void test_not_assignable(void)
 {
-    char *dir = simtree_build(ICH7, false);
+    PtBusMap before;
     PtError err;
-    HostPci *host = host_pci_open(dir, &err);
-    PtPlanDefaults dflt = pt_plan_defaults();
-    PtBusMap map, before;
     PtPlan plan;
+    Fixture fx;
 
-    pt_busmap_init(&map, PT_RESERVED_DEFAULT);
-    before = map;
-    g_assert_cmpint(pt_plan_spec(host, &map, "00:1d.*@7", &dflt, &plan, &err), ==, -1);
+    fixture_up(&fx, ICH7, false);
+    before = fx.map;
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "00:1d.*@7", &fx.dflt, &plan, &err), ==, -1);
     g_assert_cmpstr(err.msg, ==, "00:1d.*@7: 0000:00:1d.0 is not assignable: bound to uhci_hcd "
                                  "(bind it to pciback or pci-stub first)");
-    g_assert_cmpmem(&map, sizeof(map), &before, sizeof(before));
-    host_pci_close(host);
-    simtree_remove(dir);
+    g_assert_cmpmem(&fx.map, sizeof(fx.map), &before, sizeof(before));
+    fixture_down(&fx);
 }
 
 /* ---- the command line ---- */

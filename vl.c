@@ -359,6 +359,8 @@ static int start_monitor(const DmConfig *cfg, Monitor *mon)
         fprintf(stderr, "qemu-dm: -monitor %s: %s\n", cfg->monitor, gerr->message);
         return -1;
     }
+    /* Clients (and tests) wait for this line instead of polling the path. */
+    printf("qemu-dm: monitor listening on %s\n", cfg->monitor);
     return 0;
 }
 

@@ -4,8 +4,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+
 #include "monitor.h"
 #include "rig.h"
+#include "simtree.h"
 
 #define ASUS "asus-p6t6-x58-ich10-gt218.lspci"
 
@@ -136,11 +140,88 @@ static void test_dump_help_quit(void)
     mon_down(&m);
 }
 
+/* ---- qemu-dm with the monitor on a unix socket ---- */
+
+static char *read_line(GDataInputStream *in)
+{
+    g_autoptr(GError) gerr = NULL;
+    char *line = g_data_input_stream_read_line(in, NULL, NULL, &gerr);
+
+    g_assert_no_error(gerr);
+    g_assert_nonnull(line);
+    return line;
+}
+
+static void test_qemu_dm_unix_monitor(void)
+{
+    g_autofree char *tree = simtree_build(ASUS, true);
+    g_autofree char *sock = g_build_filename(tree, "monitor.sock", NULL);
+    g_autofree char *mon = g_strdup_printf("unix:%s", sock);
+    g_autoptr(GError) gerr = NULL;
+    g_autoptr(GSubprocess) dm = g_subprocess_new(
+        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &gerr,
+        BUILDDIR "/qemu-dm", "-host-sysfs", tree, "-hypervisor", "sim", "-monitor", mon,
+        "-pci", "00:1a.*", NULL);
+    g_assert_no_error(gerr);
+    g_autoptr(GDataInputStream) out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(dm));
+
+    /* Boot-time placement first, then the monitor says it listens. */
+    const char *boot[] = { "0000:00:1a.0 -> 00:04.0", "0000:00:1a.1 -> 00:04.1",
+                           "0000:00:1a.2 -> 00:04.2", "0000:00:1a.7 -> 00:04.7" };
+    for (size_t i = 0; i < G_N_ELEMENTS(boot); i++) {
+        g_autofree char *line = read_line(out);
+        g_assert_cmpstr(line, ==, boot[i]);
+    }
+    g_autofree char *ready = read_line(out);
+    g_autofree char *want_ready = g_strdup_printf("qemu-dm: monitor listening on %s", mon);
+    g_assert_cmpstr(ready, ==, want_ready);
+
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(sock);
+    g_autoptr(GSocketConnection) conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr),
+                                                                NULL, &gerr);
+    g_assert_no_error(gerr);
+    const char cmds[] = "pci_add 00:1d.0-2@7\npci_del 04\ninfo pci\nquit\n";
+    g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), cmds,
+                              sizeof(cmds) - 1, NULL, NULL, &gerr);
+    g_assert_no_error(gerr);
+    g_autoptr(GDataInputStream) replies =
+        g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
+    g_autoptr(GString) all = g_string_new("");
+    char *line;
+    while ((line = g_data_input_stream_read_line(replies, NULL, NULL, NULL))) {
+        g_string_append_printf(all, "%s\n", line);
+        g_free(line);
+    }
+    g_assert_cmpstr(all->str, ==,
+        "qemu-dm monitor - type 'help' for more information\n"
+        "(qemu) 0000:00:1d.0 -> 00:07.0\n"
+        "0000:00:1d.1 -> 00:07.1\n"
+        "0000:00:1d.2 -> 00:07.2\n"
+        "(qemu) removed guest slot 04 (4 functions)\n"
+        "(qemu) PCI bus 0:\n"
+        "  07.0 8086:3a34 class 0c03 rev 00 header 80 host 0000:00:1d.0\n"
+        "    INTA -> link 3, line 0\n"
+        "    BAR4 io    0x00000000 size 0x20\n"
+        "  07.1 8086:3a35 class 0c03 rev 00 header 80 host 0000:00:1d.1\n"
+        "    INTB -> link 0, line 0\n"
+        "    BAR4 io    0x00000000 size 0x20\n"
+        "  07.2 8086:3a36 class 0c03 rev 00 header 80 host 0000:00:1d.2\n"
+        "    INTC -> link 1, line 0\n"
+        "    BAR4 io    0x00000000 size 0x20\n"
+        "(qemu) \n");
+    g_assert_true(g_subprocess_wait_check(dm, NULL, &gerr));
+    g_assert_no_error(gerr);
+    simtree_remove(g_steal_pointer(&tree));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/monitor/add-info-del", test_add_info_del);
     g_test_add_func("/monitor/errors-change-nothing", test_errors_change_nothing);
     g_test_add_func("/monitor/dump-help-quit", test_dump_help_quit);
+    g_test_add_func("/monitor/qemu-dm-unix-socket", test_qemu_dm_unix_monitor);
+    alarm(120);     /* a hung qemu-dm fails the run instead of stalling it */
     return g_test_run();
 }

@@ -125,9 +125,10 @@ static uint32_t visible_bits(MpqChannel *c, unsigned dword)
 static uint64_t do_cfg_read(MpqChannel *c, MpqMsg *m)
 {
     unsigned addr = get32(m->payload), len = get32(m->payload + 8);
-    uint32_t bits = visible_bits(c, addr & ~3u) >> (8 * (addr & 3));
+    uint32_t bits = visible_bits(c, addr & ~3u);
+    uint32_t val = pci_bus_cfg_read(c->s->bus, c->devfn, addr, len);
 
-    return pci_bus_cfg_read(c->s->bus, c->devfn, addr, len) & bits;
+    return bits == UINT32_MAX ? val : val & (bits >> (8 * (addr & 3)));
 }
 
 static uint64_t do_cfg_write(MpqChannel *c, MpqMsg *m)
@@ -337,17 +338,22 @@ static void take_fds(MpqChannel *c, uint64_t end, MpqMsg *m)
     c->nfds = keep;
 }
 
-/* Serve one complete message at the front of the buffer: -EPROTO drops the
- * channel. */
-static int serve(MpqChannel *c, MpqMsg *m)
+/* A header we can serve, checked before waiting for its payload. */
+static const MpqHandler *check_header(MpqChannel *c, uint32_t cmd, uint64_t size)
 {
-    const MpqHandler *h = m->cmd < MPQ_CMD_MAX ? &handlers[m->cmd] : NULL;
+    const MpqHandler *h = cmd < MPQ_CMD_MAX ? &handlers[cmd] : NULL;
+
+    if (h && h->run && size >= h->payload && size <= MPQ_MAX_PAYLOAD)
+        return h;
+    dm_log(c->who, "bad message: cmd %u, %" PRIu64 " payload bytes", cmd, size);
+    return NULL;
+}
+
+/* Serve one complete message at the front of the buffer. */
+static int serve(MpqChannel *c, const MpqHandler *h, MpqMsg *m)
+{
     int rc = 0;
 
-    if (!h || !h->run || m->size < h->payload) {
-        dm_log(c->who, "bad message: cmd %u, %" PRIu64 " payload bytes", m->cmd, m->size);
-        return -EPROTO;
-    }
     c->s->stats.messages++;
     uint64_t value = h->run(c, m);
     if (h->reply)
@@ -361,15 +367,14 @@ static int drain(MpqChannel *c)
     while (c->have >= MPQ_HDR_SIZE) {
         MpqMsg m = { .cmd = get32(c->buf), .size = get64(c->buf + 8),
                      .payload = c->buf + MPQ_HDR_SIZE };
-        if (m.size > MPQ_MAX_PAYLOAD) {
-            dm_log(c->who, "bad message: %" PRIu64 " payload bytes", m.size);
+        const MpqHandler *h = check_header(c, m.cmd, m.size);
+        if (!h)
             return -EPROTO;
-        }
         size_t len = MPQ_HDR_SIZE + (size_t)m.size;
         if (c->have < len)
             break;
         take_fds(c, c->base + len, &m);
-        int rc = serve(c, &m);
+        int rc = serve(c, h, &m);
         for (int i = 0; i < m.nfds; i++)
             close_fd(&m.fds[i]);
         if (rc < 0)

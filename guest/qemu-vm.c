@@ -563,6 +563,12 @@ QemuVm *qemu_vm_new(const QemuVmConfig *cfg, PtGuest *guest, PciBus *bus,
     return vm;
 }
 
+/* A QEMU that fails this early is reported once, by its exit. */
+static void qmp_greeted(QemuVm *vm, QmpCmd *c, const char *error)
+{
+    (void)vm, (void)c, (void)error;
+}
+
 static int image_files(QemuVm *vm, char **kernel, char **initrd, char *why, size_t len)
 {
     *kernel = g_build_filename(vm->image_dir, "vmlinuz", NULL);
@@ -682,17 +688,18 @@ int qemu_vm_start(QemuVm *vm, char *why, size_t len)
             mpq_close_slot(vm->mpq, s);
         return rc;
     }
+    const char *pid = g_subprocess_get_identifier(vm->proc);
+    int n = mpq_open_channels(vm->mpq, -1);
+    say("booting %s/vmlinuz under QEMU (pid %s), %d function socket%s", vm->image_dir,
+        pid ? pid : "gone", n, n == 1 ? "" : "s");
     vm->qmp_fd = sv[0];
     vm->qmp_watch = g_unix_fd_add(vm->qmp_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, qmp_readable, vm);
     qmp_queue(vm, g_strdup("{\"execute\": \"qmp_capabilities\"}"),
-              g_strdup("qmp_capabilities"), -1, NULL, 0, false);
+              g_strdup("qmp_capabilities"), -1, qmp_greeted, 0, false);
     reader_start(vm, g_subprocess_get_stdout_pipe(vm->proc), true);
     reader_start(vm, g_subprocess_get_stderr_pipe(vm->proc), false);
     g_subprocess_wait_async(vm->proc, vm->cancel, on_exited, vm);
     pt_guest_set_slot_observer(vm->guest, on_slot, vm);
-    say("booting %s/vmlinuz under QEMU (pid %s), %d function socket%s", vm->image_dir,
-        g_subprocess_get_identifier(vm->proc), mpq_open_channels(vm->mpq, -1),
-        mpq_open_channels(vm->mpq, -1) == 1 ? "" : "s");
     return 0;
 }
 

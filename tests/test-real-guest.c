@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -321,6 +322,7 @@ typedef struct Dm {
     GQueue lines;
     bool eof, reading;
     char *tree;
+    const char *image;          /* NULL: the cache scripts/guest-image fills */
 } Dm;
 
 static void dm_read_next(Dm *dm);
@@ -468,7 +470,8 @@ static void dm_start(Dm *dm, const char *const *extra)
     GPtrArray *argv = g_ptr_array_new();
     const char *base[] = {
         BUILDDIR "/qemu-dm", "-host-sysfs", dm->tree, "-hypervisor", "sim",
-        "-guest", "qemu", "-guest-image", SRCDIR "/cache/guest", "-guest-timeout", "300",
+        "-guest", "qemu", "-guest-image", dm->image ? dm->image : SRCDIR "/cache/guest",
+        "-guest-timeout", "300",
         "-monitor", "stdio",
     };
 
@@ -609,6 +612,38 @@ static void test_boot_and_hotplug(void)
     simtree_remove(dm.tree);
 }
 
+/* QEMU refuses to boot (a kernel file it cannot load): one clear line,
+ * qemu-dm exits 1 by itself.  Needs no download. */
+static void test_qemu_refusal(void)
+{
+    Dm dm = { 0 };
+    g_autoptr(GError) err = NULL;
+    g_autofree char *image = g_dir_make_tmp("real-guest-XXXXXX", &err);
+    g_autofree char *kernel = g_build_filename(image, "vmlinuz", NULL);
+    g_autofree char *initrd = g_build_filename(image, "initrd.gz", NULL);
+
+    g_assert_no_error(err);
+    g_assert_true(g_file_set_contents(kernel, "not a kernel", -1, NULL));
+    g_assert_true(g_file_set_contents(initrd, "", -1, NULL));
+    dm.tree = simtree_build(ASUS, true);
+    dm.image = image;
+    const char *const extra[] = { "-pci", "00:1d.*@7", NULL };
+    dm_start(&dm, extra);
+    g_autofree char *line = dm_wait(&dm, "qemu-vm: QEMU exited with status 1", 30);
+    g_assert_nonnull(line);
+    g_assert_true(g_subprocess_wait(dm.proc, NULL, &err));
+    g_assert_cmpint(g_subprocess_get_exit_status(dm.proc), ==, 1);
+    while (dm.reading)
+        g_main_context_iteration(NULL, TRUE);
+    g_object_unref(dm.out);
+    g_object_unref(dm.proc);
+    g_queue_clear_full(&dm.lines, g_free);
+    simtree_remove(dm.tree);
+    g_unlink(kernel);
+    g_unlink(initrd);
+    g_rmdir(image);
+}
+
 static void test_single_function_negative(void)
 {
     Dm dm = { 0 };
@@ -635,6 +670,7 @@ int main(int argc, char **argv)
     g_test_add_func("/mpqemu/bar-presentation", test_bar_presentation);
     g_test_add_func("/mpqemu/bar-data-and-reset", test_bar_data_and_reset);
     g_test_add_func("/mpqemu/fds-and-peers", test_fds_and_peers);
+    g_test_add_func("/real-guest/qemu-refusal", test_qemu_refusal);
     g_test_add_func("/real-guest/boot-and-hotplug", test_boot_and_hotplug);
     g_test_add_func("/real-guest/single-function-negative", test_single_function_negative);
     return g_test_run();

@@ -117,6 +117,7 @@ static char *device_opts(uint8_t devfn, const char *fd, bool multi)
 /* ------------------------------------------------------------ QMP */
 
 static void qmp_send_next(QemuVm *vm);
+static void plug_done(QemuVm *vm, QmpCmd *c, const char *error);
 
 static void qmp_cmd_free(QmpCmd *c)
 {
@@ -304,11 +305,31 @@ static gboolean qmp_readable(gint fd, GIOCondition cond, gpointer opaque)
 
 /* ------------------------------------------------------------ hot-plug */
 
+/* Drop the slot's commands still queued (a refused plug goes no further). */
+static void drop_queued(QemuVm *vm, unsigned slot)
+{
+    for (GList *l = vm->qmp_queue.head, *next; l; l = next) {
+        QmpCmd *c = l->data;
+        next = l->next;
+        if (c->done != plug_done || c->slot != slot)
+            continue;
+        g_queue_delete_link(&vm->qmp_queue, l);
+        qmp_cmd_free(c);
+    }
+}
+
+/*
+ * A refused plug: the rest of the slot's commands are dropped and its
+ * sockets closed.  Functions QEMU already took stay hidden there (no
+ * function 0) until the slot is removed; qemu-dm keeps the slot attached.
+ */
 static void plug_done(QemuVm *vm, QmpCmd *c, const char *error)
 {
     VmSlot *s = &vm->slots[c->slot];
     if (error) {
-        say("QEMU refused %s: %s", c->what, error);
+        say("QEMU refused %s: %s; slot %02x is not in the guest", c->what, error, c->slot);
+        drop_queued(vm, c->slot);
+        mpq_close_slot(vm->mpq, c->slot);
         s->state = SLOT_EMPTY;
         return;
     }

@@ -555,7 +555,9 @@ static void test_boot_and_hotplug(void)
     if (!guest_image())
         return;
     dm.tree = simtree_build(ASUS, true);
-    const char *const extra[] = { "-pci", "00:1d.*@7", "-pci", "06:00.*,map=least", NULL };
+    /* Slot 1 free in qemu-dm but not in QEMU (PIIX3): a refusal to provoke. */
+    const char *const extra[] = { "-pci", "00:1d.*@7", "-pci", "06:00.*@4,map=least",
+                                  "-pci-reserved", "0", NULL };
     gint64 t0 = g_get_monotonic_time();
     dm_start(&dm, extra);
 
@@ -581,8 +583,17 @@ static void test_boot_and_hotplug(void)
     g_assert_nonnull(strstr(g_hash_table_lookup(v.dev, "04.0"), "+0x10000000"));
     view_clear(&v);
 
-    /* Hot-plug a 3-function device; every function shows in one slot. */
+    /* QEMU refuses a hot-plug: reported, the sockets closed, no view change. */
     int sockets = dm_sockets(&dm);
+    dm_send(&dm, "pci_add 00:1a.7@1");
+    g_autofree char *refused = dm_wait(&dm, "QEMU refused device_add pt01_0", PLUG_S);
+    g_assert_nonnull(refused);
+    g_assert_cmpint(dm_sockets(&dm), ==, sockets);
+    dm_send(&dm, "pci_del 01");
+    g_autofree char *deleted = dm_wait(&dm, "removed guest slot 01", PLUG_S);
+    g_assert_nonnull(deleted);
+
+    /* Hot-plug a 3-function device; every function shows in one slot. */
     t0 = g_get_monotonic_time();
     dm_send(&dm, "pci_add 00:1a.0-2@8");
     g_autofree char *plugged = dm_wait(&dm, "slot 08: 3 functions plugged", PLUG_S);

@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := all
 include Makefile.target
 
-.PHONY: all check demo bench fuzz valgrind clean install-deps
+.PHONY: all check demo demo-placement bench fuzz valgrind clean install-deps
 
 all: $(PROGRAMS)
 
@@ -11,8 +11,13 @@ all: $(PROGRAMS)
 check: $(PROGRAMS) $(TESTS) $(FUZZERS)
 	BUILD=$(B) prove --exec tests/tap-run $(TESTS) $(SHELL_TESTS)
 
+# The main job: a real Linux guest under QEMU sees multi-function slots.
 demo: $(PROGRAMS)
-	tests/demo.sh
+	B=$(B) tests/demo-real-guest.sh
+
+# Placement and the monitor on a simulated host, no guest kernel needed.
+demo-placement: $(PROGRAMS)
+	B=$(B) tests/demo-placement.sh
 
 bench: $(BENCHES)
 	@for b in $(BENCHES); do $$b || exit 1; done

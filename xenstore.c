@@ -1,0 +1,1460 @@
+/* Angle brackets: found through -I. so that its #include_next reaches libxenstore's. */
+#include <xenstore.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <glib.h>
+#include <glib-unix.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dm-log.h"
+#include "php.h"
+#include "pt-place.h"
+#include "test-guest.h"
+
+#define WHO          "xenstore"
+#define CMD_TOKEN    "qemu-dm-command"
+#define WAIT_TOKEN   "xs-tool-wait"
+#define TXN_TRIES    16
+#define NODE_MAX     128
+
+/* ================================================================ helpers */
+
+void xs_path_backend(unsigned domid, const char *node, char *buf, size_t len)
+{
+    snprintf(buf, len, "/local/domain/0/backend/pci/%u/0%s%s", domid, node ? "/" : "",
+             node ? node : "");
+}
+
+void xs_path_dm(unsigned domid, const char *node, char *buf, size_t len)
+{
+    snprintf(buf, len, "/local/domain/0/device-model/%u%s%s", domid, node ? "/" : "",
+             node ? node : "");
+}
+
+static void fail(PtError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(PtError *err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+/* Text from xenstore is untrusted: bounded, printable ASCII, no NUL. */
+static int check_text(const char *what, const char *v, unsigned len, size_t max, PtError *err)
+{
+    if (len > max) {
+        fail(err, "%s: %u bytes, at most %zu accepted", what, len, max);
+        return -EINVAL;
+    }
+    for (unsigned i = 0; i < len; i++)
+        if (!isprint((unsigned char)v[i]) || (unsigned char)v[i] > 0x7e) {
+            fail(err, "%s: byte 0x%02x at column %u is not printable ASCII", what,
+                 (unsigned char)v[i], i + 1);
+            return -EINVAL;
+        }
+    return 0;
+}
+
+/* Read a node into buf: 1 present, 0 absent, negative errno. */
+static int read_node(struct xs_handle *h, xs_transaction_t t, const char *path, const char *what,
+                     char *buf, size_t size, PtError *err)
+{
+    unsigned len;
+    char *v = xs_read(h, t, path, &len);
+
+    if (!v) {
+        if (errno == ENOENT)
+            return 0;
+        fail(err, "%s: cannot read %s (%s)", what, path, strerror(errno));
+        return -errno;
+    }
+    int rc = check_text(what, v, len, size - 1, err);
+    if (rc == 0) {
+        memcpy(buf, v, len);
+        buf[len] = '\0';
+    }
+    free(v);
+    return rc < 0 ? rc : 1;
+}
+
+static bool write_str(struct xs_handle *h, xs_transaction_t t, const char *path, const char *v)
+{
+    return xs_write(h, t, path, v, (unsigned)strlen(v));
+}
+
+/* Strict unsigned number in base 10 or 16, within max. */
+static int parse_uint(const char *s, int base, unsigned long max, unsigned long *out)
+{
+    char *end;
+
+    if (!*s || !(base == 16 ? isxdigit((unsigned char)*s) : isdigit((unsigned char)*s)))
+        return -EINVAL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, base);
+    if (errno || *end || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+typedef int (*TxnFn)(struct xs_handle *h, xs_transaction_t t, void *ctx);
+
+/* Run fn in a transaction, again on a conflict (EAGAIN). */
+static int in_transaction(struct xs_handle *h, TxnFn fn, void *ctx)
+{
+    for (int tries = 0; tries < TXN_TRIES; tries++) {
+        xs_transaction_t t = xs_transaction_start(h);
+        if (t == XBT_NULL)
+            return -errno;
+        int rc = fn(h, t, ctx);
+        if (rc < 0) {
+            xs_transaction_end(h, t, true);
+            return rc;
+        }
+        if (xs_transaction_end(h, t, false))
+            return 0;
+        if (errno != EAGAIN)
+            return -errno;
+    }
+    return -EAGAIN;
+}
+
+static void format_vdevfns(const uint8_t *vdevfn, int n, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s0x%02x", i ? "," : "", vdevfn[i]);
+}
+
+static bool same_bdf(PtBdf a, PtBdf b)
+{
+    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev && a.func == b.func;
+}
+
+static bool same_device(PtBdf a, PtBdf b)
+{
+    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev;
+}
+
+/* A plain "DDDD:BB:SS.F": the wire parser, with nothing after the BDF. */
+static int parse_plain_bdf(const char *what, const char *text, PtBdf *out, PtError *err)
+{
+    PtWire w;
+    PtError e;
+
+    if (pt_wire_parse(text, &w, &e) < 0) {
+        fail(err, "%s: %.250s", what, e.msg);
+        return -EINVAL;
+    }
+    if (w.has_vdevfn || strchr(text, ',')) {
+        fail(err, "%s: '%.40s': expected a plain DDDD:BB:SS.F", what, text);
+        return -EINVAL;
+    }
+    *out = w.bdf;
+    return 0;
+}
+
+/* ================================================================ backend list */
+
+static void entry_path(unsigned domid, const char *field, int n, char *buf, size_t len)
+{
+    char node[32];
+
+    snprintf(node, sizeof(node), "%s-%d", field, n);
+    xs_path_backend(domid, node, buf, len);
+}
+
+/* vdevfn-N: hex, xend "%02x" (0x100|vfunc = any slot) or libxl "%x". */
+static int parse_vdevfn(const char *what, const char *text, XsBackendDev *d, PtError *err)
+{
+    unsigned long v;
+
+    if (parse_uint(text, 16, 0x1ff, &v) < 0 || ((v & 0x100) && (v & 0xf8))) {
+        fail(err, "%s: '%.20s': expected a hex devfn 00-ff, or 100-107 for any slot", what, text);
+        return -EINVAL;
+    }
+    d->has_vdevfn = true;
+    d->auto_slot = v & 0x100;
+    d->vdevfn = (uint8_t)(v & 0xff);
+    return 0;
+}
+
+static int parse_opts(const char *what, const char *text, PtOptions *opts, PtError *err)
+{
+    char wire[NODE_MAX + 16];
+    PtWire w;
+    PtError e;
+
+    snprintf(wire, sizeof(wire), "0000:00:00.0,%s", text);
+    if (!*text) {
+        *opts = pt_options_unset();
+        return 0;
+    }
+    if (strchr(text, '@') || pt_wire_parse(wire, &w, &e) < 0) {
+        fail(err, "%s: '%.60s': not a list of options (msitranslate, power_mgmt, permissive, "
+                  "rdm_policy)", what, text);
+        return -EINVAL;
+    }
+    *opts = w.opts;
+    return 0;
+}
+
+static int read_entry(struct xs_handle *h, xs_transaction_t t, unsigned domid, int n,
+                      XsBackendDev *d, PtError *err)
+{
+    char path[NODE_MAX], what[48], v[NODE_MAX];
+    unsigned long st;
+    int rc;
+
+    *d = (XsBackendDev){ .opts = pt_options_unset(), .state = -1 };
+    entry_path(domid, "dev", n, path, sizeof(path));
+    snprintf(what, sizeof(what), "backend dev-%d", n);
+    if ((rc = read_node(h, t, path, what, v, 32, err)) <= 0) {
+        if (rc == 0)
+            fail(err, "%s: missing (num_devs counts it)", what);
+        return rc < 0 ? rc : -EINVAL;
+    }
+    if (parse_plain_bdf(what, v, &d->bdf, err) < 0)
+        return -EINVAL;
+    entry_path(domid, "vdevfn", n, path, sizeof(path));
+    snprintf(what, sizeof(what), "backend vdevfn-%d", n);
+    if ((rc = read_node(h, t, path, what, v, 16, err)) < 0 ||
+        (rc == 1 && parse_vdevfn(what, v, d, err) < 0))
+        return -EINVAL;
+    entry_path(domid, "opts", n, path, sizeof(path));
+    snprintf(what, sizeof(what), "backend opts-%d", n);
+    if ((rc = read_node(h, t, path, what, v, 96, err)) < 0 ||
+        (rc == 1 && parse_opts(what, v, &d->opts, err) < 0))
+        return -EINVAL;
+    entry_path(domid, "key", n, path, sizeof(path));
+    snprintf(what, sizeof(what), "backend key-%d", n);
+    if (read_node(h, t, path, what, d->key, sizeof(d->key), err) < 0)
+        return -EINVAL;
+    entry_path(domid, "state", n, path, sizeof(path));
+    snprintf(what, sizeof(what), "backend state-%d", n);
+    if ((rc = read_node(h, t, path, what, v, 8, err)) < 0)
+        return -EINVAL;
+    if (rc == 1) {
+        if (parse_uint(v, 10, 8, &st) < 0) {
+            fail(err, "%s: '%s': expected a XenbusState 0-8", what, v);
+            return -EINVAL;
+        }
+        d->state = (int)st;
+    }
+    return 0;
+}
+
+int xs_backend_read(struct xs_handle *h, xs_transaction_t t, unsigned domid,
+                    XsBackendList *out, PtError *err)
+{
+    char path[NODE_MAX], v[16];
+    unsigned long n;
+    int rc;
+
+    out->n = 0;
+    xs_path_backend(domid, "num_devs", path, sizeof(path));
+    if ((rc = read_node(h, t, path, "backend num_devs", v, sizeof(v), err)) <= 0)
+        return rc;
+    if (parse_uint(v, 10, XS_BACKEND_MAX, &n) < 0) {
+        fail(err, "backend num_devs: '%s': expected a decimal count 0-%d", v, XS_BACKEND_MAX);
+        return -EINVAL;
+    }
+    for (int i = 0; i < (int)n; i++)
+        if ((rc = read_entry(h, t, domid, i, &out->dev[i], err)) < 0)
+            return rc;
+    out->n = (int)n;
+    return 0;
+}
+
+static bool write_or_rm(struct xs_handle *h, xs_transaction_t t, const char *path,
+                        const char *v)
+{
+    if (v && *v)
+        return write_str(h, t, path, v);
+    return xs_rm(h, t, path) || errno == ENOENT;
+}
+
+static const char *const entry_fields[] = { "dev", "vdevfn", "opts", "key", "state",
+                                            "uuid", "name" };
+
+int xs_backend_write(struct xs_handle *h, xs_transaction_t t, unsigned domid,
+                     const XsBackendList *list, int old_n)
+{
+    char path[NODE_MAX], v[NODE_MAX];
+
+    for (int i = 0; i < list->n; i++) {
+        const XsBackendDev *d = &list->dev[i];
+        PtOptions o = d->opts;
+        char opts[96];
+
+        o.map = PT_MAP_DEFAULT;     /* a spec option, not a wire one */
+        pt_options_format(&o, opts, sizeof(opts));
+        entry_path(domid, "dev", i, path, sizeof(path));
+        if (!write_str(h, t, path, pt_bdf_format(d->bdf, v, sizeof(v))))
+            return -errno;
+        entry_path(domid, "vdevfn", i, path, sizeof(path));
+        snprintf(v, sizeof(v), "%02x", d->auto_slot ? 0x100u | (d->vdevfn & 7u) : d->vdevfn);
+        if (!write_or_rm(h, t, path, d->has_vdevfn ? v : NULL))
+            return -errno;
+        entry_path(domid, "opts", i, path, sizeof(path));
+        if (!write_or_rm(h, t, path, opts))
+            return -errno;
+        entry_path(domid, "key", i, path, sizeof(path));
+        if (!write_or_rm(h, t, path, d->key))
+            return -errno;
+        entry_path(domid, "state", i, path, sizeof(path));
+        snprintf(v, sizeof(v), "%d", d->state);
+        if (!write_or_rm(h, t, path, d->state >= 0 ? v : NULL))
+            return -errno;
+    }
+    for (int i = list->n; i < old_n; i++)
+        for (size_t f = 0; f < G_N_ELEMENTS(entry_fields); f++) {
+            entry_path(domid, entry_fields[f], i, path, sizeof(path));
+            if (!write_or_rm(h, t, path, NULL))
+                return -errno;
+        }
+    xs_path_backend(domid, "num_devs", path, sizeof(path));
+    snprintf(v, sizeof(v), "%d", list->n);
+    return write_str(h, t, path, v) ? 0 : -errno;
+}
+
+static bool backend_equal(const XsBackendList *a, const XsBackendList *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (int i = 0; i < a->n; i++) {
+        const XsBackendDev *x = &a->dev[i], *y = &b->dev[i];
+        if (!same_bdf(x->bdf, y->bdf) || x->has_vdevfn != y->has_vdevfn ||
+            x->auto_slot != y->auto_slot || x->vdevfn != y->vdevfn || x->state != y->state ||
+            strcmp(x->key, y->key) || memcmp(&x->opts, &y->opts, sizeof(x->opts)))
+            return false;
+    }
+    return true;
+}
+
+/* ================================================================ device-model side */
+
+struct XsDm {
+    struct xs_handle *h;
+    unsigned domid;
+    PtGuest *guest;
+    HostPci *host;
+    XsDmHooks hooks;
+    XsBackendList *list;        /* the backend as last read or written */
+    int written_n;              /* entries present in the store */
+    guint source;
+    uint32_t pending_rem;       /* slots waiting for the guest's eject */
+    uint8_t pending_funcs[PT_SLOTS];
+    unsigned long commands;
+    bool in_command;            /* the command publishes its own reply */
+    char cmd_path[NODE_MAX], param_path[NODE_MAX], state_path[NODE_MAX];
+};
+
+XsDm *xs_dm_open(unsigned domid, PtGuest *guest, HostPci *host, const XsDmHooks *hooks,
+                 PtError *err)
+{
+    XsDm *dm = g_new0(XsDm, 1);
+
+    dm->h = xs_open(0);
+    if (!dm->h) {
+        fail(err, "cannot connect to xenstored (%s)", strerror(errno));
+        g_free(dm);
+        return NULL;
+    }
+    dm->domid = domid;
+    dm->guest = guest;
+    dm->host = host;
+    if (hooks)
+        dm->hooks = *hooks;
+    dm->list = g_new0(XsBackendList, 1);
+    xs_path_dm(domid, "command", dm->cmd_path, sizeof(dm->cmd_path));
+    xs_path_dm(domid, "parameter", dm->param_path, sizeof(dm->param_path));
+    xs_path_dm(domid, "state", dm->state_path, sizeof(dm->state_path));
+    return dm;
+}
+
+void xs_dm_close(XsDm *dm)
+{
+    if (!dm)
+        return;
+    if (dm->source)
+        g_source_remove(dm->source);
+    xs_close(dm->h);
+    g_free(dm->list);
+    g_free(dm);
+}
+
+unsigned long xs_dm_commands(const XsDm *dm)
+{
+    return dm->commands;
+}
+
+/* ---- the mirror: the backend list follows what is attached ---- */
+
+static const PtGuestFunc *attached_func(const PtGuest *g, PtBdf bdf)
+{
+    for (int i = 0; i < pt_guest_count(g); i++)
+        if (same_bdf(pt_guest_func_at(g, i)->host, bdf))
+            return pt_guest_func_at(g, i);
+    return NULL;
+}
+
+static bool in_list(const XsBackendList *l, PtBdf bdf)
+{
+    for (int i = 0; i < l->n; i++)
+        if (same_bdf(l->dev[i].bdf, bdf))
+            return true;
+    return false;
+}
+
+/* Entries keep their order; new functions are appended with key. */
+static void mirror_build(const XsDm *dm, const char *key, XsBackendList *out)
+{
+    out->n = 0;
+    for (int i = 0; i < dm->list->n; i++) {
+        const PtGuestFunc *f = attached_func(dm->guest, dm->list->dev[i].bdf);
+        if (!f)
+            continue;
+        XsBackendDev *d = &out->dev[out->n++];
+        *d = dm->list->dev[i];
+        d->has_vdevfn = true;
+        d->auto_slot = false;
+        d->vdevfn = f->vdevfn;
+        d->state = XS_STATE_CONNECTED;
+    }
+    for (int i = 0; i < pt_guest_count(dm->guest) && out->n < XS_BACKEND_MAX; i++) {
+        const PtGuestFunc *f = pt_guest_func_at(dm->guest, i);
+        if (in_list(out, f->host))
+            continue;
+        XsBackendDev *d = &out->dev[out->n++];
+        *d = (XsBackendDev){ .bdf = f->host, .has_vdevfn = true, .vdevfn = f->vdevfn,
+                             .opts = f->opts, .state = XS_STATE_CONNECTED };
+        d->opts.map = PT_MAP_DEFAULT;
+        if (key)
+            snprintf(d->key, sizeof(d->key), "%s", key);
+        else
+            pt_bdf_format(f->host, d->key, sizeof(d->key));
+    }
+}
+
+/* One transaction: the backend list (when it changed), then the reply. */
+typedef struct Reply {
+    XsDm *dm;
+    const XsBackendList *list;      /* NULL: backend unchanged */
+    const char *state, *param;      /* state NULL: no reply */
+} Reply;
+
+static int reply_txn(struct xs_handle *h, xs_transaction_t t, void *ctx)
+{
+    Reply *r = ctx;
+    int rc;
+
+    if (r->list && (rc = xs_backend_write(h, t, r->dm->domid, r->list, r->dm->written_n)) < 0)
+        return rc;
+    if (r->state && (!write_str(h, t, r->dm->param_path, r->param ? r->param : "") ||
+                     !write_str(h, t, r->dm->state_path, r->state)))
+        return -errno;
+    return 0;
+}
+
+static int publish(XsDm *dm, const char *key, const char *state, const char *param)
+{
+    XsBackendList *next = g_new0(XsBackendList, 1);
+    Reply r = { .dm = dm, .state = state, .param = param };
+    int rc;
+
+    mirror_build(dm, key, next);
+    if (!backend_equal(next, dm->list) || next->n != dm->written_n)
+        r.list = next;
+    rc = in_transaction(dm->h, reply_txn, &r);
+    if (rc < 0) {
+        dm_log(WHO, "cannot write %s (%s)", state ? state : "the backend list", strerror(-rc));
+        g_free(next);
+        return rc;
+    }
+    if (r.list) {
+        dm->written_n = next->n;
+        g_free(dm->list);
+        dm->list = next;
+    } else {
+        g_free(next);
+    }
+    if (state)
+        dm_log(WHO, "%s %s", state, param ? param : "");
+    return 0;
+}
+
+int xs_dm_sync_backend(XsDm *dm, PtError *err)
+{
+    int rc = publish(dm, NULL, NULL, NULL);
+
+    if (rc < 0)
+        fail(err, "cannot write the backend list (%s)", strerror(-rc));
+    return rc;
+}
+
+/* ---- boot-time devices ---- */
+
+typedef struct Group {
+    int n;
+    int idx[PT_FUNCS_PER_SLOT];
+} Group;
+
+static bool all_pinned(const XsBackendList *l, const Group *g)
+{
+    for (int i = 0; i < g->n; i++)
+        if (!l->dev[g->idx[i]].has_vdevfn || l->dev[g->idx[i]].auto_slot)
+            return false;
+    return true;
+}
+
+/* A pinned entry group (restore, a second boot, libxl's @VDEVFN): exactly
+ * the saved devfns, never placed again. */
+static int pinned_request(const XsBackendList *l, const Group *g, PtRequest *req, bool *partial,
+                          PtError *err)
+{
+    const XsBackendDev *first = &l->dev[g->idx[0]];
+
+    *req = (PtRequest){ .domain = first->bdf.domain, .bus = first->bdf.bus,
+                        .dev = first->bdf.dev, .nfuncs = g->n, .multi = g->n > 1,
+                        .vslot = PT_SLOT(first->vdevfn), .opts = first->opts };
+    *partial = true;
+    for (int i = 0; i < g->n; i++) {
+        const XsBackendDev *d = &l->dev[g->idx[i]];
+        if ((int)PT_SLOT(d->vdevfn) != req->vslot) {
+            fail(err, "backend dev-%d (%s): vdevfn %02x is not in guest slot %02x like dev-%d",
+                 g->idx[i], d->key, d->vdevfn, req->vslot, g->idx[0]);
+            return -EINVAL;
+        }
+        req->pfunc[i] = d->bdf.func;
+        req->vfunc[i] = PT_FUNC(d->vdevfn);
+        *partial &= PT_FUNC(d->vdevfn) != 0;
+    }
+    return 0;
+}
+
+static void wire_request(const PtWire *w, PtRequest *req)
+{
+    *req = (PtRequest){ .domain = w->bdf.domain, .bus = w->bdf.bus, .dev = w->bdf.dev,
+                        .nfuncs = 1, .pfunc = { w->bdf.func }, .vfunc = { PT_UNSET },
+                        .vslot = PT_UNSET, .opts = w->opts };
+    if (w->has_vdevfn) {
+        req->vfunc[0] = PT_FUNC(w->vdevfn);
+        if (!w->auto_slot)
+            req->vslot = PT_SLOT(w->vdevfn);
+    }
+}
+
+static uint8_t group_funcs(const XsBackendList *l, const Group *g)
+{
+    uint8_t m = 0;
+
+    for (int i = 0; i < g->n; i++)
+        m |= (uint8_t)(1u << l->dev[g->idx[i]].bdf.func);
+    return m;
+}
+
+static int attach_group(XsDm *dm, const XsBackendList *l, const Group *g, PtError *err)
+{
+    const XsBackendDev *first = &l->dev[g->idx[0]];
+    PtRequest req;
+    PtSpec spec;
+    PtError e;
+    char name[16];
+    bool partial = false;
+    const char *text = first->key[0] ? first->key : pt_bdf_format(first->bdf, name, sizeof(name));
+
+    if (all_pinned(l, g)) {
+        if (pinned_request(l, g, &req, &partial, err) < 0)
+            return -EINVAL;
+    } else if (g->n > 1 || (first->key[0] && pt_spec_parse(first->key, &spec, &e) == 0 &&
+                            spec.multi_form)) {
+        if (pt_spec_parse(first->key, &spec, &e) < 0) {
+            fail(err, "backend key-%d: %.250s", g->idx[0], e.msg);
+            return -EINVAL;
+        }
+        uint8_t present = host_pci_present_funcs(dm->host, spec.domain, spec.bus, spec.dev);
+        if (pt_spec_expand(&spec, first->key, present, &req, &e) < 0) {
+            fail(err, "backend key-%d: %.250s", g->idx[0], e.msg);
+            return -EINVAL;
+        }
+        uint8_t named = 0;
+        for (int i = 0; i < req.nfuncs; i++)
+            named |= (uint8_t)(1u << req.pfunc[i]);
+        if (!same_device(first->bdf, (PtBdf){ req.domain, req.bus, req.dev, 0 }) ||
+            named != group_funcs(l, g)) {
+            fail(err, "backend key-%d '%.60s' names functions 0x%02x of %04x:%02x:%02x, but its "
+                      "dev-N entries name 0x%02x of %.12s",
+                 g->idx[0], first->key, named, req.domain, req.bus, req.dev, group_funcs(l, g),
+                 pt_bdf_format(first->bdf, name, sizeof(name)));
+            return -EINVAL;
+        }
+        /* Per-entry options (opts-N) count for the whole device. */
+        req.opts = pt_options_merge(req.opts, first->opts);
+    } else {
+        PtWire w = { .bdf = first->bdf, .has_vdevfn = first->has_vdevfn,
+                     .auto_slot = first->auto_slot, .vdevfn = first->vdevfn, .opts = first->opts };
+        wire_request(&w, &req);
+        partial = w.has_vdevfn && PT_FUNC(w.vdevfn) != 0;
+    }
+    if (pt_guest_attach_request(dm->guest, &req, text, partial, NULL, &e) < 0) {
+        fail(err, "backend dev-%d (%.12s): %.250s", g->idx[0],
+             pt_bdf_format(first->bdf, name, sizeof(name)), e.msg);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Entries sharing a key-N that is a multi-function spec form one device. */
+static void next_group(const XsBackendList *l, bool *taken, int i, Group *g)
+{
+    const XsBackendDev *first = &l->dev[i];
+    PtSpec spec;
+    PtError e;
+    bool shared = first->key[0] && pt_spec_parse(first->key, &spec, &e) == 0 && spec.multi_form;
+
+    g->n = 0;
+    g->idx[g->n++] = i;
+    taken[i] = true;
+    for (int j = i + 1; shared && j < l->n && g->n < PT_FUNCS_PER_SLOT; j++) {
+        const XsBackendDev *d = &l->dev[j];
+        if (!taken[j] && !strcmp(d->key, first->key) && same_device(d->bdf, first->bdf) &&
+            d->state != XS_STATE_CLOSING && d->state != XS_STATE_CLOSED) {
+            g->idx[g->n++] = j;
+            taken[j] = true;
+        }
+    }
+}
+
+/* No populated guest slot may lack its function 0 once boot is done. */
+static int check_slots(XsDm *dm, PtError *err)
+{
+    const PtBusMap *map = pt_guest_busmap(dm->guest);
+
+    for (unsigned s = 0; s < PT_SLOTS; s++)
+        if (map->used[s] && !(map->used[s] & 1)) {
+            fail(err, "backend list leaves guest slot %02x without function 0 (functions 0x%02x "
+                      "would be invisible to the guest)", s, map->used[s]);
+            return -EINVAL;
+        }
+    return 0;
+}
+
+static void detach_new_slots(XsDm *dm, const PtBusMap *before)
+{
+    const PtBusMap *now = pt_guest_busmap(dm->guest);
+    PtError e;
+
+    for (unsigned s = 0; s < PT_SLOTS; s++)
+        if (now->used[s] && !before->used[s])
+            pt_guest_detach_slot(dm->guest, s, &e);
+}
+
+int xs_dm_attach_boot_devices(XsDm *dm, PtError *err)
+{
+    PtBusMap before = *pt_guest_busmap(dm->guest);
+    XsBackendList *l = dm->list;
+    bool taken[XS_BACKEND_MAX] = { 0 };
+    int rc;
+
+    if ((rc = xs_backend_read(dm->h, XBT_NULL, dm->domid, l, err)) < 0)
+        return rc;
+    dm->written_n = l->n;
+    for (int i = 0; i < l->n; i++) {
+        if (taken[i] || l->dev[i].state == XS_STATE_CLOSING || l->dev[i].state == XS_STATE_CLOSED)
+            continue;
+        Group g;
+        next_group(l, taken, i, &g);
+        if ((rc = attach_group(dm, l, &g, err)) < 0)
+            goto undo;
+    }
+    if ((rc = check_slots(dm, err)) < 0)
+        goto undo;
+    dm_log(WHO, "%d backend entries of domain %u attached", l->n, dm->domid);
+    return xs_dm_sync_backend(dm, err);
+undo:
+    detach_new_slots(dm, &before);
+    l->n = 0;
+    return rc;
+}
+
+/* ---- the command channel ---- */
+
+/* The vdevfns of a slot's functions, "0x38,0x39". */
+static void format_slot(unsigned vslot, uint8_t funcs, char *buf, size_t len)
+{
+    uint8_t v[PT_FUNCS_PER_SLOT];
+    int n = 0;
+
+    for (unsigned f = 0; f < PT_FUNCS_PER_SLOT; f++)
+        if (funcs & (1u << f))
+            v[n++] = PT_DEVFN(vslot, f);
+    format_vdevfns(v, n, buf, len);
+}
+
+/*
+ * A single function in the wire form is xend's or libxl's per-function
+ * request (@VDEVFN, 0x100 = any slot; a pinned function other than 0 may
+ * wait for its function 0).  Anything else is the extended notation: the
+ * whole device at once.
+ */
+static int cmd_pci_ins(XsDm *dm, const char *param, PtError *err)
+{
+    PtWire w;
+    PtError e;
+    PtPlan plan;
+    int rc;
+
+    if (pt_wire_parse(param, &w, &e) == 0) {
+        PtRequest req;
+        wire_request(&w, &req);
+        rc = pt_guest_attach_request(dm->guest, &req, param, true, &plan, err);
+    } else {
+        rc = pt_guest_attach(dm->guest, param, &plan, err);
+    }
+    if (rc < 0)
+        return rc;
+    char vdevfns[PT_FUNCS_PER_SLOT * 6];
+    format_vdevfns(plan.placement.vdevfn, plan.placement.nfuncs, vdevfns, sizeof(vdevfns));
+    return publish(dm, param, "pci-inserted", vdevfns);
+}
+
+/* The guest is asked to eject; the reply comes with the removal. */
+static int cmd_pci_rem(XsDm *dm, const char *param, PtError *err)
+{
+    int vslot = pt_guest_slot_of_spec(dm->guest, param, err);
+
+    if (vslot < 0)
+        return vslot;
+    dm->pending_rem |= 1u << vslot;
+    dm->pending_funcs[vslot] = pt_guest_busmap(dm->guest)->used[vslot];
+    if (dm->hooks.request_eject && dm->hooks.request_eject(dm->hooks.opaque, (unsigned)vslot) == 0)
+        return 0;
+    /* Nobody to ask (or the guest cannot see the slot): remove it now. */
+    int rc = pt_guest_detach_slot(dm->guest, (unsigned)vslot, err);
+    if (rc < 0) {
+        dm->pending_rem &= ~(1u << vslot);
+        return rc;
+    }
+    if (dm->pending_rem & (1u << vslot))       /* no slot observer wired */
+        xs_dm_slot_changed(dm, (unsigned)vslot, false);
+    return 0;
+}
+
+static int cmd_save(XsDm *dm, const char *param, PtError *err)
+{
+    (void)param;
+    if (!dm->hooks.save) {
+        fail(err, "this qemu-dm was started without a state file (-save-state)");
+        return -ENOTSUP;
+    }
+    int rc = dm->hooks.save(dm->hooks.opaque, err);
+    return rc < 0 ? rc : publish(dm, NULL, "paused", "");
+}
+
+static int cmd_continue(XsDm *dm, const char *param, PtError *err)
+{
+    (void)param, (void)err;
+    return publish(dm, NULL, "running", "");
+}
+
+typedef struct XsCommand {
+    const char *name;
+    int (*run)(XsDm *dm, const char *param, PtError *err);
+    const char *failed;         /* the state written when run fails */
+} XsCommand;
+
+static const XsCommand xs_commands[] = {
+    { "pci-ins", cmd_pci_ins, "pci-insert-failed" },
+    { "pci-rem", cmd_pci_rem, "pci-remove-failed" },
+    { "save", cmd_save, "save-failed" },
+    { "continue", cmd_continue, "error" },
+};
+
+static const XsCommand *find_command(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(xs_commands); i++)
+        if (!strcmp(name, xs_commands[i].name))
+            return &xs_commands[i];
+    return NULL;
+}
+
+/* The toolstack wrote command: take it (remove the node), run it, reply. */
+static void handle_command(XsDm *dm)
+{
+    char cmd[40], param[XS_PARAM_MAX + 1] = "";
+    PtError err;
+    int rc = read_node(dm->h, XBT_NULL, dm->cmd_path, "command", cmd, sizeof(cmd), &err);
+
+    if (rc == 0)
+        return;     /* our own removal, or a merged event */
+    xs_rm(dm->h, XBT_NULL, dm->cmd_path);
+    dm->commands++;
+    const XsCommand *c = rc > 0 ? find_command(cmd) : NULL;
+    if (rc > 0 && !c)
+        fail(&err, "unknown command '%s' (known: pci-ins, pci-rem, save, continue)", cmd);
+    if (c && (rc = read_node(dm->h, XBT_NULL, dm->param_path, "parameter", param,
+                             sizeof(param), &err)) >= 0) {
+        dm_log(WHO, "%s %s", cmd, param);
+        dm->in_command = true;
+        rc = c->run(dm, param, &err);
+        dm->in_command = false;
+        if (rc >= 0)
+            return;
+    }
+    dm_log(WHO, "%s refused: %s", rc > 0 || c ? cmd : "command", err.msg);
+    publish(dm, NULL, c ? c->failed : "error", err.msg);
+}
+
+void xs_dm_slot_changed(XsDm *dm, unsigned vslot, bool inserted)
+{
+    if (!dm || vslot >= PT_SLOTS)
+        return;
+    if (inserted || !(dm->pending_rem & (1u << vslot))) {
+        if (!dm->in_command)        /* the monitor, a guest-initiated eject... */
+            publish(dm, NULL, NULL, NULL);
+        return;
+    }
+    char vdevfns[PT_FUNCS_PER_SLOT * 6];
+    dm->pending_rem &= ~(1u << vslot);
+    format_slot(vslot, dm->pending_funcs[vslot], vdevfns, sizeof(vdevfns));
+    publish(dm, NULL, "pci-removed", vdevfns);
+}
+
+static gboolean on_xs_readable(gint fd, GIOCondition cond, gpointer opaque)
+{
+    XsDm *dm = opaque;
+
+    (void)fd, (void)cond;
+    for (;;) {
+        char **ev = xs_check_watch(dm->h);
+        if (!ev) {
+            if (errno == EAGAIN)
+                return G_SOURCE_CONTINUE;
+            dm_log(WHO, "connection to xenstored lost (%s)", strerror(errno));
+            dm->source = 0;
+            if (dm->hooks.lost)
+                dm->hooks.lost(dm->hooks.opaque);
+            return G_SOURCE_REMOVE;
+        }
+        if (!strcmp(ev[XS_WATCH_TOKEN], CMD_TOKEN))
+            handle_command(dm);
+        free(ev);
+    }
+}
+
+int xs_dm_start(XsDm *dm, PtError *err)
+{
+    if (!xs_watch(dm->h, dm->cmd_path, CMD_TOKEN)) {
+        fail(err, "cannot watch %s (%s)", dm->cmd_path, strerror(errno));
+        return -errno;
+    }
+    dm->source = g_unix_fd_add(xs_fileno(dm->h), G_IO_IN | G_IO_HUP | G_IO_ERR, on_xs_readable,
+                               dm);
+    if (publish(dm, NULL, "running", "") < 0) {
+        fail(err, "cannot write %s", dm->state_path);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* ================================================================ toolstack side */
+
+const char *const xs_replies_pci_ins[] = { "pci-inserted", "pci-insert-failed", NULL };
+const char *const xs_replies_pci_rem[] = { "pci-removed", "pci-remove-failed", NULL };
+const char *const xs_replies_save[] = { "paused", "save-failed", NULL };
+
+static bool one_of(const char *v, const char *const *values)
+{
+    for (int i = 0; v && values[i]; i++)
+        if (!strcmp(v, values[i]))
+            return true;
+    return false;
+}
+
+static char *read_string(struct xs_handle *h, const char *path)
+{
+    unsigned len;
+    char *v = xs_read(h, XBT_NULL, path, &len);
+    char *copy = v ? g_strndup(v, len) : NULL;
+
+    free(v);
+    return copy;
+}
+
+static void drain_watches(struct xs_handle *h)
+{
+    char **ev;
+
+    while ((ev = xs_check_watch(h)))
+        free(ev);
+}
+
+int xs_tool_wait(struct xs_handle *h, const char *path, const char *const *values,
+                 int timeout_ms, char **got)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    int rc = -ETIMEDOUT;
+
+    *got = NULL;
+    if (!xs_watch(h, path, WAIT_TOKEN))
+        return -errno;
+    for (;;) {
+        g_free(*got);
+        *got = read_string(h, path);
+        if (one_of(*got, values)) {
+            rc = 0;
+            break;
+        }
+        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+        if (left <= 0)
+            break;
+        struct pollfd p = { .fd = xs_fileno(h), .events = POLLIN };
+        if (poll(&p, 1, (int)MIN(left, INT_MAX)) < 0 && errno != EINTR) {
+            rc = -errno;
+            break;
+        }
+        drain_watches(h);
+    }
+    xs_unwatch(h, path, WAIT_TOKEN);
+    return rc;
+}
+
+typedef struct Request {
+    unsigned domid;
+    const char *cmd, *param;
+    const char *const *replies;
+    char *old_state;
+    bool busy;
+} Request;
+
+/* Take the channel: fail if a command is pending; a stale reply in state
+ * would look like ours, so it goes back to "running" first. */
+static int request_txn(struct xs_handle *h, xs_transaction_t t, void *ctx)
+{
+    Request *r = ctx;
+    char path[NODE_MAX];
+    unsigned len;
+
+    xs_path_dm(r->domid, "command", path, sizeof(path));
+    char *pending = xs_read(h, t, path, &len);
+    if (pending) {
+        free(pending);
+        r->busy = true;
+        return -EBUSY;
+    }
+    xs_path_dm(r->domid, "state", path, sizeof(path));
+    g_free(r->old_state);
+    char *st = xs_read(h, t, path, &len);
+    r->old_state = st ? g_strndup(st, len) : NULL;
+    free(st);
+    if (one_of(r->old_state, r->replies) && !write_str(h, t, path, "running"))
+        return -errno;
+    xs_path_dm(r->domid, "parameter", path, sizeof(path));
+    if (!write_str(h, t, path, r->param ? r->param : ""))
+        return -errno;
+    xs_path_dm(r->domid, "command", path, sizeof(path));
+    return write_str(h, t, path, r->cmd) ? 0 : -errno;
+}
+
+static void explain_timeout(struct xs_handle *h, const Request *r, int timeout_ms, PtError *err)
+{
+    char path[NODE_MAX];
+
+    xs_path_dm(r->domid, "command", path, sizeof(path));
+    g_autofree char *pending = read_string(h, path);
+    if (pending) {
+        xs_rm(h, XBT_NULL, path);       /* nobody took it: do not leave it armed */
+        fail(err, "timed out after %d.%03d s: qemu-dm of domain %u did not take the %s command "
+                  "(is it running?)", timeout_ms / 1000, timeout_ms % 1000, r->domid, r->cmd);
+        return;
+    }
+    fail(err, "timed out after %d.%03d s: qemu-dm of domain %u took the %s command but did not "
+              "answer%s", timeout_ms / 1000, timeout_ms % 1000, r->domid, r->cmd,
+         !strcmp(r->cmd, "pci-rem") ? " (the guest did not eject the slot)" : "");
+}
+
+int xs_tool_request(struct xs_handle *h, unsigned domid, const char *cmd, const char *param,
+                    const char *const *replies, int timeout_ms, char **state, char **reply,
+                    PtError *err)
+{
+    Request r = { .domid = domid, .cmd = cmd, .param = param, .replies = replies };
+    char path[NODE_MAX];
+    int rc = in_transaction(h, request_txn, &r);
+
+    *state = *reply = NULL;
+    if (rc < 0) {
+        if (r.busy)
+            fail(err, "qemu-dm of domain %u is busy: a command is already pending", domid);
+        else
+            fail(err, "cannot write the %s command (%s)", cmd, strerror(-rc));
+        g_free(r.old_state);
+        return rc;
+    }
+    xs_path_dm(domid, "state", path, sizeof(path));
+    rc = xs_tool_wait(h, path, replies, timeout_ms, state);
+    if (rc == 0) {
+        xs_path_dm(domid, "parameter", path, sizeof(path));
+        *reply = read_string(h, path);
+        if (!*reply)
+            *reply = g_strdup("");
+        /* As xend did: the state goes back to what it was. */
+        xs_path_dm(domid, "state", path, sizeof(path));
+        const char *back = r.old_state && !one_of(r.old_state, replies) ? r.old_state : "running";
+        write_str(h, XBT_NULL, path, back);
+    } else if (rc == -ETIMEDOUT) {
+        explain_timeout(h, &r, timeout_ms, err);
+    } else {
+        fail(err, "waiting for qemu-dm of domain %u: %s", domid, strerror(-rc));
+    }
+    g_free(r.old_state);
+    return rc;
+}
+
+/* ================================================================ save/restore */
+
+#define STATE_FORMAT 1
+#define STATE_GROUP  "qemu-dm"
+
+/* The registers the bus owns: BAR0-5 and the ROM (bridges: BAR0-1, ROM at 0x38). */
+static int bus_regs(PciBus *bus, uint8_t devfn, unsigned offs[PCI_NUM_BARS])
+{
+    bool bridge = (pci_bus_cfg_read(bus, devfn, PCI_HEADER_TYPE, 1) & 0x7f) ==
+                  PCI_HEADER_TYPE_BRIDGE;
+    int n = 0;
+
+    for (int i = 0; i < (bridge ? 2 : 6); i++)
+        offs[n++] = PCI_BASE_ADDRESS_0 + 4u * (unsigned)i;
+    offs[n++] = bridge ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS;
+    return n;
+}
+
+static void save_function(GKeyFile *kf, int i, const PtGuestFunc *f, PciBus *bus)
+{
+    char group[32], bdf[16], opts[96], v[16];
+    unsigned offs[PCI_NUM_BARS];
+    GString *regs = g_string_new(NULL);
+    PtOptions o = f->opts;
+
+    snprintf(group, sizeof(group), "function %d", i);
+    g_key_file_set_string(kf, group, "host", pt_bdf_format(f->host, bdf, sizeof(bdf)));
+    snprintf(v, sizeof(v), "%02x", f->vdevfn);
+    g_key_file_set_string(kf, group, "vdevfn", v);
+    o.map = PT_MAP_DEFAULT;
+    pt_options_format(&o, opts, sizeof(opts));
+    g_key_file_set_string(kf, group, "options", opts);
+    g_autofree char *shadow = g_base64_encode(pt_func_shadow(f->fn), PT_CFG_SIZE);
+    g_key_file_set_string(kf, group, "shadow", shadow);
+    int n = bus_regs(bus, f->vdevfn, offs);
+    for (int r = 0; r < n; r++)
+        g_string_append_printf(regs, "%s%02x=%08x", r ? ";" : "", offs[r],
+                               pci_bus_cfg_read(bus, f->vdevfn, offs[r], 4));
+    g_string_append_printf(regs, ";%02x=%02x", PCI_INTERRUPT_LINE,
+                           pci_bus_cfg_read(bus, f->vdevfn, PCI_INTERRUPT_LINE, 1));
+    g_key_file_set_string(kf, group, "bus", regs->str);
+    snprintf(v, sizeof(v), "%04x", pci_bus_cfg_read(bus, f->vdevfn, PCI_COMMAND, 2));
+    g_key_file_set_string(kf, group, "command", v);
+    g_string_free(regs, TRUE);
+}
+
+int dm_state_save(PtGuest *g, PciBus *bus, const char *path, PtError *err)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) gerr = NULL;
+    int n = pt_guest_count(g);
+
+    g_key_file_set_integer(kf, STATE_GROUP, "format", STATE_FORMAT);
+    g_key_file_set_integer(kf, STATE_GROUP, "functions", n);
+    for (int i = 0; i < n; i++)
+        save_function(kf, i, pt_guest_func_at(g, i), bus);
+    if (!g_key_file_save_to_file(kf, path, &gerr)) {
+        fail(err, "cannot write the state file: %.250s", gerr->message);
+        return -EIO;
+    }
+    dm_log("save", "%d functions saved to %s", n, path);
+    return 0;
+}
+
+typedef struct SavedFunc {
+    PtBdf host;
+    uint8_t vdevfn;
+    PtOptions opts;
+    uint8_t shadow[PT_CFG_SIZE];
+    int nregs;
+    unsigned reg_off[PCI_NUM_BARS + 1];
+    uint32_t reg_val[PCI_NUM_BARS + 1];
+    uint16_t command;
+} SavedFunc;
+
+static char *state_string(GKeyFile *kf, const char *group, const char *key, PtError *err)
+{
+    char *v = g_key_file_get_string(kf, group, key, NULL);
+
+    if (!v)
+        fail(err, "state file: [%s] has no %s", group, key);
+    return v;
+}
+
+/* "10=c0000000;14=00000000;...;3c=0b": only bus-owned offsets. */
+static int parse_regs(const char *group, const char *text, SavedFunc *sf, PtError *err)
+{
+    g_auto(GStrv) items = g_strsplit(text, ";", -1);
+
+    sf->nregs = 0;
+    for (char **it = items; *it; it++) {
+        char *eq = strchr(*it, '=');
+        unsigned long off, val;
+        if (!eq || sf->nregs == PCI_NUM_BARS + 1)
+            goto bad;
+        *eq = '\0';
+        if (parse_uint(*it, 16, 0xff, &off) < 0 || parse_uint(eq + 1, 16, 0xffffffffu, &val) < 0)
+            goto bad;
+        bool bar = off >= PCI_BASE_ADDRESS_0 && off <= PCI_BASE_ADDRESS_5 && off % 4 == 0;
+        if (!bar && off != PCI_ROM_ADDRESS && off != PCI_ROM_ADDRESS1 &&
+            !(off == PCI_INTERRUPT_LINE && val <= 0xff))
+            goto bad;
+        sf->reg_off[sf->nregs] = (unsigned)off;
+        sf->reg_val[sf->nregs++] = (uint32_t)val;
+    }
+    return 0;
+bad:
+    fail(err, "state file: [%s] bus: expected OFFSET=VALUE;... of BARs, ROM and interrupt line",
+         group);
+    return -EINVAL;
+}
+
+static int load_function(GKeyFile *kf, int i, SavedFunc *sf, PtError *err)
+{
+    char group[32];
+    unsigned long v;
+
+    snprintf(group, sizeof(group), "function %d", i);
+    g_autofree char *host = state_string(kf, group, "host", err);
+    g_autofree char *vdevfn = host ? state_string(kf, group, "vdevfn", err) : NULL;
+    g_autofree char *opts = vdevfn ? state_string(kf, group, "options", err) : NULL;
+    g_autofree char *shadow = opts ? state_string(kf, group, "shadow", err) : NULL;
+    g_autofree char *regs = shadow ? state_string(kf, group, "bus", err) : NULL;
+    g_autofree char *cmd = regs ? state_string(kf, group, "command", err) : NULL;
+    char what[80];
+
+    if (!cmd)
+        return -EINVAL;
+    snprintf(what, sizeof(what), "state file: [%s] host", group);
+    if (parse_plain_bdf(what, host, &sf->host, err) < 0)
+        return -EINVAL;
+    if (parse_uint(vdevfn, 16, 0xff, &v) < 0) {
+        fail(err, "state file: [%s] vdevfn '%.20s': expected hex 00-ff", group, vdevfn);
+        return -EINVAL;
+    }
+    sf->vdevfn = (uint8_t)v;
+    snprintf(what, sizeof(what), "state file: [%s] options", group);
+    if (parse_opts(what, opts, &sf->opts, err) < 0)
+        return -EINVAL;
+    gsize len = 0;
+    g_autofree guchar *raw = g_base64_decode(shadow, &len);
+    if (len != PT_CFG_SIZE) {
+        fail(err, "state file: [%s] shadow: %zu bytes, expected %d", group, (size_t)len,
+             PT_CFG_SIZE);
+        return -EINVAL;
+    }
+    memcpy(sf->shadow, raw, PT_CFG_SIZE);
+    if (parse_regs(group, regs, sf, err) < 0)
+        return -EINVAL;
+    if (parse_uint(cmd, 16, 0xffff, &v) < 0) {
+        fail(err, "state file: [%s] command '%.20s': expected hex 0000-ffff", group, cmd);
+        return -EINVAL;
+    }
+    sf->command = (uint16_t)v;
+    return 0;
+}
+
+static int load_state(const char *path, SavedFunc **out, int *count, PtError *err)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) gerr = NULL;
+
+    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &gerr)) {
+        fail(err, "state file %.200s: %.100s", path, gerr->message);
+        return -EINVAL;
+    }
+    int format = g_key_file_get_integer(kf, STATE_GROUP, "format", NULL);
+    int n = g_key_file_get_integer(kf, STATE_GROUP, "functions", NULL);
+    if (format != STATE_FORMAT || n < 0 || n > PCI_BUS_DEVFNS) {
+        fail(err, "state file %.200s: not a qemu-dm state (format %d, %d functions)", path,
+             format, n);
+        return -EINVAL;
+    }
+    SavedFunc *sf = g_new0(SavedFunc, n ? n : 1);
+    for (int i = 0; i < n; i++) {
+        if (load_function(kf, i, &sf[i], err) < 0)
+            goto bad;
+        for (int j = 0; j < i; j++)
+            if (same_bdf(sf[j].host, sf[i].host) || sf[j].vdevfn == sf[i].vdevfn) {
+                fail(err, "state file: functions %d and %d share a host function or a vdevfn",
+                     j, i);
+                goto bad;
+            }
+    }
+    *out = sf;
+    *count = n;
+    return 0;
+bad:
+    g_free(sf);
+    return -EINVAL;
+}
+
+/* Attach the saved functions of one host device in one slot, pinned. */
+static int restore_device(PtGuest *g, const SavedFunc *sf, const int *idx, int n, PtError *err)
+{
+    PtRequest req = { .domain = sf[idx[0]].host.domain, .bus = sf[idx[0]].host.bus,
+                      .dev = sf[idx[0]].host.dev, .nfuncs = n, .multi = n > 1,
+                      .vslot = PT_SLOT(sf[idx[0]].vdevfn), .opts = sf[idx[0]].opts };
+    bool partial = true;
+    int attached = 0;
+    char text[32];
+
+    for (int i = 0; i < n; i++) {
+        const PtGuestFunc *f = attached_func(g, sf[idx[i]].host);
+        if (f && f->vdevfn != sf[idx[i]].vdevfn) {
+            char bdf[16];
+            fail(err, "restore: %s is attached at %02x.%x, saved at %02x.%x",
+                 pt_bdf_format(f->host, bdf, sizeof(bdf)), PT_SLOT(f->vdevfn), PT_FUNC(f->vdevfn),
+                 PT_SLOT(sf[idx[i]].vdevfn), PT_FUNC(sf[idx[i]].vdevfn));
+            return -EEXIST;
+        }
+        attached += f != NULL;
+        req.pfunc[i] = sf[idx[i]].host.func;
+        req.vfunc[i] = PT_FUNC(sf[idx[i]].vdevfn);
+        partial &= req.vfunc[i] != 0;
+    }
+    if (attached == n)
+        return 0;       /* the backend list already put them there */
+    if (attached) {
+        fail(err, "restore: %04x:%02x:%02x is only partly attached", req.domain, req.bus, req.dev);
+        return -EEXIST;
+    }
+    snprintf(text, sizeof(text), "restore %04x:%02x:%02x", req.domain, req.bus, req.dev);
+    return pt_guest_attach_request(g, &req, text, partial, NULL, err);
+}
+
+/* Slot by slot; within a slot, the device holding vfunc 0 goes last. */
+static int restore_layout(PtGuest *g, const SavedFunc *sf, int n, PtError *err)
+{
+    for (unsigned s = 0; s < PT_SLOTS; s++)
+        for (int pass = 0; pass < 2; pass++) {
+            bool done[PCI_BUS_DEVFNS] = { 0 };
+            for (int i = 0; i < n; i++) {
+                if (done[i] || PT_SLOT(sf[i].vdevfn) != s)
+                    continue;
+                int idx[PT_FUNCS_PER_SLOT], m = 0;
+                bool has0 = false;
+                for (int j = i; j < n && m < PT_FUNCS_PER_SLOT; j++)
+                    if (!done[j] && PT_SLOT(sf[j].vdevfn) == s &&
+                        same_device(sf[j].host, sf[i].host)) {
+                        idx[m++] = j;
+                        done[j] = true;
+                        has0 |= PT_FUNC(sf[j].vdevfn) == 0;
+                    }
+                if (has0 != (pass == 1))
+                    continue;
+                int rc = restore_device(g, sf, idx, m, err);
+                if (rc < 0)
+                    return rc;
+            }
+        }
+    return 0;
+}
+
+/* Emulated registers first, then the bus registers as the guest wrote
+ * them, decode off while the BARs move, then the guest's COMMAND. */
+static void restore_registers(PtGuest *g, PciBus *bus, const SavedFunc *sf)
+{
+    const PtGuestFunc *f = attached_func(g, sf->host);
+
+    pt_func_load_shadow(f->fn, sf->shadow, PT_CFG_SIZE);
+    pci_bus_cfg_write(bus, sf->vdevfn, PCI_COMMAND,
+                      sf->command & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
+    for (int r = 0; r < sf->nregs; r++)
+        pci_bus_cfg_write(bus, sf->vdevfn, sf->reg_off[r], sf->reg_val[r],
+                          sf->reg_off[r] == PCI_INTERRUPT_LINE ? 1 : 4);
+    pci_bus_cfg_write(bus, sf->vdevfn, PCI_COMMAND, sf->command, 2);
+}
+
+int dm_state_restore(PtGuest *g, PciBus *bus, const char *path, PtError *err)
+{
+    PtBusMap before = *pt_guest_busmap(g);
+    SavedFunc *sf = NULL;
+    int n = 0, rc;
+
+    if ((rc = load_state(path, &sf, &n, err)) < 0)
+        return rc;
+    if ((rc = restore_layout(g, sf, n, err)) < 0) {
+        PtError e;
+        const PtBusMap *now = pt_guest_busmap(g);
+        for (unsigned s = 0; s < PT_SLOTS; s++)
+            if (now->used[s] && !before.used[s])
+                pt_guest_detach_slot(g, s, &e);
+        g_free(sf);
+        return rc;
+    }
+    for (int i = 0; i < n; i++)
+        restore_registers(g, bus, &sf[i]);
+    dm_log("restore", "%d functions restored from %s", n, path);
+    g_free(sf);
+    return 0;
+}
+
+/* ================================================================ qemu-dm's Xen side */
+
+struct DmXen {
+    DmXenConfig cfg;
+    PtGuest *guest;
+    PciBus *bus;
+    Php *php;
+    XsDm *xs;
+    void (*lost)(void *opaque);
+    void *opaque;
+};
+
+static void on_slot(void *opaque, unsigned vslot, bool inserted)
+{
+    DmXen *x = opaque;
+
+    if (inserted)
+        php_slot_inserted(x->php, vslot);
+    else
+        php_slot_removed(x->php, vslot);
+    xs_dm_slot_changed(x->xs, vslot, inserted);
+}
+
+/* What the in-process guest finds in a slot through mechanism #1, the
+ * way Linux looks: function 0, the others behind the multi-function bit. */
+static void guest_view(PciBus *bus, unsigned vslot, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    uint32_t id0 = tg_cfg_read(bus, PT_DEVFN(vslot, 0), PCI_VENDOR_ID, 4);
+    if ((id0 & 0xffff) == 0xffff) {
+        snprintf(buf, len, "nothing");
+        return;
+    }
+    bool mf = tg_cfg_read(bus, PT_DEVFN(vslot, 0), PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MFD;
+    for (unsigned f = 0; f < (mf ? PCI_BUS_FUNCS : 1u) && used < len; f++) {
+        uint32_t id = tg_cfg_read(bus, PT_DEVFN(vslot, f), PCI_VENDOR_ID, 4);
+        if ((id & 0xffff) != 0xffff)
+            used += (size_t)snprintf(buf + used, len - used, "%s%02x.%x %04x:%04x",
+                                     used ? " " : "", vslot, f, id & 0xffff, id >> 16);
+    }
+}
+
+static void test_guest_sci(void *opaque)
+{
+    DmXen *x = opaque;
+    PhpGuestEvent ev;
+    char view[256];
+
+    if (php_guest_sci(x->php, &ev) < 0)
+        return;
+    if (ev.event == PHP_EVENT_INSERT) {
+        guest_view(x->bus, ev.vslot, view, sizeof(view));
+        dm_log("test-guest", "event %d slot %02x (_STA 0x%02x): sees %s", ev.event, ev.vslot,
+               ev.present, view);
+    } else {
+        dm_log("test-guest", "event %d slot %02x (_STA 0x%02x): %s", ev.event, ev.vslot,
+               ev.present, ev.ejected ? "ejected" : "nothing to eject");
+    }
+}
+
+static void php_eject(void *opaque, unsigned vslot)
+{
+    DmXen *x = opaque;
+    PtError e;
+
+    if (pt_guest_detach_slot(x->guest, vslot, &e) < 0)
+        dm_log("php", "eject of slot %02x: %s", vslot, e.msg);
+}
+
+static const PhpOps dm_php_ops = { .sci = NULL, .eject = php_eject };
+static const PhpOps dm_php_ops_guest = { .sci = test_guest_sci, .eject = php_eject };
+
+static int xen_request_eject(void *opaque, unsigned vslot)
+{
+    return php_request_eject(((DmXen *)opaque)->php, vslot);
+}
+
+static int xen_save(void *opaque, PtError *err)
+{
+    DmXen *x = opaque;
+
+    if (!x->cfg.save_state) {
+        fail(err, "this qemu-dm was started without -save-state FILE");
+        return -ENOTSUP;
+    }
+    return dm_state_save(x->guest, x->bus, x->cfg.save_state, err);
+}
+
+static void xen_lost(void *opaque)
+{
+    DmXen *x = opaque;
+
+    if (x->lost)
+        x->lost(x->opaque);
+}
+
+static void log_boot_view(DmXen *x)
+{
+    char view[256];
+
+    for (unsigned s = 0; s < PCI_BUS_SLOTS; s++)
+        if (pci_bus_slot_funcs(x->bus, s) & 1) {
+            guest_view(x->bus, s, view, sizeof(view));
+            dm_log("test-guest", "boot: slot %02x: sees %s", s, view);
+        }
+}
+
+DmXen *dm_xen_start(const DmXenConfig *cfg, HostPci *host, PtGuest *guest, PciBus *bus,
+                    void (*lost)(void *opaque), void *opaque, PtError *err)
+{
+    DmXen *x = g_new0(DmXen, 1);
+    XsDmHooks hooks = { .request_eject = xen_request_eject, .save = xen_save, .lost = xen_lost,
+                        .opaque = x };
+
+    *x = (DmXen){ .cfg = *cfg, .guest = guest, .bus = bus, .lost = lost, .opaque = opaque };
+    if (cfg->domid >= 0) {
+        if (!(x->xs = xs_dm_open((unsigned)cfg->domid, guest, host, &hooks, err)) ||
+            xs_dm_attach_boot_devices(x->xs, err) < 0)
+            goto fail;
+    }
+    if (cfg->restore_state && (dm_state_restore(guest, bus, cfg->restore_state, err) < 0 ||
+                               (x->xs && xs_dm_sync_backend(x->xs, err) < 0)))
+        goto fail;
+    x->php = php_new(bus, cfg->test_guest ? &dm_php_ops_guest : &dm_php_ops, x);
+    pt_guest_set_slot_observer(guest, on_slot, x);
+    if (cfg->test_guest)
+        log_boot_view(x);
+    if (x->xs && xs_dm_start(x->xs, err) < 0)
+        goto fail;
+    return x;
+fail:
+    dm_xen_stop(x);
+    return NULL;
+}
+
+void dm_xen_stop(DmXen *x)
+{
+    if (!x)
+        return;
+    pt_guest_set_slot_observer(x->guest, NULL, NULL);
+    xs_dm_close(x->xs);
+    php_free(x->php);
+    g_free(x);
+}

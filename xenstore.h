@@ -1,0 +1,170 @@
+/*
+ * qemu-dm and xenstore.
+ *
+ *   backend list   /local/domain/0/backend/pci/<domid>/0/
+ *                  num_devs; per entry N: dev-N, vdevfn-N, opts-N, key-N, state-N
+ *   command        /local/domain/0/device-model/<domid>/{command,parameter,state}
+ *
+ * Both sides live here: the device model's (XsDm: boot-time devices, the
+ * command channel served from the GLib main loop) and the toolstack's
+ * (xs_tool_request, used by xm, tests and benchmarks), so they cannot
+ * drift apart.  Also here: qemu-dm's state file for save/restore, and the
+ * wiring of the Xen side of qemu-dm (dm_xen_*: xenstore channel, ACPI
+ * hot-plug controller, in-process test guest).
+ *
+ * Commands (parameter -> state, parameter):
+ *   pci-ins  DDDD:BB:SS.F[@VDEVFN][,opts]  xend/libxl per function (0x100|vfunc:
+ *                                          any free slot; a pinned function
+ *                                          other than 0 may wait for its 0)
+ *            any multi-function spec       extended notation, the whole device
+ *                                          at once, function 0 plugged last
+ *            -> pci-inserted "0x38,0x39,..."  (the vdevfns, in the spec's order)
+ *            -> pci-insert-failed "<reason>"  (nothing changed)
+ *   pci-rem  a function of the slot (unplug form) -> the guest is asked to
+ *            eject; once it has: pci-removed "<vdevfns>"; pci-remove-failed
+ *   save     -> paused (the state file written) | save-failed "<reason>"
+ *   continue -> running
+ */
+#ifndef QEMU_DM_XENSTORE_H
+#define QEMU_DM_XENSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+/* libxenstore's own xenstore.h, which this file's name shadows on -I. */
+#include_next <xenstore.h>
+
+#include "pci.h"
+#include "pt-guest.h"
+
+#define XS_BACKEND_MAX   256    /* entries in a backend list */
+#define XS_PARAM_MAX     255    /* longest parameter accepted */
+
+/* XenbusState values of state-N. */
+enum { XS_STATE_INITIALISING = 1, XS_STATE_CONNECTED = 4, XS_STATE_CLOSING = 5,
+       XS_STATE_CLOSED = 6 };
+
+/* ------------------------------------------------------------ paths */
+
+void xs_path_backend(unsigned domid, const char *node, char *buf, size_t len);
+void xs_path_dm(unsigned domid, const char *node, char *buf, size_t len);
+
+/* ------------------------------------------------------------ the backend list */
+
+typedef struct XsBackendDev {
+    PtBdf bdf;
+    bool has_vdevfn;        /* vdevfn-N present */
+    bool auto_slot;         /* xend's 0x100: any free slot */
+    uint8_t vdevfn;         /* with auto_slot only the function bits count */
+    PtOptions opts;         /* opts-N */
+    char key[160];          /* key-N, "" when absent */
+    int state;              /* state-N, -1 when absent */
+} XsBackendDev;
+
+typedef struct XsBackendList {
+    int n;
+    XsBackendDev dev[XS_BACKEND_MAX];
+} XsBackendList;
+
+/* Read and validate the list (an absent directory is an empty list).  A
+ * malformed entry is an error naming the node; nothing is half-read. */
+int xs_backend_read(struct xs_handle *h, xs_transaction_t t, unsigned domid,
+                    XsBackendList *out, PtError *err);
+/* Write the list within t; entries from old_n down to the list's end are
+ * removed (so a shrinking list leaves no stale dev-N). */
+int xs_backend_write(struct xs_handle *h, xs_transaction_t t, unsigned domid,
+                     const XsBackendList *list, int old_n);
+
+/* ------------------------------------------------------------ device-model side */
+
+typedef struct XsDm XsDm;
+
+typedef struct XsDmHooks {
+    /* Ask the guest to eject guest slot vslot.  0: asked (the removal is
+     * reported through xs_dm_slot_changed once it happened); negative: the
+     * guest cannot be asked (no controller, slot invisible): detach now. */
+    int (*request_eject)(void *opaque, unsigned vslot);
+    /* Write the state file for `save`; 0 or negative errno with err set. */
+    int (*save)(void *opaque, PtError *err);
+    /* The connection to xenstored is gone. */
+    void (*lost)(void *opaque);
+    void *opaque;
+} XsDmHooks;
+
+/* host: where key-N specs are expanded (the guest's host). */
+XsDm *xs_dm_open(unsigned domid, PtGuest *guest, HostPci *host, const XsDmHooks *hooks,
+                 PtError *err);
+void xs_dm_close(XsDm *dm);
+
+/* The backend list's devices: all of them or none.  vdevfn-N written back. */
+int xs_dm_attach_boot_devices(XsDm *dm, PtError *err);
+/* Re-mirror the backend list from what is attached (after a restore). */
+int xs_dm_sync_backend(XsDm *dm, PtError *err);
+/* Watch the command node from the default main context; state = running. */
+int xs_dm_start(XsDm *dm, PtError *err);
+/* A guest slot became visible or went away (the PtGuest slot observer). */
+void xs_dm_slot_changed(XsDm *dm, unsigned vslot, bool inserted);
+/* Commands handled since start (tests). */
+unsigned long xs_dm_commands(const XsDm *dm);
+
+/* ------------------------------------------------------------ toolstack side */
+
+/* Reply states of each command, NULL-terminated. */
+extern const char *const xs_replies_pci_ins[];
+extern const char *const xs_replies_pci_rem[];
+extern const char *const xs_replies_save[];
+
+/*
+ * One command on the channel, as xend/libxl do it: remember state, write
+ * parameter and command, wait until state is one of replies, read parameter,
+ * put the old state back.  0 with *state and *param (g_free both);
+ * -ETIMEDOUT after timeout_ms; -EBUSY when a command is already pending;
+ * other negative errno on xenstore errors.  err says what in every case.
+ */
+int xs_tool_request(struct xs_handle *h, unsigned domid, const char *cmd, const char *param,
+                    const char *const *replies, int timeout_ms, char **state, char **reply,
+                    PtError *err);
+
+/* Wait until path holds one of values (NULL-terminated); *got (g_free) is
+ * what it held.  -ETIMEDOUT after timeout_ms.  Uses a watch, no polling. */
+int xs_tool_wait(struct xs_handle *h, const char *path, const char *const *values,
+                 int timeout_ms, char **got);
+
+/* ------------------------------------------------------------ save/restore */
+
+/*
+ * The device model's state: every attached function's host BDF, vdevfn,
+ * options, emulated registers (the shadow) and the bus-owned registers
+ * (BARs, ROM, interrupt line) with the guest's COMMAND.
+ */
+int dm_state_save(PtGuest *g, PciBus *bus, const char *path, PtError *err);
+/*
+ * Put every saved function back at its saved vdevfn (never re-placed: a
+ * function already attached there is kept, one attached elsewhere is an
+ * error), then load its emulated state and replay the bus registers.
+ * On failure the functions attached here are detached again.
+ */
+int dm_state_restore(PtGuest *g, PciBus *bus, const char *path, PtError *err);
+
+/* ------------------------------------------------------------ qemu-dm's Xen side */
+
+typedef struct DmXenConfig {
+    int domid;                  /* -1: no xenstore channel */
+    bool test_guest;            /* in-process guest answers hot-plug events */
+    const char *save_state;     /* file the `save` command writes */
+    const char *restore_state;  /* file loaded at start */
+} DmXenConfig;
+
+typedef struct DmXen DmXen;
+
+/*
+ * After the command line's devices: xenstore boot devices, the restored
+ * state, the ACPI hot-plug controller and (with test_guest) the guest
+ * answering it, then the command channel.  lost is called when xenstored
+ * goes away.  NULL with err set on failure (everything undone).
+ */
+DmXen *dm_xen_start(const DmXenConfig *cfg, HostPci *host, PtGuest *guest, PciBus *bus,
+                    void (*lost)(void *opaque), void *opaque, PtError *err);
+/* Before pt_guest_free. */
+void dm_xen_stop(DmXen *x);
+
+#endif

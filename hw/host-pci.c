@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <glib.h>
 #include <pci/pci.h>
 
@@ -367,6 +370,92 @@ void host_func_bar(const HostFunc *fn, int index, HostBar *bar)
 int host_func_irq(const HostFunc *fn)
 {
     return fn->dev->irq;
+}
+
+/* ---- BAR contents ---- */
+
+static int bar_access_ok(const HostFunc *fn, int bar, uint64_t offset, unsigned len)
+{
+    HostBar b;
+
+    host_func_bar(fn, bar, &b);
+    if (bar < 0 || bar >= HOST_BAR_ROM || !b.size || b.io)
+        return -ENOENT;
+    if ((len != 1 && len != 2 && len != 4 && len != 8) || offset % len ||
+        offset >= b.size || len > b.size - offset)
+        return -EINVAL;
+    return 0;
+}
+
+/* Device memory wants one access of the right width, not a byte loop. */
+static uint64_t mmio_load(const volatile void *at, unsigned len)
+{
+    if (len == 8)
+        return *(const volatile uint64_t *)at;
+    if (len == 4)
+        return *(const volatile uint32_t *)at;
+    if (len == 2)
+        return *(const volatile uint16_t *)at;
+    return *(const volatile uint8_t *)at;
+}
+
+static void mmio_store(volatile void *at, uint64_t v, unsigned len)
+{
+    if (len == 8)
+        *(volatile uint64_t *)at = v;
+    else if (len == 4)
+        *(volatile uint32_t *)at = (uint32_t)v;
+    else if (len == 2)
+        *(volatile uint16_t *)at = (uint16_t)v;
+    else
+        *(volatile uint8_t *)at = (uint8_t)v;
+}
+
+/* sysfs resource files of memory BARs allow mmap only, so map the page. */
+static int bar_io(HostFunc *fn, int bar, uint64_t offset, void *buf, unsigned len, bool write)
+{
+    PtBdf b = fn->bdf;
+    int rc = bar_access_ok(fn, bar, offset, len);
+
+    if (rc)
+        return rc;
+    char *path = g_strdup_printf("%s/devices/%04x:%02x:%02x.%x/resource%d", fn->host->root,
+                                 b.domain, b.bus, b.dev, b.func, bar);
+    int fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    g_free(path);
+    if (fd < 0)
+        return -errno;
+    long page = sysconf(_SC_PAGESIZE);
+    off_t base = (off_t)(offset & ~(uint64_t)(page - 1));
+    uint8_t *map = mmap(NULL, (size_t)page, write ? PROT_READ | PROT_WRITE : PROT_READ,
+                        MAP_SHARED, fd, base);
+    rc = map == MAP_FAILED ? -errno : 0;
+    close(fd);
+    if (rc)
+        return rc;
+    uint8_t *at = map + (offset - (uint64_t)base);
+    uint64_t v = 0;
+    /* x86 and PCI are little-endian: the buffer's bytes are the value's. */
+    if (write) {
+        memcpy(&v, buf, len);
+        mmio_store(at, v, len);
+    } else {
+        v = mmio_load(at, len);
+        memcpy(buf, &v, len);
+    }
+    munmap(map, (size_t)page);
+    return 0;
+}
+
+int host_func_bar_read(HostFunc *fn, int bar, uint64_t offset, void *buf, unsigned len)
+{
+    return bar_io(fn, bar, offset, buf, len, false);
+}
+
+int host_func_bar_write(HostFunc *fn, int bar, uint64_t offset, const void *buf, unsigned len)
+{
+    /* Only read from on a write; the cast spares a second copy of bar_io. */
+    return bar_io(fn, bar, offset, (void *)(uintptr_t)buf, len, true);
 }
 
 HostCounters host_func_counters(const HostFunc *fn)

@@ -54,6 +54,16 @@ int host_func_write(HostFunc *fn, unsigned offset, const void *buf, unsigned len
 void host_func_bar(const HostFunc *fn, int index, HostBar *bar);
 int host_func_irq(const HostFunc *fn);
 
+/*
+ * Memory BAR contents through the host's resourceN file (the page concerned
+ * is mapped for the access): what the device model itself must reach in a
+ * trapped BAR page, e.g. the MSI-X PBA.  len 1, 2, 4 or 8, naturally
+ * aligned, inside the BAR.  0 or -errno (-EINVAL: bad access, -ENOENT: no
+ * such memory BAR).
+ */
+int host_func_bar_read(HostFunc *fn, int bar, uint64_t offset, void *buf, unsigned len);
+int host_func_bar_write(HostFunc *fn, int bar, uint64_t offset, const void *buf, unsigned len);
+
 /* How many config reads and writes reached the host since open. */
 typedef struct HostCounters {
     unsigned long reads, writes;

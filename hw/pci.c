@@ -537,6 +537,66 @@ void pci_bus_ioport_write(PciBus *bus, uint16_t port, uint32_t val, unsigned len
         pci_bus_cfg_write(bus, devfn, offset, val, len);
 }
 
+/* ------------------------------------------------------------ guest memory */
+
+/* The mapped memory BAR (not the ROM) whose range holds [addr, addr+len). */
+static PciDevice *mmio_target(PciBus *bus, uint64_t addr, unsigned len, int *bar,
+                              uint64_t *offset)
+{
+    for (unsigned f = 0; f < PCI_BUS_DEVFNS; f++) {
+        PciDevice *d = bus->dev[f];
+        for (int i = 0; d && i < PCI_BAR_ROM; i++) {
+            const PciBarState *b = &d->bar[i];
+            if (!b->mapped || bar_desc(i, b->info.kind)->io || addr < b->map_addr ||
+                addr - b->map_addr + len > b->info.size)
+                continue;
+            *bar = i;
+            *offset = addr - b->map_addr;
+            return d;
+        }
+    }
+    return NULL;
+}
+
+static bool mmio_len_ok(unsigned len)
+{
+    return len == 1 || len == 2 || len == 4 || len == 8;
+}
+
+int pci_bus_mmio_read(PciBus *bus, uint64_t addr, unsigned len, uint64_t *val)
+{
+    uint64_t offset;
+    int bar;
+
+    *val = UINT64_MAX;
+    if (!mmio_len_ok(len))
+        return -EINVAL;
+    PciDevice *d = mmio_target(bus, addr, len, &bar, &offset);
+    if (!d || !d->ops->mmio_read)
+        return -ENOENT;
+    int rc = d->ops->mmio_read(d, bar, offset, len, val);
+    if (rc)
+        *val = UINT64_MAX;
+    if (len < 8)
+        *val &= (1ull << (8 * len)) - 1;
+    return rc;
+}
+
+int pci_bus_mmio_write(PciBus *bus, uint64_t addr, unsigned len, uint64_t val)
+{
+    uint64_t offset;
+    int bar;
+
+    if (!mmio_len_ok(len))
+        return -EINVAL;
+    PciDevice *d = mmio_target(bus, addr, len, &bar, &offset);
+    if (!d || !d->ops->mmio_write)
+        return -ENOENT;
+    if (len < 8)
+        val &= (1ull << (8 * len)) - 1;
+    return d->ops->mmio_write(d, bar, offset, len, val);
+}
+
 /* ------------------------------------------------------------ plug */
 
 static int check_bar(const PciPlug *plug, int i)
@@ -560,6 +620,9 @@ static int check_bar(const PciPlug *plug, int i)
 static int check_plug(PciBus *bus, uint8_t devfn, const PciPlug *plug)
 {
     if (!plug->ops || !plug->ops->cfg_read || !plug->ops->cfg_write)
+        return -EINVAL;
+    /* Trapped parts of a BAR only exist where the device maps the rest. */
+    if ((plug->ops->mmio_read || plug->ops->mmio_write) && !plug->ops->bar_map)
         return -EINVAL;
     if (plug->config_size && plug->config_size != PCI_CONFIG_SIZE
         && plug->config_size != PCI_EXT_CONFIG_SIZE)

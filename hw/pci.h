@@ -68,6 +68,13 @@ typedef struct PciDeviceOps {
     /* Optional: map (map=true) or unmap BAR `bar` at guest address gaddr.
      * NULL: the bus maps the BAR's host_addr directly (pci_map_direct). */
     int (*bar_map)(PciDevice *dev, int bar, uint64_t gaddr, bool map);
+    /* Optional, with bar_map: guest accesses to the parts of memory BAR
+     * `bar` that the device keeps trapped instead of mapping (an MSI-X
+     * table).  offset within the BAR; len 1, 2, 4 or 8.  0: handled;
+     * -ENOENT: not trapped there (the direct mapping serves it); another
+     * -errno: trapped and refused (a read then gives all ones). */
+    int (*mmio_read)(PciDevice *dev, int bar, uint64_t offset, unsigned len, uint64_t *val);
+    int (*mmio_write)(PciDevice *dev, int bar, uint64_t offset, unsigned len, uint64_t val);
 } PciDeviceOps;
 
 typedef struct PciPlug {
@@ -127,6 +134,18 @@ static inline bool pci_bus_claims_ioport(uint16_t port)
 }
 uint32_t pci_bus_ioport_read(PciBus *bus, uint16_t port, unsigned len);
 void pci_bus_ioport_write(PciBus *bus, uint16_t port, uint32_t val, unsigned len);
+
+/*
+ * A guest memory access at guest-physical addr, for front-ends (the test
+ * guest, MPQEMU's BAR messages, Xen ioreqs): the device whose mapped memory
+ * BAR decodes addr gets it if it keeps that part of the BAR trapped.
+ * Returns the device's answer (0 handled, *val set on a read), or -ENOENT
+ * when no trapped range is there: a directly mapped part of a BAR, which
+ * the front-end serves as plain BAR memory, or nothing at all.  len 1, 2,
+ * 4 or 8 (-EINVAL otherwise).  A refused read sets *val to all ones.
+ */
+int pci_bus_mmio_read(PciBus *bus, uint64_t addr, unsigned len, uint64_t *val);
+int pci_bus_mmio_write(PciBus *bus, uint64_t addr, unsigned len, uint64_t val);
 
 /* INTx pin (1 = INTA .. 4 = INTD) -> PCI link 0-3, the Xen/PIIX3 swizzle. */
 static inline unsigned pci_intx_link(uint8_t devfn, unsigned pin)

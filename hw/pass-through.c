@@ -158,6 +158,13 @@ struct PtFunc {
     VisibleCap caps[MAX_CAPS];
     int ncaps;
 
+    PtMsixInfo msix;
+    bool has_msix;
+    const PtMmioOps *mmio;
+    void *mmio_opaque;
+    PciBus *bus;                    /* where it was plugged */
+    bool trapping;                  /* plugged with its MSI-X pages trapped */
+
     PtEventFn event_cb;
     void *event_opaque;
     unsigned long dropped;
@@ -334,10 +341,42 @@ static void setup_msi(PtFunc *f, unsigned off)
     memset(f->initial + off + PCI_MSI_ADDRESS_LO, 0, size_msi(f, off) - PCI_MSI_ADDRESS_LO);
 }
 
+/* Does [off, off+len) lie inside memory BAR `bar`? */
+static bool inside_mem_bar(const PtFunc *f, int bar, uint64_t off, uint64_t len)
+{
+    const PtBar *b = &f->bars[bar];
+
+    return bar < HOST_BAR_ROM && f->has_bar[bar] && !b->io && off < b->size &&
+           len <= b->size - off;
+}
+
+/* Table and PBA where the capability says, or no MSI-X for this guest. */
+static void read_msix_layout(PtFunc *f, unsigned off)
+{
+    uint32_t table = get32(f->initial + off + PCI_MSIX_TABLE);
+    uint32_t pba = get32(f->initial + off + PCI_MSIX_PBA);
+    PtMsixInfo m = {
+        .cap = off,
+        .nvec = (get16(f->initial + off + PT_MSIX_FLAGS) & PCI_MSIX_TABSIZE) + 1u,
+        .table_bar = (int)(table & PCI_MSIX_BIR), .table_off = table & ~(uint32_t)PCI_MSIX_BIR,
+        .pba_bar = (int)(pba & PCI_MSIX_BIR), .pba_off = pba & ~(uint32_t)PCI_MSIX_BIR,
+    };
+
+    if (!inside_mem_bar(f, m.table_bar, m.table_off, (uint64_t)m.nvec * PT_MSIX_ENTRY_SIZE) ||
+        !inside_mem_bar(f, m.pba_bar, m.pba_off, (m.nvec + 63) / 64 * 8)) {
+        dm_log(f->name, "MSI-X table (BAR%d+%#x) or PBA (BAR%d+%#x) outside a memory BAR: "
+               "MSI-X not available", m.table_bar, m.table_off, m.pba_bar, m.pba_off);
+        return;
+    }
+    f->msix = m;
+    f->has_msix = true;
+}
+
 static void setup_msix(PtFunc *f, unsigned off)
 {
     apply_regs(f, off, cap_msix, sizeof(cap_msix) / sizeof(cap_msix[0]));
     f->initial[off + PT_MSIX_FLAGS + 1] &= (uint8_t)~((PCI_MSIX_ENABLE | PCI_MSIX_MASK) >> 8);
+    read_msix_layout(f, off);
 }
 
 static void setup_exp(PtFunc *f, unsigned off)
@@ -724,8 +763,10 @@ void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
 void pt_func_reset(PtFunc *f)
 {
     memcpy(f->shadow, f->initial, sizeof(f->shadow));
-    if (f->event_cb)
+    if (f->event_cb) {
         f->event_cb(f->event_opaque, f, PT_EV_COMMAND, 0);
+        f->event_cb(f->event_opaque, f, PT_EV_RESET, 0);
+    }
 }
 
 /* ---- queries ---- */
@@ -773,6 +814,88 @@ uint8_t pt_func_host_writable(const PtFunc *f, unsigned offset)
     return offset < PT_CFG_SIZE ? (uint8_t)(f->wr[offset] & ~f->emu[offset]) : 0;
 }
 
+/* ---- trapped BAR pages (MSI-X table and PBA) ---- */
+
+typedef struct BarRange {
+    uint64_t start, end;
+} BarRange;
+
+static uint64_t page_down(uint64_t v) { return v & ~(uint64_t)(HV_PAGE_SIZE - 1); }
+static uint64_t page_up(uint64_t v)   { return page_down(v + HV_PAGE_SIZE - 1); }
+
+/* The trapped pages of a BAR, sorted and merged; how many (0-2). */
+static int trapped_ranges(const PtFunc *f, int bar, BarRange out[2])
+{
+    const PtMsixInfo *m = &f->msix;
+    BarRange r[2];
+    int n = 0;
+
+    if (!f->trapping)
+        return 0;
+    if (m->table_bar == bar)
+        r[n++] = (BarRange){ page_down(m->table_off),
+                             page_up(m->table_off + (uint64_t)m->nvec * PT_MSIX_ENTRY_SIZE) };
+    if (m->pba_bar == bar)
+        r[n++] = (BarRange){ page_down(m->pba_off), page_up(m->pba_off + (m->nvec + 63) / 64 * 8) };
+    if (n == 2 && r[1].start < r[0].start) {
+        BarRange t = r[0];
+        r[0] = r[1];
+        r[1] = t;
+    }
+    if (n == 2 && r[1].start <= r[0].end) {
+        r[0].end = r[1].end > r[0].end ? r[1].end : r[0].end;
+        n = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        out[i] = r[i];
+        if (out[i].end > f->bars[bar].size)
+            out[i].end = f->bars[bar].size;
+    }
+    return n;
+}
+
+bool pt_func_bar_trapped(const PtFunc *f, int bar, uint64_t offset, unsigned len)
+{
+    BarRange r[2];
+    int n = bar >= 0 && bar < HOST_BAR_ROM ? trapped_ranges(f, bar, r) : 0;
+
+    for (int i = 0; i < n; i++)
+        if (offset >= r[i].start && offset + len <= r[i].end)
+            return true;
+    return false;
+}
+
+/* The parts of a BAR that are mapped directly: what the trapped pages leave. */
+static int direct_ranges(const PtFunc *f, int bar, BarRange out[3])
+{
+    BarRange t[2];
+    int nt = bar < HOST_BAR_ROM ? trapped_ranges(f, bar, t) : 0, n = 0;
+    uint64_t at = 0;
+
+    for (int i = 0; i < nt; i++) {
+        if (t[i].start > at)
+            out[n++] = (BarRange){ at, t[i].start };
+        at = t[i].end;
+    }
+    if (at < f->bars[bar].size)
+        out[n++] = (BarRange){ at, f->bars[bar].size };
+    return n;
+}
+
+int pt_func_msix_info(const PtFunc *f, PtMsixInfo *out)
+{
+    if (!f->has_msix)
+        return -ENOENT;
+    *out = f->msix;
+    return 0;
+}
+
+void pt_func_set_mmio(PtFunc *f, const PtMmioOps *ops, void *opaque)
+{
+    f->mmio = ops;
+    f->mmio_opaque = opaque;
+}
+
 /* ---- on the guest bus ---- */
 
 static uint32_t dev_cfg_read(PciDevice *dev, unsigned offset, unsigned len)
@@ -790,10 +913,64 @@ static void dev_reset(PciDevice *dev)
     pt_func_reset(pci_device_opaque(dev));
 }
 
+/* A BAR with trapped pages maps around them, piece by piece; a failed
+ * map undoes the pieces already mapped. */
+static int dev_bar_map(PciDevice *dev, int bar, uint64_t gaddr, bool map)
+{
+    PtFunc *f = pci_device_opaque(dev);
+    Hypervisor *hv = pci_bus_hypervisor(pci_device_bus(dev));
+    const PtBar *b = &f->bars[bar];
+    BarRange r[3];
+    int n = direct_ranges(f, bar, r), rc = 0;
+
+    for (int i = 0; i < n; i++) {
+        int e = pci_map_direct(hv, b->io, gaddr + r[i].start, b->host + r[i].start,
+                               r[i].end - r[i].start, map);
+        if (e && map) {
+            while (i-- > 0)
+                pci_map_direct(hv, b->io, gaddr + r[i].start, b->host + r[i].start,
+                               r[i].end - r[i].start, false);
+            return e;
+        }
+        rc = rc ? rc : e;
+    }
+    if (f->event_cb)
+        f->event_cb(f->event_opaque, f, PT_EV_BAR_MAP, bar);
+    return rc;
+}
+
+static int dev_mmio_read(PciDevice *dev, int bar, uint64_t offset, unsigned len, uint64_t *val)
+{
+    PtFunc *f = pci_device_opaque(dev);
+
+    if (!pt_func_bar_trapped(f, bar, offset, len))
+        return -ENOENT;
+    return f->mmio ? f->mmio->read(f->mmio_opaque, bar, offset, len, val) : -ENODEV;
+}
+
+static int dev_mmio_write(PciDevice *dev, int bar, uint64_t offset, unsigned len, uint64_t val)
+{
+    PtFunc *f = pci_device_opaque(dev);
+
+    if (!pt_func_bar_trapped(f, bar, offset, len))
+        return -ENOENT;
+    return f->mmio ? f->mmio->write(f->mmio_opaque, bar, offset, len, val) : -ENODEV;
+}
+
 static const PciDeviceOps pt_device_ops = {
     .cfg_read = dev_cfg_read,
     .cfg_write = dev_cfg_write,
     .reset = dev_reset,
+};
+
+/* With trapped MSI-X pages: the bus leaves BAR mapping to us. */
+static const PciDeviceOps pt_trapping_device_ops = {
+    .cfg_read = dev_cfg_read,
+    .cfg_write = dev_cfg_write,
+    .reset = dev_reset,
+    .bar_map = dev_bar_map,
+    .mmio_read = dev_mmio_read,
+    .mmio_write = dev_mmio_write,
 };
 
 static PciBarKind bar_kind(const PtBar *b)
@@ -804,8 +981,9 @@ static PciBarKind bar_kind(const PtBar *b)
 int pt_func_plug(PtFunc *f, PciBus *bus, PciDevice **out)
 {
     char name[24], bdf[16];
-    PciPlug plug = { .ops = &pt_device_ops, .opaque = f, .name = name,
-                     .config_size = f->cfg_size };
+    bool traps = f->has_msix && f->mmio;
+    PciPlug plug = { .ops = traps ? &pt_trapping_device_ops : &pt_device_ops, .opaque = f,
+                     .name = name, .config_size = f->cfg_size };
 
     snprintf(name, sizeof(name), "host %s", pt_bdf_format(f->bdf, bdf, sizeof(bdf)));
 
@@ -814,5 +992,17 @@ int pt_func_plug(PtFunc *f, PciBus *bus, PciDevice **out)
             plug.bar[i] = (PciBarInfo){ .kind = bar_kind(&f->bars[i]),
                                         .prefetch = f->bars[i].prefetch,
                                         .size = f->bars[i].size, .host_addr = f->bars[i].host };
-    return pci_bus_plug(bus, f->vdevfn, &plug, out);
+    int rc = pci_bus_plug(bus, f->vdevfn, &plug, out);
+    if (rc == 0) {
+        f->bus = bus;
+        f->trapping = traps;    /* fixed while plugged: unmaps match the maps */
+    }
+    return rc;
+}
+
+PciDevice *pt_func_device(PtFunc *f)
+{
+    PciDevice *d = f->bus ? pci_bus_device(f->bus, f->vdevfn) : NULL;
+
+    return d && pci_device_opaque(d) == f ? d : NULL;
 }

@@ -29,6 +29,8 @@ typedef enum PtEvent {
     PT_EV_POWER,        /* PM control written */
     PT_EV_MSI,          /* MSI control, address or data written */
     PT_EV_MSIX,         /* MSI-X control written */
+    PT_EV_RESET,        /* the function was reset (after PT_EV_COMMAND) */
+    PT_EV_BAR_MAP,      /* BAR `index` was mapped or unmapped by the bus */
 } PtEvent;
 
 typedef void (*PtEventFn)(void *opaque, PtFunc *fn, PtEvent ev, int index);
@@ -51,6 +53,41 @@ PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *
 void pt_func_close(PtFunc *fn);
 
 void pt_func_set_events(PtFunc *fn, PtEventFn cb, void *opaque);
+
+/*
+ * The MSI-X layout, checked at open: the table (nvec entries of
+ * PCI_MSIX_ENTRY_SIZE bytes) and the PBA lie inside memory BARs.
+ * -ENOENT: no visible MSI-X capability or a layout that does not fit
+ * (logged at open; the function then runs without MSI-X).
+ */
+#define PT_MSIX_ENTRY_SIZE 16
+
+typedef struct PtMsixInfo {
+    unsigned cap;           /* config offset of the capability */
+    unsigned nvec;          /* table entries, 1..2048 */
+    int table_bar, pba_bar;
+    uint32_t table_off, pba_off;
+} PtMsixInfo;
+
+int pt_func_msix_info(const PtFunc *fn, PtMsixInfo *out);
+
+/*
+ * Who serves guest accesses to the trapped pages of the function's memory
+ * BARs: the pages holding the MSI-X table and PBA.  Set before
+ * pt_func_plug: then the bus maps the rest of such a BAR directly and
+ * sends accesses to those pages here (pci_bus_mmio_read/write); without
+ * it the whole BAR is mapped.  The pages stay trapped while plugged; with
+ * ops set back to NULL accesses to them are refused.  offset is within BAR `bar`; return values
+ * as PciDeviceOps.mmio_read/write.
+ */
+typedef struct PtMmioOps {
+    int (*read)(void *opaque, int bar, uint64_t offset, unsigned len, uint64_t *val);
+    int (*write)(void *opaque, int bar, uint64_t offset, unsigned len, uint64_t val);
+} PtMmioOps;
+
+void pt_func_set_mmio(PtFunc *fn, const PtMmioOps *ops, void *opaque);
+/* Is [offset, offset+len) of BAR `bar` inside a trapped page? */
+bool pt_func_bar_trapped(const PtFunc *fn, int bar, uint64_t offset, unsigned len);
 
 /* Guest config access, 1, 2 or 4 bytes, naturally aligned or not. */
 uint32_t pt_func_cfg_read(PtFunc *fn, unsigned offset, unsigned len);
@@ -80,6 +117,8 @@ unsigned long pt_func_dropped_writes(const PtFunc *fn);
 
 /* Plug into the guest bus at the function's vdevfn (pci_bus_plug's errors). */
 int pt_func_plug(PtFunc *fn, PciBus *bus, PciDevice **out);
+/* The bus device of the function while it is plugged, else NULL. */
+PciDevice *pt_func_device(PtFunc *fn);
 
 /* The emulated state (the guest's shadow, PT_CFG_SIZE bytes), for save. */
 const uint8_t *pt_func_shadow(const PtFunc *fn);

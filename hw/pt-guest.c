@@ -110,6 +110,20 @@ static void drop_pirq(PtGuest *g, int pirq)
     }
 }
 
+/*
+ * msitranslate=1 asks for the host's MSI delivered as the guest's INTx
+ * (qemu-traditional's PT_IRQ_TYPE_MSI_TRANSLATE).  hw/hypervisor.h has no
+ * such binding (bind_intx takes GSI pirqs only; Xen dropped the feature
+ * with qemu-traditional), so this is always the documented fallback: INTx
+ * through the GSI, said once per function.
+ */
+static void msi_translate_fallback(const Attached *a)
+{
+    if (a->pub.opts.msitranslate == 1 && pt_func_find_cap(a->pub.fn, PCI_CAP_ID_MSI))
+        dm_log(pt_func_name(a->pub.fn), "msitranslate=1: the hypervisor offers no "
+               "MSI-to-INTx binding; INTx goes through the GSI");
+}
+
 static int bind_intx(PtGuest *g, Attached *a)
 {
     Hypervisor *hv = g->hv;
@@ -121,6 +135,7 @@ static int bind_intx(PtGuest *g, Attached *a)
         a->pin = 0;
         return 0;
     }
+    msi_translate_fallback(a);
     rc = hv_map_pirq(hv, irq, &pirq);
     if (rc < 0)
         return rc;
@@ -178,6 +193,14 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
         free(a);
         return -EIO;
     }
+    /* Before the plug: it decides which BAR pages stay trapped. */
+    a->pub.msi = pt_msi_new(a->pub.fn, g->hv);
+    if (!a->pub.msi) {
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        pt_func_close(a->pub.fn);
+        free(a);
+        return -ENOMEM;
+    }
     const char *step = "assign";
     rc = hv_assign_device(g->hv, bdf, vdevfn);
     a->assigned = rc == 0;
@@ -194,6 +217,8 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
 
 static void release_function(PtGuest *g, Attached *a)
 {
+    /* Vectors first: no binding may outlive the guest's view of the device. */
+    pt_msi_free(a->pub.msi);
     if (a->dev)
         pci_bus_unplug(g->bus, a->pub.vdevfn);
     unbind_intx(g, a);

@@ -11,6 +11,7 @@
 #include "hypervisor.h"
 #include "pass-through.h"
 #include "pci.h"
+#include "pt-msi.h"
 #include "pt-plan.h"
 
 typedef struct PtGuest PtGuest;
@@ -47,6 +48,7 @@ typedef struct PtGuestFunc {
     PtBdf host;
     uint8_t vdevfn;
     PtFunc *fn;
+    PtMsi *msi;         /* its MSI/MSI-X bindings */
     PtOptions opts;
 } PtGuestFunc;
 

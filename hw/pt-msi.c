@@ -1,0 +1,546 @@
+/*
+ * MSI and MSI-X of a passed-through function (see pt-msi.h).  State that
+ * can be derived is: after every event the guest's registers (the shadow,
+ * the latched table) are compared with what the hypervisor holds, and
+ * only the difference is sent.
+ */
+#include "pt-msi.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pci/pci.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dm-log.h"
+
+#define MSI_MAX_MESSAGES 32         /* multiple-message enable: 2^5 at most */
+#define MSIX_WORDS       (PT_MSIX_ENTRY_SIZE / 4)
+/* libpci's header names the MSI-X control bits but not the register. */
+#define MSIX_FLAGS       2
+
+/* One vector as the hypervisor holds it. */
+typedef struct Vec {
+    int pirq;           /* -1: none mapped */
+    bool bound;
+    HvMsi msi;          /* valid while bound */
+} Vec;
+
+/* One MSI-X table entry: the guest's words, and what was applied. */
+typedef struct Entry {
+    uint32_t word[MSIX_WORDS];  /* address low, address high, data, vector control */
+    bool live;                  /* unmasked and enabled when last applied */
+    Vec v;
+} Entry;
+
+/* The guest's MSI-X control register and table address, once per pass. */
+typedef struct MsixState {
+    bool enabled, fmask;
+    uint64_t table;             /* guest address of the table */
+} MsixState;
+
+struct PtMsi {
+    PtFunc *fn;
+    Hypervisor *hv;
+    PtBdf host;
+    const char *name;
+
+    unsigned msi_cap;                   /* 0: no MSI */
+    Vec msi[MSI_MAX_MESSAGES];
+    unsigned msi_n;                     /* messages bound */
+
+    bool has_msix;
+    PtMsixInfo x;
+    uint64_t host_table_base;           /* host address of the table's BAR */
+    Entry *table;
+
+    unsigned long bad, bad_logged;
+    bool warned_size;
+};
+
+/* What the guest may change in each word of an entry; the rest reads 0. */
+static const uint32_t entry_wmask[MSIX_WORDS] = {
+    [PT_MSIX_ENTRY_ADDR_LO / 4] = 0xfffffffc,     /* a dword-aligned address */
+    [PT_MSIX_ENTRY_ADDR_HI / 4] = 0xffffffff,
+    [PT_MSIX_ENTRY_DATA / 4] = 0xffffffff,
+    [PT_MSIX_ENTRY_CTRL / 4] = PT_MSIX_ENTRY_MASKED,
+};
+
+/* ---- bounded complaints (XSA-130) ---- */
+
+static void __attribute__((format(printf, 2, 3))) complain(PtMsi *m, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    m->bad++;
+    if (m->bad_logged >= PT_MSI_LOG_BURST)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    dm_log(m->name, "%s", msg);
+    if (++m->bad_logged == PT_MSI_LOG_BURST)
+        dm_log(m->name, "further bad MSI/MSI-X accesses are counted, not logged");
+}
+
+/* An access of the wrong size or alignment: refused, logged once per function. */
+static int refuse_access(PtMsi *m, const char *what, int bar, uint64_t offset, unsigned len)
+{
+    m->bad++;
+    if (!m->warned_size) {
+        m->warned_size = true;
+        m->bad_logged++;
+        dm_log(m->name, "%u-byte MSI-X %s access at BAR%d+%#" PRIx64 " refused: aligned 4 or "
+               "8 bytes only (logged once)", len, what, bar, offset);
+    }
+    return -EINVAL;
+}
+
+/* ---- decoding ---- */
+
+typedef struct FlagBit {
+    bool in_data;       /* a bit of the data, else of the address */
+    uint32_t bit;
+    uint32_t flag;
+} FlagBit;
+
+static const FlagBit msi_flag_bits[] = {
+    { false, PT_MSI_ADDR_DM, HV_MSI_DEST_LOGICAL },
+    { false, PT_MSI_ADDR_RH, HV_MSI_REDIR_HINT },
+    { true, PT_MSI_DATA_LEVEL, HV_MSI_TRIG_LEVEL },
+};
+
+bool pt_msi_decode(uint64_t addr, uint32_t data, HvMsi *out)
+{
+    if (addr >> PT_MSI_ADDR_BASE_SHIFT != PT_MSI_ADDR_BASE >> PT_MSI_ADDR_BASE_SHIFT)
+        return false;       /* also refuses any high address bits */
+    *out = (HvMsi){
+        .vector = (uint8_t)(data & PT_MSI_DATA_VECTOR_MASK),
+        .dest = (uint32_t)(addr >> PT_MSI_ADDR_DEST_SHIFT) & PT_MSI_ADDR_DEST_MASK,
+        .delivery_mode = (uint8_t)((data >> PT_MSI_DATA_MODE_SHIFT) & PT_MSI_DATA_MODE_MASK),
+    };
+    for (size_t i = 0; i < sizeof(msi_flag_bits) / sizeof(msi_flag_bits[0]); i++) {
+        const FlagBit *f = &msi_flag_bits[i];
+        if ((f->in_data ? data : (uint32_t)addr) & f->bit)
+            out->flags |= f->flag;
+    }
+    return true;
+}
+
+static bool msi_equal(const HvMsi *a, const HvMsi *b)
+{
+    return a->vector == b->vector && a->dest == b->dest &&
+           a->delivery_mode == b->delivery_mode && a->flags == b->flags &&
+           a->table == b->table;
+}
+
+/* ---- one vector in the hypervisor ---- */
+
+/* Map a pirq on first use, then bind, or update a live binding. */
+static int vec_set(PtMsi *m, Vec *v, int entry, uint64_t table_base, const HvMsi *want)
+{
+    int rc;
+
+    if (v->pirq < 0 && (rc = hv_map_pirq_msi(m->hv, m->host, entry, table_base, &v->pirq)) < 0) {
+        v->pirq = -1;
+        return rc;
+    }
+    rc = v->bound ? hv_update_msi(m->hv, v->pirq, want) : hv_bind_msi(m->hv, v->pirq, want);
+    if (rc < 0)
+        return rc;
+    v->bound = true;
+    v->msi = *want;
+    return 0;
+}
+
+static void vec_release(PtMsi *m, Vec *v)
+{
+    if (v->bound)
+        hv_unbind_msi(m->hv, v->pirq, &v->msi);
+    if (v->pirq >= 0)
+        hv_unmap_pirq(m->hv, v->pirq);
+    *v = (Vec){ .pirq = -1 };
+}
+
+/* ---- MSI ---- */
+
+static uint32_t shadow_le(const PtMsi *m, unsigned off, unsigned len)
+{
+    const uint8_t *s = pt_func_shadow(m->fn);
+    uint32_t v = 0;
+
+    for (unsigned i = 0; i < len; i++)
+        v |= (uint32_t)s[off + i] << (8 * i);
+    return v;
+}
+
+/* Enabled messages: 2^QSIZE, never more than the function can do. */
+static unsigned msi_messages(uint16_t ctrl)
+{
+    unsigned want = (ctrl & PCI_MSI_FLAGS_QSIZE) >> 4, can = (ctrl & PCI_MSI_FLAGS_QMASK) >> 1;
+    unsigned log2 = want < can ? want : can;
+
+    return 1u << (log2 > 5 ? 5 : log2);
+}
+
+static void msi_release(PtMsi *m)
+{
+    for (unsigned i = 0; i < m->msi_n; i++)
+        vec_release(m, &m->msi[i]);
+    m->msi_n = 0;
+}
+
+static void msi_apply(PtMsi *m)
+{
+    unsigned c = m->msi_cap;
+
+    if (!c)
+        return;
+    uint16_t ctrl = (uint16_t)shadow_le(m, c + PCI_MSI_FLAGS, 2);
+    bool is64 = ctrl & PCI_MSI_FLAGS_64BIT;
+    uint64_t addr = shadow_le(m, c + PCI_MSI_ADDRESS_LO, 4) |
+                    (is64 ? (uint64_t)shadow_le(m, c + PCI_MSI_ADDRESS_HI, 4) << 32 : 0);
+    uint32_t data = shadow_le(m, c + (is64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), 2);
+    unsigned n = msi_messages(ctrl);
+    HvMsi base;
+
+    if (!(ctrl & PCI_MSI_FLAGS_ENABLE)) {
+        msi_release(m);
+        return;
+    }
+    if (!pt_msi_decode(addr, data, &base)) {
+        complain(m, "MSI enabled with address %#" PRIx64 ", not an interrupt message: "
+                 "binding left as it was", addr);
+        return;
+    }
+    base.flags |= HV_MSI_UNMASKED;      /* no per-vector masking for the guest (XSA-129) */
+    if (n != m->msi_n)
+        msi_release(m);
+    for (unsigned i = 0; i < n; i++) {
+        HvMsi want = base;
+        want.vector = (uint8_t)((base.vector & ~(n - 1)) | i);
+        if (m->msi[i].bound && msi_equal(&m->msi[i].msi, &want))
+            continue;
+        int rc = vec_set(m, &m->msi[i], (int)i, 0, &want);
+        m->msi_n = i + 1 > m->msi_n ? i + 1 : m->msi_n;
+        if (rc < 0) {
+            complain(m, "MSI message %u: the hypervisor refused it (%s): MSI not delivered",
+                     i, strerror(-rc));
+            msi_release(m);
+            return;
+        }
+    }
+}
+
+/* ---- MSI-X ---- */
+
+static MsixState msix_state(const PtMsi *m)
+{
+    uint16_t ctrl = (uint16_t)shadow_le(m, m->x.cap + MSIX_FLAGS, 2);
+    PciDevice *d = pt_func_device(m->fn);
+
+    return (MsixState){ .enabled = ctrl & PCI_MSIX_ENABLE, .fmask = ctrl & PCI_MSIX_MASK,
+                        .table = d ? pci_device_bar_addr(d, m->x.table_bar) + m->x.table_off : 0 };
+}
+
+static uint64_t entry_addr(const Entry *e)
+{
+    return e->word[PT_MSIX_ENTRY_ADDR_LO / 4] |
+           (uint64_t)e->word[PT_MSIX_ENTRY_ADDR_HI / 4] << 32;
+}
+
+static bool entry_masked(const Entry *e)
+{
+    return e->word[PT_MSIX_ENTRY_CTRL / 4] & PT_MSIX_ENTRY_MASKED;
+}
+
+/*
+ * The spec's rules for one entry: bound when unmasked with the function
+ * enabled and not function-masked, the guest's address/data taken at that
+ * moment; a later mask or a moved table updates the binding; disable
+ * releases it.
+ */
+static void entry_apply(PtMsi *m, unsigned i, const MsixState *s)
+{
+    Entry *e = &m->table[i];
+    bool live = s->enabled && !s->fmask && !entry_masked(e);
+    bool unmasking = live && !e->live;
+    HvMsi want;
+
+    if (!s->enabled) {
+        vec_release(m, &e->v);
+        e->live = false;
+        return;
+    }
+    e->live = live;
+    if (unmasking && !pt_msi_decode(entry_addr(e), e->word[PT_MSIX_ENTRY_DATA / 4], &want)) {
+        complain(m, "MSI-X entry %u unmasked with address %#" PRIx64 ", not an interrupt "
+                 "message: not bound", i, entry_addr(e));
+        return;
+    }
+    if (!unmasking && !e->v.bound)
+        return;
+    if (!unmasking)
+        want = e->v.msi;
+    want.flags = live ? want.flags | HV_MSI_UNMASKED : want.flags & ~HV_MSI_UNMASKED;
+    want.table = s->table;
+    if (e->v.bound && msi_equal(&e->v.msi, &want))
+        return;
+    int rc = vec_set(m, &e->v, (int)i, m->host_table_base, &want);
+    if (rc < 0)
+        complain(m, "MSI-X entry %u: the hypervisor refused it (%s)", i, strerror(-rc));
+}
+
+static void msix_apply(PtMsi *m)
+{
+    if (!m->has_msix)
+        return;
+    MsixState s = msix_state(m);
+    for (unsigned i = 0; i < m->x.nvec; i++)
+        entry_apply(m, i, &s);
+}
+
+/* Power-on state of an entry: masked, nothing bound. */
+static const Entry entry_init = {
+    .word = { [PT_MSIX_ENTRY_CTRL / 4] = PT_MSIX_ENTRY_MASKED },
+    .v = { .pirq = -1 },
+};
+
+static void msix_reset(PtMsi *m)
+{
+    for (unsigned i = 0; m->has_msix && i < m->x.nvec; i++) {
+        vec_release(m, &m->table[i].v);
+        m->table[i] = entry_init;
+    }
+}
+
+/* ---- the trapped pages ---- */
+
+typedef enum Region { REGION_TABLE, REGION_PBA, REGION_OTHER } Region;
+
+static bool within(uint64_t off, unsigned len, uint64_t start, uint64_t size)
+{
+    return off >= start && off - start < size && len <= size - (off - start);
+}
+
+static Region region_of(const PtMsi *m, int bar, uint64_t off, unsigned len)
+{
+    if (bar == m->x.table_bar &&
+        within(off, len, m->x.table_off, (uint64_t)m->x.nvec * PT_MSIX_ENTRY_SIZE))
+        return REGION_TABLE;
+    if (bar == m->x.pba_bar && within(off, len, m->x.pba_off, (m->x.nvec + 63) / 64 * 8))
+        return REGION_PBA;
+    return REGION_OTHER;
+}
+
+static bool table_access_ok(uint64_t rel, unsigned len)
+{
+    return (len == 4 || len == 8) && rel % len == 0;
+}
+
+/* One generic path for 4- and 8-byte accesses: a dword at a time. */
+static uint64_t table_read(const PtMsi *m, uint64_t rel, unsigned len)
+{
+    uint64_t v = 0;
+
+    for (unsigned k = 0; k < len; k += 4) {
+        const Entry *e = &m->table[(rel + k) / PT_MSIX_ENTRY_SIZE];
+        v |= (uint64_t)e->word[(rel + k) % PT_MSIX_ENTRY_SIZE / 4] << (8 * k);
+    }
+    return v;
+}
+
+static void table_write(PtMsi *m, uint64_t rel, unsigned len, uint64_t val)
+{
+    unsigned i = (unsigned)(rel / PT_MSIX_ENTRY_SIZE);
+    Entry *e = &m->table[i];
+
+    for (unsigned k = 0; k < len; k += 4) {
+        unsigned w = (unsigned)((rel + k) % PT_MSIX_ENTRY_SIZE / 4);
+        uint32_t v = (uint32_t)(val >> (8 * k));
+        if (w != PT_MSIX_ENTRY_CTRL / 4 && e->live && v != e->word[w])
+            complain(m, "MSI-X entry %u written while unmasked: kept for its next unmask", i);
+        e->word[w] = (e->word[w] & ~entry_wmask[w]) | (v & entry_wmask[w]);
+    }
+    MsixState s = msix_state(m);
+    entry_apply(m, i, &s);
+}
+
+/* Table and PBA take aligned 4- and 8-byte accesses only; NULL if fine. */
+static const char *misfit(const PtMsi *m, Region r, uint64_t off, unsigned len)
+{
+    if (r == REGION_TABLE && !table_access_ok(off - m->x.table_off, len))
+        return "table";
+    if (r == REGION_PBA && !table_access_ok(off - m->x.pba_off, len))
+        return "PBA";
+    return NULL;
+}
+
+int pt_msi_mmio_read(PtMsi *m, int bar, uint64_t off, unsigned len, uint64_t *val)
+{
+    Region r = region_of(m, bar, off, len);
+    const char *bad = misfit(m, r, off, len);
+    int rc;
+
+    *val = 0;
+    if (bad)
+        return refuse_access(m, bad, bar, off, len);
+    if (r == REGION_TABLE) {
+        *val = table_read(m, off - m->x.table_off, len);
+        return 0;
+    }
+    /* The PBA and whatever else shares the trapped pages are the host's. */
+    rc = host_func_bar_read(pt_func_host(m->fn), bar, off, val, len);
+    if (rc < 0)
+        complain(m, "BAR%d+%#" PRIx64 ": host read failed (%s)", bar, off, strerror(-rc));
+    return rc;
+}
+
+int pt_msi_mmio_write(PtMsi *m, int bar, uint64_t off, unsigned len, uint64_t val)
+{
+    Region r = region_of(m, bar, off, len);
+    const char *bad = misfit(m, r, off, len);
+    int rc;
+
+    if (bad)
+        return refuse_access(m, bad, bar, off, len);
+    if (r == REGION_TABLE) {
+        table_write(m, off - m->x.table_off, len, val);
+        return 0;
+    }
+    if (r == REGION_PBA) {
+        complain(m, "guest write to the MSI-X PBA (BAR%d+%#" PRIx64 ") refused: read-only",
+                 bar, off);
+        return -EPERM;
+    }
+    rc = host_func_bar_write(pt_func_host(m->fn), bar, off, &val, len);
+    if (rc < 0)
+        complain(m, "BAR%d+%#" PRIx64 ": host write failed (%s)", bar, off, strerror(-rc));
+    return rc;
+}
+
+static int mmio_read(void *opaque, int bar, uint64_t off, unsigned len, uint64_t *val)
+{
+    return pt_msi_mmio_read(opaque, bar, off, len, val);
+}
+
+static int mmio_write(void *opaque, int bar, uint64_t off, unsigned len, uint64_t val)
+{
+    return pt_msi_mmio_write(opaque, bar, off, len, val);
+}
+
+static const PtMmioOps msix_mmio_ops = {
+    .read = mmio_read,
+    .write = mmio_write,
+};
+
+/* ---- events ---- */
+
+static void ev_msi(PtMsi *m, int index)
+{
+    (void)index;
+    msi_apply(m);
+}
+
+static void ev_msix(PtMsi *m, int index)
+{
+    (void)index;
+    msix_apply(m);
+}
+
+/* A moved table BAR changes the table address the bindings carry. */
+static void ev_bar_map(PtMsi *m, int bar)
+{
+    if (m->has_msix && bar == m->x.table_bar)
+        msix_apply(m);
+}
+
+static void ev_reset(PtMsi *m, int index)
+{
+    (void)index;
+    msi_release(m);
+    msix_reset(m);
+}
+
+static void (*const event_handlers[])(PtMsi *m, int index) = {
+    [PT_EV_MSI] = ev_msi,
+    [PT_EV_MSIX] = ev_msix,
+    [PT_EV_RESET] = ev_reset,
+    [PT_EV_BAR_MAP] = ev_bar_map,
+};
+
+static void on_event(void *opaque, PtFunc *fn, PtEvent ev, int index)
+{
+    (void)fn;
+    if ((size_t)ev < sizeof(event_handlers) / sizeof(event_handlers[0]) && event_handlers[ev])
+        event_handlers[ev](opaque, index);
+}
+
+/* ---- life ---- */
+
+PtMsi *pt_msi_new(PtFunc *fn, Hypervisor *hv)
+{
+    PtMsi *m = calloc(1, sizeof(*m));
+    PtBar bar;
+
+    if (!m)
+        return NULL;
+    m->fn = fn;
+    m->hv = hv;
+    m->host = pt_func_host_bdf(fn);
+    m->name = pt_func_name(fn);
+    m->msi_cap = pt_func_find_cap(fn, PCI_CAP_ID_MSI);
+    for (unsigned i = 0; i < MSI_MAX_MESSAGES; i++)
+        m->msi[i].pirq = -1;
+    if (pt_func_msix_info(fn, &m->x) == 0 && pt_func_bar(fn, m->x.table_bar, &bar) == 0) {
+        m->table = calloc(m->x.nvec, sizeof(*m->table));
+        if (!m->table) {
+            free(m);
+            return NULL;
+        }
+        for (unsigned i = 0; i < m->x.nvec; i++)
+            m->table[i] = entry_init;
+        m->has_msix = true;
+        m->host_table_base = bar.host;
+        pt_func_set_mmio(fn, &msix_mmio_ops, m);
+    }
+    pt_func_set_events(fn, on_event, m);
+    return m;
+}
+
+void pt_msi_free(PtMsi *m)
+{
+    if (!m)
+        return;
+    msi_release(m);
+    msix_reset(m);
+    if (m->bad > m->bad_logged)
+        dm_log(m->name, "%lu bad MSI/MSI-X accesses in all, %lu of them not logged",
+               m->bad, m->bad - m->bad_logged);
+    pt_func_set_events(m->fn, NULL, NULL);
+    if (m->has_msix)
+        pt_func_set_mmio(m->fn, NULL, NULL);
+    free(m->table);
+    free(m);
+}
+
+/* ---- queries ---- */
+
+unsigned pt_msi_bound(const PtMsi *m)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < m->msi_n; i++)
+        n += m->msi[i].bound;
+    for (unsigned i = 0; m->has_msix && i < m->x.nvec; i++)
+        n += m->table[i].v.bound;
+    return n;
+}
+
+unsigned long pt_msi_bad_accesses(const PtMsi *m)
+{
+    return m->bad;
+}

@@ -1,7 +1,10 @@
 #include "test-guest.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "pt-msi.h"
 
 TgWindows tg_default_windows(void)
 {
@@ -272,4 +275,138 @@ const TgFunc *tg_find(const TgScan *scan, uint8_t devfn)
         if (scan->funcs[i].devfn == devfn)
             return &scan->funcs[i];
     return NULL;
+}
+
+/* ---- interrupts ---- */
+
+uint64_t tg_msi_address(uint8_t dest, bool logical, bool redir_hint)
+{
+    return PT_MSI_ADDR_BASE | (uint32_t)dest << PT_MSI_ADDR_DEST_SHIFT |
+           (redir_hint ? PT_MSI_ADDR_RH : 0) | (logical ? PT_MSI_ADDR_DM : 0);
+}
+
+uint32_t tg_msi_data(uint8_t vector, unsigned delivery_mode, bool level)
+{
+    return vector | (delivery_mode & PT_MSI_DATA_MODE_MASK) << PT_MSI_DATA_MODE_SHIFT |
+           (level ? PT_MSI_DATA_LEVEL : 0);
+}
+
+static unsigned find_cap(PciBus *bus, uint8_t devfn, uint8_t id)
+{
+    TgFunc f = { .devfn = devfn };
+
+    walk_caps(bus, &f);
+    for (int i = 0; i < f.ncaps; i++)
+        if (f.caps[i] == id)
+            return f.cap_off[i];
+    return 0;
+}
+
+static unsigned log2_of(unsigned n)
+{
+    unsigned l = 0;
+
+    while ((1u << l) < n)
+        l++;
+    return l;
+}
+
+unsigned tg_msi_enable(PciBus *bus, uint8_t devfn, uint64_t addr, uint32_t data, unsigned nvec)
+{
+    unsigned cap = find_cap(bus, devfn, PCI_CAP_ID_MSI);
+
+    if (!cap)
+        return 0;
+    uint16_t ctrl = (uint16_t)tg_cfg_read(bus, devfn, cap + PCI_MSI_FLAGS, 2);
+    bool is64 = ctrl & PCI_MSI_FLAGS_64BIT;
+    tg_cfg_write(bus, devfn, cap + PCI_MSI_ADDRESS_LO, (uint32_t)addr, 4);
+    if (is64)
+        tg_cfg_write(bus, devfn, cap + PCI_MSI_ADDRESS_HI, (uint32_t)(addr >> 32), 4);
+    tg_cfg_write(bus, devfn, cap + (is64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), data & 0xffff, 2);
+    ctrl = (uint16_t)((ctrl & ~PCI_MSI_FLAGS_QSIZE) | log2_of(nvec) << 4 | PCI_MSI_FLAGS_ENABLE);
+    tg_cfg_write(bus, devfn, cap + PCI_MSI_FLAGS, ctrl, 2);
+    return cap;
+}
+
+void tg_msi_disable(PciBus *bus, uint8_t devfn)
+{
+    unsigned cap = find_cap(bus, devfn, PCI_CAP_ID_MSI);
+
+    if (!cap)
+        return;
+    uint16_t ctrl = (uint16_t)tg_cfg_read(bus, devfn, cap + PCI_MSI_FLAGS, 2);
+    tg_cfg_write(bus, devfn, cap + PCI_MSI_FLAGS, ctrl & ~PCI_MSI_FLAGS_ENABLE, 2);
+}
+
+int tg_mmio_read(PciBus *bus, uint64_t addr, unsigned len, uint64_t *val)
+{
+    return pci_bus_mmio_read(bus, addr, len, val);
+}
+
+int tg_mmio_write(PciBus *bus, uint64_t addr, unsigned len, uint64_t val)
+{
+    return pci_bus_mmio_write(bus, addr, len, val);
+}
+
+/* A BAR's guest address as the guest programmed it. */
+static uint64_t bar_address(PciBus *bus, uint8_t devfn, int bar)
+{
+    unsigned off = PCI_BASE_ADDRESS_0 + 4 * (unsigned)bar;
+    uint32_t lo = tg_cfg_read(bus, devfn, off, 4);
+    uint64_t addr = lo & PCI_BASE_ADDRESS_MEM_MASK;
+
+    if ((lo & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64)
+        addr |= (uint64_t)tg_cfg_read(bus, devfn, off + 4, 4) << 32;
+    return addr;
+}
+
+int tg_msix_find(PciBus *bus, uint8_t devfn, TgMsix *out)
+{
+    unsigned cap = find_cap(bus, devfn, PCI_CAP_ID_MSIX);
+
+    if (!cap)
+        return -ENOENT;
+    uint32_t table = tg_cfg_read(bus, devfn, cap + PCI_MSIX_TABLE, 4);
+    uint32_t pba = tg_cfg_read(bus, devfn, cap + PCI_MSIX_PBA, 4);
+    *out = (TgMsix){
+        .cap = cap,
+        .nvec = (tg_cfg_read(bus, devfn, cap + 2, 2) & PCI_MSIX_TABSIZE) + 1,
+        .table_bar = (int)(table & PCI_MSIX_BIR), .pba_bar = (int)(pba & PCI_MSIX_BIR),
+    };
+    out->table = bar_address(bus, devfn, out->table_bar) + (table & ~(uint32_t)PCI_MSIX_BIR);
+    out->pba = bar_address(bus, devfn, out->pba_bar) + (pba & ~(uint32_t)PCI_MSIX_BIR);
+    return 0;
+}
+
+void tg_msix_control(PciBus *bus, uint8_t devfn, const TgMsix *x, bool enable, bool fmask)
+{
+    uint16_t ctrl = (uint16_t)tg_cfg_read(bus, devfn, x->cap + 2, 2);
+
+    ctrl &= (uint16_t)~(PCI_MSIX_ENABLE | PCI_MSIX_MASK);
+    ctrl |= (enable ? PCI_MSIX_ENABLE : 0) | (fmask ? PCI_MSIX_MASK : 0);
+    tg_cfg_write(bus, devfn, x->cap + 2, ctrl, 2);
+}
+
+int tg_msix_mask(PciBus *bus, const TgMsix *x, unsigned entry, bool masked)
+{
+    uint64_t at = x->table + (uint64_t)entry * PT_MSIX_ENTRY_SIZE + PT_MSIX_ENTRY_CTRL;
+
+    return tg_mmio_write(bus, at, 4, masked ? PT_MSIX_ENTRY_MASKED : 0);
+}
+
+int tg_msix_program(PciBus *bus, const TgMsix *x, unsigned entry, uint64_t addr,
+                    uint32_t data, bool unmask)
+{
+    uint64_t e = x->table + (uint64_t)entry * PT_MSIX_ENTRY_SIZE;
+    int rc = tg_msix_mask(bus, x, entry, true);
+
+    if (!rc)
+        rc = tg_mmio_write(bus, e + PT_MSIX_ENTRY_ADDR_LO, 4, (uint32_t)addr);
+    if (!rc)
+        rc = tg_mmio_write(bus, e + PT_MSIX_ENTRY_ADDR_HI, 4, (uint32_t)(addr >> 32));
+    if (!rc)
+        rc = tg_mmio_write(bus, e + PT_MSIX_ENTRY_DATA, 4, data);
+    if (!rc && unmask)
+        rc = tg_msix_mask(bus, x, entry, false);
+    return rc;
 }

@@ -64,4 +64,40 @@ void tg_cfg_write(PciBus *bus, uint8_t devfn, unsigned offset, uint32_t val, uns
 /* Size one BAR the way Linux does (decode off around it). */
 TgBar tg_size_bar(PciBus *bus, uint8_t devfn, int bar);
 
+/* ---- interrupts, as Linux's x86 MSI code programs them ---- */
+
+/* x86 message address (fixed 0xfee, destination APIC ID, RH, DM) and data
+ * (vector, delivery mode 0 fixed / 1 lowest priority..., level trigger). */
+uint64_t tg_msi_address(uint8_t dest, bool logical, bool redir_hint);
+uint32_t tg_msi_data(uint8_t vector, unsigned delivery_mode, bool level);
+
+/* MSI: program address/data, then enable nvec messages (a power of two).
+ * Returns the capability's offset, 0 if the function shows none. */
+unsigned tg_msi_enable(PciBus *bus, uint8_t devfn, uint64_t addr, uint32_t data,
+                       unsigned nvec);
+void tg_msi_disable(PciBus *bus, uint8_t devfn);
+
+/* Guest memory accesses: what a CPU load/store to a BAR becomes.  As
+ * pci_bus_mmio_read/write: -ENOENT means a directly mapped page (the
+ * access never reaches the device model). */
+int tg_mmio_read(PciBus *bus, uint64_t addr, unsigned len, uint64_t *val);
+int tg_mmio_write(PciBus *bus, uint64_t addr, unsigned len, uint64_t val);
+
+/* MSI-X as the guest finds it: capability, table size, and where the
+ * table and PBA are in guest memory (BARs must be assigned). */
+typedef struct TgMsix {
+    unsigned cap, nvec;
+    int table_bar, pba_bar;
+    uint64_t table, pba;
+} TgMsix;
+
+/* 0, or -ENOENT when the function shows no MSI-X capability. */
+int tg_msix_find(PciBus *bus, uint8_t devfn, TgMsix *out);
+void tg_msix_control(PciBus *bus, uint8_t devfn, const TgMsix *x, bool enable, bool fmask);
+/* Linux's order for one entry: mask, address, data, then unmask if asked.
+ * The first failing access's error, else 0. */
+int tg_msix_program(PciBus *bus, const TgMsix *x, unsigned entry, uint64_t addr,
+                    uint32_t data, bool unmask);
+int tg_msix_mask(PciBus *bus, const TgMsix *x, unsigned entry, bool masked);
+
 #endif

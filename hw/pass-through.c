@@ -913,30 +913,30 @@ static void dev_reset(PciDevice *dev)
     pt_func_reset(pci_device_opaque(dev));
 }
 
-/* A BAR with trapped pages maps around them, piece by piece; a failed
- * map undoes the pieces already mapped. */
+/* A BAR with trapped pages maps around them, piece by piece.  All or
+ * nothing: a piece that fails to map (or unmap) puts the pieces already
+ * done back, so the bus's idea of the BAR stays true. */
 static int dev_bar_map(PciDevice *dev, int bar, uint64_t gaddr, bool map)
 {
     PtFunc *f = pci_device_opaque(dev);
     Hypervisor *hv = pci_bus_hypervisor(pci_device_bus(dev));
     const PtBar *b = &f->bars[bar];
     BarRange r[3];
-    int n = direct_ranges(f, bar, r), rc = 0;
+    int n = direct_ranges(f, bar, r);
 
     for (int i = 0; i < n; i++) {
-        int e = pci_map_direct(hv, b->io, gaddr + r[i].start, b->host + r[i].start,
-                               r[i].end - r[i].start, map);
-        if (e && map) {
+        int rc = pci_map_direct(hv, b->io, gaddr + r[i].start, b->host + r[i].start,
+                                r[i].end - r[i].start, map);
+        if (rc) {
             while (i-- > 0)
                 pci_map_direct(hv, b->io, gaddr + r[i].start, b->host + r[i].start,
-                               r[i].end - r[i].start, false);
-            return e;
+                               r[i].end - r[i].start, !map);
+            return rc;
         }
-        rc = rc ? rc : e;
     }
     if (f->event_cb)
         f->event_cb(f->event_opaque, f, PT_EV_BAR_MAP, bar);
-    return rc;
+    return 0;
 }
 
 static int dev_mmio_read(PciDevice *dev, int bar, uint64_t offset, unsigned len, uint64_t *val)

@@ -49,7 +49,7 @@ struct PtMsi {
 
     unsigned msi_cap;                   /* 0: no MSI */
     Vec msi[MSI_MAX_MESSAGES];
-    unsigned msi_n;                     /* messages bound */
+    unsigned msi_n;                     /* messages the guest has bound */
 
     bool has_msix;
     PtMsixInfo x;
@@ -156,13 +156,16 @@ static int vec_set(PtMsi *m, Vec *v, int entry, uint64_t table_base, const HvMsi
     return 0;
 }
 
+/* What the hypervisor refuses to let go of is kept, for the next try
+ * (the next disable, reset or unplug): a pirq is never forgotten. */
 static void vec_release(PtMsi *m, Vec *v)
 {
-    if (v->bound)
-        hv_unbind_msi(m->hv, v->pirq, &v->msi);
-    if (v->pirq >= 0)
-        hv_unmap_pirq(m->hv, v->pirq);
-    *v = (Vec){ .pirq = -1 };
+    if (v->bound && hv_unbind_msi(m->hv, v->pirq, &v->msi) < 0)
+        return;
+    v->bound = false;
+    if (v->pirq >= 0 && hv_unmap_pirq(m->hv, v->pirq) < 0)
+        return;
+    v->pirq = -1;
 }
 
 /* ---- MSI ---- */
@@ -188,7 +191,7 @@ static unsigned msi_messages(uint16_t ctrl)
 
 static void msi_release(PtMsi *m)
 {
-    for (unsigned i = 0; i < m->msi_n; i++)
+    for (unsigned i = 0; i < MSI_MAX_MESSAGES; i++)
         vec_release(m, &m->msi[i]);
     m->msi_n = 0;
 }
@@ -225,7 +228,6 @@ static void msi_apply(PtMsi *m)
         if (m->msi[i].bound && msi_equal(&m->msi[i].msi, &want))
             continue;
         int rc = vec_set(m, &m->msi[i], (int)i, 0, &want);
-        m->msi_n = i + 1 > m->msi_n ? i + 1 : m->msi_n;
         if (rc < 0) {
             complain(m, "MSI message %u: the hypervisor refused it (%s): MSI not delivered",
                      i, strerror(-rc));
@@ -233,6 +235,7 @@ static void msi_apply(PtMsi *m)
             return;
         }
     }
+    m->msi_n = n;
 }
 
 /* ---- MSI-X ---- */
@@ -312,8 +315,10 @@ static const Entry entry_init = {
 static void msix_reset(PtMsi *m)
 {
     for (unsigned i = 0; m->has_msix && i < m->x.nvec; i++) {
-        vec_release(m, &m->table[i].v);
+        Vec kept = m->table[i].v;
+        vec_release(m, &kept);
         m->table[i] = entry_init;
+        m->table[i].v = kept;
     }
 }
 
@@ -517,6 +522,13 @@ void pt_msi_free(PtMsi *m)
         return;
     msi_release(m);
     msix_reset(m);
+    unsigned held = 0;
+    for (unsigned i = 0; i < MSI_MAX_MESSAGES; i++)
+        held += m->msi[i].pirq >= 0;
+    for (unsigned i = 0; m->has_msix && i < m->x.nvec; i++)
+        held += m->table[i].v.pirq >= 0;
+    if (held)
+        dm_log(m->name, "%u MSI pirqs the hypervisor would not release", held);
     if (m->bad > m->bad_logged)
         dm_log(m->name, "%lu bad MSI/MSI-X accesses in all, %lu of them not logged",
                m->bad, m->bad - m->bad_logged);
@@ -533,7 +545,7 @@ unsigned pt_msi_bound(const PtMsi *m)
 {
     unsigned n = 0;
 
-    for (unsigned i = 0; i < m->msi_n; i++)
+    for (unsigned i = 0; i < MSI_MAX_MESSAGES; i++)
         n += m->msi[i].bound;
     for (unsigned i = 0; m->has_msix && i < m->x.nvec; i++)
         n += m->table[i].v.bound;

@@ -93,8 +93,11 @@ static int parse_uint(const char *s, int base, unsigned long max, unsigned long 
 {
     char *end;
 
-    if (!*s || !(base == 16 ? isxdigit((unsigned char)*s) : isdigit((unsigned char)*s)))
+    if (!*s || strlen(s) > 10)
         return -EINVAL;
+    for (const char *p = s; *p; p++)     /* no sign, space or 0x prefix */
+        if (!(base == 16 ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p)))
+            return -EINVAL;
     errno = 0;
     unsigned long v = strtoul(s, &end, base);
     if (errno || *end || v > max)
@@ -415,9 +418,19 @@ static bool in_list(const XsBackendList *l, PtBdf bdf)
     return false;
 }
 
-/* Entries keep their order; new functions are appended with key. */
+static int by_vdevfn(const void *a, const void *b)
+{
+    return (int)(*(const PtGuestFunc *const *)a)->vdevfn -
+           (int)(*(const PtGuestFunc *const *)b)->vdevfn;
+}
+
+/* Entries keep their order; new functions are appended with key, by
+ * vdevfn (the order a spec was written in, whatever the scheme). */
 static void mirror_build(const XsDm *dm, const char *key, XsBackendList *out)
 {
+    const PtGuestFunc *fresh[PCI_BUS_DEVFNS];
+    int nfresh = 0;
+
     out->n = 0;
     for (int i = 0; i < dm->list->n; i++) {
         const PtGuestFunc *f = attached_func(dm->guest, dm->list->dev[i].bdf);
@@ -430,10 +443,12 @@ static void mirror_build(const XsDm *dm, const char *key, XsBackendList *out)
         d->vdevfn = f->vdevfn;
         d->state = XS_STATE_CONNECTED;
     }
-    for (int i = 0; i < pt_guest_count(dm->guest) && out->n < XS_BACKEND_MAX; i++) {
-        const PtGuestFunc *f = pt_guest_func_at(dm->guest, i);
-        if (in_list(out, f->host))
-            continue;
+    for (int i = 0; i < pt_guest_count(dm->guest); i++)
+        if (!in_list(out, pt_guest_func_at(dm->guest, i)->host))
+            fresh[nfresh++] = pt_guest_func_at(dm->guest, i);
+    qsort(fresh, (size_t)nfresh, sizeof(fresh[0]), by_vdevfn);
+    for (int i = 0; i < nfresh && out->n < XS_BACKEND_MAX; i++) {
+        const PtGuestFunc *f = fresh[i];
         XsBackendDev *d = &out->dev[out->n++];
         *d = (XsBackendDev){ .bdf = f->host, .has_vdevfn = true, .vdevfn = f->vdevfn,
                              .opts = f->opts, .state = XS_STATE_CONNECTED };
@@ -499,6 +514,21 @@ int xs_dm_sync_backend(XsDm *dm, PtError *err)
     if (rc < 0)
         fail(err, "cannot write the backend list (%s)", strerror(-rc));
     return rc;
+}
+
+/* Per-function requests skip the notation's expansion: say what it says
+ * about an absent function or device. */
+static int check_present(HostPci *host, PtBdf bdf, const char *text, PtError *err)
+{
+    PtSpec spec = { .domain = bdf.domain, .bus = bdf.bus, .dev = bdf.dev, .nfuncs = 1,
+                    .funcs = { bdf.func }, .vslot = PT_UNSET, .vfunc = PT_UNSET,
+                    .opts = pt_options_unset() };
+    PtRequest req;
+
+    if (pt_spec_expand(&spec, text, host_pci_present_funcs(host, bdf.domain, bdf.bus, bdf.dev),
+                       &req, err) < 0)
+        return -ENODEV;
+    return 0;
 }
 
 /* ---- boot-time devices ---- */
@@ -572,6 +602,11 @@ static int attach_group(XsDm *dm, const XsBackendList *l, const Group *g, PtErro
     bool partial = false;
     const char *text = first->key[0] ? first->key : pt_bdf_format(first->bdf, name, sizeof(name));
 
+    for (int i = 0; i < g->n; i++)
+        if (check_present(dm->host, l->dev[g->idx[i]].bdf, text, &e) < 0) {
+            fail(err, "backend dev-%d: %.250s", g->idx[i], e.msg);
+            return -ENODEV;
+        }
     if (all_pinned(l, g)) {
         if (pinned_request(l, g, &req, &partial, err) < 0)
             return -EINVAL;
@@ -715,6 +750,8 @@ static int cmd_pci_ins(XsDm *dm, const char *param, PtError *err)
 
     if (pt_wire_parse(param, &w, &e) == 0) {
         PtRequest req;
+        if ((rc = check_present(dm->host, w.bdf, param, err)) < 0)
+            return rc;
         wire_request(&w, &req);
         rc = pt_guest_attach_request(dm->guest, &req, param, true, &plan, err);
     } else {

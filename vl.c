@@ -16,6 +16,7 @@
 #include "pt-guest.h"
 #include "pt-plan.h"
 #include "qemu-vm.h"
+#include "xenstore.h"
 
 #define MAX_SPECS 64
 
@@ -32,6 +33,9 @@ typedef struct DmConfig {
     bool guest_qemu;                    /* -guest qemu: a real Linux guest */
     QemuVmConfig vm;
     uint32_t single_function;           /* test only: slots shown single-function */
+    int domid;                          /* -domid, -1 unset */
+    bool xenstore;                      /* -xenstore: the device-model channel */
+    DmXenConfig xen;                    /* xenstore, hot-plug controller, save/restore */
 } DmConfig;
 
 typedef struct DmOption {
@@ -189,6 +193,48 @@ static int opt_single_function(DmConfig *cfg, const char *value, char *why, size
     return 0;
 }
 
+/* ---- the Xen side (xenstore.h) ---- */
+
+static int opt_domid(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    char *end;
+    unsigned long d = strtoul(value, &end, 10);
+    if (!isdigit((unsigned char)*value) || *end || d == 0 || d >= 0x7ff0) {
+        snprintf(why, len, "'%s': expected a guest domain id, 1-32751", value);
+        return -1;
+    }
+    cfg->domid = (int)d;
+    return 0;
+}
+
+static int opt_xenstore(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    (void)value, (void)why, (void)len;
+    cfg->xenstore = true;
+    return 0;
+}
+
+static int opt_test_guest(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    (void)value, (void)why, (void)len;
+    cfg->xen.test_guest = true;
+    return 0;
+}
+
+static int opt_save_state(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    (void)why, (void)len;
+    cfg->xen.save_state = value;
+    return 0;
+}
+
+static int opt_restore_state(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    (void)why, (void)len;
+    cfg->xen.restore_state = value;
+    return 0;
+}
+
 static const DmOption dm_options[] = {
     { "host-sysfs", "DIR", opt_host_sysfs,
       "host PCI tree (the directory holding devices/); default /sys/bus/pci" },
@@ -213,6 +259,14 @@ static const DmOption dm_options[] = {
       "the guest powers off after SECONDS (default 600)" },
     { "x-single-function", "SLOT", opt_single_function,
       "test only: show guest slot SLOT (hex) as single-function" },
+    { "domid", "N", opt_domid, "the guest's domain id (for -xenstore)" },
+    { "xenstore", NULL, opt_xenstore,
+      "boot devices from the pci backend list, hot-plug commands on the device-model channel" },
+    { "test-guest", NULL, opt_test_guest,
+      "in-process guest that answers ACPI hot-plug events (inserts, ejects)" },
+    { "save-state", "FILE", opt_save_state, "the file the xenstore `save` command writes" },
+    { "restore-state", "FILE", opt_restore_state,
+      "put saved functions back at their saved vdevfns and load their state" },
     { "help", NULL, opt_help, "this text" },
 };
 
@@ -386,6 +440,19 @@ static QemuVm *start_guest(const DmConfig *cfg, PtGuest *guest, PciBus *bus, DmR
     return vm;
 }
 
+static DmXen *start_xen(const DmConfig *cfg, HostPci *host, PtGuest *guest, PciBus *bus,
+                        DmRun *r)
+{
+    DmXenConfig xc = cfg->xen;
+    PtError err;
+
+    xc.domid = cfg->xenstore ? cfg->domid : -1;
+    DmXen *x = dm_xen_start(&xc, host, guest, bus, request_quit, r, &err);
+    if (!x)
+        fprintf(stderr, "qemu-dm: %s\n", err.msg);
+    return x;
+}
+
 static int run(const DmConfig *cfg)
 {
     DmRun r = { .loop = g_main_loop_new(NULL, FALSE), .status = 2 };
@@ -396,6 +463,7 @@ static int run(const DmConfig *cfg)
     PtGuest *guest = NULL;
     Monitor *mon = NULL;
     QemuVm *vm = NULL;
+    DmXen *xen = NULL;
 
     if (!host) {
         fprintf(stderr, "qemu-dm: %s\n", err.msg);
@@ -409,6 +477,8 @@ static int run(const DmConfig *cfg)
             pci_bus_force_single_function(bus, slot, true);
     guest = pt_guest_new(host, bus, hv, cfg->reserved, &cfg->dflt);
     if (attach_boot_devices(cfg, guest) < 0)
+        goto out;
+    if (!(xen = start_xen(cfg, host, guest, bus, &r)))
         goto out;
     if (cfg->monitor) {
         MonitorTarget t = { .guest = guest, .bus = bus, .quit = request_quit, .opaque = &r };
@@ -425,6 +495,7 @@ static int run(const DmConfig *cfg)
 out:
     qemu_vm_free(vm);
     monitor_free(mon);
+    dm_xen_stop(xen);
     pt_guest_free(guest);
     if (bus)
         pci_bus_free(bus);
@@ -438,7 +509,7 @@ out:
 
 int main(int argc, char **argv)
 {
-    DmConfig cfg = { .reserved = PT_RESERVED_DEFAULT, .dflt = pt_plan_defaults() };
+    DmConfig cfg = { .reserved = PT_RESERVED_DEFAULT, .dflt = pt_plan_defaults(), .domid = -1 };
 
     setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -450,6 +521,10 @@ int main(int argc, char **argv)
     }
     if (cfg.dry_run)
         return dry_run(&cfg);
+    if (cfg.xenstore && cfg.domid < 0) {
+        fprintf(stderr, "qemu-dm: -xenstore needs -domid N\n");
+        return 2;
+    }
     if (!cfg.hypervisor) {
         fprintf(stderr, "qemu-dm: no hypervisor: give -hypervisor sim (Xen support is not "
                         "built yet), or -dry-run to only place devices\n");

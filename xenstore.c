@@ -503,7 +503,7 @@ static int publish(XsDm *dm, const char *key, const char *state, const char *par
         g_free(next);
     }
     if (state)
-        dm_log(WHO, "%s %s", state, param ? param : "");
+        dm_log(WHO, "%s%s%s", state, param && *param ? " " : "", param ? param : "");
     return 0;
 }
 

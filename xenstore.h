@@ -30,8 +30,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-/* libxenstore's own xenstore.h, which this file's name shadows on -I. */
+#include <stdint.h>
+/*
+ * libxenstore's own xenstore.h, which this file's name shadows on -I.: it
+ * is reached when this file was found through the include path (from a
+ * subdirectory, or as <xenstore.h>).  Included by quotes from the top
+ * directory (vl.c), only the declarations below are needed.
+ */
 #include_next <xenstore.h>
+struct xs_handle;
+typedef uint32_t xs_transaction_t;
 
 #include "pci.h"
 #include "pt-guest.h"

@@ -806,6 +806,11 @@ int pt_func_load_shadow(PtFunc *f, const uint8_t *shadow, size_t len)
         return -EINVAL;
     for (size_t o = 0; o < PT_CFG_SIZE; o++)
         f->shadow[o] = (uint8_t)((f->shadow[o] & ~f->emu[o]) | (shadow[o] & f->emu[o]));
+    /* Interrupt state came back with it: let its listener bind it again. */
+    if (f->event_cb) {
+        f->event_cb(f->event_opaque, f, PT_EV_MSI, 0);
+        f->event_cb(f->event_opaque, f, PT_EV_MSIX, 0);
+    }
     return 0;
 }
 

@@ -123,7 +123,9 @@ PciDevice *pt_func_device(PtFunc *fn);
 /* The emulated state (the guest's shadow, PT_CFG_SIZE bytes), for save. */
 const uint8_t *pt_func_shadow(const PtFunc *fn);
 /* Restore a saved shadow: only emulated bits are taken, so a saved image
- * cannot change what the host sees.  -EINVAL on a wrong length. */
+ * cannot change what the host sees.  Fires PT_EV_MSI and PT_EV_MSIX so that
+ * enabled MSI is bound again (the MSI-X table is not part of the shadow).
+ * -EINVAL on a wrong length. */
 int pt_func_load_shadow(PtFunc *fn, const uint8_t *shadow, size_t len);
 
 #endif

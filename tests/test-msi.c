@@ -261,6 +261,30 @@ static void test_msi_bad_address_and_refusal(void)
     rig_down(&rig);
 }
 
+/* A saved shadow with MSI enabled binds again when loaded (restore). */
+static void test_msi_restore(void)
+{
+    Rig rig;
+    uint8_t vga = PT_DEVFN(4, 0);
+    PtError err;
+
+    rig_up(&rig, ASUS);
+    rig_attach(&rig, "06:00.0@4");
+    tg_msi_enable(rig.bus, vga, tg_msi_address(6, false, false), tg_msi_data(0x48, 0, false), 1);
+    g_autofree uint8_t *saved = g_memdup2(pt_func_shadow(gfunc_at(&rig, vga)->fn), 4096);
+    g_assert_cmpint(pt_guest_detach(rig.guest, "06:00.0", &err), ==, 1);
+    rig_attach(&rig, "06:00.0@4");
+    const PtGuestFunc *gf = gfunc_at(&rig, vga);
+    g_assert_cmpuint(pt_msi_bound(gf->msi), ==, 0);
+    size_t mark = hypervisor_sim_log_len(rig.hv);
+    g_assert_cmpint(pt_func_load_shadow(gf->fn, saved, 4096), ==, 0);
+    g_autofree char *log = msi_log_since(&rig, mark);
+    g_assert_cmpstr(log, ==,
+        "map_pirq_msi 0000:06:00.0 entry=0 table=0x0 pirq=256\n"
+        "bind_msi pirq=256 vector=0x48 dest=0x6 mode=0 flags=0x8 table=0x0\n");
+    rig_down(&rig);
+}
+
 /* msitranslate=1: the documented fallback, INTx through the GSI. */
 static void test_msitranslate_fallback(void)
 {
@@ -648,6 +672,7 @@ int main(int argc, char **argv)
     g_test_add_func("/msi/82576", test_msi_82576);
     g_test_add_func("/msi/multiple-message", test_msi_multiple_message);
     g_test_add_func("/msi/bad-address-and-refusal", test_msi_bad_address_and_refusal);
+    g_test_add_func("/msi/restore", test_msi_restore);
     g_test_add_func("/msi/msitranslate-fallback", test_msitranslate_fallback);
     g_test_add_func("/msix/82576", test_msix_82576);
     g_test_add_func("/msix/cx3pro-256", test_msix_cx3pro);

@@ -1490,7 +1490,7 @@ void dm_xen_stop(DmXen *x)
 {
     if (!x)
         return;
-    pt_guest_set_slot_observer(x->guest, NULL, NULL);
+    pt_guest_set_slot_observer(x->guest, NULL, x);
     xs_dm_close(x->xs);
     php_free(x->php);
     g_free(x);

@@ -756,7 +756,7 @@ void qemu_vm_free(QemuVm *vm)
 {
     if (!vm)
         return;
-    pt_guest_set_slot_observer(vm->guest, NULL, NULL);
+    pt_guest_set_slot_observer(vm->guest, NULL, vm);
     if (vm->proc && !vm->exited) {
         vm->stopping = true;
         g_subprocess_send_signal(vm->proc, SIGTERM);

@@ -37,8 +37,10 @@ struct PtGuest {
     PtBusMap map;
     Attached *fns[MAX_ATTACHED];
     int nfns;
-    PtSlotFn slot_fn;
-    void *slot_opaque;
+    struct {
+        PtSlotFn fn;
+        void *opaque;
+    } observers[PT_GUEST_OBSERVERS];
 };
 
 PtGuest *pt_guest_new(HostPci *host, PciBus *bus, Hypervisor *hv, uint32_t reserved,
@@ -58,8 +60,27 @@ PtGuest *pt_guest_new(HostPci *host, PciBus *bus, Hypervisor *hv, uint32_t reser
 
 void pt_guest_set_slot_observer(PtGuest *g, PtSlotFn fn, void *opaque)
 {
-    g->slot_fn = fn;
-    g->slot_opaque = opaque;
+    int free_at = -1;
+
+    for (int i = 0; i < PT_GUEST_OBSERVERS; i++) {
+        if (g->observers[i].fn && g->observers[i].opaque == opaque) {
+            g->observers[i].fn = fn;        /* replace, or remove with NULL */
+            return;
+        }
+        if (!g->observers[i].fn && free_at < 0)
+            free_at = i;
+    }
+    if (fn && free_at >= 0) {
+        g->observers[free_at].fn = fn;
+        g->observers[free_at].opaque = opaque;
+    }
+}
+
+static void notify_slot(PtGuest *g, unsigned vslot, bool inserted)
+{
+    for (int i = 0; i < PT_GUEST_OBSERVERS; i++)
+        if (g->observers[i].fn)
+            g->observers[i].fn(g->observers[i].opaque, vslot, inserted);
 }
 
 /* ---- permissions and interrupts of one function ---- */
@@ -289,8 +310,8 @@ int pt_guest_attach_request(PtGuest *g, const PtRequest *req, const char *text, 
         dm_log(pt_func_name(staged[k]->pub.fn), "attached (%s)", text);
     if (plan.placement.note[0])
         dm_log(text, "%s", plan.placement.note);
-    if (g->slot_fn && (pci_bus_slot_funcs(g->bus, (unsigned)pl->vslot) & 1))
-        g->slot_fn(g->slot_opaque, (unsigned)pl->vslot, true);
+    if (pci_bus_slot_funcs(g->bus, (unsigned)pl->vslot) & 1)
+        notify_slot(g, (unsigned)pl->vslot, true);
     if (plan_out)
         *plan_out = plan;
     return 0;
@@ -345,8 +366,8 @@ int pt_guest_detach_slot(PtGuest *g, unsigned vslot, PtError *err)
                 removed++;
             }
         }
-    if (removed && g->slot_fn)
-        g->slot_fn(g->slot_opaque, vslot, false);
+    if (removed)
+        notify_slot(g, vslot, false);
     return removed;
 }
 

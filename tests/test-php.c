@@ -61,7 +61,7 @@ static void fx_up(Fx *fx)
 
 static void fx_down(Fx *fx)
 {
-    pt_guest_set_slot_observer(fx->rig.guest, NULL, NULL);
+    pt_guest_set_slot_observer(fx->rig.guest, NULL, fx);
     php_free(fx->php);
     rig_down(&fx->rig);
 }

@@ -741,23 +741,51 @@ static void format_slot(unsigned vslot, uint8_t funcs, char *buf, size_t len)
  * wait for its function 0).  Anything else is the extended notation: the
  * whole device at once.
  */
-static int cmd_pci_ins(XsDm *dm, const char *param, PtError *err)
+static int ins_request(XsDm *dm, const char *param, PtRequest *req, bool *partial,
+                       PtError *err)
 {
     PtWire w;
+    PtSpec spec;
     PtError e;
-    PtPlan plan;
-    int rc;
 
     if (pt_wire_parse(param, &w, &e) == 0) {
-        PtRequest req;
-        if ((rc = check_present(dm->host, w.bdf, param, err)) < 0)
-            return rc;
-        wire_request(&w, &req);
-        rc = pt_guest_attach_request(dm->guest, &req, param, true, &plan, err);
-    } else {
-        rc = pt_guest_attach(dm->guest, param, &plan, err);
+        *partial = true;
+        wire_request(&w, req);
+        return check_present(dm->host, w.bdf, param, err);
     }
-    if (rc < 0)
+    *partial = false;
+    if (pt_spec_parse(param, &spec, err) < 0)
+        return -EINVAL;
+    uint8_t present = host_pci_present_funcs(dm->host, spec.domain, spec.bus, spec.dev);
+    return pt_spec_expand(&spec, param, present, req, err) < 0 ? -ENODEV : 0;
+}
+
+/* Say so plainly rather than let the hypervisor refuse a busy device. */
+static int check_not_attached(XsDm *dm, const PtRequest *req, PtError *err)
+{
+    for (int i = 0; i < req->nfuncs; i++) {
+        PtBdf b = { req->domain, req->bus, req->dev, req->pfunc[i] };
+        const PtGuestFunc *f = attached_func(dm->guest, b);
+        char bdf[16];
+        if (f) {
+            fail(err, "%s is already attached to this guest (at %02x.%x)",
+                 pt_bdf_format(b, bdf, sizeof(bdf)), PT_SLOT(f->vdevfn), PT_FUNC(f->vdevfn));
+            return -EEXIST;
+        }
+    }
+    return 0;
+}
+
+static int cmd_pci_ins(XsDm *dm, const char *param, PtError *err)
+{
+    PtRequest req;
+    PtPlan plan;
+    bool partial;
+    int rc;
+
+    if ((rc = ins_request(dm, param, &req, &partial, err)) < 0 ||
+        (rc = check_not_attached(dm, &req, err)) < 0 ||
+        (rc = pt_guest_attach_request(dm->guest, &req, param, partial, &plan, err)) < 0)
         return rc;
     char vdevfns[PT_FUNCS_PER_SLOT * 6];
     format_vdevfns(plan.placement.vdevfn, plan.placement.nfuncs, vdevfns, sizeof(vdevfns));

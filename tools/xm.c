@@ -1,0 +1,1189 @@
+/*
+ * xm: the toolstack side, in the manner of xend's xm, over xenstore.
+ *
+ *   xm [-t SECONDS] COMMAND ...
+ *     create CFG                    write the domain and its pci backend list, start qemu-dm
+ *     pci-attach DOM SPEC [VSLOT]   hot-plug a device (extended notation) through qemu-dm
+ *     pci-detach DOM SPEC           hot-unplug the guest slot holding SPEC
+ *     pci-list DOM                  host BDF -> guest slot.function
+ *     pci-list-assignable-devices   host functions bound to pciback/pci-stub, not in use
+ *     destroy DOM                   stop qemu-dm, remove the domain's entries
+ *     save DOM FILE                 qemu-dm's state and the layout into FILE, then destroy
+ *     restore FILE                  a new domain with every function at its saved vdevfn
+ *
+ * Exit status: 0 done, 1 refused or failed (one line says why), 2 bad
+ * usage or input, 3 timed out.  Environment: XM_TIMEOUT (seconds, default
+ * 10), XM_RUNDIR (qemu-dm logs and state files, default /var/run/xen/xm),
+ * XM_HOST_SYSFS (host tree for pci-list-assignable-devices).
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "host-pci.h"
+#include "pt-plan.h"
+#include "xenstore.h"
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE   2
+#define EXIT_TIMEOUT 3
+#define PATH_LEN     160
+
+extern char **environ;
+
+static int timeout_ms = 10000;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("xm: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static struct xs_handle *connect_store(void)
+{
+    struct xs_handle *h = xs_open(0);
+
+    if (!h)
+        say("cannot connect to xenstored (%s)", strerror(errno));
+    return h;
+}
+
+static char *read_str(struct xs_handle *h, const char *path)
+{
+    unsigned len;
+    char *v = xs_read(h, XBT_NULL, path, &len);
+    char *copy = v ? g_strndup(v, len) : NULL;
+
+    free(v);
+    return copy;
+}
+
+static const char *rundir(void)
+{
+    const char *d = getenv("XM_RUNDIR");
+
+    return d && *d ? d : "/var/run/xen/xm";
+}
+
+/* ================================================================ the guest config */
+
+/* name = "x"; pci = [ '...', ... ]; n = 1; '#' comments.  Python-like. */
+typedef struct XmConfig {
+    char *file;
+    char *text;
+    char *name;
+    GPtrArray *pci;
+    char *pci_map;
+    char *host_sysfs;
+    char *hypervisor;
+    char *device_model;
+    bool test_guest;
+} XmConfig;
+
+typedef struct Lexer {
+    const char *file, *p;
+    int line;
+    char why[256];
+} Lexer;
+
+static void skip_space(Lexer *lx, bool newlines)
+{
+    for (;;) {
+        if (*lx->p == '#')
+            while (*lx->p && *lx->p != '\n')
+                lx->p++;
+        if (*lx->p == '\n' && newlines) {
+            lx->line++;
+            lx->p++;
+        } else if (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\r') {
+            lx->p++;
+        } else {
+            return;
+        }
+    }
+}
+
+static int lex_fail(Lexer *lx, const char *what)
+{
+    snprintf(lx->why, sizeof(lx->why), "%s:%d: %s", lx->file, lx->line, what);
+    return -1;
+}
+
+/* A quoted string or a decimal number, as text. */
+static int lex_scalar(Lexer *lx, char **out)
+{
+    char q = *lx->p;
+
+    if (q == '\'' || q == '"') {
+        const char *start = ++lx->p;
+        while (*lx->p && *lx->p != q && *lx->p != '\n')
+            lx->p++;
+        if (*lx->p != q)
+            return lex_fail(lx, "unterminated string");
+        *out = g_strndup(start, (gsize)(lx->p++ - start));
+        return 0;
+    }
+    if (isdigit((unsigned char)q)) {
+        const char *start = lx->p;
+        while (isdigit((unsigned char)*lx->p))
+            lx->p++;
+        *out = g_strndup(start, (gsize)(lx->p - start));
+        return 0;
+    }
+    return lex_fail(lx, "expected a quoted string, a number or a [list]");
+}
+
+/* [ 'a', "b", ] spanning lines. */
+static int lex_list(Lexer *lx, GPtrArray *items)
+{
+    lx->p++;
+    for (;;) {
+        skip_space(lx, true);
+        if (*lx->p == ']') {
+            lx->p++;
+            return 0;
+        }
+        char *item;
+        if (lex_scalar(lx, &item) < 0)
+            return -1;
+        g_ptr_array_add(items, item);
+        skip_space(lx, true);
+        if (*lx->p == ',')
+            lx->p++;
+        else if (*lx->p != ']')
+            return lex_fail(lx, "expected ',' or ']' in the list");
+    }
+}
+
+typedef struct ConfigKey {
+    const char *key;
+    size_t field;           /* offsetof in XmConfig */
+    bool list, flag;
+} ConfigKey;
+
+static const ConfigKey config_keys[] = {
+    { "name", offsetof(XmConfig, name), false, false },
+    { "pci", offsetof(XmConfig, pci), true, false },
+    { "pci_map", offsetof(XmConfig, pci_map), false, false },
+    { "host_sysfs", offsetof(XmConfig, host_sysfs), false, false },
+    { "hypervisor", offsetof(XmConfig, hypervisor), false, false },
+    { "device_model", offsetof(XmConfig, device_model), false, false },
+    { "test_guest", offsetof(XmConfig, test_guest), false, true },
+};
+
+static const ConfigKey *config_key(const char *key)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(config_keys); i++)
+        if (!strcmp(config_keys[i].key, key))
+            return &config_keys[i];
+    return NULL;
+}
+
+/* Keys this toolstack does not use (memory, vif, disk...) are skipped. */
+static int store_value(Lexer *lx, XmConfig *cfg, const char *key, char *scalar, GPtrArray *list)
+{
+    const ConfigKey *k = config_key(key);
+    char why[160];
+
+    if (!k)
+        return 0;
+    if (k->list != (list != NULL)) {
+        snprintf(why, sizeof(why), "%s must be %s", key, k->list ? "a [list] of strings" :
+                                                                   "a single value");
+        return lex_fail(lx, why);
+    }
+    if (k->list) {
+        g_ptr_array_unref(cfg->pci);
+        cfg->pci = g_ptr_array_ref(list);
+    } else if (k->flag) {
+        if (strcmp(scalar, "0") && strcmp(scalar, "1")) {
+            snprintf(why, sizeof(why), "%s must be 0 or 1", key);
+            return lex_fail(lx, why);
+        }
+        *(bool *)((char *)cfg + k->field) = scalar[0] == '1';
+    } else {
+        char **slot = (char **)((char *)cfg + k->field);
+        g_free(*slot);
+        *slot = g_strdup(scalar);
+    }
+    return 0;
+}
+
+static int parse_statement(Lexer *lx, XmConfig *cfg)
+{
+    const char *start = lx->p;
+
+    while (isalnum((unsigned char)*lx->p) || *lx->p == '_')
+        lx->p++;
+    if (lx->p == start)
+        return lex_fail(lx, "expected NAME = VALUE");
+    g_autofree char *key = g_strndup(start, (gsize)(lx->p - start));
+    skip_space(lx, false);
+    if (*lx->p++ != '=')
+        return lex_fail(lx, "expected '=' after the name");
+    skip_space(lx, false);
+    g_autofree char *scalar = NULL;
+    g_autoptr(GPtrArray) list = NULL;
+    if (*lx->p == '[') {
+        list = g_ptr_array_new_with_free_func(g_free);
+        if (lex_list(lx, list) < 0)
+            return -1;
+    } else if (lex_scalar(lx, &scalar) < 0) {
+        return -1;
+    }
+    skip_space(lx, false);
+    if (*lx->p && *lx->p != '\n' && *lx->p != ';')
+        return lex_fail(lx, "unexpected text after the value");
+    if (*lx->p == ';')
+        lx->p++;
+    return store_value(lx, cfg, key, scalar, list);
+}
+
+static void config_clear(XmConfig *cfg)
+{
+    g_free(cfg->file);
+    g_free(cfg->text);
+    g_free(cfg->name);
+    if (cfg->pci)
+        g_ptr_array_unref(cfg->pci);
+    g_free(cfg->pci_map);
+    g_free(cfg->host_sysfs);
+    g_free(cfg->hypervisor);
+    g_free(cfg->device_model);
+}
+
+static bool valid_name(const char *n)
+{
+    if (!n || !*n || strlen(n) > 64)
+        return false;
+    for (const char *p = n; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
+            return false;
+    return true;
+}
+
+/* Syntax and meaning; *why says what and where. */
+static int config_parse(const char *file, const char *text, XmConfig *cfg, char *why, size_t len)
+{
+    Lexer lx = { .file = file, .p = text, .line = 1 };
+    PtSpec spec;
+    PtError err;
+
+    *cfg = (XmConfig){ .file = g_strdup(file), .text = g_strdup(text),
+                       .pci = g_ptr_array_new_with_free_func(g_free) };
+    for (;;) {
+        skip_space(&lx, true);
+        if (!*lx.p)
+            break;
+        if (parse_statement(&lx, cfg) < 0) {
+            snprintf(why, len, "%s", lx.why);
+            return -1;
+        }
+    }
+    if (!valid_name(cfg->name)) {
+        snprintf(why, len, "%s: name = '...' is required: 1-64 letters, digits, '_', '.', '-'",
+                 file);
+        return -1;
+    }
+    if (cfg->pci_map && strcmp(cfg->pci_map, "identity") && strcmp(cfg->pci_map, "least")) {
+        snprintf(why, len, "%s: pci_map = '%s': expected 'identity' or 'least'", file,
+                 cfg->pci_map);
+        return -1;
+    }
+    for (guint i = 0; i < cfg->pci->len; i++)
+        if (pt_spec_parse(g_ptr_array_index(cfg->pci, i), &spec, &err) < 0) {
+            snprintf(why, len, "%s: pci[%u]: %s", file, i, err.msg);
+            return -1;
+        }
+    return 0;
+}
+
+static int config_load(const char *file, XmConfig *cfg)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) gerr = NULL;
+    char why[400];
+
+    if (!g_file_get_contents(file, &text, NULL, &gerr)) {
+        say("%s", gerr->message);
+        *cfg = (XmConfig){ 0 };
+        return -1;
+    }
+    if (config_parse(file, text, cfg, why, sizeof(why)) < 0) {
+        say("%s", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* ================================================================ domains */
+
+static char *domain_path(unsigned domid, const char *node)
+{
+    return g_strdup_printf("/local/domain/%u%s%s", domid, node ? "/" : "", node ? node : "");
+}
+
+/* DOM: a domain id or a name; -ENOENT quietly. */
+static int find_domain(struct xs_handle *h, const char *dom, unsigned *domid)
+{
+    unsigned n = 0;
+    char **ids = xs_directory(h, XBT_NULL, "/local/domain", &n);
+    int rc = -ENOENT;
+
+    for (unsigned i = 0; ids && i < n && rc < 0; i++) {
+        char *end;
+        unsigned long id = strtoul(ids[i], &end, 10);
+        if (*end || id == 0)
+            continue;
+        g_autofree char *p = domain_path((unsigned)id, "name");
+        g_autofree char *name = read_str(h, p);
+        if (!strcmp(ids[i], dom) || (name && !strcmp(name, dom))) {
+            *domid = (unsigned)id;
+            rc = 0;
+        }
+    }
+    free(ids);
+    return rc;
+}
+
+static int resolve_domain(struct xs_handle *h, const char *dom, unsigned *domid)
+{
+    int rc = find_domain(h, dom, domid);
+
+    if (rc < 0)
+        say("no domain '%s'", dom);
+    return rc;
+}
+
+static unsigned free_domid(struct xs_handle *h)
+{
+    for (unsigned id = 1;; id++) {
+        g_autofree char *p = domain_path(id, NULL);
+        g_autofree char *v = read_str(h, p);
+        if (!v)
+            return id;
+    }
+}
+
+static void remove_domain_entries(struct xs_handle *h, unsigned domid)
+{
+    char path[PATH_LEN];
+    g_autofree char *dom = domain_path(domid, NULL);
+
+    xs_rm(h, XBT_NULL, dom);
+    snprintf(path, sizeof(path), "/local/domain/0/backend/pci/%u", domid);
+    xs_rm(h, XBT_NULL, path);
+    xs_path_dm(domid, NULL, path, sizeof(path));
+    xs_rm(h, XBT_NULL, path);
+}
+
+/* ================================================================ the backend list */
+
+/* One entry per function of every spec: the devices qemu-dm places. */
+static int plan_backend(const XmConfig *cfg, XsBackendList *list)
+{
+    PtPlanDefaults dflt = pt_plan_defaults();
+    PtError err;
+    PtBusMap map;
+    HostPci *host = host_pci_open(cfg->host_sysfs, &err);
+
+    if (!host) {
+        say("%s", err.msg);
+        return -1;
+    }
+    if (cfg->pci_map && !strcmp(cfg->pci_map, "least"))
+        dflt.opts.map = PT_MAP_LEAST;
+    pt_busmap_init(&map, PT_RESERVED_DEFAULT);
+    list->n = 0;
+    for (guint i = 0; i < cfg->pci->len; i++) {
+        const char *text = g_ptr_array_index(cfg->pci, i);
+        PtPlan plan;
+        PtSpec spec;
+        if (pt_plan_spec(host, &map, text, &dflt, &plan, &err) < 0) {
+            say("%s: pci[%u]: %s", cfg->file, i, err.msg);
+            host_pci_close(host);
+            return -1;
+        }
+        pt_spec_parse(text, &spec, &err);
+        for (int f = 0; f < plan.placement.nfuncs && list->n < XS_BACKEND_MAX; f++) {
+            XsBackendDev *d = &list->dev[list->n++];
+            bool pinned = !spec.multi_form && spec.vslot != PT_UNSET;
+            *d = (XsBackendDev){ .bdf = plan.placement.host[f], .has_vdevfn = true,
+                                 .auto_slot = !pinned,
+                                 .vdevfn = pinned ? plan.placement.vdevfn[f] : 0,
+                                 .opts = spec.opts, .state = XS_STATE_INITIALISING };
+            snprintf(d->key, sizeof(d->key), "%s", text);
+        }
+    }
+    host_pci_close(host);
+    return 0;
+}
+
+typedef struct NewDomain {
+    unsigned domid;
+    const XmConfig *cfg;
+    const XsBackendList *list;
+} NewDomain;
+
+static bool put(struct xs_handle *h, xs_transaction_t t, const char *path, const char *v)
+{
+    return xs_write(h, t, path, v, (unsigned)strlen(v));
+}
+
+static int write_domain(struct xs_handle *h, xs_transaction_t t, void *ctx)
+{
+    NewDomain *nd = ctx;
+    char path[PATH_LEN], v[32];
+    static const char *const be_nodes[][2] = { { "online", "1" }, { "state", "1" } };
+
+    snprintf(v, sizeof(v), "%u", nd->domid);
+    g_autofree char *name = domain_path(nd->domid, "name");
+    g_autofree char *id = domain_path(nd->domid, "domid");
+    g_autofree char *config = domain_path(nd->domid, "xm/config");
+    if (!put(h, t, name, nd->cfg->name) || !put(h, t, id, v) ||
+        !put(h, t, config, nd->cfg->text))
+        return -errno;
+    for (size_t i = 0; i < G_N_ELEMENTS(be_nodes); i++) {
+        xs_path_backend(nd->domid, be_nodes[i][0], path, sizeof(path));
+        if (!put(h, t, path, be_nodes[i][1]))
+            return -errno;
+    }
+    xs_path_backend(nd->domid, "frontend-id", path, sizeof(path));
+    if (!put(h, t, path, v))
+        return -errno;
+    xs_path_backend(nd->domid, "domain", path, sizeof(path));
+    if (!put(h, t, path, nd->cfg->name))
+        return -errno;
+    return xs_backend_write(h, t, nd->domid, nd->list, 0);
+}
+
+static int run_txn(struct xs_handle *h, int (*fn)(struct xs_handle *, xs_transaction_t, void *),
+                   void *ctx)
+{
+    for (int tries = 0; tries < 16; tries++) {
+        xs_transaction_t t = xs_transaction_start(h);
+        if (t == XBT_NULL)
+            return -errno;
+        int rc = fn(h, t, ctx);
+        if (rc < 0) {
+            xs_transaction_end(h, t, true);
+            return rc;
+        }
+        if (xs_transaction_end(h, t, false))
+            return 0;
+        if (errno != EAGAIN)
+            return -errno;
+    }
+    return -EAGAIN;
+}
+
+
+/* ================================================================ qemu-dm */
+
+static char *default_device_model(void)
+{
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    g_autofree char *dir = self ? g_path_get_dirname(self) : g_strdup(".");
+
+    return g_build_filename(dir, "qemu-dm", NULL);
+}
+
+static char *dm_log_path(unsigned domid)
+{
+    return g_strdup_printf("%s/qemu-dm-%u.log", rundir(), domid);
+}
+
+static char *dm_state_path(unsigned domid, const char *what)
+{
+    return g_strdup_printf("%s/qemu-%s.%u", rundir(), what, domid);
+}
+
+/* Detached from xm (own session), output to the domain's log. */
+static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore)
+{
+    g_autofree char *dm = cfg->device_model ? g_strdup(cfg->device_model)
+                                            : default_device_model();
+    g_autofree char *id = g_strdup_printf("%u", domid);
+    g_autofree char *save = dm_state_path(domid, "save");
+    g_autofree char *log = dm_log_path(domid);
+    GPtrArray *argv = g_ptr_array_new();
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    pid_t pid = -1;
+
+    g_ptr_array_add(argv, dm);
+    const char *fixed[] = { "-domid", id, "-xenstore", "-save-state", save };
+    for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
+        g_ptr_array_add(argv, (char *)fixed[i]);
+    if (cfg->hypervisor) {
+        g_ptr_array_add(argv, "-hypervisor");
+        g_ptr_array_add(argv, cfg->hypervisor);
+    }
+    if (cfg->host_sysfs) {
+        g_ptr_array_add(argv, "-host-sysfs");
+        g_ptr_array_add(argv, cfg->host_sysfs);
+    }
+    if (cfg->pci_map) {
+        g_ptr_array_add(argv, "-pci-map");
+        g_ptr_array_add(argv, cfg->pci_map);
+    }
+    if (cfg->test_guest)
+        g_ptr_array_add(argv, "-test-guest");
+    if (restore) {
+        g_ptr_array_add(argv, "-restore-state");
+        g_ptr_array_add(argv, (char *)restore);
+    }
+    g_ptr_array_add(argv, NULL);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    int rc = posix_spawn(&pid, dm, &fa, &attr, (char **)argv->pdata, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    g_ptr_array_free(argv, TRUE);
+    if (rc != 0) {
+        say("cannot run %s (%s)", dm, strerror(rc));
+        return -1;
+    }
+    return pid;
+}
+
+/* The lines qemu-dm wrote about why it stopped. */
+static void report_dm_log(unsigned domid)
+{
+    g_autofree char *log = dm_log_path(domid);
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(log, &text, NULL, NULL))
+        return;
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l; l++)
+        if (g_str_has_prefix(*l, "qemu-dm:"))
+            say("%s", *l);
+}
+
+static int pidfd_of(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* qemu-dm says running, or exits first, or time runs out. */
+static int await_running(struct xs_handle *h, unsigned domid, pid_t pid)
+{
+    char path[PATH_LEN];
+    int pfd = pidfd_of(pid), rc = -ETIMEDOUT;
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    xs_path_dm(domid, "state", path, sizeof(path));
+    if (pfd < 0 || !xs_watch(h, path, "xm-create")) {
+        say("cannot wait for qemu-dm (%s)", strerror(errno));
+        return -errno;
+    }
+    for (;;) {
+        g_autofree char *st = read_str(h, path);
+        if (st && !strcmp(st, "running")) {
+            rc = 0;
+            break;
+        }
+        struct pollfd p[2] = { { .fd = xs_fileno(h), .events = POLLIN },
+                               { .fd = pfd, .events = POLLIN } };
+        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+        if (left <= 0 || poll(p, 2, (int)left) == 0)
+            break;
+        if (p[1].revents) {
+            rc = -ECHILD;
+            break;
+        }
+        char **ev;
+        while ((ev = xs_check_watch(h)))
+            free(ev);
+    }
+    xs_unwatch(h, path, "xm-create");
+    close(pfd);
+    return rc;
+}
+
+static int by_vdevfn(const void *a, const void *b)
+{
+    const XsBackendDev *x = a, *y = b;
+
+    return (int)(x->auto_slot ? 0x100 : x->vdevfn) - (int)(y->auto_slot ? 0x100 : y->vdevfn);
+}
+
+/* Sorted by guest slot.function. */
+static void print_layout(XsBackendList *l)
+{
+    qsort(l->dev, (size_t)l->n, sizeof(l->dev[0]), by_vdevfn);
+    for (int i = 0; i < l->n; i++) {
+        char bdf[16];
+        const XsBackendDev *d = &l->dev[i];
+        if (d->has_vdevfn && !d->auto_slot)
+            printf("%s -> 00:%02x.%x\n", pt_bdf_format(d->bdf, bdf, sizeof(bdf)),
+                   PT_SLOT(d->vdevfn), PT_FUNC(d->vdevfn));
+    }
+}
+
+/* Write the entries, start qemu-dm, wait until it runs; undone on failure. */
+static int start_domain(struct xs_handle *h, const XmConfig *cfg, const XsBackendList *list,
+                        const char *restore, const char *verb)
+{
+    NewDomain nd = { .cfg = cfg, .list = list };
+    int rc;
+
+    unsigned other;
+
+    if (find_domain(h, cfg->name, &other) == 0) {
+        say("%s: a domain named '%s' exists already", cfg->file, cfg->name);
+        return EXIT_REFUSED;
+    }
+    if (g_mkdir_with_parents(rundir(), 0755) < 0) {
+        say("cannot create %s (%s): set XM_RUNDIR", rundir(), strerror(errno));
+        return EXIT_REFUSED;
+    }
+    nd.domid = free_domid(h);
+    if ((rc = run_txn(h, write_domain, &nd)) < 0) {
+        say("cannot write the domain's entries (%s)", strerror(-rc));
+        return EXIT_REFUSED;
+    }
+    pid_t pid = spawn_dm(cfg, nd.domid, restore);
+    g_autofree char *pidpath = domain_path(nd.domid, "image/device-model-pid");
+    g_autofree char *pidtext = g_strdup_printf("%d", (int)pid);
+    if (pid < 0 || !put(h, XBT_NULL, pidpath, pidtext))
+        goto undo;
+    rc = await_running(h, nd.domid, pid);
+    if (rc == 0) {
+        XsBackendList *now = g_new0(XsBackendList, 1);
+        PtError err;
+        printf("%s domain %s (id=%u)\n", verb, cfg->name, nd.domid);
+        if (xs_backend_read(h, XBT_NULL, nd.domid, now, &err) == 0)
+            print_layout(now);
+        g_free(now);
+        return 0;
+    }
+    if (rc == -ECHILD) {
+        say("qemu-dm of %s stopped before it ran:", cfg->name);
+        report_dm_log(nd.domid);
+    } else {
+        say("timed out after %d.%03d s waiting for qemu-dm of %s", timeout_ms / 1000,
+            timeout_ms % 1000, cfg->name);
+        kill(pid, SIGKILL);
+    }
+    waitpid(pid, NULL, 0);
+undo:
+    remove_domain_entries(h, nd.domid);
+    return rc == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_REFUSED;
+}
+
+/* ================================================================ commands */
+
+typedef struct XmCommand {
+    const char *name;
+    int min, max;               /* arguments */
+    const char *args;
+    int (*run)(struct xs_handle *h, char **argv);
+    bool needs_store;
+} XmCommand;
+
+static int cmd_create(struct xs_handle *h, char **argv)
+{
+    XmConfig cfg;
+    XsBackendList *list = g_new0(XsBackendList, 1);
+    int rc = EXIT_USAGE;
+
+    if (config_load(argv[0], &cfg) == 0) {
+        rc = plan_backend(&cfg, list) < 0 ? EXIT_REFUSED
+                                           : start_domain(h, &cfg, list, NULL, "Started");
+    }
+    config_clear(&cfg);
+    g_free(list);
+    return rc;
+}
+
+static int domain_arg(struct xs_handle *h, const char *dom, unsigned *domid)
+{
+    return resolve_domain(h, dom, domid) < 0 ? EXIT_REFUSED : 0;
+}
+
+/* The request's outcome as an exit status, with one line on failure. */
+static int request(struct xs_handle *h, unsigned domid, const char *what, const char *cmd,
+                   const char *param, const char *const *replies, const char *ok_state,
+                   char **reply)
+{
+    char *state;
+    PtError err;
+    int rc = xs_tool_request(h, domid, cmd, param, replies, timeout_ms, &state, reply, &err);
+
+    if (rc < 0) {
+        say("%s: %s", what, err.msg);
+        return rc == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_REFUSED;
+    }
+    rc = strcmp(state, ok_state) ? EXIT_REFUSED : 0;
+    if (rc)
+        say("%s: %s", what, *reply);
+    g_free(state);
+    return rc;
+}
+
+/* A single function goes in libxl's per-function form (@VDEVFN); anything
+ * else in the extended notation, the whole device in one command. */
+static int attach_param(const char *text, char **param, char *why, size_t len)
+{
+    PtSpec spec;
+    PtError err;
+
+    if (pt_spec_parse(text, &spec, &err) < 0) {
+        snprintf(why, len, "%s", err.msg);
+        return -1;
+    }
+    if (spec.multi_form || spec.nfuncs != 1 || spec.opts.map != PT_MAP_DEFAULT) {
+        *param = g_strdup(text);
+        return 0;
+    }
+    PtWire w = { .bdf = { spec.domain, spec.bus, spec.dev, spec.funcs[0] },
+                 .has_vdevfn = spec.vslot != PT_UNSET, .opts = spec.opts };
+    if (w.has_vdevfn)
+        w.vdevfn = PT_DEVFN(spec.vslot, spec.vfunc == PT_UNSET ? 0 : spec.vfunc);
+    char buf[128];
+    pt_wire_format(&w, buf, sizeof(buf));
+    *param = g_strdup(buf);
+    return 0;
+}
+
+static int with_vslot(const char *spec, const char *vslot, char **out)
+{
+    char *end;
+    unsigned long s = strtoul(vslot, &end, 16);
+
+    if (!isxdigit((unsigned char)*vslot) || *end || s > 0x1f) {
+        say("pci-attach: VSLOT '%s': expected a hex guest slot 00-1f", vslot);
+        return -1;
+    }
+    if (strchr(spec, '@')) {
+        say("pci-attach: give the guest slot either in SPEC (@VSLOT) or as VSLOT, not both");
+        return -1;
+    }
+    /* Before the options, which start at the first ",letter" (functions
+     * are digits): "00:1d.0-2,map=least" + 7 -> "00:1d.0-2@7,map=least". */
+    size_t head = strlen(spec);
+    for (const char *c = strchr(spec, ','); c; c = strchr(c + 1, ','))
+        if (isalpha((unsigned char)c[1])) {
+            head = (size_t)(c - spec);
+            break;
+        }
+    *out = g_strdup_printf("%.*s@%02lx%s", (int)head, spec, s, spec + head);
+    return 0;
+}
+
+static void print_vdevfns(struct xs_handle *h, unsigned domid, const char *reply)
+{
+    XsBackendList *l = g_new0(XsBackendList, 1);
+    PtError err;
+    g_auto(GStrv) v = g_strsplit(reply, ",", -1);
+
+    if (xs_backend_read(h, XBT_NULL, domid, l, &err) == 0)
+        for (char **p = v; *p; p++) {
+            unsigned long d = strtoul(*p, NULL, 16);
+            for (int i = 0; i < l->n; i++)
+                if (l->dev[i].has_vdevfn && !l->dev[i].auto_slot && l->dev[i].vdevfn == d) {
+                    char bdf[16];
+                    printf("%s -> 00:%02lx.%lx\n",
+                           pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)), d >> 3, d & 7);
+                }
+        }
+    g_free(l);
+}
+
+static int cmd_pci_attach(struct xs_handle *h, char **argv)
+{
+    unsigned domid;
+    g_autofree char *spec = NULL, *param = NULL, *reply = NULL;
+    char why[320];
+
+    if (argv[2] ? with_vslot(argv[1], argv[2], &spec) < 0 : !(spec = g_strdup(argv[1])))
+        return EXIT_USAGE;
+    if (attach_param(spec, &param, why, sizeof(why)) < 0) {
+        say("pci-attach: %s", why);
+        return EXIT_USAGE;
+    }
+    if (domain_arg(h, argv[0], &domid))
+        return EXIT_REFUSED;
+    g_autofree char *what = g_strdup_printf("pci-attach %s", spec);
+    int rc = request(h, domid, what, "pci-ins", param, xs_replies_pci_ins, "pci-inserted", &reply);
+    if (rc == 0)
+        print_vdevfns(h, domid, reply);
+    return rc;
+}
+
+static int cmd_pci_detach(struct xs_handle *h, char **argv)
+{
+    unsigned domid;
+    PtSpec spec;
+    PtError err;
+    g_autofree char *reply = NULL;
+
+    if (pt_spec_parse_unplug(argv[1], &spec, &err) < 0) {
+        say("pci-detach: %s", err.msg);
+        return EXIT_USAGE;
+    }
+    if (domain_arg(h, argv[0], &domid))
+        return EXIT_REFUSED;
+    g_autofree char *what = g_strdup_printf("pci-detach %s", argv[1]);
+    int rc = request(h, domid, what, "pci-rem", argv[1], xs_replies_pci_rem, "pci-removed",
+                     &reply);
+    if (rc == 0)
+        printf("removed guest slot %02lx (%s)\n", strtoul(reply, NULL, 16) >> 3, reply);
+    return rc;
+}
+
+static int cmd_pci_list(struct xs_handle *h, char **argv)
+{
+    unsigned domid;
+    PtError err;
+    XsBackendList *l = g_new0(XsBackendList, 1);
+    int rc = EXIT_REFUSED;
+
+    if (domain_arg(h, argv[0], &domid))
+        goto out;
+    if (xs_backend_read(h, XBT_NULL, domid, l, &err) < 0) {
+        say("pci-list: %s", err.msg);
+        goto out;
+    }
+    qsort(l->dev, (size_t)l->n, sizeof(l->dev[0]), by_vdevfn);
+    printf("%-14s %s\n", "Host", "Guest");
+    for (int i = 0; i < l->n; i++) {
+        char bdf[16], guest[8] = "auto";
+        if (l->dev[i].has_vdevfn && !l->dev[i].auto_slot)
+            snprintf(guest, sizeof(guest), "%02x.%x", PT_SLOT(l->dev[i].vdevfn),
+                     PT_FUNC(l->dev[i].vdevfn));
+        printf("%-14s %s\n", pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)), guest);
+    }
+    rc = 0;
+out:
+    g_free(l);
+    return rc;
+}
+
+/* Functions some domain's backend list holds. */
+static bool in_use(struct xs_handle *h, PtBdf bdf)
+{
+    unsigned n = 0;
+    char **ids = h ? xs_directory(h, XBT_NULL, "/local/domain/0/backend/pci", &n) : NULL;
+    bool used = false;
+    XsBackendList *l = g_new0(XsBackendList, 1);
+    PtError err;
+
+    for (unsigned i = 0; ids && i < n && !used; i++)
+        if (xs_backend_read(h, XBT_NULL, (unsigned)strtoul(ids[i], NULL, 10), l, &err) == 0)
+            for (int k = 0; k < l->n; k++)
+                used |= !memcmp(&l->dev[k].bdf, &bdf, sizeof(bdf));
+    free(ids);
+    g_free(l);
+    return used;
+}
+
+static int cmd_list_assignable(struct xs_handle *h, char **argv)
+{
+    const char *sysfs = getenv("XM_HOST_SYSFS");
+    PtError err;
+    HostPci *host = host_pci_open(sysfs && *sysfs ? sysfs : NULL, &err);
+
+    (void)argv;
+    if (!host) {
+        say("%s", err.msg);
+        return EXIT_REFUSED;
+    }
+    for (int i = 0; i < host_pci_count(host); i++) {
+        PtBdf b = host_pci_bdf_at(host, i);
+        char bdf[16];
+        if (host_pci_assignable(host, b) && !in_use(h, b))
+            printf("%s\n", pt_bdf_format(b, bdf, sizeof(bdf)));
+    }
+    host_pci_close(host);
+    return 0;
+}
+
+/* Only the qemu-dm xm started for this domain: its command line says so. */
+static bool is_our_dm(pid_t pid, unsigned domid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+    g_autofree char *cmd = NULL;
+    gsize len;
+
+    if (!g_file_get_contents(path, &cmd, &len, NULL))
+        return false;
+    g_autofree char *id = g_strdup_printf("%u", domid);
+    for (gsize off = 0; off < len; off += strlen(cmd + off) + 1)
+        if (!strcmp(cmd + off, "-domid") && off + 7 < len && !strcmp(cmd + off + 7, id))
+            return true;
+    return false;
+}
+
+static int stop_dm(struct xs_handle *h, unsigned domid)
+{
+    g_autofree char *pidpath = domain_path(domid, "image/device-model-pid");
+    g_autofree char *pidtext = read_str(h, pidpath);
+    long pid = pidtext ? strtol(pidtext, NULL, 10) : 0;
+
+    if (pid <= 1 || !is_our_dm((pid_t)pid, domid))
+        return 0;       /* gone already */
+    int pfd = pidfd_of((pid_t)pid);
+    kill((pid_t)pid, SIGTERM);
+    struct pollfd p = { .fd = pfd, .events = POLLIN };
+    if (pfd >= 0 && poll(&p, 1, timeout_ms) == 0) {
+        say("qemu-dm %ld of domain %u ignored SIGTERM for %d ms: killed", pid, domid, timeout_ms);
+        kill((pid_t)pid, SIGKILL);
+        poll(&p, 1, timeout_ms);
+    }
+    if (pfd >= 0)
+        close(pfd);
+    waitpid((pid_t)pid, NULL, WNOHANG);
+    return 0;
+}
+
+static void destroy(struct xs_handle *h, unsigned domid)
+{
+    stop_dm(h, domid);
+    remove_domain_entries(h, domid);
+}
+
+static int cmd_destroy(struct xs_handle *h, char **argv)
+{
+    unsigned domid;
+
+    if (domain_arg(h, argv[0], &domid))
+        return EXIT_REFUSED;
+    g_autofree char *np = domain_path(domid, "name");
+    g_autofree char *name = read_str(h, np);
+    destroy(h, domid);
+    printf("Destroyed domain %s (id=%u)\n", name ? name : "?", domid);
+    return 0;
+}
+
+/* ---- save/restore: the guest config, the keys and qemu-dm's state ---- */
+
+#define SAVE_GROUP "xm-save"
+
+/* The save file: the guest config, each function's key, qemu-dm's state. */
+static int write_save_file(struct xs_handle *h, unsigned domid, const char *file)
+{
+    g_autoptr(GError) gerr = NULL;
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autofree XsBackendList *l = g_new0(XsBackendList, 1);
+    g_autofree char *spath = dm_state_path(domid, "save");
+    g_autofree char *cp = domain_path(domid, "xm/config");
+    g_autofree char *config = read_str(h, cp);
+    g_autofree char *state = NULL;
+    PtError err;
+    gsize len;
+
+    if (!g_file_get_contents(spath, &state, &len, &gerr)) {
+        say("save: %s", gerr->message);
+        return -1;
+    }
+    if (!config || xs_backend_read(h, XBT_NULL, domid, l, &err) < 0) {
+        say("save: the domain's config or backend list is missing");
+        return -1;
+    }
+    g_key_file_set_integer(kf, SAVE_GROUP, "format", 1);
+    g_key_file_set_string(kf, SAVE_GROUP, "config", config);
+    for (int i = 0; i < l->n; i++) {
+        char bdf[16];
+        g_key_file_set_string(kf, "keys", pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)),
+                              l->dev[i].key);
+    }
+    g_autofree char *blob = g_base64_encode((const guchar *)state, len);
+    g_key_file_set_string(kf, SAVE_GROUP, "qemu-dm", blob);
+    if (!g_key_file_save_to_file(kf, file, &gerr)) {
+        say("save: %s", gerr->message);
+        return -1;
+    }
+    g_unlink(spath);
+    return 0;
+}
+
+static int cmd_save(struct xs_handle *h, char **argv)
+{
+    unsigned domid;
+    g_autofree char *reply = NULL;
+
+    if (domain_arg(h, argv[0], &domid))
+        return EXIT_REFUSED;
+    g_autofree char *what = g_strdup_printf("save %s", argv[0]);
+    int rc = request(h, domid, what, "save", "", xs_replies_save, "paused", &reply);
+    if (rc)
+        return rc;
+    if (write_save_file(h, domid, argv[1]) < 0)
+        return EXIT_REFUSED;
+    destroy(h, domid);
+    printf("Saved domain %u to %s\n", domid, argv[1]);
+    return 0;
+}
+
+/* The saved layout: every function pinned at its saved vdevfn. */
+static int saved_layout(GKeyFile *save, const char *state, XsBackendList *l)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+
+    if (!g_key_file_load_from_data(kf, state, (gsize)-1, 0, NULL))
+        return -1;
+    int n = g_key_file_get_integer(kf, "qemu-dm", "functions", NULL);
+    if (n < 0 || n > XS_BACKEND_MAX)
+        return -1;
+    l->n = 0;
+    for (int i = 0; i < n; i++) {
+        g_autofree char *group = g_strdup_printf("function %d", i);
+        g_autofree char *host = g_key_file_get_string(kf, group, "host", NULL);
+        g_autofree char *vdevfn = g_key_file_get_string(kf, group, "vdevfn", NULL);
+        g_autofree char *opts = g_key_file_get_string(kf, group, "options", NULL);
+        g_autofree char *wire = g_strdup_printf("%s@%s%s%s", host ? host : "", vdevfn ? vdevfn : "",
+                                                opts && *opts ? "," : "", opts ? opts : "");
+        PtWire w;
+        PtError err;
+        if (pt_wire_parse(wire, &w, &err) < 0 || w.auto_slot)
+            return -1;
+        XsBackendDev *d = &l->dev[l->n++];
+        *d = (XsBackendDev){ .bdf = w.bdf, .has_vdevfn = true, .vdevfn = w.vdevfn,
+                             .opts = w.opts, .state = XS_STATE_INITIALISING };
+        g_autofree char *key = g_key_file_get_string(save, "keys", host, NULL);
+        snprintf(d->key, sizeof(d->key), "%s", key ? key : host);
+    }
+    return 0;
+}
+
+/* The saved config and layout, and qemu-dm's state into a file of its own. */
+static int read_save_file(const char *file, XmConfig *cfg, XsBackendList *l, char **dm_state)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) gerr = NULL;
+    char why[400] = "";
+    gsize len = 0;
+
+    if (!g_key_file_load_from_file(kf, file, 0, &gerr)) {
+        say("restore: %s", gerr->message);
+        return -1;
+    }
+    g_autofree char *config = g_key_file_get_string(kf, SAVE_GROUP, "config", NULL);
+    g_autofree char *blob = g_key_file_get_string(kf, SAVE_GROUP, "qemu-dm", NULL);
+    g_autofree guchar *state = blob ? g_base64_decode(blob, &len) : NULL;
+    g_autofree char *text = state ? g_strndup((const char *)state, len) : NULL;
+    if (!config || !text || config_parse(file, config, cfg, why, sizeof(why)) < 0 ||
+        saved_layout(kf, text, l) < 0) {
+        say("restore: %s is not a saved domain%s%s", file, why[0] ? ": " : "", why);
+        return -1;
+    }
+    g_autofree char *path = g_strdup_printf("%s/qemu-restore.%s", rundir(), cfg->name);
+    if (g_mkdir_with_parents(rundir(), 0755) < 0 || !g_file_set_contents(path, text, -1, NULL)) {
+        say("restore: cannot write %s", path);
+        return -1;
+    }
+    *dm_state = g_steal_pointer(&path);
+    return 0;
+}
+
+static int cmd_restore(struct xs_handle *h, char **argv)
+{
+    g_autofree XsBackendList *l = g_new0(XsBackendList, 1);
+    g_autofree char *dm_state = NULL;
+    XmConfig cfg = { 0 };
+    int rc = EXIT_USAGE;
+
+    if (read_save_file(argv[0], &cfg, l, &dm_state) == 0) {
+        rc = start_domain(h, &cfg, l, dm_state, "Restored");
+        g_unlink(dm_state);
+    }
+    config_clear(&cfg);
+    return rc;
+}
+
+static const XmCommand xm_commands[] = {
+    { "create", 1, 1, "CFG", cmd_create, true },
+    { "pci-attach", 2, 3, "DOM SPEC [VSLOT]", cmd_pci_attach, true },
+    { "pci-detach", 2, 2, "DOM SPEC", cmd_pci_detach, true },
+    { "pci-list", 1, 1, "DOM", cmd_pci_list, true },
+    { "pci-list-assignable-devices", 0, 0, "", cmd_list_assignable, false },
+    { "destroy", 1, 1, "DOM", cmd_destroy, true },
+    { "save", 2, 2, "DOM FILE", cmd_save, true },
+    { "restore", 1, 1, "FILE", cmd_restore, true },
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: xm [-t SECONDS] COMMAND ...\n");
+    for (size_t i = 0; i < G_N_ELEMENTS(xm_commands); i++)
+        fprintf(out, "  xm %s %s\n", xm_commands[i].name, xm_commands[i].args);
+    fprintf(out, "exit status: 0 done, 1 refused or failed, 2 bad usage or input, 3 timed out\n");
+}
+
+static int set_timeout(const char *text)
+{
+    char *end;
+    double s = strtod(text, &end);
+
+    if (end == text || *end || s <= 0 || s > 3600) {
+        say("timeout '%s': expected seconds, 0-3600", text);
+        return -1;
+    }
+    timeout_ms = (int)(s * 1000);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int i = 1;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (getenv("XM_TIMEOUT") && set_timeout(getenv("XM_TIMEOUT")) < 0)
+        return EXIT_USAGE;
+    if (i + 1 < argc && !strcmp(argv[i], "-t")) {
+        if (set_timeout(argv[i + 1]) < 0)
+            return EXIT_USAGE;
+        i += 2;
+    }
+    if (i >= argc || !strcmp(argv[i], "help") || !strcmp(argv[i], "-h")) {
+        usage(i >= argc ? stderr : stdout);
+        return i >= argc ? EXIT_USAGE : 0;
+    }
+    for (size_t c = 0; c < G_N_ELEMENTS(xm_commands); c++) {
+        const XmCommand *cmd = &xm_commands[c];
+        int nargs = argc - i - 1;
+        if (strcmp(argv[i], cmd->name))
+            continue;
+        if (nargs < cmd->min || nargs > cmd->max) {
+            say("usage: xm %s %s", cmd->name, cmd->args);
+            return EXIT_USAGE;
+        }
+        struct xs_handle *h = connect_store();
+        if (!h && cmd->needs_store)
+            return EXIT_REFUSED;
+        char *args[4] = { 0 };
+        for (int a = 0; a < nargs; a++)
+            args[a] = argv[i + 1 + a];
+        int rc = cmd->run(h, args);
+        if (h)
+            xs_close(h);
+        return rc;
+    }
+    say("unknown command '%s' (try xm help)", argv[i]);
+    return EXIT_USAGE;
+}

@@ -397,6 +397,40 @@ static void remove_domain_entries(struct xs_handle *h, unsigned domid)
 
 /* ================================================================ the backend list */
 
+/* The domain whose backend list holds a function, or -1. */
+static int owner_of(struct xs_handle *h, PtBdf bdf)
+{
+    unsigned n = 0;
+    char **ids = h ? xs_directory(h, XBT_NULL, "/local/domain/0/backend/pci", &n) : NULL;
+    g_autofree XsBackendList *l = g_new0(XsBackendList, 1);
+    int owner = -1;
+    PtError err;
+
+    for (unsigned i = 0; ids && i < n && owner < 0; i++) {
+        unsigned id = (unsigned)strtoul(ids[i], NULL, 10);
+        if (xs_backend_read(h, XBT_NULL, id, l, &err) == 0)
+            for (int k = 0; k < l->n; k++)
+                if (!memcmp(&l->dev[k].bdf, &bdf, sizeof(bdf)))
+                    owner = (int)id;
+    }
+    free(ids);
+    return owner;
+}
+
+static int check_unowned(struct xs_handle *h, const XmConfig *cfg, const XsBackendList *list)
+{
+    for (int i = 0; i < list->n; i++) {
+        int owner = owner_of(h, list->dev[i].bdf);
+        char bdf[16];
+        if (owner >= 0) {
+            say("%s: %s: %s is passed through to domain %d already", cfg->file,
+                list->dev[i].key, pt_bdf_format(list->dev[i].bdf, bdf, sizeof(bdf)), owner);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* One entry per function of every spec: the devices qemu-dm places. */
 static int plan_backend(const XmConfig *cfg, XsBackendList *list)
 {
@@ -712,8 +746,8 @@ static int cmd_create(struct xs_handle *h, char **argv)
     int rc = EXIT_USAGE;
 
     if (config_load(argv[0], &cfg) == 0) {
-        rc = plan_backend(&cfg, list) < 0 ? EXIT_REFUSED
-                                           : start_domain(h, &cfg, list, NULL, "Started");
+        rc = plan_backend(&cfg, list) < 0 || check_unowned(h, &cfg, list) < 0
+                 ? EXIT_REFUSED : start_domain(h, &cfg, list, NULL, "Started");
     }
     config_clear(&cfg);
     g_free(list);
@@ -884,24 +918,6 @@ out:
     return rc;
 }
 
-/* Functions some domain's backend list holds. */
-static bool in_use(struct xs_handle *h, PtBdf bdf)
-{
-    unsigned n = 0;
-    char **ids = h ? xs_directory(h, XBT_NULL, "/local/domain/0/backend/pci", &n) : NULL;
-    bool used = false;
-    XsBackendList *l = g_new0(XsBackendList, 1);
-    PtError err;
-
-    for (unsigned i = 0; ids && i < n && !used; i++)
-        if (xs_backend_read(h, XBT_NULL, (unsigned)strtoul(ids[i], NULL, 10), l, &err) == 0)
-            for (int k = 0; k < l->n; k++)
-                used |= !memcmp(&l->dev[k].bdf, &bdf, sizeof(bdf));
-    free(ids);
-    g_free(l);
-    return used;
-}
-
 static int cmd_list_assignable(struct xs_handle *h, char **argv)
 {
     const char *sysfs = getenv("XM_HOST_SYSFS");
@@ -916,7 +932,7 @@ static int cmd_list_assignable(struct xs_handle *h, char **argv)
     for (int i = 0; i < host_pci_count(host); i++) {
         PtBdf b = host_pci_bdf_at(host, i);
         char bdf[16];
-        if (host_pci_assignable(host, b) && !in_use(h, b))
+        if (host_pci_assignable(host, b) && owner_of(h, b) < 0)
             printf("%s\n", pt_bdf_format(b, bdf, sizeof(bdf)));
     }
     host_pci_close(host);

@@ -1,0 +1,466 @@
+/*
+ * xm and qemu-dm end to end, as separate processes on the real xenstored:
+ * guest configs with pci lines in every notation form, the proposal's
+ * hot-plug flow (one event, function 0 last, the whole slot unplugged),
+ * xend's per-function protocol against qemu-dm, clear failures with their
+ * exit codes, save/restore.  The guest is qemu-dm's in-process test guest;
+ * what it saw is in qemu-dm's log.
+ */
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "simtree.h"
+#include "xenstore.h"
+#include "xenstored.h"
+
+#define ASUS  "asus-p6t6-x58-ich10-gt218.lspci"
+#define ICH7X "constructed-ich7-usb-0123457.lspci"
+
+typedef struct Fx {
+    Xenstored *xsd;
+    char *tree;
+    char *dir;          /* XM_RUNDIR and the configs */
+    struct xs_handle *h;
+} Fx;
+
+static void fx_up(Fx *fx, const char *dump)
+{
+    *fx = (Fx){ 0 };
+    fx->xsd = xenstored_start();
+    fx->tree = simtree_build(dump, true);
+    fx->dir = g_dir_make_tmp("xm-XXXXXX", NULL);
+    setenv("XM_RUNDIR", fx->dir, 1);
+    unsetenv("XM_TIMEOUT");
+    fx->h = xs_open(0);
+    g_assert_nonnull(fx->h);
+}
+
+/* Every qemu-dm still registered: stopped by its pid (ours: xm started it,
+ * and as subreaper we are its parent now), then reaped. */
+static void stop_leftovers(Fx *fx)
+{
+    unsigned n = 0;
+    char **ids = xs_directory(fx->h, XBT_NULL, "/local/domain", &n);
+
+    for (unsigned i = 0; ids && i < n; i++) {
+        g_autofree char *p = g_strdup_printf("/local/domain/%s/image/device-model-pid", ids[i]);
+        unsigned len;
+        char *v = xs_read(fx->h, XBT_NULL, p, &len);
+        if (v && atoi(v) > 1) {
+            kill(atoi(v), SIGKILL);
+            waitpid(atoi(v), NULL, 0);
+        }
+        free(v);
+    }
+    free(ids);
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+}
+
+static void rm_tree(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+
+    for (const char *name; d && (name = g_dir_read_name(d));) {
+        g_autofree char *p = g_build_filename(dir, name, NULL);
+        g_unlink(p);
+    }
+    g_rmdir(dir);
+}
+
+static void fx_down(Fx *fx)
+{
+    stop_leftovers(fx);
+    xs_close(fx->h);
+    xenstored_stop(fx->xsd);
+    simtree_remove(fx->tree);
+    rm_tree(fx->dir);
+    g_free(fx->dir);
+}
+
+/* Run build/xm; returns the exit status, output in *out and *err. */
+static int xm(char **out, char **err, const char *first, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    va_list ap;
+    int status;
+
+    g_ptr_array_add(argv, BUILDDIR "/xm");
+    va_start(ap, first);
+    for (const char *a = first; a; a = va_arg(ap, const char *))
+        g_ptr_array_add(argv, (char *)a);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    char *o = NULL, *e = NULL;
+    g_autoptr(GError) gerr = NULL;
+    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, 0, NULL, NULL, &o, &e, &status, &gerr))
+        g_error("xm: %s", gerr->message);
+    if (g_test_verbose())
+        g_test_message("xm %s: %s%s", first, o, e);
+    if (out)
+        *out = o;
+    else
+        g_free(o);
+    if (err)
+        *err = e;
+    else
+        g_free(e);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* xm that must succeed; its stdout. */
+static char *xm_ok(const char *a, const char *b, const char *c, const char *d)
+{
+    char *out, *err;
+    int rc = xm(&out, &err, a, b, c, d, NULL);
+
+    if (rc != 0)
+        g_error("xm %s %s %s: exit %d: %s", a, b ? b : "", c ? c : "", rc, err);
+    g_free(err);
+    return out;
+}
+
+static char *write_cfg(Fx *fx, const char *name, const char *body, bool guest)
+{
+    g_autofree char *path = g_strdup_printf("%s/%s.cfg", fx->dir, name);
+    g_autofree char *text = g_strdup_printf("# guest %s\nname = \"%s\"\nmemory = 512\n"
+                                            "host_sysfs = '%s'\nhypervisor = 'sim'\n"
+                                            "test_guest = %d\n%s\n",
+                                            name, name, fx->tree, guest, body);
+
+    g_assert_true(g_file_set_contents(path, text, -1, NULL));
+    return g_steal_pointer(&path);
+}
+
+static char *dm_log(Fx *fx, unsigned domid)
+{
+    g_autofree char *path = g_strdup_printf("%s/qemu-dm-%u.log", fx->dir, domid);
+    char *text = NULL;
+
+    g_file_get_contents(path, &text, NULL, NULL);
+    return text ? text : g_strdup("");
+}
+
+static unsigned count(const char *text, const char *needle)
+{
+    unsigned n = 0;
+
+    for (const char *p = text; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* ================================================================ create */
+
+static void test_create_every_form(void)
+{
+    Fx fx;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *cfg = write_cfg(&fx, "forms",
+        "pci = [ '0000:00:1d.0-2@7',\n"
+        "        '00:1a.*',            # every function\n"
+        "        '06:00.1,0,map=least',\n"
+        "        \"00:1f.2=0,3=1@9\",\n"
+        "        '0000:ff:03.1@0a' ]", true);
+    g_autofree char *out = xm_ok("create", cfg, NULL, NULL);
+    g_assert_cmpstr(out, ==,
+        "Started domain forms (id=1)\n"
+        "0000:00:1a.0 -> 00:04.0\n0000:00:1a.1 -> 00:04.1\n0000:00:1a.2 -> 00:04.2\n"
+        "0000:00:1a.7 -> 00:04.7\n"
+        "0000:06:00.1 -> 00:05.0\n0000:06:00.0 -> 00:05.1\n"
+        "0000:00:1d.0 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n0000:00:1d.2 -> 00:07.2\n"
+        "0000:00:1f.2 -> 00:09.0\n0000:00:1f.3 -> 00:09.1\n"
+        "0000:ff:03.1 -> 00:0a.0\n");
+    g_autofree char *list = xm_ok("pci-list", "forms", NULL, NULL);
+    g_assert_true(g_str_has_prefix(list, "Host           Guest\n0000:00:1a.0   04.0\n"));
+    g_assert_cmpuint(count(list, "\n"), ==, 13);
+    g_autofree char *log = dm_log(&fx, 1);
+    g_assert_nonnull(strstr(log, "test-guest: boot: slot 04: sees 04.0 8086:3a37 04.1 8086:3a38 "
+                                 "04.2 8086:3a39 04.7 8086:3a3c"));
+    g_autofree char *d = xm_ok("destroy", "forms", NULL, NULL);
+    g_assert_cmpstr(d, ==, "Destroyed domain forms (id=1)\n");
+    fx_down(&fx);
+}
+
+/* The proposal's device with holes, and the per-guest default scheme. */
+static void test_create_list_and_pci_map(void)
+{
+    Fx fx;
+
+    fx_up(&fx, ICH7X);
+    g_autofree char *cfg = write_cfg(&fx, "holes", "pci = [ '0000:00:1d.0,3,5,7@7' ]\n"
+                                                   "pci_map = 'least'", false);
+    g_autofree char *out = xm_ok("create", cfg, NULL, NULL);
+    g_assert_cmpstr(out, ==, "Started domain holes (id=1)\n0000:00:1d.0 -> 00:07.0\n"
+                             "0000:00:1d.3 -> 00:07.1\n0000:00:1d.5 -> 00:07.2\n"
+                             "0000:00:1d.7 -> 00:07.3\n");
+    g_autofree char *cfg2 = write_cfg(&fx, "star", "pci = [ '0000:00:1d.*' ]", false);
+    /* Functions another domain has are refused, and nothing is left of it. */
+    char *o, *e;
+    g_assert_cmpint(xm(&o, &e, "create", cfg2, NULL), ==, 1);
+    g_assert_nonnull(strstr(e, "star.cfg: 0000:00:1d.*: 0000:00:1d.0 is passed through to "
+                               "domain 1 already"));
+    g_free(o);
+    g_free(e);
+    g_assert_cmpint(xm(NULL, NULL, "pci-list", "star", NULL), ==, 1);
+    /* A qemu-dm that refuses its list at boot: its words, nothing left. */
+    g_autofree char *cfg3 = write_cfg(&fx, "absent", "pci = [ '0000:00:1d.1@8' ]", false);
+    char path[128];
+    g_free(xm_ok("destroy", "holes", NULL, NULL));
+    g_autofree char *cfg4 = write_cfg(&fx, "taken", "pci = [ '0000:00:1d.1@2' ]", false);
+    g_assert_cmpint(xm(&o, &e, "create", cfg4, NULL), ==, 1);
+    g_assert_nonnull(strstr(e, "guest slot 02 is reserved"));
+    g_free(o);
+    g_free(e);
+    xs_path_backend(1, NULL, path, sizeof(path));
+    unsigned len;
+    char *gone = xs_read(fx.h, XBT_NULL, path, &len);
+    g_assert_null(gone);
+    g_free(xm_ok("create", cfg3, NULL, NULL));
+    fx_down(&fx);
+}
+
+/* ================================================================ hot-plug */
+
+static void test_attach_detach_proposal(void)
+{
+    Fx fx;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *cfg = write_cfg(&fx, "hp", "pci = [ ]", true);
+    g_autofree char *c = xm_ok("create", cfg, NULL, NULL);
+    g_autofree char *l0 = xm_ok("pci-list", "1", NULL, NULL);
+    g_assert_cmpstr(l0, ==, "Host           Guest\n");
+    g_autofree char *a = xm_ok("pci-attach", "1", "0000:00:1d.0-2@7", NULL);
+    g_assert_cmpstr(a, ==, "0000:00:1d.0 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n"
+                           "0000:00:1d.2 -> 00:07.2\n");
+    g_autofree char *l1 = xm_ok("pci-list", "1", NULL, NULL);
+    g_assert_cmpstr(l1, ==, "Host           Guest\n0000:00:1d.0   07.0\n0000:00:1d.1   07.1\n"
+                            "0000:00:1d.2   07.2\n");
+    g_autofree char *log = dm_log(&fx, 1);
+    /* Function 0 plugged last, then one event, and the guest saw all three. */
+    const char *f1 = strstr(log, "0000:00:1d.1 -> 07.1: attached");
+    const char *f2 = strstr(log, "0000:00:1d.2 -> 07.2: attached");
+    const char *f0 = strstr(log, "0000:00:1d.0 -> 07.0: attached");
+    g_assert_true(f1 && f2 && f0 && f1 < f0 && f2 < f0);
+    g_assert_cmpuint(count(log, "test-guest: event 0"), ==, 1);
+    g_assert_nonnull(strstr(log, "test-guest: event 0 slot 07 (_STA 0x07): sees 07.0 8086:3a34 "
+                                 "07.1 8086:3a35 07.2 8086:3a36"));
+    g_assert_true(strstr(log, "test-guest: event 0") > f0);
+    g_autofree char *d = xm_ok("pci-detach", "1", "0000:00:1d.0-2", NULL);
+    g_assert_cmpstr(d, ==, "removed guest slot 07 (0x38,0x39,0x3a)\n");
+    g_autofree char *l2 = xm_ok("pci-list", "1", NULL, NULL);
+    g_assert_cmpstr(l2, ==, "Host           Guest\n");
+    g_autofree char *log2 = dm_log(&fx, 1);
+    g_assert_nonnull(strstr(log2, "test-guest: event 3 slot 07 (_STA 0x07): ejected"));
+    /* VSLOT as its own argument, a single function in libxl's form. */
+    g_autofree char *a2 = xm_ok("pci-attach", "hp", "06:00.*,map=least", "8");
+    g_assert_cmpstr(a2, ==, "0000:06:00.0 -> 00:08.0\n0000:06:00.1 -> 00:08.1\n");
+    g_autofree char *a3 = xm_ok("pci-attach", "hp", "0000:00:1f.2@0b", NULL);
+    g_assert_cmpstr(a3, ==, "0000:00:1f.2 -> 00:0b.0\n");
+    g_autofree char *d2 = xm_ok("pci-detach", "hp", "06:00.1", NULL);
+    g_assert_cmpstr(d2, ==, "removed guest slot 08 (0x40,0x41)\n");
+    fx_down(&fx);
+}
+
+/* xend's protocol against qemu-dm: the same layout as the one command. */
+static void test_legacy_protocol_same_layout(void)
+{
+    Fx fx;
+    static const char *const steps[] = { "0000:00:1d.1@101,msitranslate=1,power_mgmt=0",
+                                         "0000:00:1d.2@%02x,msitranslate=1,power_mgmt=0",
+                                         "0000:00:1d.0@%02x,msitranslate=1,power_mgmt=0" };
+
+    fx_up(&fx, ASUS);
+    g_autofree char *c1 = write_cfg(&fx, "oneshot", "pci = [ ]", true);
+    g_autofree char *c2 = write_cfg(&fx, "xend", "pci = [ ]", true);
+    g_free(xm_ok("create", c1, NULL, NULL));
+    g_free(xm_ok("create", c2, NULL, NULL));
+    g_free(xm_ok("pci-attach", "oneshot", "0000:00:1d.0-2", NULL));
+    unsigned slot = 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(steps); i++) {
+        g_autofree char *param = g_strdup_printf(steps[i], slot << 3 | (unsigned)(i == 1 ? 2 : 0));
+        char *state, *reply;
+        PtError err;
+        if (xs_tool_request(fx.h, 2, "pci-ins", param, xs_replies_pci_ins, 5000, &state, &reply,
+                            &err) < 0)
+            g_error("%s", err.msg);
+        g_assert_cmpstr(state, ==, "pci-inserted");
+        if (i == 0)
+            slot = (unsigned)strtoul(reply, NULL, 16) >> 3;
+        g_free(state);
+        g_free(reply);
+    }
+    g_autofree char *want = xm_ok("pci-list", "oneshot", NULL, NULL);
+    g_autofree char *got = xm_ok("pci-list", "xend", NULL, NULL);
+    g_assert_cmpstr(got, ==, want);
+    g_assert_cmpstr(got, ==, "Host           Guest\n0000:00:1d.0   04.0\n0000:00:1d.1   04.1\n"
+                             "0000:00:1d.2   04.2\n");
+    g_autofree char *log = dm_log(&fx, 2);
+    g_assert_cmpuint(count(log, "test-guest: event 0"), ==, 1);
+    fx_down(&fx);
+}
+
+/* ================================================================ failures */
+
+typedef struct XmFailure {
+    const char *args[4];
+    int status;
+    const char *says;
+} XmFailure;
+
+static void test_failures(void)
+{
+    Fx fx;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *cfg = write_cfg(&fx, "f", "pci = [ '06:00.*@5' ]", false);
+    g_free(xm_ok("create", cfg, NULL, NULL));
+    g_autofree char *bad = g_strdup_printf("%s/bad.cfg", fx.dir);
+    g_assert_true(g_file_set_contents(bad, "name = 'b'\npci = [ '0000:00:1d.0-9' ]\n", -1, NULL));
+    g_autofree char *bad2 = g_strdup_printf("%s/bad2.cfg", fx.dir);
+    g_assert_true(g_file_set_contents(bad2, "name = 'b'\npci = [ '00:1d.0'\n", -1, NULL));
+    g_autofree char *nohv = write_cfg(&fx, "nohv", "hypervisor = 'xen'", false);
+    g_autofree char *dup = write_cfg(&fx, "f", "", false);
+    const XmFailure cases[] = {
+        { { "pci-attach", "f", "0000:00:1d.0-9@7" }, 2,
+          "xm: pci-attach: 0000:00:1d.0-9@7: function 9 out of range 0-7 (at column 14)\n" },
+        { { "pci-attach", "nosuch", "00:1d.0" }, 1, "xm: no domain 'nosuch'\n" },
+        { { "pci-attach", "f", "00:1d.3" }, 1,
+          "xm: pci-attach 00:1d.3: 0000:00:1d.3: function 3 is not present on the host "
+          "(0000:00:1d has functions 0,1,2,7)\n" },
+        { { "pci-attach", "f", "06:00.0" }, 1,
+          "xm: pci-attach 06:00.0: 0000:06:00.0 is already attached to this guest (at 05.0)\n" },
+        { { "pci-attach", "f", "00:1d.0@7", "8" }, 2,
+          "xm: pci-attach: give the guest slot either in SPEC (@VSLOT) or as VSLOT, not both\n" },
+        { { "pci-detach", "f", "00:1a.0" }, 1,
+          "xm: pci-detach 00:1a.0: 00:1a.0: not attached to this guest\n" },
+        { { "pci-detach", "f", "06:00.0@5" }, 2, "detach takes no @VSLOT" },
+        { { "create", bad }, 2, "pci[0]: 0000:00:1d.0-9: function 9 out of range 0-7" },
+        { { "create", bad2 }, 2, "bad2.cfg:3: expected ',' or ']' in the list" },
+        { { "create", nohv }, 1, "xm: qemu-dm of nohv stopped before it ran:\nxm: qemu-dm: " },
+        { { "create", dup }, 1, "a domain named 'f' exists already" },
+        { { "frobnicate" }, 2, "xm: unknown command 'frobnicate' (try xm help)\n" },
+        { { "pci-list" }, 2, "xm: usage: xm pci-list DOM\n" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const XmFailure *f = &cases[i];
+        char *out, *err;
+        int rc = xm(&out, &err, f->args[0], f->args[1], f->args[2], f->args[3], NULL);
+        if (rc != f->status || !strstr(err, f->says))
+            g_error("xm %s %s: exit %d '%s', wanted %d '%s'", f->args[0], f->args[1] ? f->args[1] : "",
+                    rc, err, f->status, f->says);
+        g_free(out);
+        g_free(err);
+    }
+    g_autofree char *list = xm_ok("pci-list", "f", NULL, NULL);
+    g_assert_cmpstr(list, ==, "Host           Guest\n0000:06:00.0   05.0\n0000:06:00.1   05.1\n");
+    fx_down(&fx);
+}
+
+/* No guest to answer the eject: a timeout, said as one, exit 3. */
+static void test_detach_timeout(void)
+{
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *cfg = write_cfg(&fx, "deaf", "pci = [ '00:1d.0-2@7' ]", false);
+    g_free(xm_ok("create", cfg, NULL, NULL));
+    g_assert_cmpint(xm(&out, &err, "-t", "0.5", "pci-detach", "deaf", "00:1d.1", NULL), ==, 3);
+    g_assert_cmpstr(err, ==, "xm: pci-detach 00:1d.1: timed out after 0.500 s: qemu-dm of domain 1 "
+                             "took the pci-rem command but did not answer (the guest did not "
+                             "eject the slot)\n");
+    g_free(out);
+    g_free(err);
+    g_autofree char *d = xm_ok("destroy", "deaf", NULL, NULL);
+    g_assert_cmpint(xm(&out, &err, "-t", "0.3", "pci-attach", "1", "00:1a.0", NULL), ==, 1);
+    g_assert_cmpstr(err, ==, "xm: no domain '1'\n");
+    g_free(out);
+    g_free(err);
+    fx_down(&fx);
+}
+
+static void test_list_assignable(void)
+{
+    Fx fx;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *cfg = write_cfg(&fx, "a", "pci = [ '00:1d.*' ]", false);
+    g_free(xm_ok("create", cfg, NULL, NULL));
+    setenv("XM_HOST_SYSFS", fx.tree, 1);
+    g_autofree char *out = xm_ok("pci-list-assignable-devices", NULL, NULL, NULL);
+    unsetenv("XM_HOST_SYSFS");
+    g_assert_cmpuint(count(out, "\n"), ==, 53 - 4);
+    g_assert_null(strstr(out, "0000:00:1d."));
+    g_assert_nonnull(strstr(out, "0000:00:1a.0\n"));
+    fx_down(&fx);
+}
+
+/* ================================================================ save/restore */
+
+static char *saved_state(const char *file)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    gsize len;
+
+    g_assert_true(g_key_file_load_from_file(kf, file, 0, NULL));
+    g_autofree char *blob = g_key_file_get_string(kf, "xm-save", "qemu-dm", NULL);
+    g_assert_nonnull(blob);
+    return (char *)g_base64_decode(blob, &len);
+}
+
+static void test_save_restore_least_reversed(void)
+{
+    Fx fx;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *cfg = write_cfg(&fx, "sr", "pci = [ '0000:00:1d.7,1,0@7,map=least' ]", true);
+    g_autofree char *c = xm_ok("create", cfg, NULL, NULL);
+    g_assert_cmpstr(c, ==, "Started domain sr (id=1)\n0000:00:1d.7 -> 00:07.0\n"
+                           "0000:00:1d.1 -> 00:07.1\n0000:00:1d.0 -> 00:07.2\n");
+    g_autofree char *before = xm_ok("pci-list", "sr", NULL, NULL);
+    g_autofree char *img1 = g_strdup_printf("%s/sr.1", fx.dir);
+    g_autofree char *img2 = g_strdup_printf("%s/sr.2", fx.dir);
+    g_autofree char *s = xm_ok("save", "sr", img1, NULL);
+    g_assert_cmpint(xm(NULL, NULL, "pci-list", "sr", NULL), ==, 1);     /* gone */
+    g_autofree char *r = xm_ok("restore", img1, NULL, NULL);
+    g_assert_cmpstr(r, ==, "Restored domain sr (id=1)\n0000:00:1d.7 -> 00:07.0\n"
+                           "0000:00:1d.1 -> 00:07.1\n0000:00:1d.0 -> 00:07.2\n");
+    g_autofree char *after = xm_ok("pci-list", "sr", NULL, NULL);
+    g_assert_cmpstr(after, ==, before);
+    g_autofree char *log = dm_log(&fx, 1);
+    g_assert_nonnull(strstr(log, "restore: 3 functions restored"));
+    /* Saved again: the same vdevfns and the same emulated state, byte for byte. */
+    g_free(xm_ok("save", "sr", img2, NULL));
+    g_autofree char *st1 = saved_state(img1);
+    g_autofree char *st2 = saved_state(img2);
+    g_assert_cmpstr(st2, ==, st1);
+    g_assert_nonnull(strstr(st1, "host=0000:00:1d.0\nvdevfn=3a\n"));
+    fx_down(&fx);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    unsetenv("XENSTORED_PATH");
+    /* qemu-dm detaches from xm: as subreaper this test still reaps it. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    g_test_add_func("/xm/create/every-form", test_create_every_form);
+    g_test_add_func("/xm/create/list-and-pci-map", test_create_list_and_pci_map);
+    g_test_add_func("/xm/hotplug/attach-detach-proposal", test_attach_detach_proposal);
+    g_test_add_func("/xm/hotplug/legacy-protocol-same-layout", test_legacy_protocol_same_layout);
+    g_test_add_func("/xm/failures", test_failures);
+    g_test_add_func("/xm/detach-timeout", test_detach_timeout);
+    g_test_add_func("/xm/list-assignable", test_list_assignable);
+    g_test_add_func("/xm/save-restore/least-reversed", test_save_restore_least_reversed);
+    return g_test_run();
+}

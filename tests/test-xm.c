@@ -7,6 +7,7 @@
  * what it saw is in qemu-dm's log.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -448,12 +449,35 @@ static void test_save_restore_least_reversed(void)
     fx_down(&fx);
 }
 
+/* A failed assertion aborts: the qemu-dm processes xm left with us (as
+ * subreaper we are their parent) go too, by their pids. */
+static void on_abort(int sig)
+{
+    char path[64], buf[512];
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+    fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    buf[n > 0 ? n : 0] = '\0';
+    for (char *p = buf, *end; n > 0 && p < buf + n; p = end) {
+        long pid = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        if (pid > 1)
+            kill((pid_t)pid, SIGKILL);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     unsetenv("XENSTORED_PATH");
     /* qemu-dm detaches from xm: as subreaper this test still reaps it. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    signal(SIGABRT, on_abort);
     g_test_add_func("/xm/create/every-form", test_create_every_form);
     g_test_add_func("/xm/create/list-and-pci-map", test_create_list_and_pci_map);
     g_test_add_func("/xm/hotplug/attach-detach-proposal", test_attach_detach_proposal);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define XENSTORED_DEFAULT "/usr/lib/xen-4.17/bin/xenstored"
@@ -154,6 +155,13 @@ static void restore_env(Xenstored *xd)
         unsetenv("XENSTORED_PATH");
 }
 
+/* A test that aborts must not leave its daemon behind. */
+static void die_with_parent(gpointer unused)
+{
+    (void)unused;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
 Xenstored *xenstored_start(void)
 {
     g_autoptr(GError) gerr = NULL;
@@ -174,6 +182,7 @@ Xenstored *xenstored_start(void)
     g_subprocess_launcher_setenv(l, "LD_PRELOAD", xenstored_fakexen(), TRUE);
     /* An empty or stale XENSTORED_PATH would still count as set. */
     g_subprocess_launcher_unsetenv(l, "XENSTORED_PATH");
+    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
     xd->proc = g_subprocess_launcher_spawn(l, &gerr, xenstored_binary(), "-N", "-P", NULL);
     if (!xd->proc)
         g_error("xenstored fixture: cannot run %s: %s", xenstored_binary(), gerr->message);

@@ -203,6 +203,14 @@ static uint64_t bar_access(MpqChannel *c, MpqMsg *m, bool write)
 
     if (size == 0 || size > 8 || find_bar(c, addr, size, memory, &hit) < 0)
         return write ? 0 : UINT64_MAX;     /* nothing decodes there: all ones */
+    if (memory) {
+        /* Trapped pages (MSI-X table and PBA) are the device model's own. */
+        uint64_t trapped = 0;
+        int rc = write ? pci_bus_mmio_write(c->s->bus, addr, size, val)
+                       : pci_bus_mmio_read(c->s->bus, addr, size, &trapped);
+        if (rc != -ENOENT)
+            return write ? 0 : rc == 0 ? trapped : UINT64_MAX;
+    }
     int fd = memory ? backing_fd(c, hit.bar) : -2;
     if (fd < 0)
         return 0;

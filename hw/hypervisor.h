@@ -6,7 +6,7 @@
  * One const ops table per implementation, reached through a Hypervisor
  * handle.  Implementations embed `Hypervisor` as their first member.
  *   sim: records every call and checks invariants (hypervisor_sim_new).
- *   xen: libxenctrl / libxendevicemodel (later).
+ *   xen: libxenctrl of Xen 4.17 (hypervisor_xen_new).
  * Every call returns 0 or a negative errno.
  */
 #ifndef HYPERVISOR_H
@@ -121,6 +121,15 @@ static inline int hv_ioport_permission(Hypervisor *hv, uint32_t port, uint32_t n
 { return hv->ops->ioport_permission(hv, port, n, allow); }
 static inline int hv_irq_permission(Hypervisor *hv, int pirq, bool allow)
 { return hv->ops->irq_permission(hv, pirq, allow); }
+
+/* ------------------------------------------------------------------ xen */
+
+/*
+ * Guest domain domid through libxenctrl (Xen 4.17).  NULL with err set when
+ * the hypervisor interface cannot be opened (the message starts "no Xen
+ * here: ") or domid is not a guest's (0, or reserved).
+ */
+Hypervisor *hypervisor_xen_new(uint32_t domid, PtError *err);
 
 /* ------------------------------------------------------------------ sim */
 

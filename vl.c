@@ -16,6 +16,7 @@
 #include "pt-guest.h"
 #include "pt-plan.h"
 #include "qemu-vm.h"
+#include "xen-ioreq.h"
 #include "xenstore.h"
 
 #define MAX_SPECS 64
@@ -26,7 +27,7 @@ typedef struct DmConfig {
     int nspecs;
     uint32_t reserved;
     PtPlanDefaults dflt;
-    const char *hypervisor;             /* "sim" */
+    const char *hypervisor;             /* "sim" or "xen" (NULL: xen) */
     const char *monitor;                /* NULL, "stdio" or "unix:PATH" */
     bool dry_run;
     bool help;
@@ -111,12 +112,15 @@ bad:
 
 static int opt_hypervisor(DmConfig *cfg, const char *value, char *why, size_t len)
 {
-    if (strcmp(value, "sim") != 0) {
-        snprintf(why, len, "'%s': this build knows the sim hypervisor only", value);
-        return -1;
-    }
-    cfg->hypervisor = value;
-    return 0;
+    static const char *const names[] = { "sim", "xen" };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(value, names[i])) {
+            cfg->hypervisor = names[i];
+            return 0;
+        }
+    snprintf(why, len, "'%s': expected sim or xen", value);
+    return -1;
 }
 
 static int opt_monitor(DmConfig *cfg, const char *value, char *why, size_t len)
@@ -245,7 +249,7 @@ static const DmOption dm_options[] = {
     { "pci-reserved", "SLOTS", opt_reserved,
       "guest slots kept for the platform, hex (default 0-3)" },
     { "hypervisor", "NAME", opt_hypervisor,
-      "sim: a recording stand-in for the hypervisor (tests, demos)" },
+      "xen (default: Xen 4.17, needs -domid) or sim (a recording stand-in)" },
     { "monitor", "DEV", opt_monitor, "text monitor on stdio or unix:PATH" },
     { "dry-run", NULL, opt_dry_run,
       "place the -pci devices, print host BDF -> guest slot.func, exit" },
@@ -259,7 +263,7 @@ static const DmOption dm_options[] = {
       "the guest powers off after SECONDS (default 600)" },
     { "x-single-function", "SLOT", opt_single_function,
       "test only: show guest slot SLOT (hex) as single-function" },
-    { "domid", "N", opt_domid, "the guest's domain id (for -xenstore)" },
+    { "domid", "N", opt_domid, "the guest's domain id (Xen, -xenstore)" },
     { "xenstore", NULL, opt_xenstore,
       "boot devices from the pci backend list, hot-plug commands on the device-model channel" },
     { "test-guest", NULL, opt_test_guest,
@@ -453,23 +457,55 @@ static DmXen *start_xen(const DmConfig *cfg, HostPci *host, PtGuest *guest, PciB
     return x;
 }
 
+/* No Xen: one line, and the way to a simulated run. */
+static Hypervisor *open_hypervisor(const DmConfig *cfg)
+{
+    PtError err;
+    Hypervisor *hv;
+
+    if (!strcmp(cfg->hypervisor, "sim"))
+        return hypervisor_sim_new();
+    hv = hypervisor_xen_new(cfg->domid < 0 ? 0 : (uint32_t)cfg->domid, &err);
+    if (!hv && g_str_has_prefix(err.msg, "no Xen here"))
+        fprintf(stderr, "qemu-dm: %s; use -hypervisor sim for a simulated run\n", err.msg);
+    else if (!hv)
+        fprintf(stderr, "qemu-dm: -hypervisor xen: %s (-domid N)\n", err.msg);
+    return hv;
+}
+
+/* On Xen the guest's accesses come as ioreqs: serve them from the loop. */
+static int start_ioreq(const DmConfig *cfg, PciBus *bus, PtGuest *guest, XenIoreq **out)
+{
+    PtError err;
+
+    *out = NULL;
+    if (strcmp(cfg->hypervisor, "xen") != 0)
+        return 0;
+    *out = xen_ioreq_new((uint32_t)cfg->domid, bus, guest, &err);
+    if (!*out)
+        fprintf(stderr, "qemu-dm: %s\n", err.msg);
+    return *out ? 0 : -1;
+}
+
 static int run(const DmConfig *cfg)
 {
     DmRun r = { .loop = g_main_loop_new(NULL, FALSE), .status = 2 };
     PtError err;
-    HostPci *host = host_pci_open(cfg->host_sysfs, &err);
+    HostPci *host = NULL;
     Hypervisor *hv = NULL;
     PciBus *bus = NULL;
     PtGuest *guest = NULL;
     Monitor *mon = NULL;
     QemuVm *vm = NULL;
     DmXen *xen = NULL;
+    XenIoreq *ioreq = NULL;
 
-    if (!host) {
+    if (!(hv = open_hypervisor(cfg)))
+        goto out;
+    if (!(host = host_pci_open(cfg->host_sysfs, &err))) {
         fprintf(stderr, "qemu-dm: %s\n", err.msg);
         goto out;
     }
-    hv = hypervisor_sim_new();
     bus = pci_bus_new(hv);
     pci_bus_set_reserved(bus, cfg->reserved);
     for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++)
@@ -479,6 +515,8 @@ static int run(const DmConfig *cfg)
     if (attach_boot_devices(cfg, guest) < 0)
         goto out;
     if (!(xen = start_xen(cfg, host, guest, bus, &r)))
+        goto out;
+    if (start_ioreq(cfg, bus, guest, &ioreq) < 0)
         goto out;
     if (cfg->monitor) {
         MonitorTarget t = { .guest = guest, .bus = bus, .quit = request_quit, .opaque = &r };
@@ -495,6 +533,7 @@ static int run(const DmConfig *cfg)
 out:
     qemu_vm_free(vm);
     monitor_free(mon);
+    xen_ioreq_free(ioreq);
     dm_xen_stop(xen);
     pt_guest_free(guest);
     if (bus)
@@ -525,10 +564,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "qemu-dm: -xenstore needs -domid N\n");
         return 2;
     }
-    if (!cfg.hypervisor) {
-        fprintf(stderr, "qemu-dm: no hypervisor: give -hypervisor sim (Xen support is not "
-                        "built yet), or -dry-run to only place devices\n");
-        return 2;
-    }
+    if (!cfg.hypervisor)
+        cfg.hypervisor = "xen";
     return run(&cfg);
 }

@@ -32,6 +32,11 @@ unsigned rig_log_count(const char *needle)
 
 void rig_up_with(Rig *rig, const char *dump, const PtPlanDefaults *dflt)
 {
+    rig_up_hv(rig, dump, dflt, hypervisor_sim_new());
+}
+
+void rig_up_hv(Rig *rig, const char *dump, const PtPlanDefaults *dflt, Hypervisor *hv)
+{
     PtError err;
 
     if (captured)
@@ -42,7 +47,7 @@ void rig_up_with(Rig *rig, const char *dump, const PtPlanDefaults *dflt)
     rig->host = host_pci_open(rig->tree, &err);
     if (!rig->host)
         g_error("%s", err.msg);
-    rig->hv = hypervisor_sim_new();
+    rig->hv = hv;
     rig->bus = pci_bus_new(rig->hv);
     rig->dflt = *dflt;
     rig->guest = pt_guest_new(rig->host, rig->bus, rig->hv, PT_RESERVED_DEFAULT, dflt);
@@ -66,7 +71,8 @@ void rig_attach(Rig *rig, const char *spec)
 void rig_down(Rig *rig)
 {
     pt_guest_free(rig->guest);
-    g_assert_cmpint(hypervisor_sim_check_clean(rig->hv), ==, 0);
+    if (hypervisor_is_sim(rig->hv))
+        g_assert_cmpint(hypervisor_sim_check_clean(rig->hv), ==, 0);
     pci_bus_free(rig->bus);
     hypervisor_free(rig->hv);
     host_pci_close(rig->host);

@@ -21,7 +21,10 @@ typedef struct Rig {
 /* Every function of the dump assignable; identity by default. */
 void rig_up(Rig *rig, const char *dump);
 void rig_up_with(Rig *rig, const char *dump, const PtPlanDefaults *dflt);
-/* Detaches everything and checks the hypervisor has nothing left. */
+/* The same with another hypervisor (the rig takes it); rig_down checks
+ * cleanliness only for the sim, the caller checks other kinds. */
+void rig_up_hv(Rig *rig, const char *dump, const PtPlanDefaults *dflt, Hypervisor *hv);
+/* Detaches everything and checks the (sim) hypervisor has nothing left. */
 void rig_down(Rig *rig);
 
 /* Attach or fail the test with the error. */

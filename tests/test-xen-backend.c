@@ -1,0 +1,1108 @@
+/*
+ * The xen backend (hw/hypervisor-xen.c, guest/xen-ioreq.c) against
+ * xenstub.so, the LD_PRELOAD stand-in for Xen 4.17 (tests/lib/xenstub.c).
+ * The program re-executes itself with the stand-in preloaded.
+ *
+ * Scenarios run twice: on the sim hypervisor with the guest's accesses
+ * going straight to the bus, and on the xen backend with every guest
+ * access made as an ioreq that "Xen" (the stand-in) puts into the ioreq
+ * page.  Then:
+ *  - the guest saw the same thing both times (a transcript);
+ *  - the libxenctrl calls the stand-in logged are the sim's calls
+ *    translated by hand into Xen 4.17's arguments (SBDF, gflags, pirqs),
+ *    in the same order;
+ *  - the stand-in holds nothing afterwards and refused nothing, and every
+ *    claim on the ioreq server was released.
+ * A new scenario is one entry in `scenarios`.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dm-log.h"
+#include "php.h"
+#include "rig.h"
+#include "simtree.h"
+#include "test-guest.h"
+#include "xen-ioreq.h"
+#include "xenstub.h"
+
+#define DOMID   7
+#define ASUS    "asus-p6t6-x58-ich10-gt218.lspci"
+#define I82576  "intel-82576-sriov.lspci"
+#define STUB_SO BUILDDIR "/xenstub.so"
+
+/* ------------------------------------------------------------ the stand-in's API */
+
+static struct {
+    void (*fail)(const char *call, unsigned nth, int err);
+    int (*post)(unsigned vcpu, const ioreq_t *req);
+    int (*poll)(unsigned vcpu, ioreq_t *out);
+    unsigned (*violations)(void);
+    int (*check_clean)(char *buf, size_t len);
+    void (*reset)(void);
+} stub;
+
+static void resolve_stub(void)
+{
+    *(void **)&stub.fail = dlsym(RTLD_DEFAULT, "xenstub_fail");
+    *(void **)&stub.post = dlsym(RTLD_DEFAULT, "xenstub_ioreq_post");
+    *(void **)&stub.poll = dlsym(RTLD_DEFAULT, "xenstub_ioreq_poll");
+    *(void **)&stub.violations = dlsym(RTLD_DEFAULT, "xenstub_violations");
+    *(void **)&stub.check_clean = dlsym(RTLD_DEFAULT, "xenstub_check_clean");
+    *(void **)&stub.reset = dlsym(RTLD_DEFAULT, "xenstub_reset");
+    g_assert(stub.fail && stub.post && stub.poll && stub.violations && stub.check_clean &&
+             stub.reset);
+}
+
+static char *log_path;
+
+/* A fresh stand-in with an empty log. */
+static void stub_fresh(void)
+{
+    stub.reset();
+    g_assert_true(g_file_set_contents(log_path, "", 0, NULL));
+}
+
+static char **stub_log_lines(void)
+{
+    g_autofree char *text = NULL;
+
+    g_assert_true(g_file_get_contents(log_path, &text, NULL, NULL));
+    return g_strsplit(text, "\n", -1);
+}
+
+static void assert_stub_clean(void)
+{
+    char why[2048];
+
+    if (stub.check_clean(why, sizeof(why)) != 0)
+        g_error("the stand-in still holds: %s", why);
+}
+
+/* ------------------------------------------------------------ a run */
+
+typedef struct Run {
+    Rig rig;
+    bool xen;
+    XenIoreq *srv;
+    Php *php;
+    unsigned sci;
+    unsigned next_vcpu;
+    GString *seen;              /* what the guest saw */
+    uint64_t mmio_next;
+    uint32_t io_next;
+} Run;
+
+/* One guest access through "Xen": into a vCPU's slot, served from the
+ * main loop, the response read back.  Unclaimed: Xen answers all ones. */
+static uint64_t xen_access(Run *r, uint8_t type, uint64_t addr, unsigned size, bool read,
+                           uint64_t data)
+{
+    ioreq_t req = { .addr = addr, .data = read ? 0 : data, .count = 1, .size = size,
+                    .state = STATE_IOREQ_READY, .dir = read ? IOREQ_READ : IOREQ_WRITE,
+                    .type = type };
+    ioreq_t resp;
+    unsigned vcpu = r->next_vcpu++ % xen_ioreq_vcpus(r->srv);
+    int rc = stub.post(vcpu, &req), got, spins = 0;
+
+    if (rc == -ENOENT)
+        return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
+    g_assert_cmpint(rc, ==, 0);
+    while ((got = stub.poll(vcpu, &resp)) == 0) {
+        g_assert_cmpint(++spins, <, 100);
+        g_main_context_iteration(NULL, TRUE);
+    }
+    g_assert_cmpint(got, ==, 1);
+    g_assert_cmpuint(resp.state, ==, STATE_IORESP_READY);
+    return read ? resp.data : 0;
+}
+
+static uint32_t cfg_read(Run *r, uint8_t devfn, unsigned off, unsigned len)
+{
+    if (!r->xen)
+        return pci_bus_cfg_read(r->rig.bus, devfn, off, len);
+    return (uint32_t)xen_access(r, IOREQ_TYPE_PCI_CONFIG, (uint64_t)devfn << 32 | off, len,
+                                true, 0);
+}
+
+static void cfg_write(Run *r, uint8_t devfn, unsigned off, uint32_t val, unsigned len)
+{
+    if (!r->xen)
+        pci_bus_cfg_write(r->rig.bus, devfn, off, val, len);
+    else
+        xen_access(r, IOREQ_TYPE_PCI_CONFIG, (uint64_t)devfn << 32 | off, len, false, val);
+}
+
+/* Memory the guest reaches only when it is trapped (else it is the BAR). */
+static uint64_t mmio_read(Run *r, uint64_t addr, unsigned len)
+{
+    uint64_t v = ~0ull;
+
+    if (r->xen)
+        return xen_access(r, IOREQ_TYPE_COPY, addr, len, true, 0);
+    if (pci_bus_mmio_read(r->rig.bus, addr, len, &v) < 0)
+        v = len >= 8 ? ~0ull : (1ull << (8 * len)) - 1;
+    return v;
+}
+
+static void mmio_write(Run *r, uint64_t addr, unsigned len, uint64_t val)
+{
+    if (r->xen)
+        xen_access(r, IOREQ_TYPE_COPY, addr, len, false, val);
+    else
+        pci_bus_mmio_write(r->rig.bus, addr, len, val);
+}
+
+static uint32_t port_read(Run *r, uint16_t port, unsigned len)
+{
+    if (r->xen)
+        return (uint32_t)xen_access(r, IOREQ_TYPE_PIO, port, len, true, 0);
+    return php_ioport_read(r->php, port, len);
+}
+
+static void port_write(Run *r, uint16_t port, uint32_t val, unsigned len)
+{
+    if (r->xen)
+        xen_access(r, IOREQ_TYPE_PIO, port, len, false, val);
+    else
+        php_ioport_write(r->php, port, val, len);
+}
+
+/* ---- wiring: hot-plug controller, ioreq server ---- */
+
+static void on_sci(void *opaque)
+{
+    ((Run *)opaque)->sci++;
+}
+
+static void on_eject(void *opaque, unsigned vslot)
+{
+    PtError err;
+
+    g_assert_cmpint(pt_guest_detach_slot(((Run *)opaque)->rig.guest, vslot, &err), >, 0);
+}
+
+static const PhpOps php_ops = { on_sci, on_eject };
+
+static void on_slot(void *opaque, unsigned vslot, bool inserted)
+{
+    Run *r = opaque;
+
+    if (r->srv)
+        xen_ioreq_slot_changed(r->srv, vslot, inserted);
+    if (inserted)
+        php_slot_inserted(r->php, vslot);
+    else
+        php_slot_removed(r->php, vslot);
+}
+
+static uint32_t php_port_read(void *opaque, uint16_t port, unsigned len)
+{
+    return php_ioport_read(opaque, port, len);
+}
+
+static void php_port_write(void *opaque, uint16_t port, uint32_t val, unsigned len)
+{
+    php_ioport_write(opaque, port, val, len);
+}
+
+static const XenPortOps php_port_ops = { php_port_read, php_port_write };
+
+static void run_up(Run *r, bool xen, const char *dump, const char *const *boot)
+{
+    PtPlanDefaults dflt = pt_plan_defaults();
+    PtError err;
+
+    *r = (Run){ .xen = xen, .seen = g_string_new(NULL), .mmio_next = 0xc0000000ull,
+                .io_next = 0xc000 };
+    if (xen) {
+        stub_fresh();
+        Hypervisor *hv = hypervisor_xen_new(DOMID, &err);
+        if (!hv)
+            g_error("%s", err.msg);
+        rig_up_hv(&r->rig, dump, &dflt, hv);
+    } else {
+        rig_up_with(&r->rig, dump, &dflt);
+    }
+    for (int i = 0; boot && boot[i]; i++)       /* boot devices come before the guest runs */
+        rig_attach(&r->rig, boot[i]);
+    r->php = php_new(r->rig.bus, &php_ops, r);
+    if (xen) {
+        r->srv = xen_ioreq_new(DOMID, r->rig.bus, r->rig.guest, &err);
+        if (!r->srv)
+            g_error("%s", err.msg);
+        g_assert_cmpint(xen_ioreq_add_ports(r->srv, PHP_IOPORT_PSTA,
+                                            PHP_IOPORT_END - PHP_IOPORT_PSTA, &php_port_ops,
+                                            r->php, &err), ==, 0);
+    }
+    pt_guest_set_slot_observer(r->rig.guest, on_slot, r);
+}
+
+/* Everything goes; the sim's calls are returned (g_array_unref). */
+static GArray *run_down(Run *r)
+{
+    GArray *calls = g_array_new(FALSE, FALSE, sizeof(HvCall));
+
+    pt_guest_set_slot_observer(r->rig.guest, NULL, r);
+    xen_ioreq_free(r->srv);
+    pt_guest_free(r->rig.guest);
+    r->rig.guest = NULL;
+    php_free(r->php);
+    if (!r->xen)
+        for (size_t i = 0; i < hypervisor_sim_log_len(r->rig.hv); i++)
+            g_array_append_val(calls, *hypervisor_sim_log_at(r->rig.hv, i));
+    rig_down(&r->rig);
+    g_string_free(r->seen, TRUE);
+    return calls;
+}
+
+/* ------------------------------------------------------------ the guest */
+
+static void seen(Run *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void seen(Run *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    g_string_append_vprintf(r->seen, fmt, ap);
+    va_end(ap);
+    g_string_append_c(r->seen, '\n');
+}
+
+/* Size one BAR with decode off (Linux's way); assign bottom-up, aligned. */
+static int size_and_assign(Run *r, uint8_t devfn, int bar)
+{
+    unsigned off = PCI_BASE_ADDRESS_0 + 4 * (unsigned)bar;
+    uint32_t orig = cfg_read(r, devfn, off, 4);
+
+    cfg_write(r, devfn, off, 0xffffffffu, 4);
+    uint32_t lo = cfg_read(r, devfn, off, 4);
+    bool io = orig & PCI_BASE_ADDRESS_SPACE_IO;
+    bool mem64 = !io && (orig & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64;
+    uint64_t mask = io ? (lo & PCI_BASE_ADDRESS_IO_MASK) | 0xffff0000u
+                       : lo & PCI_BASE_ADDRESS_MEM_MASK;
+    if (mem64) {
+        cfg_write(r, devfn, off + 4, 0xffffffffu, 4);
+        mask |= (uint64_t)cfg_read(r, devfn, off + 4, 4) << 32;
+    } else {
+        mask |= 0xffffffff00000000ull;
+    }
+    uint64_t size = mask ? ~mask + 1 : 0;
+    if (!lo || !size)
+        return 1;
+    uint64_t next = io ? r->io_next : r->mmio_next;
+    uint64_t addr = (next + size - 1) & ~(size - 1);
+    if (io)
+        r->io_next = (uint32_t)(addr + size);
+    else
+        r->mmio_next = addr + size;
+    cfg_write(r, devfn, off, (uint32_t)addr, 4);
+    if (mem64)
+        cfg_write(r, devfn, off + 4, (uint32_t)(addr >> 32), 4);
+    seen(r, "  bar%d %s size 0x%" G_GINT64_MODIFIER "x at 0x%" G_GINT64_MODIFIER "x", bar,
+         io ? "io" : mem64 ? "mem64" : "mem32", size, addr);
+    return mem64 ? 2 : 1;
+}
+
+static void enumerate_function(Run *r, uint8_t devfn, bool assign)
+{
+    uint32_t id = cfg_read(r, devfn, PCI_VENDOR_ID, 4);
+    uint8_t hdr = (uint8_t)cfg_read(r, devfn, PCI_HEADER_TYPE, 1);
+    uint8_t pin = (uint8_t)cfg_read(r, devfn, PCI_INTERRUPT_PIN, 1);
+
+    seen(r, "%02x.%x %04x:%04x header %02x pin %u", PT_SLOT(devfn), PT_FUNC(devfn),
+         id & 0xffff, id >> 16, hdr, pin);
+    if (!assign || (hdr & 0x7f) != PCI_HEADER_TYPE_NORMAL)
+        return;
+    uint16_t cmd = (uint16_t)cfg_read(r, devfn, PCI_COMMAND, 2);
+    cfg_write(r, devfn, PCI_COMMAND, cmd & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
+    for (int bar = 0; bar < 6;)
+        bar += size_and_assign(r, devfn, bar);
+    cfg_write(r, devfn, PCI_COMMAND, cmd | PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
+}
+
+/* Linux's scan: function 0 first, the others only behind the MF bit. */
+static void enumerate(Run *r, bool assign)
+{
+    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++) {
+        if ((cfg_read(r, PT_DEVFN(slot, 0), PCI_VENDOR_ID, 2) & 0xffff) == 0xffff)
+            continue;
+        bool mf = cfg_read(r, PT_DEVFN(slot, 0), PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MFD;
+        for (unsigned fn = 0; fn < (mf ? 8u : 1u); fn++)
+            if ((cfg_read(r, PT_DEVFN(slot, fn), PCI_VENDOR_ID, 2) & 0xffff) != 0xffff)
+                enumerate_function(r, PT_DEVFN(slot, fn), assign);
+    }
+}
+
+static unsigned find_cap(Run *r, uint8_t devfn, uint8_t id)
+{
+    unsigned pos = cfg_read(r, devfn, PCI_CAPABILITY_LIST, 1);
+
+    for (int guard = 0; pos >= 0x40 && guard < 48; guard++) {
+        if (cfg_read(r, devfn, pos, 1) == id)
+            return pos;
+        pos = cfg_read(r, devfn, pos + 1, 1) & 0xfc;
+    }
+    return 0;
+}
+
+static void msi_program(Run *r, uint8_t devfn, uint64_t addr, uint32_t data, bool enable)
+{
+    unsigned cap = find_cap(r, devfn, PCI_CAP_ID_MSI);
+    g_assert_cmpuint(cap, !=, 0);
+    uint16_t ctrl = (uint16_t)cfg_read(r, devfn, cap + PCI_MSI_FLAGS, 2);
+    bool is64 = ctrl & PCI_MSI_FLAGS_64BIT;
+
+    cfg_write(r, devfn, cap + PCI_MSI_ADDRESS_LO, (uint32_t)addr, 4);
+    if (is64)
+        cfg_write(r, devfn, cap + PCI_MSI_ADDRESS_HI, (uint32_t)(addr >> 32), 4);
+    cfg_write(r, devfn, cap + (is64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), data, 2);
+    ctrl = (uint16_t)((ctrl & ~(PCI_MSI_FLAGS_QSIZE | PCI_MSI_FLAGS_ENABLE)) |
+                      (enable ? PCI_MSI_FLAGS_ENABLE : 0));
+    cfg_write(r, devfn, cap + PCI_MSI_FLAGS, ctrl, 2);
+    seen(r, "%02x.%x MSI at 0x%x %s", PT_SLOT(devfn), PT_FUNC(devfn), cap,
+         enable ? "enabled" : "disabled");
+}
+
+/* ------------------------------------------------------------ scenarios */
+
+static const char *const boot_usb_gpu[] = { "00:1d.*@7", "06:00.*@8", NULL };
+static const char *const boot_gpu[] = { "06:00.*@8", NULL };
+static const char *const boot_nic[] = { "01:00.0", NULL };
+
+/* Boot-time placement: the guest finds both multi-function slots. */
+static void sc_boot(Run *r)
+{
+    enumerate(r, true);
+}
+
+/* A BAR moved with decode on, then decode off and on again. */
+static void sc_bar_move(Run *r)
+{
+    uint8_t vga = PT_DEVFN(8, 0);
+
+    enumerate(r, true);
+    cfg_write(r, vga, PCI_BASE_ADDRESS_0, 0xf0000000u, 4);     /* free: above BAR3 */
+    seen(r, "moved: bar0 0x%08x", cfg_read(r, vga, PCI_BASE_ADDRESS_0, 4));
+    uint16_t cmd = (uint16_t)cfg_read(r, vga, PCI_COMMAND, 2);
+    cfg_write(r, vga, PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY, 2);
+    cfg_write(r, vga, PCI_COMMAND, cmd & ~(PCI_COMMAND_MEMORY | PCI_COMMAND_IO), 2);
+    cfg_write(r, vga, PCI_COMMAND, cmd, 2);
+}
+
+/* INTx: the pins the guest reads, the bindings the log shows. */
+static void sc_intx(Run *r)
+{
+    enumerate(r, false);
+    for (unsigned f = 0; f < 8; f++)
+        if ((cfg_read(r, PT_DEVFN(7, f), PCI_VENDOR_ID, 2) & 0xffff) != 0xffff)
+            seen(r, "07.%u line %u", f, cfg_read(r, PT_DEVFN(7, f), PCI_INTERRUPT_LINE, 1));
+}
+
+/* The hot-plug controller as the guest's ACPI code reads it. */
+static void php_event(Run *r)
+{
+    seen(r, "sci %u: event %u devfn %02x", r->sci, port_read(r, PHP_IOPORT_PSTA, 1),
+         port_read(r, PHP_IOPORT_PSTB, 1));
+}
+
+/* Hot-plug while the guest runs: the slot appears behind an SCI. */
+static void sc_hotplug(Run *r)
+{
+    enumerate(r, false);
+    rig_attach(&r->rig, "06:00.*@8");
+    php_event(r);
+    seen(r, "_STA 08.0 %x", port_read(r, PHP_IOPORT_SLOTS + PT_DEVFN(8, 0) / 2, 1));
+    enumerate(r, true);
+}
+
+/* Unplug as the guest ejects: every function of the slot goes. */
+static void sc_unplug(Run *r)
+{
+    enumerate(r, true);
+    g_assert_cmpint(php_request_eject(r->php, 8), ==, 0);
+    php_event(r);
+    port_write(r, PHP_IOPORT_SLOTS + PT_DEVFN(8, 0) / 2, PHP_EJECT_EVEN, 1);
+    seen(r, "after eject: 08.0 reads %08x", cfg_read(r, PT_DEVFN(8, 0), PCI_VENDOR_ID, 4));
+    enumerate(r, false);
+}
+
+/* MSI on both functions of the GT218 pair: bind, re-program, disable. */
+static void sc_msi(Run *r)
+{
+    enumerate(r, true);
+    msi_program(r, PT_DEVFN(8, 0), tg_msi_address(0, false, false), tg_msi_data(0x41, 0, false),
+                true);
+    msi_program(r, PT_DEVFN(8, 1), tg_msi_address(2, true, true), tg_msi_data(0x52, 1, true),
+                true);
+    msi_program(r, PT_DEVFN(8, 0), tg_msi_address(5, false, false), tg_msi_data(0x61, 0, false),
+                true);
+    msi_program(r, PT_DEVFN(8, 0), 0, 0, false);
+}
+
+/* MSI-X of the 82576: the table is reached through trapped pages. */
+static void sc_msix(Run *r)
+{
+    uint8_t nic = PT_DEVFN(4, 0);
+
+    enumerate(r, true);
+    unsigned cap = find_cap(r, nic, PCI_CAP_ID_MSIX);
+    g_assert_cmpuint(cap, !=, 0);
+    uint16_t ctrl = (uint16_t)cfg_read(r, nic, cap + 2, 2);
+    uint32_t tbl = cfg_read(r, nic, cap + PCI_MSIX_TABLE, 4);
+    unsigned bir = tbl & PCI_MSIX_BIR;
+    uint64_t base = cfg_read(r, nic, PCI_BASE_ADDRESS_0 + 4 * bir, 4) & PCI_BASE_ADDRESS_MEM_MASK;
+    uint64_t table = base + (tbl & ~(uint32_t)PCI_MSIX_BIR);
+    seen(r, "MSI-X cap 0x%x, %u vectors, table in BAR%u", cap, (ctrl & PCI_MSIX_TABSIZE) + 1,
+         bir);
+    cfg_write(r, nic, cap + 2, PCI_MSIX_ENABLE | PCI_MSIX_MASK, 2);
+    for (unsigned i = 0; i < 3; i++) {
+        uint64_t e = table + 16 * i;
+        mmio_write(r, e + 12, 4, 1);
+        mmio_write(r, e, 4, (uint32_t)tg_msi_address((uint8_t)i, false, false));
+        mmio_write(r, e + 4, 4, 0);
+        mmio_write(r, e + 8, 4, tg_msi_data((uint8_t)(0xa0 + i), 0, false));
+        mmio_write(r, e + 12, 4, 0);
+    }
+    cfg_write(r, nic, cap + 2, PCI_MSIX_ENABLE, 2);
+    mmio_write(r, table + 16 + 12, 4, 1);                       /* mask entry 1 */
+    seen(r, "entry 1 ctrl %x data %x", (unsigned)mmio_read(r, table + 16 + 12, 4),
+         (unsigned)mmio_read(r, table + 16 + 8, 4));
+    /* The BAR moves: its trapped pages move with it. */
+    uint16_t cmd = (uint16_t)cfg_read(r, nic, PCI_COMMAND, 2);
+    cfg_write(r, nic, PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY, 2);
+    cfg_write(r, nic, PCI_BASE_ADDRESS_0 + 4 * bir, (uint32_t)(base + 0x100000), 4);
+    cfg_write(r, nic, PCI_COMMAND, cmd, 2);
+    seen(r, "moved: entry 0 data %x", (unsigned)mmio_read(r, table + 0x100000 + 8, 4));
+    cfg_write(r, nic, cap + 2, 0, 2);
+}
+
+typedef struct Scenario {
+    const char *name;
+    const char *dump;
+    const char *const *boot;
+    void (*run)(Run *r);
+} Scenario;
+
+/* Save/restore joins as one more entry once it lands. */
+static const Scenario scenarios[] = {
+    { "boot",     ASUS,   boot_usb_gpu, sc_boot },
+    { "bar-move", ASUS,   boot_usb_gpu, sc_bar_move },
+    { "intx",     ASUS,   boot_usb_gpu, sc_intx },
+    { "hotplug",  ASUS,   NULL,         sc_hotplug },
+    { "unplug",   ASUS,   boot_usb_gpu, sc_unplug },
+    { "msi",      ASUS,   boot_gpu,     sc_msi },
+    { "msix",     I82576, boot_nic,     sc_msix },
+};
+
+/* ------------------------------------------------------------ sim calls -> Xen calls */
+
+typedef struct Xlate {
+    GHashTable *gsi_refs;       /* sim pirq -> references (GSI pirqs) */
+    GHashTable *gsi_of;         /* sim pirq -> GSI */
+    GPtrArray *out;
+} Xlate;
+
+static void want(Xlate *x, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void want(Xlate *x, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    g_ptr_array_add(x->out, g_strdup_vprintf(fmt, ap));
+    va_end(ap);
+}
+
+/* public/domctl.h of 4.17: dest 7:0, RH 8, DM 9, delivery 14:12, trigger 15, unmasked 16. */
+static unsigned gflags_of(const HvMsi *m)
+{
+    return m->dest | !!(m->flags & HV_MSI_REDIR_HINT) << 8 |
+           !!(m->flags & HV_MSI_DEST_LOGICAL) << 9 | (unsigned)m->delivery_mode << 12 |
+           !!(m->flags & HV_MSI_TRIG_LEVEL) << 15 | !!(m->flags & HV_MSI_UNMASKED) << 16;
+}
+
+static unsigned sbdf_of(PtBdf b)
+{
+    return (unsigned)b.domain << 16 | (unsigned)b.bus << 8 | (unsigned)b.dev << 3 | b.func;
+}
+
+#define D "dom=" G_STRINGIFY(DOMID)
+#define X64 "0x%" G_GINT64_MODIFIER "x"
+#define U64 "%" G_GINT64_MODIFIER "u"
+
+static void xlate(Xlate *x, const HvCall *c)
+{
+    gpointer key = GINT_TO_POINTER(c->pirq);
+    unsigned refs = GPOINTER_TO_UINT(g_hash_table_lookup(x->gsi_refs, key));
+
+    switch (c->op) {        /* one line per op: the translation table */
+    case HV_OP_TEST_DEVICE:   want(x, "xc_test_assign_device " D " sbdf=0x%x", sbdf_of(c->host)); break;
+    case HV_OP_ASSIGN_DEVICE: want(x, "xc_assign_device " D " sbdf=0x%x flag=1", sbdf_of(c->host)); break;
+    case HV_OP_DEASSIGN_DEVICE: want(x, "xc_deassign_device " D " sbdf=0x%x", sbdf_of(c->host)); break;
+    case HV_OP_MAP_MMIO:
+    case HV_OP_UNMAP_MMIO:
+        want(x, "xc_domain_memory_mapping " D " gfn=" X64 " mfn=" X64 " n=" U64 " add=%d",
+             c->guest, c->machine, c->count, c->op == HV_OP_MAP_MMIO);
+        break;
+    case HV_OP_MAP_IOPORT:
+    case HV_OP_UNMAP_IOPORT:
+        want(x, "xc_domain_ioport_mapping " D " gport=" X64 " mport=" X64 " n=" U64 " add=%d",
+             c->guest, c->machine, c->count, c->op == HV_OP_MAP_IOPORT);
+        break;
+    case HV_OP_MAP_PIRQ:
+        if (!refs)
+            want(x, "xc_physdev_map_pirq " D " index=%d pirq=-1 -> pirq=$%d", c->gsi, c->pirq);
+        g_hash_table_insert(x->gsi_refs, key, GUINT_TO_POINTER(refs + 1));
+        g_hash_table_insert(x->gsi_of, key, GINT_TO_POINTER(c->gsi));
+        break;
+    case HV_OP_MAP_PIRQ_MSI:
+        want(x, "xc_physdev_map_pirq_msi " D " index=-1 pirq=-1 devfn=0x%x bus=0x%x entry=%d "
+             "table=" X64 " -> pirq=$%d", PT_DEVFN(c->host.dev, c->host.func), c->host.bus,
+             c->gsi, c->table_base, c->pirq);
+        break;
+    case HV_OP_UNMAP_PIRQ:
+        if (refs > 1)
+            g_hash_table_insert(x->gsi_refs, key, GUINT_TO_POINTER(refs - 1));
+        else {
+            g_hash_table_remove(x->gsi_refs, key);
+            want(x, "xc_physdev_unmap_pirq " D " pirq=$%d", c->pirq);
+        }
+        break;
+    case HV_OP_BIND_INTX:
+        want(x, "xc_domain_bind_pt_pci_irq " D " irq=$%d bus=0 dev=0x%x intx=%u", c->pirq,
+             PT_SLOT(c->devfn), c->intx);
+        break;
+    case HV_OP_UNBIND_INTX:
+        want(x, "xc_domain_unbind_pt_irq " D " irq=$%d type=0 bus=0 dev=0x%x intx=%u isa=0",
+             c->pirq, PT_SLOT(c->devfn), c->intx);
+        break;
+    case HV_OP_BIND_MSI:
+    case HV_OP_UPDATE_MSI:
+        want(x, "xc_domain_update_msi_irq " D " gvec=0x%x pirq=$%d gflags=0x%x gtable=" X64,
+             c->msi.vector, c->pirq, gflags_of(&c->msi), c->msi.table);
+        break;
+    case HV_OP_UNBIND_MSI:
+        want(x, "xc_domain_unbind_msi_irq " D " gvec=0x%x pirq=$%d gflags=0x%x", c->msi.vector,
+             c->pirq, gflags_of(&c->msi));
+        break;
+    case HV_OP_IOMEM_PERMISSION:
+        want(x, "xc_domain_iomem_permission " D " mfn=" X64 " n=" U64 " allow=%d", c->machine,
+             c->count, c->allow);
+        break;
+    case HV_OP_IOPORT_PERMISSION:
+        want(x, "xc_domain_ioport_permission " D " port=" X64 " n=" U64 " allow=%d",
+             c->machine, c->count, c->allow);
+        break;
+    case HV_OP_IRQ_PERMISSION:      /* Xen takes dom0's pirq: the GSI */
+        want(x, "xc_domain_irq_permission " D " pirq=%d allow=%d",
+             GPOINTER_TO_INT(g_hash_table_lookup(x->gsi_of, key)), c->allow);
+        break;
+    case HV_OP_COUNT:
+        g_assert_not_reached();
+    }
+}
+
+static GPtrArray *expected_xen_calls(GArray *calls)
+{
+    Xlate x = { g_hash_table_new(NULL, NULL), g_hash_table_new(NULL, NULL),
+                g_ptr_array_new_with_free_func(g_free) };
+
+    for (guint i = 0; i < calls->len; i++) {
+        const HvCall *c = &g_array_index(calls, HvCall, i);
+        g_assert_cmpint(c->rc, ==, 0);
+        xlate(&x, c);
+    }
+    g_hash_table_destroy(x.gsi_refs);
+    g_hash_table_destroy(x.gsi_of);
+    return x.out;
+}
+
+/* The hypervisor-op lines of the stand-in's log (not set-up or queries). */
+static GPtrArray *logged_xen_calls(char **lines)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+
+    for (char **l = lines; *l; l++)
+        if (g_str_has_prefix(*l, "xc_") && !g_str_has_prefix(*l, "xc_interface_") &&
+            !g_str_has_prefix(*l, "xc_domain_getinfo"))
+            g_ptr_array_add(out, g_strdup(*l));
+    return out;
+}
+
+/* Token by token; "$K" in the expectation binds to the actual value, one
+ * to one (the stand-in numbers pirqs as Xen does, not as the sim). */
+static bool match_line(const char *want_line, const char *got, GHashTable *bind, GHashTable *rev)
+{
+    g_auto(GStrv) w = g_strsplit(want_line, " ", -1), g = g_strsplit(got, " ", -1);
+
+    if (g_strv_length(w) != g_strv_length(g))
+        return false;
+    for (int i = 0; w[i]; i++) {
+        const char *dollar = strchr(w[i], '$');
+        size_t pre = dollar ? (size_t)(dollar - w[i]) : strlen(w[i]);
+        if (strncmp(w[i], g[i], pre) != 0 || (!dollar && strcmp(w[i], g[i]) != 0))
+            return false;
+        if (!dollar)
+            continue;
+        const char *k = dollar + 1, *v = g[i] + pre;
+        const char *had = g_hash_table_lookup(bind, k), *back = g_hash_table_lookup(rev, v);
+        if ((had && strcmp(had, v) != 0) || (back && strcmp(back, k) != 0))
+            return false;
+        g_hash_table_insert(bind, g_strdup(k), g_strdup(v));
+        g_hash_table_insert(rev, g_strdup(v), g_strdup(k));
+    }
+    return true;
+}
+
+static void assert_calls_match(GPtrArray *want_calls, GPtrArray *got)
+{
+    g_autoptr(GHashTable) bind = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GHashTable) rev = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+    for (guint i = 0; i < MAX(want_calls->len, got->len); i++) {
+        const char *w = i < want_calls->len ? want_calls->pdata[i] : "(nothing)";
+        const char *g = i < got->len ? got->pdata[i] : "(nothing)";
+        if (i >= want_calls->len || i >= got->len || !match_line(w, g, bind, rev))
+            g_error("Xen call %u:\n  expected %s\n  logged   %s", i, w, g);
+    }
+}
+
+/* Set-up order of the ioreq server and every claim released. */
+static void assert_ioreq_lifecycle(char **lines)
+{
+    static const char *const order[][2] = {
+        { "xendevicemodel_create_ioreq_server", "" },
+        { "xenforeignmemory_map_resource", "" },
+        { "xendevicemodel_get_ioreq_server_info", "" },
+        { "xendevicemodel_set_ioreq_server_state", "enabled=1" },
+        { "xenevtchn_bind_interdomain", "" },
+        { "xendevicemodel_set_ioreq_server_state", "enabled=0" },
+        { "xenevtchn_unbind", "" },
+        { "xenforeignmemory_unmap_resource", "" },
+        { "xendevicemodel_destroy_ioreq_server", "" },
+    };
+    int pcidevs = 0, ranges = 0;
+    size_t next = 0;
+
+    for (char **l = lines; *l; l++) {
+        if (next < G_N_ELEMENTS(order) && g_str_has_prefix(*l, order[next][0]) &&
+            strstr(*l, order[next][1]))
+            next++;
+        pcidevs += g_str_has_prefix(*l, "xendevicemodel_map_pcidev") -
+                   g_str_has_prefix(*l, "xendevicemodel_unmap_pcidev");
+        ranges += g_str_has_prefix(*l, "xendevicemodel_map_io_range") -
+                  g_str_has_prefix(*l, "xendevicemodel_unmap_io_range");
+    }
+    g_assert_cmpuint(next, ==, G_N_ELEMENTS(order));
+    g_assert_cmpint(pcidevs, ==, 0);
+    g_assert_cmpint(ranges, ==, 0);
+}
+
+static void test_scenario(gconstpointer data)
+{
+    const Scenario *sc = data;
+    Run sim, xen;
+
+    run_up(&sim, false, sc->dump, sc->boot);
+    sc->run(&sim);
+    g_autofree char *sim_seen = g_strdup(sim.seen->str);
+    GArray *calls = run_down(&sim);
+
+    run_up(&xen, true, sc->dump, sc->boot);
+    sc->run(&xen);
+    g_autofree char *xen_seen = g_strdup(xen.seen->str);
+    unsigned long served = xen_ioreq_served(xen.srv);
+    g_array_unref(run_down(&xen));
+
+    if (g_test_verbose())
+        g_test_message("guest saw:\n%s", sim_seen);
+    g_assert_cmpstr(xen_seen, ==, sim_seen);
+    g_assert_cmpuint(served, >, 0);
+    g_auto(GStrv) lines = stub_log_lines();
+    g_autoptr(GPtrArray) want_calls = expected_xen_calls(calls);
+    g_autoptr(GPtrArray) got = logged_xen_calls(lines);
+    g_assert_cmpuint(want_calls->len, >, 0);
+    assert_calls_match(want_calls, got);
+    assert_ioreq_lifecycle(lines);
+    assert_stub_clean();
+    g_array_unref(calls);
+}
+
+/* ------------------------------------------------------------ unit tests */
+
+static char *last_log_line(const char *prefix)
+{
+    g_auto(GStrv) lines = stub_log_lines();
+    char *found = NULL;
+
+    for (char **l = lines; *l; l++)
+        if (g_str_has_prefix(*l, prefix)) {
+            g_free(found);
+            found = g_strdup(*l);
+        }
+    return found;
+}
+
+static Hypervisor *xen_hv(void)
+{
+    PtError err;
+    Hypervisor *hv;
+
+    stub_fresh();
+    hv = hypervisor_xen_new(DOMID, &err);
+    if (!hv)
+        g_error("%s", err.msg);
+    return hv;
+}
+
+/* SBDF with a segment, gflags of every field, dest beyond 8 bits refused. */
+static void test_encodings(void)
+{
+    Hypervisor *hv = xen_hv();
+    PtBdf dev = { 0x0001, 0x03, 0x1c, 0x5 };
+    PtBdf dev0 = { 0, 0x06, 0x00, 0x1 };
+    int pirq;
+
+    g_assert_cmpint(hv_assign_device(hv, dev, PT_DEVFN(5, 0)), ==, 0);
+    g_autofree char *a = last_log_line("xc_assign_device");
+    g_assert_cmpstr(a, ==, "xc_assign_device dom=7 sbdf=0x103e5 flag=1");
+    g_assert_cmpint(hv_deassign_device(hv, dev, PT_DEVFN(5, 0)), ==, 0);
+    /* MSI needs segment 0 in Xen 4.17's libxenctrl. */
+    g_assert_cmpint(hv_map_pirq_msi(hv, dev, 0, 0, &pirq), ==, -EOPNOTSUPP);
+
+    g_assert_cmpint(hv_assign_device(hv, dev0, PT_DEVFN(5, 1)), ==, 0);
+    g_assert_cmpint(hv_map_pirq_msi(hv, dev0, 3, 0xfe001000, &pirq), ==, 0);
+    g_assert_cmpint(pirq, ==, 1023);            /* MSI pirqs from the top, as Xen */
+    HvMsi m = { .vector = 0x31, .dest = 0x12, .delivery_mode = 1,
+                .flags = HV_MSI_DEST_LOGICAL | HV_MSI_REDIR_HINT | HV_MSI_TRIG_LEVEL |
+                         HV_MSI_UNMASKED, .table = 0xf0001000 };
+    g_assert_cmpint(hv_bind_msi(hv, pirq, &m), ==, 0);
+    g_autofree char *b = last_log_line("xc_domain_update_msi_irq");
+    g_assert_cmpstr(b, ==, "xc_domain_update_msi_irq dom=7 gvec=0x31 pirq=1023 "
+                           "gflags=0x19312 gtable=0xf0001000");
+    HvMsi wide = m;
+    wide.dest = 0x100;
+    g_assert_cmpint(hv_update_msi(hv, pirq, &wide), ==, -EINVAL);
+    m.flags = 0;
+    m.delivery_mode = 7;
+    g_assert_cmpint(hv_unbind_msi(hv, pirq, &m), ==, 0);
+    g_autofree char *c = last_log_line("xc_domain_unbind_msi_irq");
+    g_assert_cmpstr(c, ==, "xc_domain_unbind_msi_irq dom=7 gvec=0x31 pirq=1023 gflags=0x7012");
+    g_assert_cmpint(hv_unmap_pirq(hv, pirq), ==, 0);
+
+    /* A GSI shared by two functions: Xen is asked once, released once. */
+    int p1, p2;
+    g_assert_cmpint(hv_map_pirq(hv, 19, &p1), ==, 0);
+    g_assert_cmpint(hv_map_pirq(hv, 19, &p2), ==, 0);
+    g_assert_cmpint(p1, ==, 16);                /* GSI pirqs from 16 up, as Xen */
+    g_assert_cmpint(p2, ==, p1);
+    g_assert_cmpint(hv_irq_permission(hv, p1, true), ==, 0);
+    g_autofree char *d = last_log_line("xc_domain_irq_permission");
+    g_assert_cmpstr(d, ==, "xc_domain_irq_permission dom=7 pirq=19 allow=1");
+    g_assert_cmpint(hv_irq_permission(hv, p1, false), ==, 0);
+    g_assert_cmpint(hv_unmap_pirq(hv, p1), ==, 0);
+    g_autofree char *e = last_log_line("xc_physdev_unmap_pirq");
+    g_assert_cmpstr(e, ==, "xc_physdev_unmap_pirq dom=7 pirq=1023");   /* not yet 16 */
+    g_assert_cmpint(hv_unmap_pirq(hv, p2), ==, 0);
+    g_autofree char *f = last_log_line("xc_physdev_unmap_pirq");
+    g_assert_cmpstr(f, ==, "xc_physdev_unmap_pirq dom=7 pirq=16");
+    g_assert_cmpint(hv_deassign_device(hv, dev0, PT_DEVFN(5, 1)), ==, 0);
+    hypervisor_free(hv);
+    assert_stub_clean();
+}
+
+/* Each libxenctrl call of an attach fails in turn: the error names the
+ * call, the attach leaves nothing in "Xen". */
+static void test_attach_failure_walk(void)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    PtPlanDefaults dflt = pt_plan_defaults();
+    Rig rig;
+    PtError err;
+
+    rig_up_hv(&rig, ASUS, &dflt, xen_hv());
+    rig_attach(&rig, "00:1d.*@7");
+    g_auto(GStrv) lines = stub_log_lines();
+    for (char **l = lines; *l; l++)
+        if (g_str_has_prefix(*l, "xc_") && !g_str_has_prefix(*l, "xc_interface"))
+            g_ptr_array_add(names, g_strndup(*l, strcspn(*l, " ")));
+    rig_down(&rig);
+    g_assert_cmpuint(names->len, >, 10);
+
+    for (guint i = 0; i < names->len; i++) {
+        unsigned nth = 0;
+        for (guint k = 0; k <= i; k++)
+            nth += strcmp(names->pdata[k], names->pdata[i]) == 0;
+        rig_up_hv(&rig, ASUS, &dflt, xen_hv());
+        stub.fail(names->pdata[i], nth, EIO);
+        g_assert_cmpint(pt_guest_attach(rig.guest, "00:1d.*@7", NULL, &err), <, 0);
+        g_assert_nonnull(strstr(err.msg, strerror(EIO)));
+        g_autofree char *needle = g_strdup_printf("%s(", (char *)names->pdata[i]);
+        g_assert_cmpuint(rig_log_count(needle), ==, 1);
+        g_assert_cmpint(pt_guest_count(rig.guest), ==, 0);
+        rig_down(&rig);
+        assert_stub_clean();
+    }
+}
+
+/* The ioreq server's set-up fails at each step: named, nothing left. */
+static void test_ioreq_setup_failures(void)
+{
+    static const char *const steps[] = {
+        "xendevicemodel_open", "xenforeignmemory_open", "xenevtchn_open", "xc_domain_getinfo",
+        "xendevicemodel_create_ioreq_server", "xenforeignmemory_map_resource",
+        "xendevicemodel_get_ioreq_server_info", "xendevicemodel_set_ioreq_server_state",
+        "xenevtchn_bind_interdomain", "xendevicemodel_map_pcidev_to_ioreq_server",
+    };
+    PtPlanDefaults dflt = pt_plan_defaults();
+
+    for (size_t i = 0; i < G_N_ELEMENTS(steps); i++) {
+        Rig rig;
+        PtError err = { "" };
+        rig_up_hv(&rig, ASUS, &dflt, xen_hv());
+        rig_attach(&rig, "06:00.*@8");
+        stub.fail(steps[i], i == 8 ? 2 : 1, EACCES);     /* vCPU 1's channel */
+        g_assert_null(xen_ioreq_new(DOMID, rig.bus, rig.guest, &err));
+        if (i < 9)
+            g_assert_nonnull(strstr(err.msg, steps[i]));
+        else
+            g_assert_cmpuint(rig_log_count(steps[i]), ==, 1);
+        rig_down(&rig);
+        assert_stub_clean();
+    }
+}
+
+/* Xen's PCI config encoding: byte offsets within the dword, extended
+ * space, the server's port handlers, unclaimed ports, a refused string op. */
+static void test_ioreq_decode(void)
+{
+    Run r;
+
+    run_up(&r, true, ASUS, boot_gpu);
+    g_assert_cmpuint(xen_ioreq_vcpus(r.srv), ==, 2);
+    g_assert_cmpuint(xen_ioreq_claimed_pcidevs(r.srv), ==, 2);
+    g_assert_cmphex(cfg_read(&r, PT_DEVFN(8, 0), PCI_DEVICE_ID, 2), ==, 0x0a65);
+    g_assert_cmphex(cfg_read(&r, PT_DEVFN(8, 0), PCI_VENDOR_ID + 1, 1), ==, 0x10);
+    g_assert_cmphex(cfg_read(&r, PT_DEVFN(8, 0), PCI_HEADER_TYPE, 1), ==, 0x80);
+    g_assert_cmphex(cfg_read(&r, PT_DEVFN(8, 1), PCI_CLASS_DEVICE, 2), ==, 0x0403);
+    g_assert_cmphex(cfg_read(&r, PT_DEVFN(8, 0), 0x100, 4),
+                    ==, pci_bus_cfg_read(r.rig.bus, PT_DEVFN(8, 0), 0x100, 4));
+    /* 08.2 is not ours: Xen never sends it, the guest reads all ones. */
+    g_assert_cmphex(cfg_read(&r, PT_DEVFN(8, 2), PCI_VENDOR_ID, 4), ==, 0xffffffff);
+    /* The hot-plug ports are served; a port next to them is not claimed. */
+    g_assert_cmphex(port_read(&r, PHP_IOPORT_SLOTS + PT_DEVFN(8, 0) / 2, 1), ==, 0xff);
+    g_assert_cmphex(port_read(&r, PHP_IOPORT_END, 1), ==, 0xff);
+    /* rep outs (data in guest memory) is refused, counted, answered. */
+    ioreq_t req = { .addr = PHP_IOPORT_PSTA, .data = 0x1000, .count = 4, .size = 1,
+                    .state = STATE_IOREQ_READY, .data_is_ptr = 1, .dir = IOREQ_WRITE,
+                    .type = IOREQ_TYPE_PIO }, resp;
+    g_assert_cmpint(stub.post(0, &req), ==, 0);
+    while (stub.poll(0, &resp) == 0)
+        g_main_context_iteration(NULL, TRUE);
+    g_assert_cmpuint(rig_log_count("string or wide port I/O"), ==, 1);
+    g_assert_cmpint(xen_ioreq_add_ports(r.srv, PHP_IOPORT_PSTA + 4, 2, &php_port_ops, r.php,
+                                        &(PtError){ "" }), ==, -EEXIST);
+    g_array_unref(run_down(&r));
+    assert_stub_clean();
+}
+
+/* Every Xen function our objects import is one the stand-in defines. */
+static void test_stub_covers_imports(void)
+{
+    g_autofree char *defined = NULL, *undefined = NULL;
+    g_autofree char *cmd_def = g_strdup_printf("nm -D --defined-only %s", STUB_SO);
+    g_autofree char *cmd_und = g_strdup_printf("nm -u %s/san/hw/hypervisor-xen.o "
+                                               "%s/san/guest/xen-ioreq.o", BUILDDIR, BUILDDIR);
+
+    g_assert_true(g_spawn_command_line_sync(cmd_def, &defined, NULL, NULL, NULL));
+    g_assert_true(g_spawn_command_line_sync(cmd_und, &undefined, NULL, NULL, NULL));
+    g_auto(GStrv) lines = g_strsplit(undefined, "\n", -1);
+    int checked = 0;
+    for (char **l = lines; *l; l++) {
+        const char *sym = strrchr(*l, ' ') ? strrchr(*l, ' ') + 1 : *l;
+        if (!g_str_has_prefix(sym, "xc_") && !g_str_has_prefix(sym, "xendevicemodel_") &&
+            !g_str_has_prefix(sym, "xenforeignmemory_") && !g_str_has_prefix(sym, "xenevtchn_"))
+            continue;
+        g_autofree char *needle = g_strdup_printf(" T %s\n", sym);
+        if (!strstr(defined, needle))
+            g_error("the stand-in lacks %s", sym);
+        checked++;
+    }
+    g_assert_cmpint(checked, >=, 30);
+}
+
+/* ------------------------------------------------------------ qemu-dm */
+
+static char *qemu_dm(void)
+{
+    char *path = g_build_filename(BUILDDIR, "qemu-dm", NULL);
+
+    if (!g_file_test(path, G_FILE_TEST_IS_EXECUTABLE)) {
+        g_free(path);
+        return NULL;
+    }
+    return path;
+}
+
+static char **env_without_preload(void)
+{
+    char **env = g_get_environ();
+
+    env = g_environ_unsetenv(env, "LD_PRELOAD");
+    return g_environ_unsetenv(env, "XENSTUB_LOG");
+}
+
+/* No Xen and no stand-in: one line saying so, exit status 2. */
+static void test_qemu_dm_without_xen(void)
+{
+    g_autofree char *dm = qemu_dm();
+
+    if (!dm || g_file_test("/dev/xen/privcmd", G_FILE_TEST_EXISTS)) {
+        g_test_skip(dm ? "this machine has Xen" : "qemu-dm is not built");
+        return;
+    }
+    g_auto(GStrv) env = env_without_preload();
+    const char *const variants[][6] = {
+        { dm, "-hypervisor", "xen", "-domid", "5", NULL },
+        { dm, "-domid", "5", NULL },                /* xen is the default */
+        { dm, NULL },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(variants); i++) {
+        g_autofree char *out = NULL, *errs = NULL;
+        int status;
+        g_assert_true(g_spawn_sync(NULL, (char **)variants[i], env, G_SPAWN_DEFAULT, NULL, NULL,
+                                   &out, &errs, &status, NULL));
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 2);
+        g_assert_cmpstr(out, ==, "");
+        g_assert_cmpstr(errs, ==, "qemu-dm: no Xen here: cannot open the hypervisor interface "
+                                  "(/dev/xen/privcmd: No such file or directory); "
+                                  "use -hypervisor sim for a simulated run\n");
+    }
+}
+
+static bool log_has(const char *needle)
+{
+    g_autofree char *text = NULL;
+
+    return g_file_get_contents(log_path, &text, NULL, NULL) && strstr(text, needle);
+}
+
+/* qemu-dm on "Xen": boot devices, the ioreq server, a clean exit on SIGTERM. */
+static void test_qemu_dm_on_stub(void)
+{
+    g_autofree char *dm = qemu_dm();
+
+    if (!dm) {
+        g_test_skip("qemu-dm is not built");
+        return;
+    }
+    stub_fresh();
+    char *tree = simtree_build(ASUS, true);
+    char **env = g_get_environ();
+    env = g_environ_setenv(env, "LD_PRELOAD", STUB_SO, TRUE);
+    env = g_environ_setenv(env, "XENSTUB_LOG", log_path, TRUE);
+    env = g_environ_setenv(env, "XENSTUB_VCPUS", "4", TRUE);
+    const char *argv[] = { dm, "-host-sysfs", tree, "-domid", "9", "-pci", "06:00.*@8", NULL };
+    GPid pid;
+    int out_fd;
+    g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, env, G_SPAWN_DO_NOT_REAP_CHILD,
+                                           NULL, NULL, &pid, NULL, &out_fd, NULL, NULL));
+    for (int i = 0; i < 500 && !log_has("xenevtchn_bind_interdomain dom=9 remote=275"); i++)
+        g_usleep(10000);
+    g_assert_true(log_has("xendevicemodel_map_pcidev_to_ioreq_server dom=9 id=1 seg=0 bus=0 "
+                          "dev=0x8 fn=1"));
+    kill(pid, SIGTERM);
+    int status;
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_spawn_close_pid(pid);
+    close(out_fd);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+
+    /* Another process's stand-in: judge by its log that all was undone. */
+    g_auto(GStrv) lines = stub_log_lines();
+    assert_ioreq_lifecycle(lines);
+    static const char *const pairs[][2] = {
+        { "xc_assign_device", "xc_deassign_device" },
+        { "xc_physdev_map_pirq ", "xc_physdev_unmap_pirq" },
+        { "xc_domain_bind_pt_pci_irq", "xc_domain_unbind_pt_irq" },
+        { "xc_interface_open", "xc_interface_close" },
+        { "xenevtchn_open", "xenevtchn_close" },
+    };
+    for (size_t p = 0; p < G_N_ELEMENTS(pairs); p++) {
+        int n = 0, opened = 0;
+        for (char **l = lines; *l; l++) {
+            n += g_str_has_prefix(*l, pairs[p][0]) - g_str_has_prefix(*l, pairs[p][1]);
+            opened += g_str_has_prefix(*l, pairs[p][0]);
+        }
+        g_assert_cmpint(opened, >, 0);
+        g_assert_cmpint(n, ==, 0);
+    }
+    for (char **l = lines; *l; l++)
+        g_assert_false(g_str_has_prefix(*l, "xenstub: violation"));
+    g_strfreev(env);
+    simtree_remove(tree);
+}
+
+/* ------------------------------------------------------------ main */
+
+/* The stand-in must be preloaded before the process starts: re-execute. */
+static void reexec_with_stub(char **argv)
+{
+    const char *asan = g_getenv("ASAN_OPTIONS");
+    g_autofree char *opts = g_strdup_printf("%s%sverify_asan_link_order=0", asan ? asan : "",
+                                            asan && *asan ? ":" : "");
+
+    if (!g_file_test(STUB_SO, G_FILE_TEST_EXISTS)) {
+        fprintf(stderr, "test-xen-backend: %s is not built\n", STUB_SO);
+        exit(1);
+    }
+    g_setenv("LD_PRELOAD", STUB_SO, TRUE);
+    g_setenv("ASAN_OPTIONS", opts, TRUE);
+    execv("/proc/self/exe", argv);
+    perror("test-xen-backend: re-exec");
+    exit(1);
+}
+
+int main(int argc, char **argv)
+{
+    if (!dlsym(RTLD_DEFAULT, "xenstub_ioreq_post"))
+        reexec_with_stub(argv);
+    resolve_stub();
+    int fd = g_file_open_tmp("xenstub-XXXXXX.log", &log_path, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_setenv("XENSTUB_LOG", log_path, TRUE);
+    g_unsetenv("XENSTUB_FAIL");
+    g_unsetenv("XENSTUB_VCPUS");
+
+    g_test_init(&argc, &argv, NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(scenarios); i++) {
+        g_autofree char *path = g_strdup_printf("/xen-backend/scenario/%s", scenarios[i].name);
+        g_test_add_data_func(path, &scenarios[i], test_scenario);
+    }
+    g_test_add_func("/xen-backend/encodings", test_encodings);
+    g_test_add_func("/xen-backend/attach-failure-walk", test_attach_failure_walk);
+    g_test_add_func("/xen-backend/ioreq-setup-failures", test_ioreq_setup_failures);
+    g_test_add_func("/xen-backend/ioreq-decode", test_ioreq_decode);
+    g_test_add_func("/xen-backend/stub-covers-imports", test_stub_covers_imports);
+    g_test_add_func("/xen-backend/qemu-dm-without-xen", test_qemu_dm_without_xen);
+    g_test_add_func("/xen-backend/qemu-dm-on-stub", test_qemu_dm_on_stub);
+    int rc = g_test_run();
+    if (!g_getenv("XENSTUB_KEEP_LOG"))      /* for a look at the last test's calls */
+        g_unlink(log_path);
+    else
+        g_printerr("stand-in log: %s\n", log_path);
+    g_free(log_path);
+    return rc;
+}

@@ -90,14 +90,17 @@ static int xen_test_device(Hypervisor *hv, PtBdf h)
                   "xc_test_assign_device", "sbdf=0x%x", sbdf);
 }
 
-/* RDM relaxed: xl's default per-device rdm_policy. */
+/* Flag 0: reserved device memory strict, xl's per-device default
+ * (xl-pci-configuration(5), rdm_policy); not XEN_DOMCTL_DEV_RDM_RELAXED. */
+#define XEN_ASSIGN_RDM_STRICT 0u
+
 static int xen_assign_device(Hypervisor *hv, PtBdf h, uint8_t devfn)
 {
     HvXen *x = to_xen(hv);
     uint32_t sbdf = xen_sbdf(h);
 
     (void)devfn;        /* Xen assigns by host SBDF; the guest devfn is ours */
-    return xen_rc(x, xc_assign_device(x->xch, x->domid, sbdf, XEN_DOMCTL_DEV_RDM_RELAXED),
+    return xen_rc(x, xc_assign_device(x->xch, x->domid, sbdf, XEN_ASSIGN_RDM_STRICT),
                   "xc_assign_device", "sbdf=0x%x", sbdf);
 }
 

@@ -546,7 +546,7 @@ static void xlate(Xlate *x, const HvCall *c)
 
     switch (c->op) {        /* one line per op: the translation table */
     case HV_OP_TEST_DEVICE:   want(x, "xc_test_assign_device " D " sbdf=0x%x", sbdf_of(c->host)); break;
-    case HV_OP_ASSIGN_DEVICE: want(x, "xc_assign_device " D " sbdf=0x%x flag=1", sbdf_of(c->host)); break;
+    case HV_OP_ASSIGN_DEVICE: want(x, "xc_assign_device " D " sbdf=0x%x flag=0", sbdf_of(c->host)); break;
     case HV_OP_DEASSIGN_DEVICE: want(x, "xc_deassign_device " D " sbdf=0x%x", sbdf_of(c->host)); break;
     case HV_OP_MAP_MMIO:
     case HV_OP_UNMAP_MMIO:
@@ -774,7 +774,7 @@ static void test_encodings(void)
 
     g_assert_cmpint(hv_assign_device(hv, dev, PT_DEVFN(5, 0)), ==, 0);
     g_autofree char *a = last_log_line("xc_assign_device");
-    g_assert_cmpstr(a, ==, "xc_assign_device dom=7 sbdf=0x103e5 flag=1");
+    g_assert_cmpstr(a, ==, "xc_assign_device dom=7 sbdf=0x103e5 flag=0");
     g_assert_cmpint(hv_deassign_device(hv, dev, PT_DEVFN(5, 0)), ==, 0);
     /* MSI needs segment 0 in Xen 4.17's libxenctrl. */
     g_assert_cmpint(hv_map_pirq_msi(hv, dev, 0, 0, &pirq), ==, -EOPNOTSUPP);

@@ -481,8 +481,10 @@ static int count_vcpus(XenIoreq *s, PtError *err)
 
     if (!xch)
         return call_failed(s, err, "xc_interface_open", "%s", "");
-    if (xc_domain_getinfo(xch, s->domid, 1, &info) != 1 || info.domid != s->domid) {
-        errno = errno ? errno : ESRCH;
+    int n = xc_domain_getinfo(xch, s->domid, 1, &info);
+    if (n != 1 || info.domid != s->domid) {
+        if (n >= 0)
+            errno = ESRCH;      /* it answered with another domain, or none */
         rc = call_failed(s, err, "xc_domain_getinfo", "%u", s->domid);
     } else if (!info.hvm || info.max_vcpu_id + 1 > IOREQ_MAX_VCPUS) {
         snprintf(err->msg, sizeof(err->msg), "domain %u: %s", s->domid,

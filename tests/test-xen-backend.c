@@ -19,6 +19,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <glib.h>
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <stdio.h>
@@ -820,6 +822,15 @@ static void test_encodings(void)
     assert_stub_clean();
 }
 
+/* What the stand-in holds now, as text (for before/after comparisons). */
+static char *stub_holds(void)
+{
+    char why[2048];
+
+    stub.check_clean(why, sizeof(why));
+    return g_strdup(why);
+}
+
 /* Each libxenctrl call of an attach fails in turn: the error names the
  * call, the attach leaves nothing in "Xen". */
 static void test_attach_failure_walk(void)
@@ -830,28 +841,31 @@ static void test_attach_failure_walk(void)
     PtError err;
 
     rig_up_hv(&rig, ASUS, &dflt, xen_hv());
+    g_autofree char *idle = stub_holds();           /* the open libxenctrl handle */
     rig_attach(&rig, "00:1d.*@7");
     g_auto(GStrv) lines = stub_log_lines();
     for (char **l = lines; *l; l++)
         if (g_str_has_prefix(*l, "xc_") && !g_str_has_prefix(*l, "xc_interface"))
             g_ptr_array_add(names, g_strndup(*l, strcspn(*l, " ")));
-    rig_down(&rig);
+    g_assert_cmpint(pt_guest_detach(rig.guest, "00:1d.0", &err), ==, 4);
     g_assert_cmpuint(names->len, >, 10);
 
     for (guint i = 0; i < names->len; i++) {
         unsigned nth = 0;
         for (guint k = 0; k <= i; k++)
             nth += strcmp(names->pdata[k], names->pdata[i]) == 0;
-        rig_up_hv(&rig, ASUS, &dflt, xen_hv());
         stub.fail(names->pdata[i], nth, EIO);
         g_assert_cmpint(pt_guest_attach(rig.guest, "00:1d.*@7", NULL, &err), <, 0);
         g_assert_nonnull(strstr(err.msg, strerror(EIO)));
         g_autofree char *needle = g_strdup_printf("%s(", (char *)names->pdata[i]);
         g_assert_cmpuint(rig_log_count(needle), ==, 1);
         g_assert_cmpint(pt_guest_count(rig.guest), ==, 0);
-        rig_down(&rig);
-        assert_stub_clean();
+        g_autofree char *now = stub_holds();
+        g_assert_cmpstr(now, ==, idle);
+        g_ptr_array_set_size(rig_log(), 0);
     }
+    rig_down(&rig);
+    assert_stub_clean();
 }
 
 /* The ioreq server's set-up fails at each step: named, nothing left. */
@@ -864,21 +878,24 @@ static void test_ioreq_setup_failures(void)
         "xenevtchn_bind_interdomain", "xendevicemodel_map_pcidev_to_ioreq_server",
     };
     PtPlanDefaults dflt = pt_plan_defaults();
+    Rig rig;
 
+    rig_up_hv(&rig, ASUS, &dflt, xen_hv());
+    rig_attach(&rig, "06:00.*@8");
+    g_autofree char *before = stub_holds();
     for (size_t i = 0; i < G_N_ELEMENTS(steps); i++) {
-        Rig rig;
         PtError err = { "" };
-        rig_up_hv(&rig, ASUS, &dflt, xen_hv());
-        rig_attach(&rig, "06:00.*@8");
         stub.fail(steps[i], i == 8 ? 2 : 1, EACCES);     /* vCPU 1's channel */
         g_assert_null(xen_ioreq_new(DOMID, rig.bus, rig.guest, &err));
         if (i < 9)
             g_assert_nonnull(strstr(err.msg, steps[i]));
         else
             g_assert_cmpuint(rig_log_count(steps[i]), ==, 1);
-        rig_down(&rig);
-        assert_stub_clean();
+        g_autofree char *after = stub_holds();
+        g_assert_cmpstr(after, ==, before);
     }
+    rig_down(&rig);
+    assert_stub_clean();
 }
 
 /* Xen's PCI config encoding: byte offsets within the dword, extended
@@ -997,7 +1014,7 @@ static bool log_has(const char *needle)
     return g_file_get_contents(log_path, &text, NULL, NULL) && strstr(text, needle);
 }
 
-/* qemu-dm on "Xen": boot devices, the ioreq server, a clean exit on SIGTERM. */
+/* qemu-dm on "Xen": boot devices, the ioreq server, a clean exit on quit. */
 static void test_qemu_dm_on_stub(void)
 {
     g_autofree char *dm = qemu_dm();
@@ -1012,16 +1029,28 @@ static void test_qemu_dm_on_stub(void)
     env = g_environ_setenv(env, "LD_PRELOAD", STUB_SO, TRUE);
     env = g_environ_setenv(env, "XENSTUB_LOG", log_path, TRUE);
     env = g_environ_setenv(env, "XENSTUB_VCPUS", "4", TRUE);
-    const char *argv[] = { dm, "-host-sysfs", tree, "-domid", "9", "-pci", "06:00.*@8", NULL };
+    g_autofree char *mon = g_build_filename(tree, "mon", NULL);
+    g_autofree char *mon_arg = g_strconcat("unix:", mon, NULL);
+    const char *argv[] = { dm, "-host-sysfs", tree, "-domid", "9", "-pci", "06:00.*@8",
+                           "-monitor", mon_arg, NULL };
     GPid pid;
     int out_fd;
     g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, env, G_SPAWN_DO_NOT_REAP_CHILD,
                                            NULL, NULL, &pid, NULL, &out_fd, NULL, NULL));
-    for (int i = 0; i < 500 && !log_has("xenevtchn_bind_interdomain dom=9 remote=275"); i++)
-        g_usleep(10000);
+    /* The monitor listens once everything else is up; its quit goes
+     * through the main loop (a signal could come before the handler). */
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(mon);
+    g_autoptr(GSocketConnection) conn = NULL;
+    for (int i = 0; i < 500 && !conn; i++)
+        if (!(conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, NULL)))
+            g_usleep(10000);
+    g_assert_nonnull(conn);
+    g_assert_true(log_has("xenevtchn_bind_interdomain dom=9 remote=275"));     /* vCPU 3 */
     g_assert_true(log_has("xendevicemodel_map_pcidev_to_ioreq_server dom=9 id=1 seg=0 bus=0 "
                           "dev=0x8 fn=1"));
-    kill(pid, SIGTERM);
+    GOutputStream *os = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+    g_assert_true(g_output_stream_write_all(os, "quit\n", 5, NULL, NULL, NULL));
     int status;
     g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
     g_spawn_close_pid(pid);

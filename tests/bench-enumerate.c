@@ -1,0 +1,772 @@
+/*
+ * Benchmark: the test guest's full enumeration (tg_scan with BAR
+ * assignment) over every bundled host, three ways side by side:
+ *   ours          the pass-through emulation, as qemu-dm plugs it
+ *   read-through  every config read the bus forwards is a host read, every
+ *                 write goes to the host (qemu-xen-traditional's way;
+ *                 tests/lib/readthrough.c)
+ *   raw           the same guest accesses replayed on plain 4 KiB arrays:
+ *                 the floor
+ * For each host dump, every device that has a function 0 is attached as
+ * "DDDD:BB:SS.*" into the free slots 4-31; devices that do not fit or fail
+ * to attach are skipped and counted.
+ *
+ * A guest config access is one tg_cfg_read/tg_cfg_write: a data-port
+ * access of mechanism #1 with the 0xcf8 write in front of it, or one
+ * direct access beyond offset 0xff.  They are counted by a counting pass
+ * that makes tg_scan's accesses through those calls (see walk()); the
+ * timed runs are tg_scan itself.
+ *
+ * Timing is reported, never judged.  The exit status is non-zero only when
+ * a functional invariant breaks: the two modes enumerate different
+ * functions, the counting pass and the timed guest disagree, a function
+ * placed is not found, or the sim hypervisor records an error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <glib.h>
+
+#include "dm-log.h"
+#include "hypervisor.h"
+#include "pass-through.h"
+#include "pci.h"
+#include "pt-guest.h"
+#include "readthrough.h"
+#include "rig.h"
+#include "simtree.h"
+#include "test-guest.h"
+
+#define FIRST_SLOT     4
+#define BUDGET_NS      (100 * 1000 * 1000ull)  /* per mode and host */
+#define RAW_BUDGET_NS  (20 * 1000 * 1000ull)
+#define MIN_ITERS      5
+#define TOP_REGS       12
+
+static unsigned failures;
+
+static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fputs("FAIL: ", stdout);
+    vprintf(fmt, ap);
+    putchar('\n');
+    va_end(ap);
+    failures++;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ modes */
+
+typedef HostCounters (*CountersFn)(void *opaque);
+
+typedef struct Mode {
+    const char *name;
+    PciBus *bus;
+    CountersFn counters;    /* host accesses of the mode's functions, summed */
+    void *opaque;
+    Hypervisor *hv;
+} Mode;
+
+static HostCounters ours_counters(void *opaque)
+{
+    const PtGuest *g = opaque;
+    HostCounters sum = { 0 };
+
+    for (int i = 0; i < pt_guest_count(g); i++) {
+        HostCounters c = host_func_counters(pt_func_host(pt_guest_func_at(g, i)->fn));
+        sum.reads += c.reads;
+        sum.writes += c.writes;
+    }
+    return sum;
+}
+
+static HostCounters rt_counters(void *opaque)
+{
+    return readthrough_counters(opaque);
+}
+
+static uint64_t host_reads(const Mode *m)
+{
+    return m->counters(m->opaque).reads;
+}
+
+/* ------------------------------------------------------------ counting pass */
+
+typedef struct Access {
+    uint16_t offset;
+    uint8_t devfn;
+    uint8_t len;
+    bool write;
+    uint32_t val;
+} Access;
+
+/* Host reads caused by guest accesses, by [write][offset]: why a mode reads. */
+typedef struct Attribution {
+    uint64_t reads[2][PCI_EXT_CONFIG_SIZE];
+} Attribution;
+
+static struct {
+    const Mode *mode;
+    GArray *trace;          /* Access */
+    Attribution *attr;
+} counting;
+
+static uint64_t reads_now(void)
+{
+    return host_reads(counting.mode);
+}
+
+static void count_access(uint8_t devfn, unsigned offset, unsigned len, bool write,
+                         uint32_t val, uint64_t reads_before)
+{
+    Access a = { (uint16_t)offset, devfn, (uint8_t)len, write, val };
+
+    g_array_append_val(counting.trace, a);
+    if (offset < PCI_EXT_CONFIG_SIZE)
+        counting.attr->reads[write][offset] += reads_now() - reads_before;
+}
+
+/* The guest's own accessors (mechanism #1, ECAM beyond 0xff), counted. */
+static uint32_t rd(PciBus *bus, uint8_t devfn, unsigned offset, unsigned len)
+{
+    uint64_t before = reads_now();
+    uint32_t val = tg_cfg_read(bus, devfn, offset, len);
+
+    count_access(devfn, offset, len, false, 0, before);
+    return val;
+}
+
+static void wr(PciBus *bus, uint8_t devfn, unsigned offset, uint32_t val, unsigned len)
+{
+    uint64_t before = reads_now();
+
+    tg_cfg_write(bus, devfn, offset, val, len);
+    count_access(devfn, offset, len, true, val, before);
+}
+
+/*
+ * The counting pass: tg_scan's accesses in tg_scan's order (guest/
+ * test-guest.c: probe function 0 then the others behind the MF bit, walk
+ * both capability lists, size every BAR with decode off, assign largest
+ * first, enable decode), each counted.  The guest has no access hook, so
+ * the walk is written out here; check_counting() compares its host
+ * accesses with tg_scan's and fails the bench when they part.
+ */
+static bool walk_probe(PciBus *bus, uint8_t devfn, TgFunc *f)
+{
+    uint32_t id = rd(bus, devfn, PCI_VENDOR_ID, 4);
+
+    if ((id & 0xffff) == 0xffff || (id & 0xffff) == 0)
+        return false;
+    *f = (TgFunc){ .devfn = devfn, .vendor = (uint16_t)id, .device = (uint16_t)(id >> 16) };
+    f->class_rev = rd(bus, devfn, PCI_CLASS_REVISION, 4);
+    f->header_type = (uint8_t)rd(bus, devfn, PCI_HEADER_TYPE, 1);
+    f->int_pin = (uint8_t)rd(bus, devfn, PCI_INTERRUPT_PIN, 1);
+    if ((f->header_type & 0x7f) == PCI_HEADER_TYPE_NORMAL) {
+        f->subsys_vendor = (uint16_t)rd(bus, devfn, PCI_SUBSYSTEM_VENDOR_ID, 2);
+        f->subsys = (uint16_t)rd(bus, devfn, PCI_SUBSYSTEM_ID, 2);
+    }
+    return true;
+}
+
+static void walk_caps(PciBus *bus, TgFunc *f)
+{
+    uint8_t seen[256] = { 0 };
+
+    if (!(rd(bus, f->devfn, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST))
+        return;
+    unsigned off = rd(bus, f->devfn, PCI_CAPABILITY_LIST, 1) & ~3u;
+    while (off >= 0x40 && f->ncaps < TG_MAX_CAPS && !seen[off]++) {
+        uint16_t hdr = (uint16_t)rd(bus, f->devfn, off, 2);
+        f->caps[f->ncaps++] = (uint8_t)hdr;
+        off = (hdr >> 8) & ~3u;
+    }
+}
+
+static void walk_ext_caps(PciBus *bus, TgFunc *f)
+{
+    unsigned off = 0x100;
+
+    for (int hops = 0; off >= 0x100 && hops < TG_MAX_CAPS; hops++) {
+        uint32_t hdr = rd(bus, f->devfn, off, 4);
+        if (hdr == 0 || hdr == 0xffffffff)
+            return;
+        off = (hdr >> 20) & 0xffc;
+    }
+}
+
+static unsigned bar_reg(const TgFunc *f, int bar)
+{
+    if (bar == PCI_BAR_ROM)
+        return (f->header_type & 0x7f) == PCI_HEADER_TYPE_BRIDGE ? PCI_ROM_ADDRESS1
+                                                                 : PCI_ROM_ADDRESS;
+    return PCI_BASE_ADDRESS_0 + 4 * (unsigned)bar;
+}
+
+static uint32_t walk_probe_reg(PciBus *bus, uint8_t devfn, unsigned off, uint32_t ones)
+{
+    uint32_t saved = rd(bus, devfn, off, 4);
+
+    wr(bus, devfn, off, ones, 4);
+    uint32_t mask = rd(bus, devfn, off, 4);
+    wr(bus, devfn, off, saved, 4);
+    return mask;
+}
+
+static void walk_size_bar(PciBus *bus, TgFunc *f, int bar)
+{
+    unsigned off = bar_reg(f, bar);
+    TgBar *b = &f->bar[bar];
+
+    if (bar == PCI_BAR_ROM) {
+        uint32_t m = walk_probe_reg(bus, f->devfn, off, (uint32_t)PCI_ROM_ADDRESS_MASK);
+        m &= (uint32_t)PCI_ROM_ADDRESS_MASK;
+        b->size = m ? (uint64_t)(~m + 1) & 0xffffffffu : 0;
+        return;
+    }
+    uint32_t lo = walk_probe_reg(bus, f->devfn, off, 0xffffffff);
+    if (!lo || lo == 0xffffffff)
+        return;
+    b->io = lo & PCI_BASE_ADDRESS_SPACE_IO;
+    if (b->io) {
+        uint32_t m = lo & PCI_BASE_ADDRESS_IO_MASK & 0xffff;
+        b->size = m ? (~m + 1) & 0xffff : 0;
+        return;
+    }
+    b->prefetch = lo & PCI_BASE_ADDRESS_MEM_PREFETCH;
+    b->mem64 = (lo & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64;
+    uint64_t m = lo & PCI_BASE_ADDRESS_MEM_MASK;
+    m |= b->mem64 ? (uint64_t)walk_probe_reg(bus, f->devfn, off + 4, 0xffffffff) << 32
+                  : 0xffffffff00000000ull;
+    b->size = m ? ~m + 1 : 0;
+}
+
+static void walk_size_bars(PciBus *bus, TgFunc *f)
+{
+    int nbars = (f->header_type & 0x7f) == PCI_HEADER_TYPE_BRIDGE ? 2 : 6;
+    uint16_t cmd = (uint16_t)rd(bus, f->devfn, PCI_COMMAND, 2);
+
+    wr(bus, f->devfn, PCI_COMMAND, cmd & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
+    for (int i = 0; i < nbars; i++) {
+        walk_size_bar(bus, f, i);
+        i += f->bar[i].mem64;
+    }
+    walk_size_bar(bus, f, PCI_BAR_ROM);
+    wr(bus, f->devfn, PCI_COMMAND, cmd, 2);
+}
+
+typedef struct BarRef {
+    TgFunc *f;
+    int bar;
+} BarRef;
+
+static int by_size_desc(const void *a, const void *b)
+{
+    const BarRef *x = a, *y = b;
+    uint64_t sx = x->f->bar[x->bar].size, sy = y->f->bar[y->bar].size;
+
+    return sx < sy ? 1 : sx > sy ? -1 : 0;
+}
+
+/* Largest first, naturally aligned, in the guest's windows; no room: left out. */
+static void walk_assign(PciBus *bus, TgFunc *funcs, int n)
+{
+    BarRef *refs = g_new0(BarRef, (size_t)n * PCI_NUM_BARS + 1);
+    TgWindows w = tg_default_windows();
+    uint64_t mmio = w.mmio_base, io = w.io_base;
+    int nrefs = 0;
+
+    for (int i = 0; i < n; i++)
+        for (int b = 0; b < PCI_NUM_BARS; b++)
+            if (funcs[i].bar[b].size)
+                refs[nrefs++] = (BarRef){ &funcs[i], b };
+    qsort(refs, (size_t)nrefs, sizeof(*refs), by_size_desc);
+    for (int k = 0; k < nrefs; k++) {
+        TgFunc *f = refs[k].f;
+        TgBar *b = &f->bar[refs[k].bar];
+        uint64_t *next = b->io ? &io : &mmio;
+        uint64_t at = (*next + b->size - 1) & ~(b->size - 1);
+        if (at + b->size - 1 > (b->io ? w.io_limit : w.mmio_limit))
+            continue;
+        b->addr = at;
+        *next = at + b->size;
+        wr(bus, f->devfn, bar_reg(f, refs[k].bar), (uint32_t)at, 4);
+        if (b->mem64)
+            wr(bus, f->devfn, bar_reg(f, refs[k].bar) + 4, (uint32_t)(at >> 32), 4);
+    }
+    g_free(refs);
+}
+
+static void walk_enable(PciBus *bus, TgFunc *f)
+{
+    uint16_t cmd = (uint16_t)rd(bus, f->devfn, PCI_COMMAND, 2);
+
+    for (int b = 0; b < PCI_BAR_ROM; b++)
+        if (f->bar[b].size && f->bar[b].addr)
+            cmd |= f->bar[b].io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
+    wr(bus, f->devfn, PCI_COMMAND, cmd, 2);
+}
+
+static void walk(PciBus *bus, TgScan *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++)
+        for (unsigned fn = 0; fn < PCI_BUS_FUNCS; fn++) {
+            TgFunc *f = &out->funcs[out->nfuncs];
+            if (!walk_probe(bus, PT_DEVFN(slot, fn), f)) {
+                if (fn == 0)
+                    break;
+                continue;
+            }
+            out->nfuncs++;
+            if (fn == 0 && !(f->header_type & PCI_HEADER_TYPE_MFD))
+                break;
+        }
+    for (int i = 0; i < out->nfuncs; i++) {
+        walk_caps(bus, &out->funcs[i]);
+        walk_ext_caps(bus, &out->funcs[i]);
+        walk_size_bars(bus, &out->funcs[i]);
+    }
+    walk_assign(bus, out->funcs, out->nfuncs);
+    for (int i = 0; i < out->nfuncs; i++)
+        walk_enable(bus, &out->funcs[i]);
+}
+
+/* One counted enumeration from reset; returns the trace of its accesses. */
+static GArray *count_scan(const Mode *m, Attribution *attr, TgScan *scan, HostCounters *host)
+{
+    HostCounters before;
+
+    counting.mode = m;
+    counting.trace = g_array_new(FALSE, FALSE, sizeof(Access));
+    counting.attr = attr;
+    pci_bus_reset(m->bus);
+    before = m->counters(m->opaque);
+    walk(m->bus, scan);
+    *host = m->counters(m->opaque);
+    host->reads -= before.reads;
+    host->writes -= before.writes;
+    counting.mode = NULL;
+    return counting.trace;
+}
+
+/* ------------------------------------------------------------ timing */
+
+typedef struct Result {
+    uint64_t accesses;      /* per scan */
+    uint64_t iters;
+    uint64_t ns;            /* all timed scans */
+    uint64_t host_reads;    /* during the timed scans */
+} Result;
+
+static double per_access(uint64_t v, const Result *r)
+{
+    return r->accesses && r->iters ? (double)v / (double)(r->accesses * r->iters) : 0;
+}
+
+/* Boot-time enumerations: each one from a platform reset (not timed). */
+static void time_scans(const Mode *m, Result *r, TgScan *scan)
+{
+    while (r->iters < MIN_ITERS || r->ns < BUDGET_NS) {
+        pci_bus_reset(m->bus);
+        uint64_t reads = host_reads(m);
+        uint64_t t0 = now_ns();
+        tg_scan(m->bus, true, scan);
+        uint64_t t1 = now_ns();
+        r->host_reads += host_reads(m) - reads;
+        r->ns += t1 - t0;
+        r->iters++;
+    }
+}
+
+static uint8_t raw_space[PCI_BUS_DEVFNS][PCI_EXT_CONFIG_SIZE];
+
+static uint32_t replay(const GArray *trace)
+{
+    uint32_t sum = 0;
+
+    for (guint i = 0; i < trace->len; i++) {
+        const Access *a = &g_array_index(trace, Access, i);
+        uint8_t *p = &raw_space[a->devfn][a->offset];
+        uint32_t v = 0;
+        if (a->write) {
+            memcpy(p, &a->val, a->len);
+            continue;
+        }
+        memcpy(&v, p, a->len);
+        sum += v;
+    }
+    return sum;
+}
+
+/* The floor: the same accesses on arrays, no bus, no host. */
+static void time_raw(const GArray *trace, Result *r)
+{
+    static volatile uint32_t sink;
+
+    r->accesses = trace->len;
+    while (r->iters < MIN_ITERS || r->ns < RAW_BUDGET_NS) {
+        uint64_t t0 = now_ns();
+        sink += replay(trace);
+        r->ns += now_ns() - t0;
+        r->iters++;
+    }
+}
+
+/* ------------------------------------------------------------ invariants */
+
+static bool same_bars(const TgFunc *a, const TgFunc *b)
+{
+    for (int i = 0; i < PCI_NUM_BARS; i++)
+        if (a->bar[i].size != b->bar[i].size || a->bar[i].addr != b->bar[i].addr ||
+            a->bar[i].io != b->bar[i].io || a->bar[i].mem64 != b->bar[i].mem64)
+            return false;
+    return true;
+}
+
+/* Identity, header and BARs; capability lists differ by design (ours hides some). */
+static bool same_func(const TgFunc *a, const TgFunc *b)
+{
+    return a->devfn == b->devfn && a->vendor == b->vendor && a->device == b->device &&
+           a->class_rev == b->class_rev && a->header_type == b->header_type &&
+           a->subsys_vendor == b->subsys_vendor && a->subsys == b->subsys &&
+           a->int_pin == b->int_pin && same_bars(a, b);
+}
+
+static void check_same_scan(const char *host, const char *what, const TgScan *a,
+                            const TgScan *b)
+{
+    if (a->nfuncs != b->nfuncs) {
+        fail("%s: %s: %d functions vs %d", host, what, a->nfuncs, b->nfuncs);
+        return;
+    }
+    for (int i = 0; i < a->nfuncs; i++)
+        if (!same_func(&a->funcs[i], &b->funcs[i]))
+            fail("%s: %s: function %02x.%x differs", host, what,
+                 PT_SLOT(a->funcs[i].devfn), PT_FUNC(a->funcs[i].devfn));
+}
+
+static void check_hv(const char *host, const char *what, Hypervisor *hv)
+{
+    if (hypervisor_sim_error_count(hv))
+        fail("%s: %s: hypervisor: %s", host, what, hypervisor_sim_error_at(hv, 0));
+}
+
+/* ------------------------------------------------------------ one host */
+
+typedef struct Row {
+    char host[40];
+    int candidates, placed, funcs;
+    Result ours, rt, raw;
+} Row;
+
+/* Every device with a function 0, whole, into the lowest free slot. */
+static void place_all(Rig *rig, Row *row)
+{
+    HostPci *host = rig->host;
+
+    for (int i = 0; i < host_pci_count(host); i++) {
+        PtBdf b = host_pci_bdf_at(host, i);
+        char spec[32];
+        PtError err;
+        if (b.func != 0)
+            continue;
+        row->candidates++;
+        snprintf(spec, sizeof(spec), "%04x:%02x:%02x.*", b.domain, b.bus, b.dev);
+        if (pt_guest_attach(rig->guest, spec, NULL, &err) == 0)
+            row->placed++;
+        else
+            printf("  %s: %s not placed: %s\n", row->host, spec, err.msg);
+    }
+    row->funcs = pt_guest_count(rig->guest);
+}
+
+static ReadThrough *plug_readthrough(Rig *rig, Hypervisor *hv, const char *name)
+{
+    ReadThrough *rt = readthrough_new(rig->host, hv);
+
+    for (int i = 0; i < pt_guest_count(rig->guest); i++) {
+        int rc = readthrough_plug_like(rt, pt_guest_func_at(rig->guest, i)->fn);
+        if (rc < 0)
+            fail("%s: read-through plug of %s: %s", name,
+                 pt_func_name(pt_guest_func_at(rig->guest, i)->fn), g_strerror(-rc));
+    }
+    return rt;
+}
+
+/* Count, then time: the counting pass is also the warm-up. */
+/*
+ * The counting pass stands for tg_scan only if both make the same host
+ * accesses and find the same functions at the same addresses.
+ */
+static void check_counting(const Row *row, const Mode *m, const TgScan *counted,
+                           HostCounters counted_host, TgScan *scan)
+{
+    HostCounters before, after;
+
+    pci_bus_reset(m->bus);
+    before = m->counters(m->opaque);
+    tg_scan(m->bus, true, scan);
+    after = m->counters(m->opaque);
+    if (after.reads - before.reads != counted_host.reads ||
+        after.writes - before.writes != counted_host.writes)
+        fail("%s: %s: the counting pass made %lu host reads and %lu writes, tg_scan %lu and "
+             "%lu (guest/test-guest.c changed? update walk())", row->host, m->name,
+             counted_host.reads, counted_host.writes, after.reads - before.reads,
+             after.writes - before.writes);
+    check_same_scan(row->host, m->name, counted, scan);
+}
+
+/* Count and check once, then time (the first runs are the warm-up). */
+static GArray *run_mode(const Row *row, const Mode *m, Attribution *attr, Result *r,
+                        TgScan *scan)
+{
+    static TgScan counted;
+    HostCounters host;
+    GArray *trace = count_scan(m, attr, &counted, &host);
+
+    r->accesses = trace->len;
+    check_counting(row, m, &counted, host, scan);
+    time_scans(m, r, scan);
+    check_hv(row->host, m->name, m->hv);
+    return trace;
+}
+
+/*
+ * rig_down without its assertion: a hypervisor complaint while detaching is
+ * reported as a note (the bench measures enumeration; detach has its tests).
+ */
+static void teardown(Rig *rig, const char *host)
+{
+    pt_guest_free(rig->guest);
+    for (size_t i = 0; i < hypervisor_sim_error_count(rig->hv); i++)
+        printf("  %s: note: on detach the sim hypervisor says: %s\n", host,
+               hypervisor_sim_error_at(rig->hv, i));
+    if (hypervisor_sim_error_count(rig->hv) == 0 && hypervisor_sim_check_clean(rig->hv))
+        fail("%s: detach left hypervisor state behind", host);
+    pci_bus_free(rig->bus);
+    hypervisor_free(rig->hv);
+    host_pci_close(rig->host);
+    simtree_remove(rig->tree);
+    dm_log_set_sink(NULL, NULL);
+    *rig = (Rig){ 0 };
+}
+
+static void bench_host(const char *dump, Row *row, Attribution *attr_ours,
+                       Attribution *attr_rt)
+{
+    static TgScan ours_scan, rt_scan;
+    Rig rig;
+
+    g_strlcpy(row->host, dump, sizeof(row->host));
+    *strrchr(row->host, '.') = '\0';
+    rig_up(&rig, dump);
+    place_all(&rig, row);
+
+    Hypervisor *rt_hv = hypervisor_sim_new();
+    ReadThrough *rt = plug_readthrough(&rig, rt_hv, row->host);
+    Mode ours = { "ours", rig.bus, ours_counters, rig.guest, rig.hv };
+    Mode thru = { "read-through", readthrough_bus(rt), rt_counters, rt, rt_hv };
+    GArray *ours_trace = run_mode(row, &ours, attr_ours, &row->ours, &ours_scan);
+    GArray *rt_trace = run_mode(row, &thru, attr_rt, &row->rt, &rt_scan);
+    time_raw(ours_trace, &row->raw);
+    check_same_scan(row->host, "ours vs read-through", &ours_scan, &rt_scan);
+    if (ours_scan.nfuncs != row->funcs)
+        fail("%s: %d functions placed, the guest found %d", row->host, row->funcs,
+             ours_scan.nfuncs);
+
+    g_array_free(ours_trace, TRUE);
+    g_array_free(rt_trace, TRUE);
+    readthrough_free(rt);
+    if (hypervisor_sim_check_clean(rt_hv))
+        fail("%s: read-through left mappings behind", row->host);
+    hypervisor_free(rt_hv);
+    teardown(&rig, row->host);
+}
+
+/* ------------------------------------------------------------ report */
+
+static void add_result(Result *sum, const Result *r)
+{
+    /* Totals weigh each host by one scan: per-access figures over all hosts. */
+    sum->accesses += r->accesses;
+    sum->iters = 1;
+    sum->ns += r->iters ? r->ns / r->iters : 0;
+    sum->host_reads += r->iters ? r->host_reads / r->iters : 0;
+}
+
+static double reads_per_scan(const Result *r)
+{
+    return r->iters ? (double)r->host_reads / (double)r->iters : 0;
+}
+
+static void print_header(void)
+{
+    printf("\n%-30s %9s | %-25s | %-25s | %7s | %s\n", "", "", "ours", "read-through",
+           "raw", "host reads");
+    printf("%-30s %9s | %6s %7s %10s | %6s %7s %10s | %7s | %s\n", "host",
+           "dev/funcs", "acc", "ns/acc", "hreads/acc", "acc", "ns/acc", "hreads/acc",
+           "ns/acc", "rt / ours");
+}
+
+static void print_row(const char *host, const char *placed, const Result *ours,
+                      const Result *rt, const Result *raw)
+{
+    double ro = reads_per_scan(ours), rr = reads_per_scan(rt);
+
+    printf("%-30s %9s | %6llu %7.1f %10.3f | %6llu %7.1f %10.3f | %7.2f | ", host, placed,
+           (unsigned long long)ours->accesses, per_access(ours->ns, ours),
+           per_access(ours->host_reads, ours), (unsigned long long)rt->accesses,
+           per_access(rt->ns, rt), per_access(rt->host_reads, rt), per_access(raw->ns, raw));
+    if (ro > 0)
+        printf("%.1fx (%.0f / %.0f per scan)\n", rr / ro, rr, ro);
+    else
+        printf("- (%.0f / 0 per scan)\n", rr);
+}
+
+static const char *reg_name(unsigned off, char buf[24])
+{
+    static const struct { unsigned off; const char *name; } regs[] = {
+        { PCI_VENDOR_ID, "VENDOR_ID" }, { PCI_COMMAND, "COMMAND" }, { PCI_STATUS, "STATUS" },
+        { PCI_CLASS_REVISION, "CLASS_REVISION" }, { PCI_HEADER_TYPE, "HEADER_TYPE" },
+        { PCI_BASE_ADDRESS_0, "BAR0" }, { PCI_BASE_ADDRESS_1, "BAR1" },
+        { PCI_BASE_ADDRESS_2, "BAR2" }, { PCI_BASE_ADDRESS_3, "BAR3" },
+        { PCI_BASE_ADDRESS_4, "BAR4" }, { PCI_BASE_ADDRESS_5, "BAR5" },
+        { PCI_SUBSYSTEM_VENDOR_ID, "SUBSYSTEM_VENDOR_ID" },
+        { PCI_SUBSYSTEM_ID, "SUBSYSTEM_ID" }, { PCI_ROM_ADDRESS, "ROM (type 0)" },
+        { PCI_CAPABILITY_LIST, "CAPABILITY_LIST" }, { PCI_ROM_ADDRESS1, "ROM (bridge)" },
+        { PCI_INTERRUPT_PIN, "INTERRUPT_PIN" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(regs); i++)
+        if (regs[i].off == off)
+            return regs[i].name;
+    snprintf(buf, 24, off >= 0x100 ? "ext cap header %#x" : "cap header %#x", off);
+    return buf;
+}
+
+/* Which guest accesses made the host reads, most first. */
+static void print_attribution(const char *mode, const Attribution *a, uint64_t scans_reads)
+{
+    bool used[2][PCI_EXT_CONFIG_SIZE] = { { false } };
+
+    printf("%s: host reads of one enumeration of every host, by guest access:\n", mode);
+    for (int k = 0; k < TOP_REGS; k++) {
+        int bw = 0, bo = 0;
+        uint64_t best = 0;
+        for (int w = 0; w < 2; w++)
+            for (int o = 0; o < PCI_EXT_CONFIG_SIZE; o++)
+                if (!used[w][o] && a->reads[w][o] > best) {
+                    best = a->reads[w][o];
+                    bw = w;
+                    bo = o;
+                }
+        if (!best)
+            break;
+        used[bw][bo] = true;
+        char buf[24];
+        printf("  %6llu (%4.1f%%)  guest %s %s\n", (unsigned long long)best,
+               scans_reads ? 100.0 * (double)best / (double)scans_reads : 0,
+               bw ? "write" : "read ", reg_name((unsigned)bo, buf));
+    }
+}
+
+static uint64_t attribution_total(const Attribution *a)
+{
+    uint64_t n = 0;
+
+    for (int w = 0; w < 2; w++)
+        for (int o = 0; o < PCI_EXT_CONFIG_SIZE; o++)
+            n += a->reads[w][o];
+    return n;
+}
+
+static GPtrArray *list_dumps(void)
+{
+    g_autofree char *dir = g_build_filename(SRCDIR, "tests", "data", "hosts", NULL);
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *e;
+
+    while (d && (e = g_dir_read_name(d)))
+        if (g_str_has_suffix(e, ".lspci"))
+            g_ptr_array_add(names, g_strdup(e));
+    if (d)
+        g_dir_close(d);
+    return names;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Bus complaints (BARs the guest put where they cannot be mapped) repeat
+ * on every scan; count them instead of printing thousands of lines. */
+static unsigned long printerr_lines;
+static char printerr_first[160];
+
+static void count_printerr(const gchar *msg)
+{
+    if (!printerr_lines++)
+        g_strlcpy(printerr_first, msg, sizeof(printerr_first));
+    g_strchomp(printerr_first);
+}
+
+int main(void)
+{
+    GPtrArray *dumps = list_dumps();
+    Row *rows = g_new0(Row, dumps->len);
+    Attribution *attr_ours = g_new0(Attribution, 1), *attr_rt = g_new0(Attribution, 1);
+    Result sum_ours = { 0 }, sum_rt = { 0 }, sum_raw = { 0 };
+    int placed = 0, candidates = 0, funcs = 0;
+
+    g_set_printerr_handler(count_printerr);
+    qsort(dumps->pdata, dumps->len, sizeof(char *), by_name);
+    printf("bench-enumerate: tg_scan with BAR assignment from reset, every device of each "
+           "bundled host in slots %d-31\n", FIRST_SLOT);
+    for (guint i = 0; i < dumps->len; i++) {
+        bench_host(g_ptr_array_index(dumps, i), &rows[i], attr_ours, attr_rt);
+        add_result(&sum_ours, &rows[i].ours);
+        add_result(&sum_rt, &rows[i].rt);
+        add_result(&sum_raw, &rows[i].raw);
+        placed += rows[i].placed;
+        candidates += rows[i].candidates;
+        funcs += rows[i].funcs;
+    }
+    print_header();
+    for (guint i = 0; i < dumps->len; i++) {
+        char p[16];
+        snprintf(p, sizeof(p), "%d/%d", rows[i].placed, rows[i].funcs);
+        print_row(rows[i].host, p, &rows[i].ours, &rows[i].rt, &rows[i].raw);
+    }
+    char p[16];
+    snprintf(p, sizeof(p), "%d/%d", placed, funcs);
+    print_row("ALL (one scan of each)", p, &sum_ours, &sum_rt, &sum_raw);
+    printf("\n%d of %d devices with a function 0 placed (%d functions); acc: guest config "
+           "accesses per scan; hreads: host config reads\n\n", placed, candidates, funcs);
+    if (printerr_lines)
+        printf("(%lu stderr lines of bus and sim logs not shown; the first: %s)\n\n",
+               printerr_lines, printerr_first);
+    print_attribution("ours", attr_ours, attribution_total(attr_ours));
+    print_attribution("read-through", attr_rt, attribution_total(attr_rt));
+
+    g_free(attr_ours);
+    g_free(attr_rt);
+    g_free(rows);
+    g_ptr_array_unref(dumps);
+    if (failures)
+        printf("\n%u functional invariant(s) broken\n", failures);
+    return failures ? 1 : 0;
+}

@@ -327,10 +327,15 @@ static void plug_done(QemuVm *vm, QmpCmd *c, const char *error)
 {
     VmSlot *s = &vm->slots[c->slot];
     if (error) {
-        say("QEMU refused %s: %s; slot %02x is not in the guest", c->what, error, c->slot);
-        drop_queued(vm, c->slot);
-        mpq_close_slot(vm->mpq, c->slot);
+        /* Nothing stays half-attached: the guest never got the slot, so
+         * qemu-dm lets go of it too (sockets, mappings, assignment). */
+        PtError err;
+        unsigned slot = c->slot;
+        drop_queued(vm, slot);
+        mpq_close_slot(vm->mpq, slot);
         s->state = SLOT_EMPTY;
+        pt_guest_detach_slot(vm->guest, slot, &err);
+        say("QEMU refused %s: %s; slot %02x detached again", c->what, error, slot);
         return;
     }
     if (c->last && s->state == SLOT_PLUGGING) {

@@ -62,7 +62,7 @@ xen_rc(HvXen *x, int rc, const char *call, const char *fmt, ...)
 {
     if (rc >= 0)
         return 0;
-    int err = rc == -1 && errno > 0 ? errno : -rc;
+    int err = rc != -1 ? -rc : errno > 0 ? errno : EIO;     /* -1/errno, or -errno */
     char args[160];
     va_list ap;
 

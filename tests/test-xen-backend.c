@@ -35,6 +35,7 @@
 #include "simtree.h"
 #include "test-guest.h"
 #include "xen-ioreq.h"
+#include "xenstore.h"
 #include "xenstub.h"
 
 #define DOMID   7
@@ -488,6 +489,29 @@ static void sc_msix(Run *r)
     cfg_write(r, nic, cap + 2, 0, 2);
 }
 
+/* Save, lose every slot, restore: the guest finds its devices where they
+ * were, BARs and MSI as it left them, mapped again. */
+static void sc_save_restore(Run *r)
+{
+    g_autofree char *path = g_build_filename(r->rig.tree, "saved-state", NULL);
+    PtError err;
+
+    enumerate(r, true);
+    msi_program(r, PT_DEVFN(8, 1), tg_msi_address(1, false, false), tg_msi_data(0x44, 0, false),
+                true);
+    g_assert_cmpint(dm_state_save(r->rig.guest, r->rig.bus, path, &err), ==, 0);
+    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++)
+        if (pci_bus_slot_funcs(r->rig.bus, slot))
+            g_assert_cmpint(pt_guest_detach_slot(r->rig.guest, slot, &err), >, 0);
+    seen(r, "after losing the slots: 07.0 reads %08x", cfg_read(r, PT_DEVFN(7, 0), 0, 4));
+    if (dm_state_restore(r->rig.guest, r->rig.bus, path, &err) < 0)
+        g_error("restore: %s", err.msg);
+    enumerate(r, false);
+    for (int bar = 0; bar < 6; bar++)
+        seen(r, "08.0 bar%d %08x", bar, cfg_read(r, PT_DEVFN(8, 0), PCI_BASE_ADDRESS_0 + 4 * bar, 4));
+    seen(r, "08.0 command %04x", cfg_read(r, PT_DEVFN(8, 0), PCI_COMMAND, 2));
+}
+
 typedef struct Scenario {
     const char *name;
     const char *dump;
@@ -495,7 +519,7 @@ typedef struct Scenario {
     void (*run)(Run *r);
 } Scenario;
 
-/* Save/restore joins as one more entry once it lands. */
+/* A new scenario is one more entry. */
 static const Scenario scenarios[] = {
     { "boot",     ASUS,   boot_usb_gpu, sc_boot },
     { "bar-move", ASUS,   boot_usb_gpu, sc_bar_move },
@@ -504,6 +528,7 @@ static const Scenario scenarios[] = {
     { "unplug",   ASUS,   boot_usb_gpu, sc_unplug },
     { "msi",      ASUS,   boot_gpu,     sc_msi },
     { "msix",     I82576, boot_nic,     sc_msix },
+    { "save-restore", ASUS, boot_usb_gpu, sc_save_restore },
 };
 
 /* ------------------------------------------------------------ sim calls -> Xen calls */

@@ -48,6 +48,7 @@ typedef struct RegDesc {
     uint32_t rw1c;          /* a guest 1 clears */
     uint32_t live_if_pm;    /* with power_mgmt=1 these go to the host */
     PtHook hook;
+    uint32_t through;       /* emulated, and written through to the host too */
 } RegDesc;
 
 #define CMD_GUEST_WR (PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |       \
@@ -59,64 +60,66 @@ typedef struct RegDesc {
                       PCI_STATUS_SIG_SYSTEM_ERROR | PCI_STATUS_DETECTED_PARITY)
 
 static const RegDesc header_common[] = {
-    /* Decode is the guest's view (XSA-126); bus mastering goes to the host. */
-    { PCI_COMMAND, 2, 0xffff & ~PCI_COMMAND_MASTER, CMD_GUEST_WR, 0, 0, HOOK_COMMAND },
+    /* Decode is the guest's view (XSA-126); bus mastering is written through
+     * to the host but read from the shadow, so reading COMMAND costs no
+     * host access. */
+    { PCI_COMMAND, 2, 0xffff, CMD_GUEST_WR, 0, 0, HOOK_COMMAND, PCI_COMMAND_MASTER },
     /* Error bits are live and cleared on the host; the list bit is ours. */
-    { PCI_STATUS, 2, PCI_STATUS_CAP_LIST | 0x0007, STATUS_RW1C, STATUS_RW1C, 0, HOOK_NONE },
-    { PCI_CACHE_LINE_SIZE, 1, 0xff, 0xff, 0, 0, HOOK_NONE },
-    { PCI_LATENCY_TIMER, 1, 0xff, 0xff, 0, 0, HOOK_NONE },
+    { PCI_STATUS, 2, PCI_STATUS_CAP_LIST | 0x0007, STATUS_RW1C, STATUS_RW1C, 0, HOOK_NONE, 0 },
+    { PCI_CACHE_LINE_SIZE, 1, 0xff, 0xff, 0, 0, HOOK_NONE, 0 },
+    { PCI_LATENCY_TIMER, 1, 0xff, 0xff, 0, 0, HOOK_NONE, 0 },
 };
 
 /* A bridge's windows and bus numbers are the guest's own business. */
 static const RegDesc header_type1[] = {
-    { PCI_PRIMARY_BUS, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
-    { PCI_IO_BASE, 2, 0xffff, 0xf0f0, 0, 0, HOOK_NONE },
-    { PCI_MEMORY_BASE, 4, 0xffffffff, 0xfff0fff0, 0, 0, HOOK_NONE },
-    { PCI_PREF_MEMORY_BASE, 4, 0xffffffff, 0xfff0fff0, 0, 0, HOOK_NONE },
-    { PCI_PREF_BASE_UPPER32, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
-    { PCI_PREF_LIMIT_UPPER32, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
-    { PCI_IO_BASE_UPPER16, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
-    { PCI_BRIDGE_CONTROL, 2, 0xffff, 0x0fff, 0, 0, HOOK_NONE },
+    { PCI_PRIMARY_BUS, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
+    { PCI_IO_BASE, 2, 0xffff, 0xf0f0, 0, 0, HOOK_NONE, 0 },
+    { PCI_MEMORY_BASE, 4, 0xffffffff, 0xfff0fff0, 0, 0, HOOK_NONE, 0 },
+    { PCI_PREF_MEMORY_BASE, 4, 0xffffffff, 0xfff0fff0, 0, 0, HOOK_NONE, 0 },
+    { PCI_PREF_BASE_UPPER32, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
+    { PCI_PREF_LIMIT_UPPER32, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
+    { PCI_IO_BASE_UPPER16, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
+    { PCI_BRIDGE_CONTROL, 2, 0xffff, 0x0fff, 0, 0, HOOK_NONE, 0 },
 };
 
 static const RegDesc cap_pm[] = {
     { PCI_PM_CTRL, 2, (uint32_t)~PCI_PM_CTRL_PME_STATUS & 0xffff,
       PCI_PM_CTRL_STATE_MASK | PCI_PM_CTRL_PME_ENABLE | PCI_PM_CTRL_PME_STATUS,
-      PCI_PM_CTRL_PME_STATUS, PCI_PM_CTRL_STATE_MASK, HOOK_POWER },
+      PCI_PM_CTRL_PME_STATUS, PCI_PM_CTRL_STATE_MASK, HOOK_POWER, 0 },
 };
 
 /* The mask and pending registers stay emulated zeros: Xen owns them (XSA-129). */
 static const RegDesc cap_msi32[] = {
-    { PCI_MSI_FLAGS, 2, 0xffff, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE, 0, 0, HOOK_MSI },
-    { PCI_MSI_ADDRESS_LO, 4, 0xffffffff, 0xfffffffc, 0, 0, HOOK_MSI },
-    { PCI_MSI_DATA_32, 2, 0xffff, 0xffff, 0, 0, HOOK_MSI },
+    { PCI_MSI_FLAGS, 2, 0xffff, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE, 0, 0, HOOK_MSI, 0 },
+    { PCI_MSI_ADDRESS_LO, 4, 0xffffffff, 0xfffffffc, 0, 0, HOOK_MSI, 0 },
+    { PCI_MSI_DATA_32, 2, 0xffff, 0xffff, 0, 0, HOOK_MSI, 0 },
 };
 
 static const RegDesc cap_msi64[] = {
-    { PCI_MSI_FLAGS, 2, 0xffff, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE, 0, 0, HOOK_MSI },
-    { PCI_MSI_ADDRESS_LO, 4, 0xffffffff, 0xfffffffc, 0, 0, HOOK_MSI },
-    { PCI_MSI_ADDRESS_HI, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_MSI },
-    { PCI_MSI_DATA_64, 2, 0xffff, 0xffff, 0, 0, HOOK_MSI },
+    { PCI_MSI_FLAGS, 2, 0xffff, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE, 0, 0, HOOK_MSI, 0 },
+    { PCI_MSI_ADDRESS_LO, 4, 0xffffffff, 0xfffffffc, 0, 0, HOOK_MSI, 0 },
+    { PCI_MSI_ADDRESS_HI, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_MSI, 0 },
+    { PCI_MSI_DATA_64, 2, 0xffff, 0xffff, 0, 0, HOOK_MSI, 0 },
 };
 
 static const RegDesc cap_msix[] = {
-    { PT_MSIX_FLAGS, 2, 0xffff, PCI_MSIX_ENABLE | PCI_MSIX_MASK, 0, 0, HOOK_MSIX },
+    { PT_MSIX_FLAGS, 2, 0xffff, PCI_MSIX_ENABLE | PCI_MSIX_MASK, 0, 0, HOOK_MSIX, 0 },
 };
 
 /* DEVCAP and LNKCAP stay read-only; status errors are live and cleared on the host. */
 static const RegDesc cap_exp[] = {
-    { PCI_EXP_DEVCTL, 2, 0xffff, 0x7fff, 0, 0, HOOK_NONE },
-    { PCI_EXP_DEVSTA, 2, 0x0000, 0x000f, 0x000f, 0, HOOK_NONE },
-    { PCI_EXP_LNKCTL, 2, 0xffff, 0x0fff, 0, 0, HOOK_NONE },
-    { PCI_EXP_LNKSTA, 2, 0x0000, 0, 0, 0, HOOK_NONE },
+    { PCI_EXP_DEVCTL, 2, 0xffff, 0x7fff, 0, 0, HOOK_NONE, 0 },
+    { PCI_EXP_DEVSTA, 2, 0x0000, 0x000f, 0x000f, 0, HOOK_NONE, 0 },
+    { PCI_EXP_LNKCTL, 2, 0xffff, 0x0fff, 0, 0, HOOK_NONE, 0 },
+    { PCI_EXP_LNKSTA, 2, 0x0000, 0, 0, 0, HOOK_NONE, 0 },
 };
 
 static const RegDesc ext_aer[] = {
-    { PCI_ERR_UNCOR_STATUS, 4, 0, 0xffffffff, 0xffffffff, 0, HOOK_NONE },
-    { PCI_ERR_UNCOR_MASK, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
-    { PCI_ERR_UNCOR_SEVER, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
-    { PCI_ERR_COR_STATUS, 4, 0, 0xffffffff, 0xffffffff, 0, HOOK_NONE },
-    { PCI_ERR_COR_MASK, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE },
+    { PCI_ERR_UNCOR_STATUS, 4, 0, 0xffffffff, 0xffffffff, 0, HOOK_NONE, 0 },
+    { PCI_ERR_UNCOR_MASK, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
+    { PCI_ERR_UNCOR_SEVER, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
+    { PCI_ERR_COR_STATUS, 4, 0, 0xffffffff, 0xffffffff, 0, HOOK_NONE, 0 },
+    { PCI_ERR_COR_MASK, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
 };
 
 /* ---- the function ---- */
@@ -149,6 +152,10 @@ struct PtFunc {
     uint8_t wr[PT_CFG_SIZE];
     uint8_t rw1c[PT_CFG_SIZE];
     uint8_t claimed[PT_CFG_SIZE];   /* inside the header or a visible capability */
+    uint8_t thru[PT_CFG_SIZE];      /* emulated bits also written to the host */
+    /* The host's value of fully emulated bytes with write-through bits: only
+     * we write them, so a read-modify-write needs no host read. */
+    uint8_t hostval[PT_CFG_SIZE];
     uint8_t site_at[PT_CFG_SIZE];   /* 0: no hook, else sites[n - 1] */
     HookSite sites[MAX_SITES];
     int nsites;
@@ -180,6 +187,7 @@ static void claim_bytes(PtFunc *f, unsigned start, unsigned len)
         f->emu[o] = 0xff;
         f->wr[o] = 0;
         f->rw1c[o] = 0;
+        f->thru[o] = 0;
     }
 }
 
@@ -207,6 +215,7 @@ static void apply_reg(PtFunc *f, unsigned base, const RegDesc *r)
         f->emu[o] = (uint8_t)(emu >> (8 * i));
         f->wr[o] = (uint8_t)(r->wr >> (8 * i));
         f->rw1c[o] = (uint8_t)(r->rw1c >> (8 * i));
+        f->thru[o] = (uint8_t)(r->through >> (8 * i));
         f->site_at[o] = (uint8_t)site;
     }
 }
@@ -573,15 +582,18 @@ static void setup_unclaimed(PtFunc *f)
 /* The guest never turns host decode off (XSA-126), so turn on what the BARs need. */
 static void enable_host_decode(PtFunc *f)
 {
-    uint16_t want = 0, cmd;
+    uint16_t want = 0, cmd = (uint16_t)(f->hostval[PCI_COMMAND] | f->hostval[PCI_COMMAND + 1] << 8);
 
     for (int i = 0; i < HOST_BARS; i++)
         if (f->has_bar[i])
             want |= f->bars[i].io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
-    if (host_func_read(f->host, PCI_COMMAND, &cmd, 2) < 0 || (cmd & want) == want)
+    if ((cmd & want) == want)
         return;
     cmd |= want;
-    host_func_write(f->host, PCI_COMMAND, &cmd, 2);
+    if (host_func_write(f->host, PCI_COMMAND, &cmd, 2) == 0) {
+        f->hostval[PCI_COMMAND] = (uint8_t)cmd;
+        f->hostval[PCI_COMMAND + 1] = (uint8_t)(cmd >> 8);
+    }
 }
 
 PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *opts,
@@ -608,6 +620,7 @@ PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *
         snprintf(err->msg, sizeof(err->msg), "%s: cannot read the host's config space", bdfs);
         goto fail;
     }
+    memcpy(f->hostval, f->initial, f->cfg_size);
     f->header_type = f->initial[PCI_HEADER_TYPE] & 0x7f;
     if (f->header_type != PCI_HEADER_TYPE_NORMAL && f->header_type != PCI_HEADER_TYPE_BRIDGE) {
         snprintf(err->msg, sizeof(err->msg), "%s: header type %u cannot be passed through",
@@ -697,6 +710,7 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
                        const uint8_t *mask)
 {
     unsigned first = len, last = 0;
+    bool known = true;
     uint8_t cur[4];
 
     for (unsigned i = 0; i < len; i++)
@@ -704,13 +718,20 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
             first = first < i ? first : i;
             last = i;
         }
-    if (first == len || host_func_read(f->host, offset + first, cur, last - first + 1) < 0)
+    if (first == len)
+        return;
+    for (unsigned i = first; i <= last; i++)
+        known &= f->emu[offset + i] == 0xff;
+    if (known)
+        memcpy(cur, f->hostval + offset + first, last - first + 1);
+    else if (host_func_read(f->host, offset + first, cur, last - first + 1) < 0)
         return;
     for (unsigned i = first; i <= last; i++) {
         uint8_t keep = (uint8_t)~mask[i] & (uint8_t)~f->rw1c[offset + i];
         cur[i - first] = (uint8_t)((cur[i - first] & keep) | (val[i] & mask[i]));
     }
-    host_func_write(f->host, offset + first, cur, last - first + 1);
+    if (host_func_write(f->host, offset + first, cur, last - first + 1) == 0)
+        memcpy(f->hostval + offset + first, cur, last - first + 1);
 }
 
 static void fire_hooks(PtFunc *f, unsigned offset, unsigned len)
@@ -746,7 +767,7 @@ void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
         f->shadow[o] = (uint8_t)((f->shadow[o] & ~(e & w & ~c)) | (b & e & w & ~c));
         f->shadow[o] &= (uint8_t)~(b & e & c);
         /* A 0 written to a live RW1C bit changes nothing: leave it out. */
-        host_mask[i] = (uint8_t)(w & ~e & (~c | b));
+        host_mask[i] = (uint8_t)((w & ~e & (~c | b)) | (w & f->thru[o]));
         unclaimed |= !f->claimed[o] && o < f->cfg_size;
     }
     if (unclaimed && !f->permissive)
@@ -816,7 +837,7 @@ int pt_func_load_shadow(PtFunc *f, const uint8_t *shadow, size_t len)
 
 uint8_t pt_func_host_writable(const PtFunc *f, unsigned offset)
 {
-    return offset < PT_CFG_SIZE ? (uint8_t)(f->wr[offset] & ~f->emu[offset]) : 0;
+    return offset < PT_CFG_SIZE ? (uint8_t)(f->wr[offset] & (~f->emu[offset] | f->thru[offset])) : 0;
 }
 
 /* ---- trapped BAR pages (MSI-X table and PBA) ---- */

@@ -20,16 +20,25 @@ typedef struct Attached {
     int nperms;             /* BAR permissions granted */
 } Attached;
 
-/* Functions sharing a host GSI share its pirq; Xen's permission is not
- * counted, so the guest grants it on first use and revokes on last. */
-typedef struct PirqRef {
-    int pirq;
+/*
+ * Functions can share what the hypervisor grants: a host GSI's pirq, a page
+ * holding several small BARs (ICH USB functions), an I/O range.  Xen's
+ * permissions are not counted, so a grant is asked for on first use and
+ * revoked on last.
+ */
+typedef enum GrantKind { GRANT_IRQ, GRANT_IOMEM, GRANT_IOPORT } GrantKind;
+
+typedef struct Grant {
+    GrantKind kind;
+    uint64_t start, count;
     int refs;
-} PirqRef;
+} Grant;
+
+#define MAX_GRANTS (MAX_ATTACHED * (HOST_BARS + 1))
 
 struct PtGuest {
-    PirqRef pirq_refs[MAX_ATTACHED];
-    int npirq_refs;
+    Grant grants[MAX_GRANTS];
+    int ngrants;
     HostPci *host;
     PciBus *bus;
     Hypervisor *hv;
@@ -83,52 +92,108 @@ static void notify_slot(PtGuest *g, unsigned vslot, bool inserted)
             g->observers[i].fn(g->observers[i].opaque, vslot, inserted);
 }
 
-/* ---- permissions and interrupts of one function ---- */
+/* ---- permissions, counted per guest ---- */
 
-static int grant_bars(Attached *a, Hypervisor *hv, bool allow)
+static int apply_irq(Hypervisor *hv, uint64_t start, uint64_t count, bool allow)
 {
-    int rc = 0;
+    (void)count;
+    return hv_irq_permission(hv, (int)start, allow);
+}
 
+static int apply_iomem(Hypervisor *hv, uint64_t start, uint64_t count, bool allow)
+{
+    return hv_iomem_permission(hv, start, count, allow);
+}
+
+static int apply_ioport(Hypervisor *hv, uint64_t start, uint64_t count, bool allow)
+{
+    return hv_ioport_permission(hv, (uint32_t)start, (uint32_t)count, allow);
+}
+
+static int (*const grant_apply[])(Hypervisor *, uint64_t, uint64_t, bool) = {
+    [GRANT_IRQ] = apply_irq, [GRANT_IOMEM] = apply_iomem, [GRANT_IOPORT] = apply_ioport,
+};
+
+static Grant *find_grant(PtGuest *g, GrantKind kind, uint64_t start, uint64_t count)
+{
+    for (int i = 0; i < g->ngrants; i++) {
+        Grant *gr = &g->grants[i];
+        if (gr->kind == kind && gr->start == start && gr->count == count)
+            return gr;
+    }
+    return NULL;
+}
+
+static int hold(PtGuest *g, GrantKind kind, uint64_t start, uint64_t count)
+{
+    Grant *gr = find_grant(g, kind, start, count);
+
+    if (gr) {
+        gr->refs++;
+        return 0;
+    }
+    if (g->ngrants == MAX_GRANTS)
+        return -ENOSPC;
+    int rc = grant_apply[kind](g->hv, start, count, true);
+    if (rc == 0)
+        g->grants[g->ngrants++] = (Grant){ kind, start, count, 1 };
+    return rc;
+}
+
+static void drop(PtGuest *g, GrantKind kind, uint64_t start, uint64_t count)
+{
+    Grant *gr = find_grant(g, kind, start, count);
+
+    if (!gr || --gr->refs > 0)
+        return;
+    grant_apply[kind](g->hv, start, count, false);
+    *gr = g->grants[--g->ngrants];
+}
+
+/* The hypervisor range a BAR needs: whole pages of memory, or its ports. */
+static GrantKind bar_grant(const PtBar *b, uint64_t *start, uint64_t *count)
+{
+    if (b->io) {
+        *start = b->host;
+        *count = b->size;
+        return GRANT_IOPORT;
+    }
+    *start = b->host >> HV_PAGE_SHIFT;
+    *count = ((b->host + b->size + HV_PAGE_SIZE - 1) >> HV_PAGE_SHIFT) - *start;
+    return GRANT_IOMEM;
+}
+
+/* Grant (or, with allow false, give back) the BARs' ranges; a failed grant
+ * leaves the ones before it held, counted in nperms, for release to undo. */
+static int grant_bars(PtGuest *g, Attached *a, bool allow)
+{
     for (int i = 0; i < HOST_BARS && (allow || a->nperms); i++) {
         PtBar b;
+        uint64_t start, count;
         if (pt_func_bar(a->pub.fn, i, &b) < 0)
             continue;
-        rc = b.io ? hv_ioport_permission(hv, (uint32_t)b.host, (uint32_t)b.size, allow)
-                  : hv_iomem_permission(hv, b.host >> HV_PAGE_SHIFT,
-                                        (b.size + HV_PAGE_SIZE - 1) >> HV_PAGE_SHIFT, allow);
-        if (rc < 0 && allow)
+        GrantKind kind = bar_grant(&b, &start, &count);
+        if (!allow) {
+            drop(g, kind, start, count);
+            a->nperms--;
+            continue;
+        }
+        int rc = hold(g, kind, start, count);
+        if (rc < 0)
             return rc;
-        a->nperms += allow ? 1 : -1;
+        a->nperms++;
     }
     return 0;
 }
 
-static PirqRef *pirq_ref(PtGuest *g, int pirq)
-{
-    for (int i = 0; i < g->npirq_refs; i++)
-        if (g->pirq_refs[i].pirq == pirq)
-            return &g->pirq_refs[i];
-    g->pirq_refs[g->npirq_refs] = (PirqRef){ pirq, 0 };
-    return &g->pirq_refs[g->npirq_refs++];
-}
-
 static int hold_pirq(PtGuest *g, int pirq)
 {
-    PirqRef *r = pirq_ref(g, pirq);
-    int rc = r->refs ? 0 : hv_irq_permission(g->hv, pirq, true);
-
-    r->refs += rc == 0;
-    return rc;
+    return hold(g, GRANT_IRQ, (uint64_t)pirq, 1);
 }
 
 static void drop_pirq(PtGuest *g, int pirq)
 {
-    PirqRef *r = pirq_ref(g, pirq);
-
-    if (r->refs > 0 && --r->refs == 0) {
-        hv_irq_permission(g->hv, pirq, false);
-        *r = g->pirq_refs[--g->npirq_refs];
-    }
+    drop(g, GRANT_IRQ, (uint64_t)pirq, 1);
 }
 
 /*
@@ -225,7 +290,7 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
     const char *step = "assign";
     rc = hv_assign_device(g->hv, bdf, vdevfn);
     a->assigned = rc == 0;
-    if (rc == 0 && (step = "grant BAR access to", rc = grant_bars(a, g->hv, true)) == 0 &&
+    if (rc == 0 && (step = "grant BAR access to", rc = grant_bars(g, a, true)) == 0 &&
         (step = "bind the interrupt of", rc = bind_intx(g, a)) == 0) {
         *out = a;
         return 0;
@@ -243,7 +308,7 @@ static void release_function(PtGuest *g, Attached *a)
     if (a->dev)
         pci_bus_unplug(g->bus, a->pub.vdevfn);
     unbind_intx(g, a);
-    grant_bars(a, g->hv, false);
+    grant_bars(g, a, false);
     if (a->assigned)
         hv_deassign_device(g->hv, a->pub.host, a->pub.vdevfn);
     pt_func_close(a->pub.fn);

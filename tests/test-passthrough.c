@@ -146,6 +146,28 @@ static void test_single_function_clears_mf_bit(void)
     rig_down(&rig);
 }
 
+/* Two functions whose small BARs share one host page (Samsung R730: EHCI
+ * 00:1a.0 at fcb06000 and 00:1d.0 at fcb06400): the page stays granted
+ * until the last of them is detached. */
+static void test_shared_page_grant(void)
+{
+    Rig rig;
+    PtError err;
+
+    rig_up(&rig, SAMSUNG);
+    rig_attach(&rig, "00:1a.0");
+    size_t one = hypervisor_sim_permissions(rig.hv);
+    rig_attach(&rig, "00:1d.0");
+    /* Only its own irq is new: the page was granted already. */
+    g_assert_cmpuint(hypervisor_sim_permissions(rig.hv), ==, one + 1);
+    g_assert_cmpint(pt_guest_detach(rig.guest, "00:1a.0", &err), ==, 1);
+    g_assert_cmpuint(hypervisor_sim_permissions(rig.hv), >=, 1);
+    g_assert_cmpuint(hypervisor_sim_error_count(rig.hv), ==, 0);
+    g_assert_cmpint(pt_guest_detach(rig.guest, "00:1d.0", &err), ==, 1);
+    g_assert_cmpuint(hypervisor_sim_permissions(rig.hv), ==, 0);
+    rig_down(&rig);
+}
+
 int main(int argc, char **argv)
 {
     static MfCase cases[G_N_ELEMENTS(mf_devices) * 3];
@@ -160,5 +182,6 @@ int main(int argc, char **argv)
             g_test_add_data_func(path, &cases[n++], test_mf_device);
         }
     g_test_add_func("/passthrough/single-function-clears-mf-bit", test_single_function_clears_mf_bit);
+    g_test_add_func("/passthrough/shared-page-grant", test_shared_page_grant);
     return g_test_run();
 }

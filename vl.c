@@ -13,6 +13,7 @@
 #include "host-pci.h"
 #include "hypervisor.h"
 #include "monitor.h"
+#include "php.h"
 #include "pt-guest.h"
 #include "pt-plan.h"
 #include "qemu-vm.h"
@@ -474,17 +475,42 @@ static Hypervisor *open_hypervisor(const DmConfig *cfg)
 }
 
 /* On Xen the guest's accesses come as ioreqs: serve them from the loop. */
-static int start_ioreq(const DmConfig *cfg, PciBus *bus, PtGuest *guest, XenIoreq **out)
+static uint32_t php_port_read(void *opaque, uint16_t port, unsigned len)
+{
+    return php_ioport_read(opaque, port, len);
+}
+
+static void php_port_write(void *opaque, uint16_t port, uint32_t val, unsigned len)
+{
+    php_ioport_write(opaque, port, val, len);
+}
+
+static const XenPortOps php_port_ops = { .read = php_port_read, .write = php_port_write };
+
+/* On Xen the guest's config accesses, trapped MSI-X pages and the hot-plug
+ * controller's ports arrive as ioreqs; slot changes re-sync the claims. */
+static int start_ioreq(const DmConfig *cfg, PciBus *bus, PtGuest *guest, DmXen *xen,
+                       XenIoreq **out)
 {
     PtError err;
+    Php *php = dm_xen_php(xen);
 
     *out = NULL;
     if (strcmp(cfg->hypervisor, "xen") != 0)
         return 0;
     *out = xen_ioreq_new((uint32_t)cfg->domid, bus, guest, &err);
-    if (!*out)
+    if (*out && php &&
+        xen_ioreq_add_ports(*out, PHP_IOPORT_PSTA, PHP_IOPORT_END - PHP_IOPORT_PSTA,
+                            &php_port_ops, php, &err) < 0) {
+        xen_ioreq_free(*out);
+        *out = NULL;
+    }
+    if (!*out) {
         fprintf(stderr, "qemu-dm: %s\n", err.msg);
-    return *out ? 0 : -1;
+        return -1;
+    }
+    pt_guest_set_slot_observer(guest, xen_ioreq_slot_changed, *out);
+    return 0;
 }
 
 static int run(const DmConfig *cfg)
@@ -516,7 +542,7 @@ static int run(const DmConfig *cfg)
         goto out;
     if (!(xen = start_xen(cfg, host, guest, bus, &r)))
         goto out;
-    if (start_ioreq(cfg, bus, guest, &ioreq) < 0)
+    if (start_ioreq(cfg, bus, guest, xen, &ioreq) < 0)
         goto out;
     if (cfg->monitor) {
         MonitorTarget t = { .guest = guest, .bus = bus, .quit = request_quit, .opaque = &r };
@@ -533,6 +559,8 @@ static int run(const DmConfig *cfg)
 out:
     qemu_vm_free(vm);
     monitor_free(mon);
+    if (ioreq)
+        pt_guest_set_slot_observer(guest, NULL, ioreq);
     xen_ioreq_free(ioreq);
     dm_xen_stop(xen);
     pt_guest_free(guest);

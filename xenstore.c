@@ -1514,6 +1514,11 @@ fail:
     return NULL;
 }
 
+Php *dm_xen_php(DmXen *x)
+{
+    return x ? x->php : NULL;
+}
+
 void dm_xen_stop(DmXen *x)
 {
     if (!x)

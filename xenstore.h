@@ -174,5 +174,9 @@ DmXen *dm_xen_start(const DmXenConfig *cfg, HostPci *host, PtGuest *guest, PciBu
                     void (*lost)(void *opaque), void *opaque, PtError *err);
 /* Before pt_guest_free. */
 void dm_xen_stop(DmXen *x);
+/* The ACPI hot-plug controller, for a front-end that delivers the guest's
+ * port accesses (the Xen ioreq server). */
+struct Php;
+struct Php *dm_xen_php(DmXen *x);
 
 #endif

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <gio/gio.h>
+#include <gio/gunixinputstream.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -36,6 +37,7 @@
 #include "test-guest.h"
 #include "xen-ioreq.h"
 #include "xenstore.h"
+#include "xenstored.h"
 #include "xenstub.h"
 
 #define DOMID   7
@@ -1050,30 +1052,41 @@ static void test_qemu_dm_on_stub(void)
     }
     stub_fresh();
     char *tree = simtree_build(ASUS, true);
+    Xenstored *xd = xenstored_start();
     char **env = g_get_environ();
     env = g_environ_setenv(env, "LD_PRELOAD", STUB_SO, TRUE);
     env = g_environ_setenv(env, "XENSTUB_LOG", log_path, TRUE);
     env = g_environ_setenv(env, "XENSTUB_VCPUS", "4", TRUE);
+    env = g_environ_setenv(env, "XENSTORED_PATH", xenstored_socket(xd), TRUE);
     g_autofree char *mon = g_build_filename(tree, "mon", NULL);
     g_autofree char *mon_arg = g_strconcat("unix:", mon, NULL);
-    const char *argv[] = { dm, "-host-sysfs", tree, "-domid", "9", "-pci", "06:00.*@8",
-                           "-monitor", mon_arg, NULL };
+    const char *argv[] = { dm, "-host-sysfs", tree, "-domid", "9", "-xenstore",
+                           "-pci", "06:00.*@8", "-monitor", mon_arg, NULL };
     GPid pid;
     int out_fd;
     g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, env, G_SPAWN_DO_NOT_REAP_CHILD,
                                            NULL, NULL, &pid, NULL, &out_fd, NULL, NULL));
-    /* The monitor listens once everything else is up; its quit goes
-     * through the main loop (a signal could come before the handler). */
+    /* The monitor announces itself once everything else is up; its quit
+     * goes through the main loop (a signal could come before the handler). */
+    g_autoptr(GInputStream) out_stream = g_unix_input_stream_new(out_fd, FALSE);
+    g_autoptr(GDataInputStream) out = g_data_input_stream_new(out_stream);
+    g_autofree char *want = g_strdup_printf("qemu-dm: monitor listening on %s", mon_arg);
+    for (char *line; (line = g_data_input_stream_read_line(out, NULL, NULL, NULL)); g_free(line))
+        if (!strcmp(line, want)) {
+            g_free(line);
+            break;
+        }
     g_autoptr(GSocketClient) client = g_socket_client_new();
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(mon);
-    g_autoptr(GSocketConnection) conn = NULL;
-    for (int i = 0; i < 500 && !conn; i++)
-        if (!(conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, NULL)))
-            g_usleep(10000);
+    g_autoptr(GSocketConnection) conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr),
+                                                                NULL, NULL);
     g_assert_nonnull(conn);
     g_assert_true(log_has("xenevtchn_bind_interdomain dom=9 remote=275"));     /* vCPU 3 */
     g_assert_true(log_has("xendevicemodel_map_pcidev_to_ioreq_server dom=9 id=1 seg=0 bus=0 "
                           "dev=0x8 fn=1"));
+    /* The ACPI hot-plug controller's ports are claimed from Xen too. */
+    g_assert_true(log_has("xendevicemodel_map_io_range_to_ioreq_server dom=9 id=1 mmio=0 "
+                          "start=0x10c0 end=0x1141"));
     GOutputStream *os = g_io_stream_get_output_stream(G_IO_STREAM(conn));
     g_assert_true(g_output_stream_write_all(os, "quit\n", 5, NULL, NULL, NULL));
     int status;
@@ -1082,6 +1095,7 @@ static void test_qemu_dm_on_stub(void)
     close(out_fd);
     g_assert_true(WIFEXITED(status));
     g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+    xenstored_stop(xd);
 
     /* Another process's stand-in: judge by its log that all was undone. */
     g_auto(GStrv) lines = stub_log_lines();

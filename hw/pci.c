@@ -23,6 +23,7 @@ typedef struct PciBarState {
     uint64_t map_addr;      /* guest address of the live mapping */
     uint64_t map_start;     /* extent the live mapping occupies */
     uint64_t map_len;
+    bool offset_logged;     /* the page-offset refusal is said once per BAR */
 } PciBarState;
 
 struct PciDevice {
@@ -242,8 +243,13 @@ static void bar_map(PciDevice *d, int bar)
     char l[8], ol[8];
 
     if (bar_extent(d, bar, b->addr, &start, &len)) {
-        bus_log(d, "%s at 0x%" PRIx64 " shares no page offset with host 0x%" PRIx64
-                ", not mapped", bar_label(bar, l), b->addr, b->info.host_addr);
+        /* A sub-page BAR the host did not page-align cannot be mapped at a
+         * guest address with another page offset (Xen's advice: boot the
+         * host with pci=resource_alignment=...). */
+        if (!b->offset_logged)
+            bus_log(d, "%s at 0x%" PRIx64 " shares no page offset with host 0x%" PRIx64
+                    ", not mapped (said once)", bar_label(bar, l), b->addr, b->info.host_addr);
+        b->offset_logged = true;
         return;
     }
     if (find_overlap(d->bus, desc->io, start, len, &o, &ob)) {

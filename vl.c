@@ -6,6 +6,7 @@
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,18 +41,29 @@ typedef struct DmConfig {
     DmXenConfig xen;                    /* xenstore, hot-plug controller, save/restore */
 } DmConfig;
 
+/*
+ * One option.  With apply NULL the option just stores: its value (a
+ * string) or true (a flag) into the DmConfig field at offset `field`.
+ */
 typedef struct DmOption {
     const char *name;
     const char *arg;                    /* NULL: a flag */
     int (*apply)(DmConfig *cfg, const char *value, char *why, size_t len);
+    size_t field;
     const char *help;
 } DmOption;
 
-static int opt_host_sysfs(DmConfig *cfg, const char *value, char *why, size_t len)
+#define STORE(member) NULL, offsetof(DmConfig, member)
+#define CHECK(fn)     fn, 0
+
+static void store_option(DmConfig *cfg, const DmOption *opt, const char *value)
 {
-    (void)why, (void)len;
-    cfg->host_sysfs = value;
-    return 0;
+    char *at = (char *)cfg + opt->field;
+
+    if (opt->arg)
+        *(const char **)at = value;
+    else
+        *(bool *)at = true;
 }
 
 static int opt_pci(DmConfig *cfg, const char *value, char *why, size_t len)
@@ -134,20 +146,6 @@ static int opt_monitor(DmConfig *cfg, const char *value, char *why, size_t len)
     return 0;
 }
 
-static int opt_dry_run(DmConfig *cfg, const char *value, char *why, size_t len)
-{
-    (void)value, (void)why, (void)len;
-    cfg->dry_run = true;
-    return 0;
-}
-
-static int opt_help(DmConfig *cfg, const char *value, char *why, size_t len)
-{
-    (void)value, (void)why, (void)len;
-    cfg->help = true;
-    return 0;
-}
-
 /* ---- the real guest (guest/qemu-vm.c) ---- */
 
 static int opt_guest(DmConfig *cfg, const char *value, char *why, size_t len)
@@ -157,20 +155,6 @@ static int opt_guest(DmConfig *cfg, const char *value, char *why, size_t len)
         return -1;
     }
     cfg->guest_qemu = true;
-    return 0;
-}
-
-static int opt_guest_image(DmConfig *cfg, const char *value, char *why, size_t len)
-{
-    (void)why, (void)len;
-    cfg->vm.image_dir = value;
-    return 0;
-}
-
-static int opt_guest_console(DmConfig *cfg, const char *value, char *why, size_t len)
-{
-    (void)why, (void)len;
-    cfg->vm.console = value;
     return 0;
 }
 
@@ -212,67 +196,39 @@ static int opt_domid(DmConfig *cfg, const char *value, char *why, size_t len)
     return 0;
 }
 
-static int opt_xenstore(DmConfig *cfg, const char *value, char *why, size_t len)
-{
-    (void)value, (void)why, (void)len;
-    cfg->xenstore = true;
-    return 0;
-}
-
-static int opt_test_guest(DmConfig *cfg, const char *value, char *why, size_t len)
-{
-    (void)value, (void)why, (void)len;
-    cfg->xen.test_guest = true;
-    return 0;
-}
-
-static int opt_save_state(DmConfig *cfg, const char *value, char *why, size_t len)
-{
-    (void)why, (void)len;
-    cfg->xen.save_state = value;
-    return 0;
-}
-
-static int opt_restore_state(DmConfig *cfg, const char *value, char *why, size_t len)
-{
-    (void)why, (void)len;
-    cfg->xen.restore_state = value;
-    return 0;
-}
-
 static const DmOption dm_options[] = {
-    { "host-sysfs", "DIR", opt_host_sysfs,
+    { "host-sysfs", "DIR", STORE(host_sysfs),
       "host PCI tree (the directory holding devices/); default /sys/bus/pci" },
-    { "pci", "SPEC", opt_pci,
+    { "pci", "SPEC", CHECK(opt_pci),
       "pass through host functions in the extended notation, e.g. 0000:00:1d.0-2@7" },
-    { "pci-map", "SCHEME", opt_pci_map,
+    { "pci-map", "SCHEME", CHECK(opt_pci_map),
       "default mapping of multi-function devices: identity (default) or least" },
-    { "pci-reserved", "SLOTS", opt_reserved,
+    { "pci-reserved", "SLOTS", CHECK(opt_reserved),
       "guest slots kept for the platform, hex (default 0-3)" },
-    { "hypervisor", "NAME", opt_hypervisor,
+    { "hypervisor", "NAME", CHECK(opt_hypervisor),
       "xen (default: Xen 4.17, needs -domid) or sim (a recording stand-in)" },
-    { "monitor", "DEV", opt_monitor, "text monitor on stdio or unix:PATH" },
-    { "dry-run", NULL, opt_dry_run,
+    { "monitor", "DEV", CHECK(opt_monitor), "text monitor on stdio or unix:PATH" },
+    { "dry-run", NULL, STORE(dry_run),
       "place the -pci devices, print host BDF -> guest slot.func, exit" },
-    { "guest", "qemu", opt_guest,
+    { "guest", "qemu", CHECK(opt_guest),
       "boot a real Linux guest under qemu-system-x86_64 that sees the -pci devices" },
-    { "guest-image", "DIR", opt_guest_image,
+    { "guest-image", "DIR", STORE(vm.image_dir),
       "its vmlinuz and initrd.gz (scripts/guest-image); default cache/guest" },
-    { "guest-console", "FILE", opt_guest_console,
+    { "guest-console", "FILE", STORE(vm.console),
       "its serial console to FILE; default stdout, lines prefixed 'guest: '" },
-    { "guest-timeout", "SECONDS", opt_guest_timeout,
+    { "guest-timeout", "SECONDS", CHECK(opt_guest_timeout),
       "the guest powers off after SECONDS (default 600)" },
-    { "x-single-function", "SLOT", opt_single_function,
+    { "x-single-function", "SLOT", CHECK(opt_single_function),
       "test only: show guest slot SLOT (hex) as single-function" },
-    { "domid", "N", opt_domid, "the guest's domain id (Xen, -xenstore)" },
-    { "xenstore", NULL, opt_xenstore,
+    { "domid", "N", CHECK(opt_domid), "the guest's domain id (Xen, -xenstore)" },
+    { "xenstore", NULL, STORE(xenstore),
       "boot devices from the pci backend list, hot-plug commands on the device-model channel" },
-    { "test-guest", NULL, opt_test_guest,
+    { "test-guest", NULL, STORE(xen.test_guest),
       "in-process guest that answers ACPI hot-plug events (inserts, ejects)" },
-    { "save-state", "FILE", opt_save_state, "the file the xenstore `save` command writes" },
-    { "restore-state", "FILE", opt_restore_state,
+    { "save-state", "FILE", STORE(xen.save_state), "the file the xenstore `save` command writes" },
+    { "restore-state", "FILE", STORE(xen.restore_state),
       "put saved functions back at their saved vdevfns and load their state" },
-    { "help", NULL, opt_help, "this text" },
+    { "help", NULL, STORE(help), "this text" },
 };
 
 #define N_DM_OPTIONS (sizeof(dm_options) / sizeof(dm_options[0]))
@@ -318,12 +274,30 @@ static int parse_args(int argc, char **argv, DmConfig *cfg)
             }
             value = argv[++i];
         }
+        if (!opt->apply) {
+            store_option(cfg, opt, value);
+            continue;
+        }
         if (opt->apply(cfg, value, why, sizeof(why)) < 0) {
             fprintf(stderr, "qemu-dm: -%s %s\n", opt->name, why);
             return -1;
         }
     }
     return 0;
+}
+
+static void print_plan(const PtPlan *plan)
+{
+    const PtPlacement *pl = &plan->placement;
+
+    if (pl->note[0])
+        fprintf(stderr, "qemu-dm: note: %s\n", pl->note);
+    for (int f = 0; f < pl->nfuncs; f++) {
+        char bdf[16];
+        printf("%s -> 00:%02x.%x\n", pt_bdf_format(pl->host[f], bdf, sizeof(bdf)),
+               PT_SLOT(pl->vdevfn[f]), PT_FUNC(pl->vdevfn[f]));
+    }
+    fflush(stdout);
 }
 
 /* Plan every -pci spec (in the order given), then print; all or nothing. */
@@ -346,16 +320,8 @@ static int dry_run(const DmConfig *cfg)
             return 2;
         }
     }
-    for (int i = 0; i < cfg->nspecs; i++) {
-        const PtPlacement *pl = &plans[i].placement;
-        if (pl->note[0])
-            fprintf(stderr, "qemu-dm: note: %s\n", pl->note);
-        for (int f = 0; f < pl->nfuncs; f++) {
-            char bdf[16];
-            printf("%s -> 00:%02x.%x\n", pt_bdf_format(pl->host[f], bdf, sizeof(bdf)),
-                   PT_SLOT(pl->vdevfn[f]), PT_FUNC(pl->vdevfn[f]));
-        }
-    }
+    for (int i = 0; i < cfg->nspecs; i++)
+        print_plan(&plans[i]);
     host_pci_close(host);
     return 0;
 }
@@ -377,19 +343,6 @@ static gboolean on_signal(gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
-static void print_plan(const PtPlan *plan)
-{
-    const PtPlacement *pl = &plan->placement;
-
-    if (pl->note[0])
-        fprintf(stderr, "qemu-dm: note: %s\n", pl->note);
-    for (int f = 0; f < pl->nfuncs; f++) {
-        char bdf[16];
-        printf("%s -> 00:%02x.%x\n", pt_bdf_format(pl->host[f], bdf, sizeof(bdf)),
-               PT_SLOT(pl->vdevfn[f]), PT_FUNC(pl->vdevfn[f]));
-    }
-    fflush(stdout);
-}
 
 /* Boot-time devices: all of them or none. */
 static int attach_boot_devices(const DmConfig *cfg, PtGuest *guest)

@@ -106,10 +106,8 @@ static int parse_uint(const char *s, int base, unsigned long max, unsigned long 
     return 0;
 }
 
-typedef int (*TxnFn)(struct xs_handle *h, xs_transaction_t t, void *ctx);
-
 /* Run fn in a transaction, again on a conflict (EAGAIN). */
-static int in_transaction(struct xs_handle *h, TxnFn fn, void *ctx)
+int xs_in_transaction(struct xs_handle *h, XsTxnFn fn, void *ctx)
 {
     for (int tries = 0; tries < TXN_TRIES; tries++) {
         xs_transaction_t t = xs_transaction_start(h);
@@ -489,7 +487,7 @@ static int publish(XsDm *dm, const char *key, const char *state, const char *par
     mirror_build(dm, key, next);
     if (!backend_equal(next, dm->list) || next->n != dm->written_n)
         r.list = next;
-    rc = in_transaction(dm->h, reply_txn, &r);
+    rc = xs_in_transaction(dm->h, reply_txn, &r);
     if (rc < 0) {
         dm_log(WHO, "cannot write %s (%s)", state ? state : "the backend list", strerror(-rc));
         g_free(next);
@@ -1053,7 +1051,7 @@ int xs_tool_request(struct xs_handle *h, unsigned domid, const char *cmd, const 
 {
     Request r = { .domid = domid, .cmd = cmd, .param = param, .replies = replies };
     char path[NODE_MAX];
-    int rc = in_transaction(h, request_txn, &r);
+    int rc = xs_in_transaction(h, request_txn, &r);
 
     *state = *reply = NULL;
     if (rc < 0) {

@@ -75,6 +75,11 @@ typedef struct XsBackendList {
 
 /* Read and validate the list (an absent directory is an empty list).  A
  * malformed entry is an error naming the node; nothing is half-read. */
+/* Run fn inside a transaction, again while xenstored reports a conflict
+ * (EAGAIN, up to 16 times).  fn's negative return aborts it.  0 or -errno. */
+typedef int (*XsTxnFn)(struct xs_handle *h, xs_transaction_t t, void *ctx);
+int xs_in_transaction(struct xs_handle *h, XsTxnFn fn, void *ctx);
+
 int xs_backend_read(struct xs_handle *h, xs_transaction_t t, unsigned domid,
                     XsBackendList *out, PtError *err);
 /* Write the list within t; entries from old_n down to the list's end are

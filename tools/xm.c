@@ -509,25 +509,6 @@ static int write_domain(struct xs_handle *h, xs_transaction_t t, void *ctx)
     return xs_backend_write(h, t, nd->domid, nd->list, 0);
 }
 
-static int run_txn(struct xs_handle *h, int (*fn)(struct xs_handle *, xs_transaction_t, void *),
-                   void *ctx)
-{
-    for (int tries = 0; tries < 16; tries++) {
-        xs_transaction_t t = xs_transaction_start(h);
-        if (t == XBT_NULL)
-            return -errno;
-        int rc = fn(h, t, ctx);
-        if (rc < 0) {
-            xs_transaction_end(h, t, true);
-            return rc;
-        }
-        if (xs_transaction_end(h, t, false))
-            return 0;
-        if (errno != EAGAIN)
-            return -errno;
-    }
-    return -EAGAIN;
-}
 
 
 /* ================================================================ qemu-dm */
@@ -696,7 +677,7 @@ static int start_domain(struct xs_handle *h, const XmConfig *cfg, const XsBacken
         return EXIT_REFUSED;
     }
     nd.domid = free_domid(h);
-    if ((rc = run_txn(h, write_domain, &nd)) < 0) {
+    if ((rc = xs_in_transaction(h, write_domain, &nd)) < 0) {
         say("cannot write the domain's entries (%s)", strerror(-rc));
         return EXIT_REFUSED;
     }

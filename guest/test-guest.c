@@ -19,7 +19,16 @@ static uint32_t cf8_address(uint8_t devfn, unsigned offset)
     return PCI_CONFIG_ENABLE | (uint32_t)devfn << 8 | (offset & 0xfc);
 }
 
-uint32_t tg_cfg_read(PciBus *bus, uint8_t devfn, unsigned offset, unsigned len)
+static TgAccessFn access_hook;
+static void *access_opaque;
+
+void tg_set_access_hook(TgAccessFn fn, void *opaque)
+{
+    access_hook = fn;
+    access_opaque = opaque;
+}
+
+static uint32_t cfg_read(PciBus *bus, uint8_t devfn, unsigned offset, unsigned len)
 {
     if (offset >= PCI_CONFIG_SIZE)      /* beyond mechanism #1: the ECAM path */
         return pci_bus_cfg_read(bus, devfn, offset, len);
@@ -27,14 +36,25 @@ uint32_t tg_cfg_read(PciBus *bus, uint8_t devfn, unsigned offset, unsigned len)
     return pci_bus_ioport_read(bus, (uint16_t)(PCI_CONFIG_DATA_PORT + (offset & 3)), len);
 }
 
+uint32_t tg_cfg_read(PciBus *bus, uint8_t devfn, unsigned offset, unsigned len)
+{
+    uint32_t val = cfg_read(bus, devfn, offset, len);
+
+    if (access_hook)
+        access_hook(access_opaque, devfn, offset, len, false, val);
+    return val;
+}
+
 void tg_cfg_write(PciBus *bus, uint8_t devfn, unsigned offset, uint32_t val, unsigned len)
 {
     if (offset >= PCI_CONFIG_SIZE) {
         pci_bus_cfg_write(bus, devfn, offset, val, len);
-        return;
+    } else {
+        pci_bus_ioport_write(bus, PCI_CONFIG_ADDRESS_PORT, cf8_address(devfn, offset), 4);
+        pci_bus_ioport_write(bus, (uint16_t)(PCI_CONFIG_DATA_PORT + (offset & 3)), val, len);
     }
-    pci_bus_ioport_write(bus, PCI_CONFIG_ADDRESS_PORT, cf8_address(devfn, offset), 4);
-    pci_bus_ioport_write(bus, (uint16_t)(PCI_CONFIG_DATA_PORT + (offset & 3)), val, len);
+    if (access_hook)
+        access_hook(access_opaque, devfn, offset, len, true, val);
 }
 
 /* ---- BARs ---- */

@@ -57,6 +57,12 @@ void tg_scan(PciBus *bus, bool assign, TgScan *out);
 uint8_t tg_slot_funcs(const TgScan *scan, unsigned slot);
 const TgFunc *tg_find(const TgScan *scan, uint8_t devfn);
 
+/* Called after each config access the test guest makes (val: what was
+ * written or read); for benchmarks that count and attribute them. */
+typedef void (*TgAccessFn)(void *opaque, uint8_t devfn, unsigned offset, unsigned len,
+                           bool write, uint32_t val);
+void tg_set_access_hook(TgAccessFn fn, void *opaque);
+
 /* Config access through mechanism #1, as the guest does it. */
 uint32_t tg_cfg_read(PciBus *bus, uint8_t devfn, unsigned offset, unsigned len);
 void tg_cfg_write(PciBus *bus, uint8_t devfn, unsigned offset, uint32_t val, unsigned len);

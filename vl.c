@@ -411,6 +411,25 @@ static DmXen *start_xen(const DmConfig *cfg, HostPci *host, PtGuest *guest, PciB
     return x;
 }
 
+/* With a QEMU guest, pci-rem goes through QEMU's own ACPI hot-plug: the
+ * guest never sees qemu-dm's controller there. */
+typedef struct QemuEjector {
+    QemuVm *vm;
+    DmXen *xen;
+} QemuEjector;
+
+static void qemu_ejected(void *opaque, unsigned vslot, const char *failure)
+{
+    dm_xen_slot_ejected(((QemuEjector *)opaque)->xen, vslot, failure);
+}
+
+static int qemu_eject(void *opaque, unsigned vslot)
+{
+    QemuEjector *e = opaque;
+
+    return qemu_vm_request_eject(e->vm, vslot, qemu_ejected, e);
+}
+
 /* No Xen: one line, and the way to a simulated run. */
 static Hypervisor *open_hypervisor(const DmConfig *cfg)
 {
@@ -478,6 +497,7 @@ static int run(const DmConfig *cfg)
     QemuVm *vm = NULL;
     DmXen *xen = NULL;
     XenIoreq *ioreq = NULL;
+    QemuEjector ejector = { 0 };
 
     if (!(hv = open_hypervisor(cfg)))
         goto out;
@@ -505,12 +525,18 @@ static int run(const DmConfig *cfg)
     }
     if (cfg->guest_qemu && !(vm = start_guest(cfg, guest, bus, &r)))
         goto out;
+    if (vm && cfg->xenstore) {      /* commands run from the loop, after this */
+        ejector = (QemuEjector){ vm, xen };
+        dm_xen_set_ejector(xen, qemu_eject, &ejector);
+    }
     g_unix_signal_add(SIGINT, on_signal, &r);
     g_unix_signal_add(SIGTERM, on_signal, &r);
     g_main_loop_run(r.loop);
     r.status = r.vm_failed ? 1 : 0;
 out:
     qemu_vm_free(vm);
+    if (xen)
+        dm_xen_set_ejector(xen, NULL, NULL);
     monitor_free(mon);
     if (ioreq)
         pt_guest_set_slot_observer(guest, NULL, ioreq);

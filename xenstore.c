@@ -892,6 +892,14 @@ void xs_dm_slot_changed(XsDm *dm, unsigned vslot, bool inserted)
     publish(dm, NULL, "pci-removed", vdevfns);
 }
 
+void xs_dm_eject_failed(XsDm *dm, unsigned vslot, const char *why)
+{
+    if (!dm || vslot >= PT_SLOTS || !(dm->pending_rem & (1u << vslot)))
+        return;
+    dm->pending_rem &= ~(1u << vslot);
+    publish(dm, NULL, "pci-remove-failed", why);
+}
+
 static gboolean on_xs_readable(gint fd, GIOCondition cond, gpointer opaque)
 {
     XsDm *dm = opaque;
@@ -1383,6 +1391,8 @@ struct DmXen {
     PciBus *bus;
     Php *php;
     XsDm *xs;
+    DmEjectFn eject;            /* NULL: the hot-plug controller asks */
+    void *eject_opaque;
     void (*lost)(void *opaque);
     void *opaque;
 };
@@ -1451,7 +1461,11 @@ static const PhpOps dm_php_ops_guest = { .sci = test_guest_sci, .eject = php_eje
 
 static int xen_request_eject(void *opaque, unsigned vslot)
 {
-    return php_request_eject(((DmXen *)opaque)->php, vslot);
+    DmXen *x = opaque;
+
+    if (x->eject)
+        return x->eject(x->eject_opaque, vslot);
+    return php_request_eject(x->php, vslot);
 }
 
 static int xen_save(void *opaque, PtError *err)
@@ -1515,6 +1529,27 @@ fail:
 Php *dm_xen_php(DmXen *x)
 {
     return x ? x->php : NULL;
+}
+
+void dm_xen_set_ejector(DmXen *x, DmEjectFn fn, void *opaque)
+{
+    x->eject = fn;
+    x->eject_opaque = opaque;
+}
+
+void dm_xen_slot_ejected(DmXen *x, unsigned vslot, const char *failure)
+{
+    PtError e;
+
+    if (failure) {
+        xs_dm_eject_failed(x->xs, vslot, failure);
+        return;
+    }
+    /* As the controller's eject: the detach's observer replies pci-removed. */
+    if (pt_guest_detach_slot(x->guest, vslot, &e) < 0) {
+        dm_log("eject", "slot %02x: %s", vslot, e.msg);
+        xs_dm_eject_failed(x->xs, vslot, e.msg);
+    }
 }
 
 void dm_xen_stop(DmXen *x)

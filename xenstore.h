@@ -116,6 +116,9 @@ int xs_dm_sync_backend(XsDm *dm, PtError *err);
 int xs_dm_start(XsDm *dm, PtError *err);
 /* A guest slot became visible or went away (the PtGuest slot observer). */
 void xs_dm_slot_changed(XsDm *dm, unsigned vslot, bool inserted);
+/* The guest refused or did not answer the eject of vslot: pci-remove-failed
+ * with why (the slot stays attached). */
+void xs_dm_eject_failed(XsDm *dm, unsigned vslot, const char *why);
 /* Commands handled since start (tests). */
 unsigned long xs_dm_commands(const XsDm *dm);
 
@@ -183,5 +186,19 @@ void dm_xen_stop(DmXen *x);
  * port accesses (the Xen ioreq server). */
 struct Php;
 struct Php *dm_xen_php(DmXen *x);
+
+/*
+ * How pci-rem asks the guest to eject a slot: 0 when asked (the answer
+ * comes through dm_xen_slot_ejected), negative when the guest cannot be
+ * asked (the slot is detached at once).  The default is the ACPI hot-plug
+ * controller; a front-end with hot-plug of its own (QEMU's) installs its
+ * ejector; fn NULL restores the controller.
+ */
+typedef int (*DmEjectFn)(void *opaque, unsigned vslot);
+void dm_xen_set_ejector(DmXen *x, DmEjectFn fn, void *opaque);
+/* The guest's answer: failure NULL, it ejected vslot (detached, pci-removed);
+ * else it refused or did not answer (pci-remove-failed with failure,
+ * nothing detached). */
+void dm_xen_slot_ejected(DmXen *x, unsigned vslot, const char *failure);
 
 #endif

@@ -47,6 +47,8 @@ typedef struct VmSlot {
     int nfuncs;
     int open_at_del;            /* sockets open when device_del went out */
     guint eject_timer;
+    QemuVmEjectFn eject_done;   /* who asked for the eject, if anyone */
+    void *eject_opaque;
 } VmSlot;
 
 struct QemuVm {
@@ -231,6 +233,7 @@ static char *json_pick(const char *line, const char *key)
 }
 
 static void slot_removed(QemuVm *vm, unsigned slot, const char *how);
+static void eject_answer(QemuVm *vm, unsigned slot, const char *failure);
 
 static void qmp_event(QemuVm *vm, const char *line)
 {
@@ -241,8 +244,10 @@ static void qmp_event(QemuVm *vm, const char *line)
     if (!event || strcmp(event, "DEVICE_DELETED") || !device)
         return;
     if (sscanf(device, "pt%2x_%1x", &slot, &fn) == 2 && fn == 0 && slot < PCI_BUS_SLOTS &&
-        vm->slots[slot].state == SLOT_REMOVING)
+        vm->slots[slot].state == SLOT_REMOVING) {
         slot_removed(vm, slot, "removed from the guest");
+        eject_answer(vm, slot, NULL);
+    }
 }
 
 static void qmp_line(QemuVm *vm, const char *line)
@@ -396,6 +401,31 @@ static void slot_removed(QemuVm *vm, unsigned slot, const char *how)
         slot, how, hung_up, closed, mpq_open_channels(vm->mpq, slot));
 }
 
+/* Tell whoever asked for the eject of slot, once. */
+static void eject_answer(QemuVm *vm, unsigned slot, const char *failure)
+{
+    VmSlot *s = &vm->slots[slot];
+    QemuVmEjectFn done = s->eject_done;
+
+    s->eject_done = NULL;
+    if (done)
+        done(s->eject_opaque, slot, failure);
+}
+
+/* An asked-for eject that did not happen: the device is still in QEMU and
+ * the guest, so the slot stays in with its sockets. */
+static void eject_refused(QemuVm *vm, unsigned slot, const char *why)
+{
+    VmSlot *s = &vm->slots[slot];
+
+    if (s->eject_timer)
+        g_source_remove(s->eject_timer);
+    s->eject_timer = 0;
+    s->state = SLOT_IN;
+    say("slot %02x: not ejected (%s); it stays in the guest", slot, why);
+    eject_answer(vm, slot, why);
+}
+
 typedef struct EjectWait {
     QemuVm *vm;
     unsigned slot;
@@ -405,6 +435,11 @@ static gboolean eject_timeout(gpointer opaque)
 {
     EjectWait *w = opaque;
     w->vm->slots[w->slot].eject_timer = 0;
+    if (w->vm->slots[w->slot].eject_done) {
+        eject_refused(w->vm, w->slot,
+                      "the guest did not eject it within " G_STRINGIFY(EJECT_TIMEOUT_S) " s");
+        return G_SOURCE_REMOVE;
+    }
     slot_removed(w->vm, w->slot,
                  "the guest did not eject it within " G_STRINGIFY(EJECT_TIMEOUT_S) " s");
     return G_SOURCE_REMOVE;
@@ -415,17 +450,22 @@ static void unplug_done(QemuVm *vm, QmpCmd *c, const char *error)
     if (!error)
         return;         /* DEVICE_DELETED follows once the guest ejected */
     say("QEMU refused %s: %s", c->what, error);
-    if (vm->slots[c->slot].state == SLOT_REMOVING)
+    if (vm->slots[c->slot].state != SLOT_REMOVING)
+        return;
+    if (vm->slots[c->slot].eject_done) {
+        g_autofree char *why = g_strdup_printf("QEMU refused %s: %s", c->what, error);
+        eject_refused(vm, c->slot, why);
+    } else {
         slot_removed(vm, c->slot, "not removed by QEMU");
+    }
 }
 
-static void slot_remove(QemuVm *vm, unsigned slot)
+/* device_del of function 0; DEVICE_DELETED or the timer ends the wait. */
+static void start_unplug(QemuVm *vm, unsigned slot)
 {
     VmSlot *s = &vm->slots[slot];
     char id[16];
 
-    if (mpq_open_channels(vm->mpq, slot) == 0 && s->state == SLOT_EMPTY)
-        return;
     dev_id(id, sizeof(id), PT_DEVFN(slot, 0));
     s->state = SLOT_REMOVING;
     s->open_at_del = mpq_open_channels(vm->mpq, slot);
@@ -436,6 +476,38 @@ static void slot_remove(QemuVm *vm, unsigned slot)
     qmp_queue(vm, g_strdup_printf("{\"execute\": \"device_del\", \"arguments\": "
                                   "{\"id\": \"%s\"}}", id),
               g_strdup_printf("device_del %s", id), -1, unplug_done, slot, false);
+}
+
+static void slot_remove(QemuVm *vm, unsigned slot)
+{
+    VmSlot *s = &vm->slots[slot];
+
+    if (mpq_open_channels(vm->mpq, slot) == 0 && s->state == SLOT_EMPTY)
+        return;
+    if (s->state == SLOT_REMOVING) {
+        /* Detached while an asked-for eject is under way: that device_del
+         * completes the removal; nobody waits for the answer any more. */
+        s->eject_done = NULL;
+        return;
+    }
+    start_unplug(vm, slot);
+}
+
+int qemu_vm_request_eject(QemuVm *vm, unsigned vslot, QemuVmEjectFn done, void *opaque)
+{
+    if (vslot >= PCI_BUS_SLOTS)
+        return -EINVAL;
+    VmSlot *s = &vm->slots[vslot];
+    if (vm->exited || vm->qmp_fd < 0)
+        return -ENOTCONN;
+    if (s->state == SLOT_REMOVING)
+        return -EBUSY;
+    if (s->state == SLOT_EMPTY)
+        return -ENOENT;
+    s->eject_done = done;
+    s->eject_opaque = opaque;
+    start_unplug(vm, vslot);
+    return 0;
 }
 
 static void on_slot(void *opaque, unsigned vslot, bool inserted)
@@ -561,6 +633,7 @@ static void on_exited(GObject *src, GAsyncResult *res, gpointer opaque)
         vm->slots[s].eject_timer = 0;
         vm->slots[s].state = SLOT_EMPTY;
         mpq_close_slot(vm->mpq, s);
+        eject_answer(vm, s, "QEMU is gone");
     }
     if (!vm->stopping && vm->on_exit)
         vm->on_exit(vm->opaque, vm->failed);

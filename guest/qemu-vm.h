@@ -42,6 +42,20 @@ QemuVm *qemu_vm_new(const QemuVmConfig *cfg, PtGuest *guest, PciBus *bus,
  */
 int qemu_vm_start(QemuVm *vm, char *why, size_t len);
 
+/* The guest's answer to qemu_vm_request_eject: failure NULL when it
+ * ejected the slot, else why not. */
+typedef void (*QemuVmEjectFn)(void *opaque, unsigned vslot, const char *failure);
+
+/*
+ * Ask the guest to eject slot vslot through QEMU's ACPI hot-plug
+ * (device_del of function 0) without detaching it from qemu-dm.  done
+ * follows once: NULL after DEVICE_DELETED (the slot's sockets are closed;
+ * the caller detaches it), or the reason QEMU refused or the guest did not
+ * eject in time (the slot stays in the guest).  -ENOENT: the guest cannot
+ * see the slot; -ENOTCONN: QEMU is not running; -EBUSY: being removed.
+ */
+int qemu_vm_request_eject(QemuVm *vm, unsigned vslot, QemuVmEjectFn done, void *opaque);
+
 /* Did QEMU end badly (see QemuVmExitFn)? */
 bool qemu_vm_failed(const QemuVm *vm);
 /* Open function sockets (all slots with slot < 0). */

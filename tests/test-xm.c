@@ -4,16 +4,21 @@
  * hot-plug flow (one event, function 0 last, the whole slot unplugged),
  * xend's per-function protocol against qemu-dm, clear failures with their
  * exit codes, save/restore.  The guest is qemu-dm's in-process test guest;
- * what it saw is in qemu-dm's log.
+ * what it saw is in qemu-dm's log.  Last, the same hot-plug flow into
+ * Debian's Linux under QEMU (guest = 'qemu'), whose PCI view is read from
+ * its console; that test skips only when scripts/guest-image cannot
+ * download the kernel.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <poll.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -449,6 +454,188 @@ static void test_save_restore_least_reversed(void)
     fx_down(&fx);
 }
 
+/* ================================================================ a real guest */
+
+#define BOOT_S  90      /* boot to the first PCI view, generous for a loaded CI */
+#define PLUG_S  30      /* a hot-plug or unplug to show in the guest */
+
+/* Builds the image if needed: false (test skipped) only if the kernel
+ * cannot be downloaded. */
+static bool guest_image(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *out = NULL;
+    const char *argv[] = { SRCDIR "/scripts/guest-image", NULL };
+    int status;
+
+    g_assert_true(g_spawn_sync(SRCDIR, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                               NULL, NULL, &out, &status, &err));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+        g_test_skip("the guest kernel could not be downloaded "
+                    "(scripts/guest-image: no Debian package linux-image-*-amd64 reachable)");
+        return false;
+    }
+    if (!g_spawn_check_wait_status(status, &err))
+        g_error("scripts/guest-image failed: %s\n%s", err->message, out ? out : "");
+    return true;
+}
+
+/* The guest's serial console: a FIFO qemu-dm writes, read here as it comes. */
+typedef struct Console {
+    int fd;
+    GString *buf;
+} Console;
+
+/* The next console line (g_free), or NULL when none comes before deadline. */
+static char *console_line(Console *c, gint64 deadline)
+{
+    for (;;) {
+        char *nl = memchr(c->buf->str, '\n', c->buf->len);
+        if (nl) {
+            char *line = g_strndup(c->buf->str, (gsize)(nl - c->buf->str));
+            g_string_erase(c->buf, 0, nl - c->buf->str + 1);
+            if (g_test_verbose())
+                g_printerr("guest| %s\n", line);
+            return line;
+        }
+        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return NULL;
+        char chunk[4096];
+        ssize_t n = read(c->fd, chunk, sizeof(chunk));
+        if (n > 0)
+            g_string_append_len(c->buf, chunk, n);
+    }
+}
+
+/* The guest's next PCI view: "07.0" -> "vendor=8086 device=3a34 ...". */
+static GHashTable *console_view(Console *c, unsigned seconds)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)seconds * G_USEC_PER_SEC;
+    GHashTable *v = NULL;
+    char *line;
+
+    while ((line = console_line(c, deadline))) {
+        const char *dev = strstr(line, "PCIDEV 0000:00:");
+        if (strstr(line, "PCIVIEW-BEGIN"))
+            v = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        else if (v && dev)
+            g_hash_table_insert(v, g_strndup(dev + 15, 4), g_strdup(dev + 20));
+        else if (v && strstr(line, "PCIVIEW-END")) {
+            g_free(line);
+            return v;
+        }
+        g_free(line);
+    }
+    g_error("no PCI view on the guest's console within %u s", seconds);
+}
+
+/* 00:<slot>.x functions in the view, as a bit mask. */
+static unsigned view_funcs(GHashTable *v, const char *slot)
+{
+    GHashTableIter it;
+    gpointer key;
+    unsigned mask = 0;
+
+    g_hash_table_iter_init(&it, v);
+    while (g_hash_table_iter_next(&it, &key, NULL))
+        if (!strncmp(key, slot, 2))
+            mask |= 1u << (((const char *)key)[3] - '0');
+    return mask;
+}
+
+/* The guest's vfn shows host function bdf's IDs. */
+static void assert_view_fn(Fx *fx, GHashTable *v, const char *vfn, const char *bdf)
+{
+    const char *attrs[] = { "vendor", "device" };
+    const char *f = g_hash_table_lookup(v, vfn);
+    GString *want = g_string_new(NULL);
+
+    if (!f)
+        g_error("the guest has no 00:%s (host %s)", vfn, bdf);
+    for (size_t i = 0; i < G_N_ELEMENTS(attrs); i++) {
+        g_autofree char *path = g_build_filename(fx->tree, "devices", bdf, attrs[i], NULL);
+        g_autofree char *text = NULL;
+        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+        g_string_append_printf(want, "%s%s=%s", i ? " " : "", attrs[i], g_strstrip(text) + 2);
+    }
+    if (!g_str_has_prefix(f, want->str))
+        g_error("00:%s: '%s', expected '%s...'", vfn, f, want->str);
+    g_string_free(want, TRUE);
+}
+
+/* xm create, pci-attach, pci-detach and destroy with Debian's Linux under
+ * QEMU: what its kernel lists is what xm did. */
+static void test_real_guest_hotplug(void)
+{
+    Fx fx;
+    char *out = NULL, *err = NULL;
+
+    if (!guest_image())
+        return;
+    fx_up(&fx, ASUS);
+    g_autofree char *fifo = g_build_filename(fx.dir, "console", NULL);
+    g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+    /* Read-write: qemu-dm's open for writing never blocks, and no EOF
+     * between its writes. */
+    Console con = { .fd = open(fifo, O_RDWR | O_CLOEXEC), .buf = g_string_new(NULL) };
+    g_assert_cmpint(con.fd, >=, 0);
+    g_autofree char *body = g_strdup_printf(
+        "pci = [ '0000:00:1a.*@5' ]\nguest = 'qemu'\nguest_image = '%s'\n"
+        "guest_console = '%s'\n", SRCDIR "/cache/guest", fifo);
+    g_autofree char *cfg = write_cfg(&fx, "rg", body, false);
+    gint64 t0 = g_get_monotonic_time();
+    g_free(xm_ok("create", cfg, NULL, NULL));
+    GHashTable *v = console_view(&con, BOOT_S);
+    g_test_message("boot to the guest's PCI view: %.1f s",
+                   (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC);
+    g_assert_cmphex(view_funcs(v, "05"), ==, 0x87);
+    g_assert_cmphex(view_funcs(v, "07"), ==, 0);
+    g_hash_table_unref(v);
+
+    /* One command, the whole device: every function in the guest's slot 07. */
+    g_autofree char *att = xm_ok("pci-attach", "1", "0000:00:1d.0-2@7", NULL);
+    g_assert_cmpstr(att, ==, "0000:00:1d.0 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n"
+                             "0000:00:1d.2 -> 00:07.2\n");
+    v = console_view(&con, PLUG_S);
+    g_assert_cmphex(view_funcs(v, "07"), ==, 0x7);
+    assert_view_fn(&fx, v, "07.0", "0000:00:1d.0");
+    assert_view_fn(&fx, v, "07.1", "0000:00:1d.1");
+    assert_view_fn(&fx, v, "07.2", "0000:00:1d.2");
+    g_assert_cmphex(view_funcs(v, "05"), ==, 0x87);
+    g_hash_table_unref(v);
+    g_autofree char *list = xm_ok("pci-list", "1", NULL, NULL);
+    g_assert_nonnull(strstr(list, "0000:00:1d.0   07.0\n0000:00:1d.1   07.1\n"
+                                  "0000:00:1d.2   07.2\n"));
+
+    /* Detach: the guest ejects through QEMU's ACPI hot-plug, then xm returns. */
+    int rc = xm(&out, &err, "-t", "40", "pci-detach", "1", "0000:00:1d.0-2", NULL);
+    if (rc != 0)
+        g_error("xm pci-detach: exit %d: %s", rc, err);
+    g_free(out), g_free(err);
+    v = console_view(&con, PLUG_S);
+    g_assert_cmphex(view_funcs(v, "07"), ==, 0);
+    g_assert_cmphex(view_funcs(v, "05"), ==, 0x87);
+    g_hash_table_unref(v);
+    g_autofree char *after = xm_ok("pci-list", "1", NULL, NULL);
+    g_assert_null(strstr(after, "07."));
+    g_assert_nonnull(strstr(after, "0000:00:1a.0   05.0\n"));
+    g_autofree char *log = dm_log(&fx, 1);
+    /* Detached after the guest's eject, not before. */
+    const char *ejected = strstr(log, "slot 07: removed from the guest");
+    const char *removed = strstr(log, "pci-removed");
+    g_assert_nonnull(ejected);
+    g_assert_nonnull(removed);
+    g_assert_true(ejected < removed);
+
+    g_autofree char *d = xm_ok("destroy", "1", NULL, NULL);
+    g_assert_cmpstr(d, ==, "Destroyed domain rg (id=1)\n");
+    close(con.fd);
+    g_string_free(con.buf, TRUE);
+    fx_down(&fx);
+}
+
 /* A failed assertion aborts: the qemu-dm processes xm left with us (as
  * subreaper we are their parent) go too, by their pids. */
 static void on_abort(int sig)
@@ -486,5 +673,6 @@ int main(int argc, char **argv)
     g_test_add_func("/xm/detach-timeout", test_detach_timeout);
     g_test_add_func("/xm/list-assignable", test_list_assignable);
     g_test_add_func("/xm/save-restore/least-reversed", test_save_restore_least_reversed);
+    g_test_add_func("/xm/real-guest/hotplug", test_real_guest_hotplug);
     return g_test_run();
 }

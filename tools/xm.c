@@ -95,6 +95,9 @@ typedef struct XmConfig {
     char *host_sysfs;
     char *hypervisor;
     char *device_model;
+    char *guest;            /* 'qemu': a real guest under QEMU */
+    char *guest_image;
+    char *guest_console;
     bool test_guest;
 } XmConfig;
 
@@ -187,6 +190,9 @@ static const ConfigKey config_keys[] = {
     { "hypervisor", offsetof(XmConfig, hypervisor), false, false },
     { "device_model", offsetof(XmConfig, device_model), false, false },
     { "test_guest", offsetof(XmConfig, test_guest), false, true },
+    { "guest", offsetof(XmConfig, guest), false, false },
+    { "guest_image", offsetof(XmConfig, guest_image), false, false },
+    { "guest_console", offsetof(XmConfig, guest_console), false, false },
 };
 
 static const ConfigKey *config_key(const char *key)
@@ -268,6 +274,9 @@ static void config_clear(XmConfig *cfg)
     g_free(cfg->host_sysfs);
     g_free(cfg->hypervisor);
     g_free(cfg->device_model);
+    g_free(cfg->guest);
+    g_free(cfg->guest_image);
+    g_free(cfg->guest_console);
 }
 
 static bool valid_name(const char *n)
@@ -306,6 +315,10 @@ static int config_parse(const char *file, const char *text, XmConfig *cfg, char 
     if (cfg->pci_map && strcmp(cfg->pci_map, "identity") && strcmp(cfg->pci_map, "least")) {
         snprintf(why, len, "%s: pci_map = '%s': expected 'identity' or 'least'", file,
                  cfg->pci_map);
+        return -1;
+    }
+    if (cfg->guest && strcmp(cfg->guest, "qemu")) {
+        snprintf(why, len, "%s: guest = '%s': expected 'qemu'", file, cfg->guest);
         return -1;
     }
     for (guint i = 0; i < cfg->pci->len; i++)
@@ -562,6 +575,14 @@ static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore)
     }
     if (cfg->test_guest)
         g_ptr_array_add(argv, "-test-guest");
+    const char *guest_opts[][2] = { { "-guest", cfg->guest },
+                                    { "-guest-image", cfg->guest_image },
+                                    { "-guest-console", cfg->guest_console } };
+    for (size_t i = 0; i < G_N_ELEMENTS(guest_opts); i++)
+        if (guest_opts[i][1]) {
+            g_ptr_array_add(argv, (char *)guest_opts[i][0]);
+            g_ptr_array_add(argv, (char *)guest_opts[i][1]);
+        }
     if (restore) {
         g_ptr_array_add(argv, "-restore-state");
         g_ptr_array_add(argv, (char *)restore);

@@ -589,6 +589,61 @@ static void test_rem_guest_never_ejects(void)
     fx_down(&fx);
 }
 
+/* A front-end with hot-plug of its own (QEMU's) asks the guest instead of
+ * the controller, and answers later from the loop, as QEMU's events come. */
+typedef struct FakeEjector {
+    DmXen *dmx;
+    const char *answer;         /* NULL: the guest ejects */
+    int asked;
+} FakeEjector;
+
+static gboolean fake_answer(gpointer opaque)
+{
+    FakeEjector *f = opaque;
+
+    dm_xen_slot_ejected(f->dmx, 7, f->answer);
+    return G_SOURCE_REMOVE;
+}
+
+static int fake_eject(void *opaque, unsigned vslot)
+{
+    FakeEjector *f = opaque;
+
+    g_assert_cmpuint(vslot, ==, 7);
+    f->asked++;
+    g_idle_add(fake_answer, f);
+    return 0;
+}
+
+static void test_rem_front_end_ejector(void)
+{
+    Fx fx;
+    g_autofree char *r1 = NULL, *r2 = NULL;
+
+    fx_up(&fx, true);
+    FakeEjector f = { .dmx = fx.dmx, .answer = "QEMU refused device_del pt07_0: busy" };
+    dm_xen_set_ejector(fx.dmx, fake_eject, &f);
+    expect_ins(&fx, "0000:00:1d.0-2@7", "0x38,0x39,0x3a");
+    /* Refused: the reason goes back, nothing is detached. */
+    g_autofree char *s1 = pci_rem(&fx, "0000:00:1d.1", &r1);
+    g_assert_cmpstr(s1, ==, "pci-remove-failed");
+    g_assert_cmpstr(r1, ==, f.answer);
+    g_assert_cmpint(pt_guest_count(fx.rig.guest), ==, 3);
+    g_assert_cmphex(pci_bus_slot_funcs(fx.rig.bus, 7), ==, 0x7);
+    /* Ejected: detached, and the controller's guest was never asked. */
+    f.answer = NULL;
+    g_autofree char *s2 = pci_rem(&fx, "0000:00:1d.1", &r2);
+    g_assert_cmpstr(s2, ==, "pci-removed");
+    g_assert_cmpstr(r2, ==, "0x38,0x39,0x3a");
+    g_assert_cmpint(f.asked, ==, 2);
+    g_assert_cmpuint(rig_log_count("test-guest: event 3"), ==, 0);
+    g_assert_cmphex(pci_bus_slot_funcs(fx.rig.bus, 7), ==, 0);
+    const char *const none[] = { NULL };
+    assert_backend(&fx, none);
+    g_assert_cmpint(hypervisor_sim_check_clean(fx.rig.hv), ==, 0);
+    fx_down(&fx);
+}
+
 /* Nobody serving the channel: the command is taken back. */
 static void test_request_without_device_model(void)
 {
@@ -991,6 +1046,7 @@ int main(int argc, char **argv)
                     test_ins_legacy_per_function_as_xend);
     g_test_add_func("/xenstore/rem/by-any-function", test_rem_by_any_function);
     g_test_add_func("/xenstore/rem/guest-never-ejects", test_rem_guest_never_ejects);
+    g_test_add_func("/xenstore/rem/front-end-ejector", test_rem_front_end_ejector);
     g_test_add_func("/xenstore/request-without-device-model", test_request_without_device_model);
     g_test_add_func("/xenstore/hostile-parameters", test_hostile_parameters);
     g_test_add_func("/xenstore/atomic/unopenable-function", test_atomic_unopenable_function);

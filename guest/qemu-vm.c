@@ -243,10 +243,17 @@ static void qmp_event(QemuVm *vm, const char *line)
 
     if (!event || strcmp(event, "DEVICE_DELETED") || !device)
         return;
-    if (sscanf(device, "pt%2x_%1x", &slot, &fn) == 2 && fn == 0 && slot < PCI_BUS_SLOTS &&
-        vm->slots[slot].state == SLOT_REMOVING) {
+    if (sscanf(device, "pt%2x_%1x", &slot, &fn) != 2 || fn != 0 || slot >= PCI_BUS_SLOTS)
+        return;
+    if (vm->slots[slot].state == SLOT_REMOVING) {
         slot_removed(vm, slot, "removed from the guest");
         eject_answer(vm, slot, NULL);
+    } else if (vm->slots[slot].state == SLOT_IN) {
+        /* The guest ejected it unasked, or after the wait for it ended:
+         * the device is gone from QEMU, so qemu-dm lets go of it too. */
+        PtError err;
+        slot_removed(vm, slot, "ejected by the guest");
+        pt_guest_detach_slot(vm->guest, slot, &err);
     }
 }
 

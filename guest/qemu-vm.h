@@ -4,6 +4,7 @@
  * served by guest/mpqemu.c.  Boot-time functions are on QEMU's command
  * line; hot-plug and unplug go through QMP (getfd + device_add of functions
  * 1..n, then function 0; device_del of function 0 and DEVICE_DELETED).
+ * A slot the guest ejects by itself is detached from qemu-dm too.
  *
  * Everything is asynchronous on the GLib main loop, every wait has a
  * timeout, and QEMU's exit, crash or refusal is reported in one line on

@@ -27,7 +27,7 @@ fuzz: $(FUZZERS)
 	BUILD=$(B) FUZZ_SECONDS=$${FUZZ_SECONDS:-300} tests/fuzz.sh
 
 # The tests again, built without sanitizers, under valgrind (slow; not in check).
-valgrind: $(PROGRAMS) $(VG_TESTS)
+valgrind: $(PROGRAMS) $(VG_TESTS) $(B)/xenstub.so $(B)/fakexen.so
 	@for t in $(VG_TESTS); do \
 	  echo "== valgrind $$t"; \
 	  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \

@@ -27,6 +27,7 @@
 #include "mpqemu.h"
 #include "pass-through.h"
 #include "rig.h"
+#include "guest-image.h"
 #include "simtree.h"
 
 #define ASUS        "asus-p6t6-x58-ich10-gt218.lspci"
@@ -478,27 +479,6 @@ static int dm_sockets(Dm *dm)
     return n;
 }
 
-/* Builds the image if needed: false (test skipped) only if the kernel
- * cannot be downloaded. */
-static bool guest_image(void)
-{
-    g_autoptr(GError) err = NULL;
-    int status;
-    g_autofree char *out = NULL;
-    const char *argv[] = { SRCDIR "/scripts/guest-image", NULL };
-
-    g_assert_true(g_spawn_sync(SRCDIR, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
-                               NULL, NULL, &out, &status, &err));
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
-        g_test_skip("the guest kernel could not be downloaded "
-                    "(scripts/guest-image: no Debian package linux-image-*-amd64 reachable)");
-        return false;
-    }
-    if (!g_spawn_check_wait_status(status, &err))
-        g_error("scripts/guest-image failed: %s\n%s", err->message, out ? out : "");
-    return true;
-}
-
 static void dm_start(Dm *dm, const char *const *extra)
 {
     g_autoptr(GError) err = NULL;
@@ -587,7 +567,7 @@ static void test_boot_and_hotplug(void)
 {
     Dm dm = { 0 };
     PciView v = { 0 };
-    if (!guest_image())
+    if (!guest_image_ready())
         return;
     dm.tree = simtree_build(ASUS, true);
     /* Slot 1 free in qemu-dm but not in QEMU (PIIX3): a refusal to provoke. */
@@ -696,7 +676,7 @@ static void test_single_function_negative(void)
 {
     Dm dm = { 0 };
     PciView v = { 0 };
-    if (!guest_image())
+    if (!guest_image_ready())
         return;
     dm.tree = simtree_build(ASUS, true);
     const char *const extra[] = { "-pci", "00:1d.*@7", "-x-single-function", "7", NULL };

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "guest-image.h"
 #include "simtree.h"
 #include "xenstore.h"
 #include "xenstored.h"
@@ -459,27 +460,6 @@ static void test_save_restore_least_reversed(void)
 #define BOOT_S  90      /* boot to the first PCI view, generous for a loaded CI */
 #define PLUG_S  30      /* a hot-plug or unplug to show in the guest */
 
-/* Builds the image if needed: false (test skipped) only if the kernel
- * cannot be downloaded. */
-static bool guest_image(void)
-{
-    g_autoptr(GError) err = NULL;
-    g_autofree char *out = NULL;
-    const char *argv[] = { SRCDIR "/scripts/guest-image", NULL };
-    int status;
-
-    g_assert_true(g_spawn_sync(SRCDIR, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
-                               NULL, NULL, &out, &status, &err));
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
-        g_test_skip("the guest kernel could not be downloaded "
-                    "(scripts/guest-image: no Debian package linux-image-*-amd64 reachable)");
-        return false;
-    }
-    if (!g_spawn_check_wait_status(status, &err))
-        g_error("scripts/guest-image failed: %s\n%s", err->message, out ? out : "");
-    return true;
-}
-
 /* The guest's serial console: a FIFO qemu-dm writes, read here as it comes. */
 typedef struct Console {
     int fd;
@@ -572,7 +552,7 @@ static void test_real_guest_hotplug(void)
     Fx fx;
     char *out = NULL, *err = NULL;
 
-    if (!guest_image())
+    if (!guest_image_ready())
         return;
     fx_up(&fx, ASUS);
     g_autofree char *fifo = g_build_filename(fx.dir, "console", NULL);

@@ -21,6 +21,8 @@
 #include <pci/pci.h>
 
 #include "host-dump.h"
+#include "host-groups.h"
+#include "host-sim.h"
 
 /* Linux's bus-specific ROM resource bits (include/linux/ioport.h). */
 #define SIM_IORESOURCE_ROM_ENABLE  0x1
@@ -433,6 +435,8 @@ static int check_assignable(const HostDump *dump, const PtBdf *assignable, int n
     return 0;
 }
 
+static int write_kernel_side(SimCtx *c, int root, const HostDump *dump);
+
 int host_sim_write(const HostDump *dump, const char *dir,
                    const PtBdf *assignable, int nassignable, PtError *err)
 {
@@ -459,6 +463,8 @@ int host_sim_write(const HostDump *dump, const char *dir,
         bool pciback = in_list(fn->bdf, assignable, nassignable);
         rc = write_function(&c, fn, pciback ? SIM_PCIBACK : fn->driver);
     }
+    if (!rc)
+        rc = write_kernel_side(&c, root, dump);
 out:
     if (c.drivers_fd >= 0)
         close(c.drivers_fd);
@@ -482,4 +488,440 @@ int host_sim_remove(const char *dir)
     if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
         return -errno;
     return 0;
+}
+
+/* ================================================================ the kernel side (host-sim.h) */
+
+#define SIM_IDS     ".sim-ids"
+#define SIM_RESETS  ".sim-resets"
+/* Linux's REQ_ACS_FLAGS for a path, and what a multi-function device needs. */
+#define SIM_ACS_PATH (PCI_ACS_CAP_VALID | PCI_ACS_CAP_REQ_RED | PCI_ACS_CAP_CMPLT_RED | \
+                      PCI_ACS_CAP_FORWARD)
+#define SIM_ACS_MF   (PCI_ACS_CAP_REQ_RED | PCI_ACS_CAP_CMPLT_RED)
+
+/* The stub drivers a Xen dom0 with pciback and pci-stub/vfio-pci loaded has. */
+static const char *const sim_stubs[] = { SIM_PCIBACK, "pci-stub", "vfio-pci" };
+
+static const DumpFunc *parent_bridge(const HostDump *dump, PtBdf bdf)
+{
+    for (int i = 0; i < dump->nfuncs; i++) {
+        const DumpFunc *b = &dump->funcs[i];
+        if (header_type(b) == PCI_HEADER_TYPE_BRIDGE && b->bdf.domain == bdf.domain &&
+            b->config[PCI_SECONDARY_BUS] == bdf.bus)
+            return b;
+    }
+    return NULL;
+}
+
+static bool alone_below_bridge(const HostDump *dump, const DumpFunc *fn)
+{
+    int on_bus = 0;
+
+    for (int i = 0; i < dump->nfuncs; i++)
+        on_bus += dump->funcs[i].bdf.domain == fn->bdf.domain &&
+                  dump->funcs[i].bdf.bus == fn->bdf.bus;
+    return on_bus == 1 && parent_bridge(dump, fn->bdf);
+}
+
+static bool acs_has(const DumpFunc *fn, unsigned need)
+{
+    unsigned pos = host_cfg_find_ext_cap(fn->config, fn->config_len, PCI_EXT_CAP_ID_ACS);
+
+    return pos && (cfg16(fn, pos + PCI_ACS_CAP) & need) == need;
+}
+
+/* A PCIe port with ACS on the path; a PCIe-to-PCI bridge never isolates. */
+static bool isolating_bridge(const DumpFunc *b)
+{
+    unsigned exp = host_cfg_find_cap(b->config, b->config_len, PCI_CAP_ID_EXP);
+    unsigned type = exp ? (cfg16(b, exp + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_TYPE) >> 4 : 0;
+
+    return exp && type != PCI_EXP_TYPE_PCI_BRIDGE && acs_has(b, SIM_ACS_PATH);
+}
+
+/*
+ * Whose IOMMU group fn is in: Linux's pci_device_group without its quirk
+ * tables (IOMMU and ACS enabled).  Up through bridges without ACS, else the
+ * lowest function of its slot unless the functions isolate each other.
+ */
+static const DumpFunc *group_owner(const HostDump *dump, const DumpFunc *fn, int depth)
+{
+    const DumpFunc *b = parent_bridge(dump, fn->bdf);
+
+    if (b && depth < 32 && !isolating_bridge(b))
+        return group_owner(dump, b, depth + 1);
+    if (acs_has(fn, SIM_ACS_MF))
+        return fn;
+    for (int i = 0; i < dump->nfuncs; i++) {
+        const DumpFunc *s = &dump->funcs[i];
+        if (s->bdf.domain == fn->bdf.domain && s->bdf.bus == fn->bdf.bus &&
+            s->bdf.dev == fn->bdf.dev && !acs_has(s, SIM_ACS_MF))
+            return s;
+    }
+    return fn;
+}
+
+static int iommu_group_of(const HostDump *dump, const DumpFunc *fn)
+{
+    const DumpFunc *owner = group_owner(dump, fn, 0);
+    int group = 0;
+
+    /* Numbered in the order groups first appear in the dump. */
+    for (int i = 0; i < dump->nfuncs; i++) {
+        const DumpFunc *o = group_owner(dump, &dump->funcs[i], 0);
+        bool seen = false;
+        if (o == owner)
+            return group;
+        for (int j = 0; j < i && !seen; j++)
+            seen = group_owner(dump, &dump->funcs[j], 0) == o;
+        group += !seen;
+    }
+    return group;
+}
+
+static int write_iommu_group(SimCtx *c, int root, const HostDump *dump, const DumpFunc *fn)
+{
+    int group = iommu_group_of(dump, fn);
+    char rel[16];
+
+    bdf_name(fn->bdf, rel, sizeof(rel));
+    g_autofree char *dir = g_strdup_printf("%s/iommu_groups/%d/devices", c->dir, group);
+    g_autofree char *target = g_strdup_printf("../../iommu_groups/%d", group);
+    g_autofree char *link = g_strdup_printf("%s/iommu_group", rel);
+    g_autofree char *back = g_strdup_printf("iommu_groups/%d/devices/%s", group, rel);
+    g_autofree char *back_target = g_strdup_printf("../../../devices/%s", rel);
+
+    if (g_mkdir_with_parents(dir, 0755) < 0 || symlinkat(target, c->devices_fd, link) < 0 ||
+        symlinkat(back_target, root, back) < 0)
+        return sim_fail(c->err, -errno, "%s/%s: %s", c->dir, back, strerror(errno));
+    return 0;
+}
+
+static int write_reset_files(SimCtx *c, int fd, const char *rel, const HostDump *dump,
+                             const DumpFunc *fn)
+{
+    unsigned m = host_cfg_reset_methods(fn->config, fn->config_len,
+                                        alone_below_bridge(dump, fn));
+    char text[96];
+    int rc;
+
+    /* Linux shows reset and reset_method only where some method applies. */
+    if (!m)
+        return 0;
+    host_reset_methods_format(m, text, sizeof(text) - 1);
+    strcat(text, "\n");
+    rc = write_file(c, fd, rel, "reset_method", text, strlen(text), 0644);
+    return rc ? rc : write_file(c, fd, rel, "reset", "", 0, 0200);
+}
+
+static int write_lifecycle_files(SimCtx *c, int root, const HostDump *dump, const DumpFunc *fn)
+{
+    char rel[16];
+    int fd, rc;
+
+    bdf_name(fn->bdf, rel, sizeof(rel));
+    fd = openat(c->devices_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sim_fail(c->err, -errno, "%s/devices/%s: %s", c->dir, rel, strerror(errno));
+    rc = write_file(c, fd, rel, "driver_override", "(null)\n", 7, 0644);
+    if (!rc)
+        rc = write_reset_files(c, fd, rel, dump, fn);
+    close(fd);
+    return rc ? rc : write_iommu_group(c, root, dump, fn);
+}
+
+/* drivers/NAME/.sim-ids: the functions NAME's ID table matches (the dump's driver). */
+static int add_sim_id(SimCtx *c, const DumpFunc *fn)
+{
+    char rel[16];
+    g_autofree char *dir = g_strdup_printf("%s/drivers/%s", c->dir, fn->driver);
+    g_autofree char *ids = g_strdup_printf("%s/" SIM_IDS, dir);
+    FILE *f;
+
+    if (g_mkdir_with_parents(dir, 0755) < 0 || !(f = fopen(ids, "a")))
+        return sim_fail(c->err, -errno, "%s: %s", ids, strerror(errno));
+    fprintf(f, "%s\n", bdf_name(fn->bdf, rel, sizeof(rel)));
+    return fclose(f) ? sim_fail(c->err, -errno, "%s: %s", ids, strerror(errno)) : 0;
+}
+
+static int write_driver_files(SimCtx *c)
+{
+    g_autofree char *drivers = g_build_filename(c->dir, "drivers", NULL);
+    GDir *d = g_dir_open(drivers, 0, NULL);
+    const char *name;
+    int rc = 0;
+
+    while (d && !rc && (name = g_dir_read_name(d))) {
+        int fd = openat(c->drivers_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        g_autofree char *rel = g_strdup_printf("../drivers/%s", name);
+        if (fd < 0)
+            continue;
+        rc = write_file(c, fd, rel, "bind", "", 0, 0200);
+        if (!rc)
+            rc = write_file(c, fd, rel, "unbind", "", 0, 0200);
+        close(fd);
+    }
+    if (d)
+        g_dir_close(d);
+    return rc;
+}
+
+static const char sim_marker_text[] =
+    "A simulated host (tools/simhost): no kernel reacts to writes here; hw/host-sim.c does.\n";
+
+static int write_kernel_side(SimCtx *c, int root, const HostDump *dump)
+{
+    int rc = write_file(c, root, ".", HOST_SIM_MARKER, sim_marker_text,
+                        sizeof(sim_marker_text) - 1, 0444);
+
+    if (!rc)
+        rc = write_file(c, root, ".", "drivers_probe", "", 0, 0200);
+    for (size_t i = 0; !rc && i < G_N_ELEMENTS(sim_stubs); i++)
+        if (mkdirat(c->drivers_fd, sim_stubs[i], 0755) < 0 && errno != EEXIST)
+            rc = sim_fail(c->err, -errno, "%s/drivers/%s: %s", c->dir, sim_stubs[i],
+                          strerror(errno));
+    for (int i = 0; !rc && i < dump->nfuncs; i++) {
+        rc = write_lifecycle_files(c, root, dump, &dump->funcs[i]);
+        if (!rc && dump->funcs[i].driver[0])
+            rc = add_sim_id(c, &dump->funcs[i]);
+    }
+    return rc ? rc : write_driver_files(c);
+}
+
+/* ---------------------------------------------------------------- writes */
+
+typedef struct SimWrite {
+    const char *root;
+    char *name;         /* the %-part of the path: a BDF or a driver */
+    char *value;        /* as written, without the trailing newline */
+} SimWrite;
+
+static char *sim_path(const SimWrite *w, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static char *sim_path(const SimWrite *w, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *rel = NULL;
+
+    va_start(ap, fmt);
+    rel = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    return g_build_filename(w->root, rel, NULL);
+}
+
+static bool sim_device_exists(const SimWrite *w, const char *bdf)
+{
+    PtBdf b;
+    const char *end = NULL;
+    g_autofree char *dir = sim_path(w, "devices/%s", bdf);
+
+    return host_dump_parse_bdf(bdf, &end, &b) && !*end && g_file_test(dir, G_FILE_TEST_IS_DIR);
+}
+
+/* The driver bound now ("" none), as the driver link says. */
+static void sim_bound(const SimWrite *w, const char *bdf, char *buf, size_t len)
+{
+    g_autofree char *link = sim_path(w, "devices/%s/driver", bdf);
+    g_autofree char *target = g_file_read_link(link, NULL);
+
+    g_strlcpy(buf, target && strrchr(target, '/') ? strrchr(target, '/') + 1 : "", len);
+}
+
+static bool sim_override(const SimWrite *w, const char *bdf, char *buf, size_t len)
+{
+    g_autofree char *path = sim_path(w, "devices/%s/driver_override", bdf);
+    g_autofree char *text = NULL;
+
+    buf[0] = 0;
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return false;
+    g_strstrip(text);
+    if (!strcmp(text, "(null)"))
+        return false;
+    g_strlcpy(buf, text, len);
+    return true;
+}
+
+/* pci_match_device: an override names the only driver; else the ID table. */
+static bool sim_matches(const SimWrite *w, const char *driver, const char *bdf)
+{
+    char over[64];
+    g_autofree char *ids_path = sim_path(w, "drivers/%s/" SIM_IDS, driver);
+    g_autofree char *ids = NULL;
+
+    if (sim_override(w, bdf, over, sizeof(over)))
+        return !strcmp(over, driver);
+    if (!g_file_get_contents(ids_path, &ids, NULL, NULL))
+        return false;
+    g_auto(GStrv) lines = g_strsplit(ids, "\n", -1);
+    return g_strv_contains((const char *const *)lines, bdf);
+}
+
+static int sim_attach(const SimWrite *w, const char *driver, const char *bdf)
+{
+    g_autofree char *link = sim_path(w, "devices/%s/driver", bdf);
+    g_autofree char *target = g_strdup_printf("../../drivers/%s", driver);
+    g_autofree char *back = sim_path(w, "drivers/%s/%s", driver, bdf);
+    g_autofree char *back_target = g_strdup_printf("../../devices/%s", bdf);
+
+    if (symlink(target, link) < 0 || symlink(back_target, back) < 0)
+        return -errno;
+    return 0;
+}
+
+static int sim_bind(const SimWrite *w)
+{
+    char bound[64];
+
+    if (!sim_device_exists(w, w->value))
+        return -ENODEV;
+    sim_bound(w, w->value, bound, sizeof(bound));
+    if (bound[0])
+        return -EBUSY;
+    return sim_matches(w, w->name, w->value) ? sim_attach(w, w->name, w->value) : -ENODEV;
+}
+
+static int sim_unbind(const SimWrite *w)
+{
+    char bound[64];
+    g_autofree char *link = NULL, *back = NULL;
+
+    if (!sim_device_exists(w, w->value))
+        return -ENODEV;
+    sim_bound(w, w->value, bound, sizeof(bound));
+    if (strcmp(bound, w->name))
+        return -ENODEV;
+    link = sim_path(w, "devices/%s/driver", w->value);
+    back = sim_path(w, "drivers/%s/%s", w->name, w->value);
+    return unlink(link) < 0 || unlink(back) < 0 ? -errno : 0;
+}
+
+/* bus_rescan_devices_helper: an unbound device gets the driver that matches, if any. */
+static int sim_probe(const SimWrite *w)
+{
+    g_autofree char *drivers = sim_path(w, "drivers");
+    g_autoptr(GDir) d = NULL;
+    const char *name;
+    char bound[64];
+
+    if (!sim_device_exists(w, w->value))
+        return -ENODEV;
+    sim_bound(w, w->value, bound, sizeof(bound));
+    d = bound[0] ? NULL : g_dir_open(drivers, 0, NULL);
+    while (d && (name = g_dir_read_name(d)))
+        if (sim_matches(w, name, w->value))
+            return sim_attach(w, name, w->value);
+    return 0;
+}
+
+static int sim_set_override(const SimWrite *w)
+{
+    g_autofree char *path = sim_path(w, "devices/%s/driver_override", w->name);
+    g_autofree char *text = g_strdup_printf("%s\n", w->value[0] ? w->value : "(null)");
+
+    return g_file_set_contents(path, text, -1, NULL) ? 0 : -EIO;
+}
+
+/* What a reset clears: the device's registers, i.e. its BAR memory. */
+static int sim_clear_bars(const SimWrite *w)
+{
+    for (int i = 0; i < HOST_BAR_ROM; i++) {
+        g_autofree char *path = sim_path(w, "devices/%s/resource%d", w->name, i);
+        struct stat st;
+        if (stat(path, &st) < 0)
+            continue;
+        if (truncate(path, 0) < 0 || truncate(path, st.st_size) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+static int sim_reset(const SimWrite *w)
+{
+    g_autofree char *methods_path = sim_path(w, "devices/%s/reset_method", w->name);
+    g_autofree char *log_path = sim_path(w, "devices/%s/" SIM_RESETS, w->name);
+    g_autofree char *methods = NULL;
+    const char *first;
+    FILE *log;
+    int rc;
+
+    if (strcmp(w->value, "1"))
+        return -EINVAL;
+    if (!g_file_get_contents(methods_path, &methods, NULL, NULL) ||
+        !(first = host_reset_method_first(host_reset_methods_parse(methods))))
+        return -ENOTTY;
+    /* The kernel saves config space around the reset and restores it. */
+    rc = sim_clear_bars(w);
+    if (rc)
+        return rc;
+    if (!(log = fopen(log_path, "a")))
+        return -errno;
+    fprintf(log, "%s\n", first);
+    return fclose(log) ? -errno : 0;
+}
+
+static const struct {
+    const char *prefix, *suffix;    /* rel = prefix NAME suffix; NAME may not hold '/' */
+    int (*apply)(const SimWrite *w);
+} sim_attrs[] = {
+    { "devices/", "/driver_override", sim_set_override },
+    { "devices/", "/reset", sim_reset },
+    { "drivers/", "/bind", sim_bind },
+    { "drivers/", "/unbind", sim_unbind },
+    { "drivers_probe", "", sim_probe },
+};
+
+static int sim_attr(const char *rel, char **name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(sim_attrs); i++) {
+        size_t p = strlen(sim_attrs[i].prefix), s = strlen(sim_attrs[i].suffix), n = strlen(rel);
+        if (n < p + s || strncmp(rel, sim_attrs[i].prefix, p) ||
+            strcmp(rel + n - s, sim_attrs[i].suffix))
+            continue;
+        *name = g_strndup(rel + p, n - p - s);
+        if (!strchr(*name, '/'))
+            return (int)i;
+        g_free(*name);
+    }
+    *name = NULL;
+    return -1;
+}
+
+bool host_sim_is_sim(const char *root)
+{
+    g_autofree char *marker = g_build_filename(root, HOST_SIM_MARKER, NULL);
+
+    return g_file_test(marker, G_FILE_TEST_IS_REGULAR);
+}
+
+/* The write itself: only into a file that exists, as sysfs allows. */
+static int sim_store(const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC), rc = 0;
+    size_t len = strlen(value);
+
+    if (fd < 0)
+        return -errno;
+    if (write(fd, value, len) != (ssize_t)len)
+        rc = -EIO;
+    close(fd);
+    return rc;
+}
+
+int host_sim_kernel_write(const char *root, const char *rel, const char *value, PtError *err)
+{
+    g_autofree char *path = g_build_filename(root, rel, NULL);
+    SimWrite w = { .root = root, .value = g_strchomp(g_strdup(value)) };
+    int kind = sim_attr(rel, &w.name);
+    int rc = sim_store(path, value);
+
+    if (!rc && kind < 0)
+        rc = -EOPNOTSUPP;       /* an attribute the simulated kernel does not model */
+    if (!rc)
+        rc = sim_attrs[kind].apply(&w);
+    if (rc)
+        sim_fail(err, rc, "write '%s' to %s: %s", w.value, path, strerror(-rc));
+    g_free(w.name);
+    g_free(w.value);
+    return rc;
 }

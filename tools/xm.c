@@ -32,6 +32,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host-assign.h"
+#include "host-groups.h"
 #include "host-pci.h"
 #include "pt-plan.h"
 #include "xenstore.h"
@@ -1134,6 +1136,210 @@ static int cmd_restore(struct xs_handle *h, char **argv)
     return rc;
 }
 
+/* ================================================================ assignable host functions */
+
+static const char *host_sysfs_env(void)
+{
+    const char *s = getenv("XM_HOST_SYSFS");
+
+    return s && *s ? s : NULL;
+}
+
+/* XM_ASSIGN_DRIVER, else pciback where Xen runs and pci-stub elsewhere. */
+static const char *assign_stub(void)
+{
+    const char *d = getenv("XM_ASSIGN_DRIVER");
+
+    if (d && *d)
+        return d;
+    return host_assign_default_stub(host_xen_present("/proc/xen", "/sys/hypervisor/type"));
+}
+
+static HostAssign *open_assign(void)
+{
+    g_autofree char *state = g_build_filename(rundir(), "pci-assignable.state", NULL);
+    PtError err;
+    HostAssign *ha = host_assign_open(host_sysfs_env(), state, &err);
+
+    if (!ha)
+        say("%s", err.msg);
+    return ha;
+}
+
+/* The host functions a plain BDF, a list or '*' names. */
+static int assignable_funcs(const char *what, const char *text, PtBdf *funcs, int *n)
+{
+    PtSpec spec;
+    PtRequest req;
+    PtError err;
+    HostPci *host;
+    uint8_t present;
+
+    if (pt_spec_parse_unplug(text, &spec, &err) < 0) {
+        say("%s: %s", what, err.msg);
+        return EXIT_USAGE;
+    }
+    if (!(host = host_pci_open(host_sysfs_env(), &err))) {
+        say("%s: %s", what, err.msg);
+        return EXIT_REFUSED;
+    }
+    present = host_pci_present_funcs(host, spec.domain, spec.bus, spec.dev);
+    host_pci_close(host);
+    if (pt_spec_expand(&spec, text, present, &req, &err) < 0) {
+        say("%s: %s", what, err.msg);
+        return EXIT_REFUSED;
+    }
+    for (int i = 0; i < req.nfuncs; i++)
+        funcs[i] = (PtBdf){ req.domain, req.bus, req.dev, req.pfunc[i] };
+    *n = req.nfuncs;
+    return 0;
+}
+
+/* A guest's function is not ours to rebind: refuse before touching any. */
+static int refuse_in_use(struct xs_handle *h, const char *what, const PtBdf *funcs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int owner = owner_of(h, funcs[i]);
+        char bdf[16];
+        if (owner >= 0) {
+            say("%s: %s is in use by domain %d (xm pci-detach %d %s first)", what,
+                pt_bdf_format(funcs[i], bdf, sizeof(bdf)), owner, owner, bdf);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void print_step(PtBdf bdf, const HostAssignReport *rep)
+{
+    char name[16];
+
+    printf("%s: %s -> %s; %s\n", pt_bdf_format(bdf, name, sizeof(name)),
+           rep->was[0] ? rep->was : "no driver", rep->now[0] ? rep->now : "no driver",
+           rep->reset);
+}
+
+typedef struct XmOwners {
+    struct xs_handle *h;
+    HostFacts facts;
+} XmOwners;
+
+/* A guest's (xenstore's backend lists), dom0's (a driver that is not a stub), or nobody's. */
+static HostOwner xm_owner(PtBdf bdf, void *ctx)
+{
+    XmOwners *o = ctx;
+    const HostFuncFacts *f = host_facts_find(&o->facts, bdf);
+    HostOwner owner = { .domid = owner_of(o->h, bdf) };
+
+    if (owner.domid < 0 && f && f->driver[0] && !host_assign_is_stub(f->driver)) {
+        owner.domid = 0;
+        g_strlcpy(owner.driver, f->driver, sizeof(owner.driver));
+    }
+    return owner;
+}
+
+/* What a guest given these functions would be refused for, said now. */
+static void note_groups(struct xs_handle *h, const PtBdf *funcs, int n)
+{
+    XmOwners owners = { .h = h };
+    HostGroupRequest req = { .domid = G_MAXINT, .n = n, .funcs = funcs };
+    HostGroups groups;
+    PtError err;
+
+    if (host_facts_read(host_sysfs_env(), &owners.facts, &err) < 0)
+        return;
+    host_groups_compute(&owners.facts, &groups);
+    if (host_groups_check(&groups, &req, xm_owner, &owners, NULL, NULL, NULL, &err) < 0)
+        say("note: %s: a guest given these functions would be refused", err.msg);
+    host_groups_free(&groups);
+    host_facts_free(&owners.facts);
+}
+
+static int cmd_assignable_add(struct xs_handle *h, char **argv)
+{
+    PtBdf funcs[PT_FUNCS_PER_SLOT];
+    HostAssignReport rep;
+    PtError err;
+    HostAssign *ha;
+    int n, rc = assignable_funcs("pci-assignable-add", argv[0], funcs, &n);
+
+    if (rc)
+        return rc;
+    if (refuse_in_use(h, "pci-assignable-add", funcs, n) < 0 || !(ha = open_assign()))
+        return EXIT_REFUSED;
+    for (int i = 0; i < n && !rc; i++) {
+        if (host_assign_add(ha, funcs[i], assign_stub(), &rep, &err) < 0) {
+            say("pci-assignable-add %s: %s", argv[0], err.msg);
+            /* All or none: the ones already done go back to their drivers. */
+            for (int k = i - 1; k >= 0; k--)
+                host_assign_remove(ha, funcs[k], true, &rep, &err);
+            rc = EXIT_REFUSED;
+        } else {
+            print_step(funcs[i], &rep);
+        }
+    }
+    host_assign_close(ha);
+    if (!rc)
+        note_groups(h, funcs, n);
+    return rc;
+}
+
+static int cmd_assignable_remove(struct xs_handle *h, char **argv)
+{
+    bool rebind = argv[1] && !strcmp(argv[0], "-r");
+    const char *spec = rebind ? argv[1] : argv[0];
+    PtBdf funcs[PT_FUNCS_PER_SLOT];
+    HostAssignReport rep;
+    PtError err;
+    HostAssign *ha;
+    int n, rc;
+
+    if (argv[1] && !rebind) {
+        say("usage: xm pci-assignable-remove [-r] SPEC");
+        return EXIT_USAGE;
+    }
+    if ((rc = assignable_funcs("pci-assignable-remove", spec, funcs, &n)))
+        return rc;
+    if (refuse_in_use(h, "pci-assignable-remove", funcs, n) < 0 || !(ha = open_assign()))
+        return EXIT_REFUSED;
+    for (int i = 0; i < n && !rc; i++) {
+        if (host_assign_remove(ha, funcs[i], rebind, &rep, &err) < 0) {
+            say("pci-assignable-remove %s: %s", spec, err.msg);
+            rc = EXIT_REFUSED;
+        } else {
+            print_step(funcs[i], &rep);
+        }
+    }
+    host_assign_close(ha);
+    return rc;
+}
+
+static int cmd_assignable_list(struct xs_handle *h, char **argv)
+{
+    PtError err;
+    HostPci *host = host_pci_open(host_sysfs_env(), &err);
+
+    (void)argv;
+    if (!host) {
+        say("%s", err.msg);
+        return EXIT_REFUSED;
+    }
+    for (int i = 0; i < host_pci_count(host); i++) {
+        PtBdf b = host_pci_bdf_at(host, i);
+        const char *drv = host_pci_driver(host, b);
+        int owner = owner_of(h, b);
+        char bdf[16];
+        if (!host_assign_is_stub(drv))
+            continue;
+        printf("%s %s", pt_bdf_format(b, bdf, sizeof(bdf)), drv);
+        if (owner >= 0)
+            printf(" domain %d", owner);
+        putchar('\n');
+    }
+    host_pci_close(host);
+    return 0;
+}
+
 static const XmCommand xm_commands[] = {
     { "create", 1, 1, "CFG", cmd_create, true },
     { "pci-attach", 2, 3, "DOM SPEC [VSLOT]", cmd_pci_attach, true },
@@ -1143,6 +1349,9 @@ static const XmCommand xm_commands[] = {
     { "destroy", 1, 1, "DOM", cmd_destroy, true },
     { "save", 2, 2, "DOM FILE", cmd_save, true },
     { "restore", 1, 1, "FILE", cmd_restore, true },
+    { "pci-assignable-add", 1, 1, "SPEC", cmd_assignable_add, false },
+    { "pci-assignable-remove", 1, 2, "[-r] SPEC", cmd_assignable_remove, false },
+    { "pci-assignable-list", 0, 0, "", cmd_assignable_list, false },
 };
 
 static void usage(FILE *out)

@@ -1175,8 +1175,14 @@ static int assignable_funcs(const char *what, const char *text, PtBdf *funcs, in
     HostPci *host;
     uint8_t present;
 
-    if (pt_spec_parse_unplug(text, &spec, &err) < 0) {
+    if (pt_spec_parse(text, &spec, &err) < 0) {
         say("%s: %s", what, err.msg);
+        return EXIT_USAGE;
+    }
+    if (spec.vslot != PT_UNSET || spec.opts.msitranslate != PT_UNSET ||
+        spec.opts.power_mgmt != PT_UNSET || spec.opts.permissive != PT_UNSET ||
+        spec.opts.map != PT_MAP_DEFAULT) {
+        say("%s: %s: host functions only: no @VSLOT, no options", what, text);
         return EXIT_USAGE;
     }
     if (!(host = host_pci_open(host_sysfs_env(), &err))) {
@@ -1189,8 +1195,14 @@ static int assignable_funcs(const char *what, const char *text, PtBdf *funcs, in
         say("%s: %s", what, err.msg);
         return EXIT_REFUSED;
     }
-    for (int i = 0; i < req.nfuncs; i++)
-        funcs[i] = (PtBdf){ req.domain, req.bus, req.dev, req.pfunc[i] };
+    /* Zeroed first: owner_of compares whole PtBdfs, padding included. */
+    memset(funcs, 0, sizeof(*funcs) * PT_FUNCS_PER_SLOT);
+    for (int i = 0; i < req.nfuncs; i++) {
+        funcs[i].domain = req.domain;
+        funcs[i].bus = req.bus;
+        funcs[i].dev = req.dev;
+        funcs[i].func = req.pfunc[i];
+    }
     *n = req.nfuncs;
     return 0;
 }

@@ -33,6 +33,7 @@ typedef struct DmConfig {
     const char *monitor;                /* NULL, "stdio" or "unix:PATH" */
     bool dry_run;
     bool help;
+    bool host_reset;                    /* -host-reset: sysfs reset at attach and detach */
     bool guest_qemu;                    /* -guest qemu: a real Linux guest */
     QemuVmConfig vm;
     uint32_t single_function;           /* test only: slots shown single-function */
@@ -228,6 +229,8 @@ static const DmOption dm_options[] = {
     { "save-state", "FILE", STORE(xen.save_state), "the file the xenstore `save` command writes" },
     { "restore-state", "FILE", STORE(xen.restore_state),
       "put saved functions back at their saved vdevfns and load their state" },
+    { "host-reset", NULL, STORE(host_reset),
+      "reset each function through sysfs before the guest sees it and after it lets it go" },
     { "help", NULL, STORE(help), "this text" },
 };
 
@@ -485,11 +488,23 @@ static int start_ioreq(const DmConfig *cfg, PciBus *bus, PtGuest *guest, DmXen *
     return 0;
 }
 
+/* -host-reset: resets through the host tree's sysfs (the sim's kernel on a sim tree). */
+static HostAssign *open_reset(const DmConfig *cfg)
+{
+    PtError err;
+    HostAssign *ha = host_assign_open(cfg->host_sysfs, NULL, &err);
+
+    if (!ha)
+        fprintf(stderr, "qemu-dm: -host-reset: %s\n", err.msg);
+    return ha;
+}
+
 static int run(const DmConfig *cfg)
 {
     DmRun r = { .loop = g_main_loop_new(NULL, FALSE), .status = 2 };
     PtError err;
     HostPci *host = NULL;
+    HostAssign *reset = NULL;
     Hypervisor *hv = NULL;
     PciBus *bus = NULL;
     PtGuest *guest = NULL;
@@ -511,6 +526,9 @@ static int run(const DmConfig *cfg)
         if (cfg->single_function & (1u << slot))
             pci_bus_force_single_function(bus, slot, true);
     guest = pt_guest_new(host, bus, hv, cfg->reserved, &cfg->dflt);
+    if (cfg->host_reset && !(reset = open_reset(cfg)))
+        goto out;
+    pt_guest_set_host_reset(guest, reset);
     if (attach_boot_devices(cfg, guest) < 0)
         goto out;
     if (!(xen = start_xen(cfg, host, guest, bus, &r)))
@@ -543,6 +561,7 @@ out:
     xen_ioreq_free(ioreq);
     dm_xen_stop(xen);
     pt_guest_free(guest);
+    host_assign_close(reset);
     if (bus)
         pci_bus_free(bus);
     if (hv)

@@ -50,6 +50,7 @@ struct PtGuest {
         PtSlotFn fn;
         void *opaque;
     } observers[PT_GUEST_OBSERVERS];
+    HostAssign *reset;          /* NULL: functions are not reset */
 };
 
 PtGuest *pt_guest_new(HostPci *host, PciBus *bus, Hypervisor *hv, uint32_t reserved,
@@ -252,6 +253,24 @@ static void unbind_intx(PtGuest *g, Attached *a)
 
 /* ---- one function in, one function out ---- */
 
+void pt_guest_set_host_reset(PtGuest *g, HostAssign *reset)
+{
+    g->reset = reset;
+}
+
+/* A function without a reset method is still passed through: the log says so. */
+static void reset_host_function(PtGuest *g, PtBdf bdf, const char *when)
+{
+    HostAssignReport rep;
+    PtError err;
+    char name[16];
+
+    if (!g->reset)
+        return;
+    host_reset(g->reset, bdf, &rep, &err);
+    dm_log(pt_bdf_format(bdf, name, sizeof(name)), "%s: %s", when, rep.reset);
+}
+
 /* Everything but the plug; undone by release_function. */
 static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptions *opts,
                             Attached **out, PtError *err)
@@ -274,6 +293,7 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
         free(a);
         return rc;
     }
+    reset_host_function(g, bdf, "before the guest sees it");
     a->pub.fn = pt_func_open(g->host, bdf, vdevfn, opts, err);
     if (!a->pub.fn) {
         free(a);
@@ -312,6 +332,7 @@ static void release_function(PtGuest *g, Attached *a)
     if (a->assigned)
         hv_deassign_device(g->hv, a->pub.host, a->pub.vdevfn);
     pt_func_close(a->pub.fn);
+    reset_host_function(g, a->pub.host, "after the guest let it go");
     free(a);
 }
 

@@ -7,6 +7,7 @@
 #ifndef PT_GUEST_H
 #define PT_GUEST_H
 
+#include "host-assign.h"
 #include "host-pci.h"
 #include "hypervisor.h"
 #include "pass-through.h"
@@ -28,6 +29,13 @@ void pt_guest_free(PtGuest *g);
  * the ACPI hot-plug controller) each register one. */
 #define PT_GUEST_OBSERVERS 4
 void pt_guest_set_slot_observer(PtGuest *g, PtSlotFn fn, void *opaque);
+
+/*
+ * Reset every function through sysfs (hw/host-assign.h) before the guest
+ * first sees it and after it lets it go, logging the method or why there
+ * is none.  NULL (the default): no resets.
+ */
+void pt_guest_set_host_reset(PtGuest *g, HostAssign *reset);
 
 /*
  * Attach a spec.  On failure nothing of it is left: no plugged function,

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <glib.h>
+#include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <pci/pci.h>
 
@@ -686,8 +687,6 @@ static void test_xm_assignable(void)
     simtree_remove(tree);
 }
 
-/* ================================================================ a real kernel */
-
 /* Each of want[] in text, in this order. */
 static void assert_in_order(const char *text, const char *const *want)
 {
@@ -702,14 +701,47 @@ static void assert_in_order(const char *text, const char *const *want)
     }
 }
 
+/* qemu-dm -host-reset: a reset at attach and one at detach, each logged with its method. */
+static void test_qemu_dm_resets(void)
+{
+    Fx fx;
+    PtError err;
+    HostAssignReport rep;
+    g_autoptr(GError) gerr = NULL;
+    g_autofree char *out = NULL, *log = NULL;
+
+    fx_up(&fx, ICH7M);
+    g_assert_cmpint(host_assign_add(fx.ha, bdf(0, 0x1d, 7), "pci-stub", &rep, &err), ==, 0);
+    GSubprocess *dm = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                       G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                       G_SUBPROCESS_FLAGS_STDERR_PIPE, &gerr,
+                                       BUILDDIR "/qemu-dm", "-host-sysfs", fx.tree,
+                                       "-hypervisor", "sim", "-host-reset", "-monitor", "stdio",
+                                       "-pci", "00:1d.7@7", NULL);
+    g_assert_no_error(gerr);
+    g_assert_true(g_subprocess_communicate_utf8(dm, "quit\n", NULL, &out, &log, &gerr));
+    g_assert_true(g_subprocess_get_if_exited(dm) && g_subprocess_get_exit_status(dm) == 0);
+    g_object_unref(dm);
+    assert_in_order(log, (const char *const[]){
+        "0000:00:1d.7: before the guest sees it: reset (pm)\n",
+        "0000:00:1d.7 -> 07.0: attached", "0000:00:1d.7 -> 07.0: detached",
+        "0000:00:1d.7: after the guest let it go: reset (pm)\n", NULL });
+    /* One at assignable-add, one at attach, one at detach. */
+    g_autofree char *resets = tree_file(&fx, "devices/0000:00:1d.7/.sim-resets");
+    g_assert_cmpstr(resets, ==, "pm\npm\npm\n");
+    fx_down(&fx);
+}
+
+/* ================================================================ a real kernel */
+
 /*
  * Debian's Linux 6.1 under QEMU (tests/lib/host-assign-guest.sh): xm binds
  * the ICH9 USB set to pci-stub through driver_override, qemu-dm accepts
  * them only then, and -remove -r gives them back to uhci_hcd and ehci-pci.
  * The kernel offers no reset for those four (no FLR, no PM reset, root
  * bus); the virtio device's FLR shows what a reset clears: its status
- * register, set to 1 while bound to pci-stub, reads 0 after remove and
- * after add.
+ * register, set to 1 while bound to pci-stub, reads 0 after remove, after
+ * add, once qemu-dm -host-reset attached it and after it detached it.
  */
 static void test_real_kernel(void)
 {
@@ -735,6 +767,9 @@ static void test_real_kernel(void)
         "reset_method=flr,pm,bus", "-> pci-stub; reset (flr)", "HL-STATUS written 0x01",
         "pci-stub -> no driver; reset (flr)", "HL-STATUS after-remove 0x00",
         "HL-STATUS written 0x01", "-> pci-stub; reset (flr)", "HL-STATUS after-add 0x00",
+        "HL-STATUS written 0x01", "HL-STATUS attached 0x00", "HL-STATUS written 0x01",
+        "HL-RC 0", ": before the guest sees it: reset (flr)\n", "attached", "detached",
+        ": after the guest let it go: reset (flr)\n", "HL-STATUS detached 0x00",
         "HL-END", NULL,
     };
     const char *argv[] = { SRCDIR "/tests/lib/host-assign-guest.sh", NULL };
@@ -773,6 +808,7 @@ int main(int argc, char **argv)
     g_test_add_func("/host-groups/pure", test_groups_pure_stride);
     g_test_add_func("/host-groups/options", test_group_opts_errors);
     g_test_add_func("/xm/assignable", test_xm_assignable);
+    g_test_add_func("/qemu-dm/host-reset", test_qemu_dm_resets);
     g_test_add_func("/real-kernel/assignable-and-reset", test_real_kernel);
     return g_test_run();
 }

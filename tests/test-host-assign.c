@@ -738,6 +738,8 @@ static void test_qemu_dm_resets(void)
  * Debian's Linux 6.1 under QEMU (tests/lib/host-assign-guest.sh): xm binds
  * the ICH9 USB set to pci-stub through driver_override, qemu-dm accepts
  * them only then, and -remove -r gives them back to uhci_hcd and ehci-pci.
+ * With QEMU's VT-d the kernel puts the four in one IOMMU group: making
+ * 1d.1 alone assignable says a guest given it would be refused.
  * The kernel offers no reset for those four (no FLR, no PM reset, root
  * bus); the virtio device's FLR shows what a reset clears: its status
  * register, set to 1 while bound to pci-stub, reads 0 after remove, after
@@ -764,6 +766,11 @@ static void test_real_kernel(void)
         "HL-FN 0000:00:1d.1 driver=uhci_hcd override=(null)",
         "HL-FN 0000:00:1d.2 driver=uhci_hcd override=(null)",
         "HL-FN 0000:00:1d.7 driver=ehci-pci override=(null)",
+        "HL-GROUP 0000:00:1d.0 iommu_group=", "HL-GROUP 0000:00:1d.7 iommu_group=",
+        "HL-STEP /xm/xm pci-assignable-add 0000:00:1d.1",
+        "xm: note: 0000:00:1d.1 shares an IOMMU group with 0000:00:1d.0 (IOMMU group ",
+        ") which is in use by dom0 (uhci_hcd): a guest given these functions would be refused",
+        "HL-RC 0", "0000:00:1d.1: pci-stub -> uhci_hcd;", "HL-RC 0",
         "reset_method=flr,pm,bus", "-> pci-stub; reset (flr)", "HL-STATUS written 0x01",
         "pci-stub -> no driver; reset (flr)", "HL-STATUS after-remove 0x00",
         "HL-STATUS written 0x01", "-> pci-stub; reset (flr)", "HL-STATUS after-add 0x00",

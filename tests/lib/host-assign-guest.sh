@@ -1,7 +1,8 @@
 #!/bin/sh
 # Boots Debian's kernel (cache/guest, scripts/guest-image) under QEMU with
-# the ICH9 USB set at 00:1d (UHCI x3 + EHCI) and a virtio device with FLR
-# behind a PCIe root port; its init (tests/lib/host-assign-init) runs
+# QEMU's emulated VT-d (so the kernel forms real IOMMU groups), the ICH9
+# USB set at 00:1d (UHCI x3 + EHCI) and a virtio device with FLR behind a
+# PCIe root port; its init (tests/lib/host-assign-init) runs
 # build/xm and build/qemu-dm against the kernel's real /sys/bus/pci.  The
 # guest's console goes to stdout.  The initramfs is the usual one plus a
 # second archive: xm, qemu-dm, their libraries, and the kernel modules.
@@ -34,8 +35,9 @@ chmod 755 "$root/hl-init"
 cat "$guest/initrd.gz" "$work/extra.gz" > "$work/initrd.gz"
 
 exec timeout 300 qemu-system-x86_64 -M q35 -m 512 -nographic -no-reboot -net none \
+    -device intel-iommu,intremap=off \
     -kernel "$guest/vmlinuz" -initrd "$work/initrd.gz" \
-    -append "console=ttyS0 rdinit=/hl-init quiet" \
+    -append "console=ttyS0 rdinit=/hl-init quiet intel_iommu=on" \
     -device ich9-usb-uhci1,addr=1d.0,multifunction=on -device ich9-usb-uhci2,addr=1d.1 \
     -device ich9-usb-uhci3,addr=1d.2 -device ich9-usb-ehci1,addr=1d.7 \
     -device pcie-root-port,id=rp1,chassis=1,addr=4.0 \

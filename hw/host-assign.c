@@ -386,6 +386,12 @@ int host_assign_remove(HostAssign *ha, PtBdf bdf, bool rebind, HostAssignReport 
     if (rc && rc != -ENOTTY)
         return rc;
     host_assign_original(ha, bdf, orig, sizeof(orig));
+    /* Refused before the unbind: a function must not be left with no driver by accident. */
+    if (rebind && orig[0] && !driver_loaded(ha, orig)) {
+        snprintf(err->msg, sizeof(err->msg), "%s: its driver %s is not loaded (modprobe %s)",
+                 pt_bdf_format(bdf, name, sizeof(name)), orig, orig);
+        return -ENOENT;
+    }
     if ((rc = write_driver(ha, rep->was, "unbind", bdf, err)) ||
         (rc = write_dev(ha, bdf, "driver_override", "\n", err)))
         return rc;

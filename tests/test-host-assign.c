@@ -200,6 +200,30 @@ static void test_assign_whole_device(void)
     fx_down(&fx);
 }
 
+/* Giving back to a driver that is not loaded any more: refused before the unbind. */
+static void test_remove_driver_gone(void)
+{
+    Fx fx;
+    PtError err;
+    HostAssignReport rep;
+    g_autofree char *drv = NULL;
+
+    fx_up(&fx, ICH7M);
+    g_autofree char *dir = g_build_filename(fx.tree, "drivers", "ehci_hcd", NULL);
+    g_autofree char *gone = g_build_filename(fx.tree, "drivers", "ehci_hcd.unloaded", NULL);
+    g_assert_cmpint(host_assign_add(fx.ha, bdf(0, 0x1d, 7), "pci-stub", &rep, &err), ==, 0);
+    g_assert_cmpint(g_rename(dir, gone), ==, 0);
+    g_assert_cmpint(host_assign_remove(fx.ha, bdf(0, 0x1d, 7), true, &rep, &err), ==, -ENOENT);
+    g_assert_cmpstr(err.msg, ==, "0000:00:1d.7: its driver ehci_hcd is not loaded (modprobe "
+                    "ehci_hcd)");
+    drv = driver_of(&fx, bdf(0, 0x1d, 7));
+    g_assert_cmpstr(drv, ==, "pci-stub");
+    g_assert_cmpint(g_rename(gone, dir), ==, 0);
+    g_assert_cmpint(host_assign_remove(fx.ha, bdf(0, 0x1d, 7), true, &rep, &err), ==, 0);
+    g_assert_cmpstr(rep.now, ==, "ehci_hcd");
+    fx_down(&fx);
+}
+
 /* Without -r the function is left without a driver; a device that had none gets none. */
 static void test_remove_without_rebind(void)
 {
@@ -805,6 +829,7 @@ int main(int argc, char **argv)
     g_test_add_func("/host-assign/whole-device", test_assign_whole_device);
     g_test_add_func("/host-assign/remove-without-rebind", test_remove_without_rebind);
     g_test_add_func("/host-assign/add-failure-keeps-driver", test_add_failure_keeps_driver);
+    g_test_add_func("/host-assign/remove-driver-gone", test_remove_driver_gone);
     g_test_add_func("/host-assign/reset/clears-device", test_reset_clears_device);
     g_test_add_func("/host-assign/reset/add-and-remove", test_reset_on_add_and_remove);
     g_test_add_func("/host-groups/reset", test_groups_reset);

@@ -594,6 +594,30 @@ static void test_groups_pure_stride(void)
     g_assert_cmpstr(host_reset_method_first(HOST_RESET_PM | HOST_RESET_BUS), ==, "pm");
 }
 
+/* pciback where Xen is, pci-stub elsewhere: /proc/xen, or the hypervisor type file. */
+static void test_xen_detection(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("xen-XXXXXX", NULL);
+    g_autofree char *proc = g_build_filename(dir, "proc-xen", NULL);
+    g_autofree char *type = g_build_filename(dir, "type", NULL);
+
+    g_assert_false(host_xen_present(proc, type));
+    g_assert_true(g_file_set_contents(type, "kvm\n", -1, NULL));
+    g_assert_false(host_xen_present(proc, type));
+    g_assert_true(g_file_set_contents(type, "xen\n", -1, NULL));
+    g_assert_true(host_xen_present(proc, type));
+    g_unlink(type);
+    g_assert_cmpint(g_mkdir(proc, 0755), ==, 0);
+    g_assert_true(host_xen_present(proc, type));
+    g_rmdir(proc);
+    g_rmdir(dir);
+    g_assert_cmpstr(host_assign_default_stub(true), ==, "pciback");
+    g_assert_cmpstr(host_assign_default_stub(false), ==, "pci-stub");
+    g_assert_true(host_assign_is_stub("vfio-pci"));
+    g_assert_false(host_assign_is_stub("uhci_hcd"));
+    g_assert_false(host_assign_is_stub(NULL));
+}
+
 static void test_group_opts_errors(void)
 {
     HostGroupOpts o = host_group_opts_default();
@@ -826,6 +850,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/host-sim/kernel/bind-rules", test_sim_bind_rules);
     g_test_add_func("/host-sim/kernel/reset-methods", test_sim_reset_methods);
+    g_test_add_func("/host-assign/xen-detection", test_xen_detection);
     g_test_add_func("/host-assign/whole-device", test_assign_whole_device);
     g_test_add_func("/host-assign/remove-without-rebind", test_remove_without_rebind);
     g_test_add_func("/host-assign/add-failure-keeps-driver", test_add_failure_keeps_driver);

@@ -25,6 +25,7 @@
 #define MPQ_FD_QUEUE    64
 #define MPQ_IRQFDS      8
 #define MPQ_CIS_POINTER 0x28        /* the proxy's seventh "BAR" */
+#define MPQ_BAR_MAX     (1ull << 30) /* QEMU 7.2 sizes a BAR in a signed int */
 
 typedef struct QueuedFd {
     uint64_t at;                    /* stream offset of the bytes it came with */
@@ -46,6 +47,8 @@ typedef struct MpqChannel {
     int nirqfd;
     int backing[PCI_NUM_BARS];      /* resourceN: -1 not opened, -2 none */
     bool backing_warned;
+    bool reset_seen;                /* QEMU's probe of the BARs is over */
+    uint8_t high_logged;            /* BARs said to sit above 4 GiB */
 } MpqChannel;
 
 struct MpqServer {
@@ -99,27 +102,100 @@ static bool normal_header(MpqChannel *c)
 
 /* ------------------------------------------------------------ config space */
 
+/* Why the guest cannot be shown this BAR under QEMU's proxy, or NULL. */
+static const char *bar_hidden_why(const PtBar *b)
+{
+    if (b->rom)
+        return "QEMU 7.2's proxy forwards no expansion ROM";
+    if (!b->io && b->size > MPQ_BAR_MAX)
+        return "QEMU 7.2's proxy sizes a BAR in a signed 32-bit int, 1G at most";
+    return NULL;
+}
+
 /*
  * The bits of the config dword at `dword` this front-end lets through (see
- * mpqemu.h): everything, but for the registers the proxy sizes as 32-bit
- * BARs.  0 also means writes are dropped.
+ * mpqemu.h): everything, but for BARs the proxy cannot carry and the upper
+ * dword of a 64-bit BAR while QEMU probes (it would size it as a BAR of
+ * its own).  0 also means writes are dropped.
  */
 static uint32_t visible_bits(MpqChannel *c, unsigned dword)
 {
-    if (dword < PCI_BASE_ADDRESS_0 || dword > MPQ_CIS_POINTER || !normal_header(c))
+    bool rom = dword == PCI_ROM_ADDRESS;
+
+    if ((dword < PCI_BASE_ADDRESS_0 || dword > MPQ_CIS_POINTER) && !rom)
+        return UINT32_MAX;
+    if (!normal_header(c))
         return UINT32_MAX;
     if (dword == MPQ_CIS_POINTER)
         return 0;
-    int bar = (int)(dword - PCI_BASE_ADDRESS_0) / 4;
+    int bar = rom ? PCI_BAR_ROM : (int)(dword - PCI_BASE_ADDRESS_0) / 4;
     PtFunc *fn = channel_func(c);
     PtBar b;
     if (!fn)
         return UINT32_MAX;
-    if (bar > 0 && pt_func_bar(fn, bar - 1, &b) == 0 && b.mem64 && !b.io)
-        return 0;       /* the upper dword: an unimplemented BAR */
-    if (pt_func_bar(fn, bar, &b) == 0 && b.mem64 && !b.io)
-        return ~(uint32_t)PCI_BASE_ADDRESS_MEM_TYPE_MASK;
+    if (!rom && bar > 0 && pt_func_bar(fn, bar - 1, &b) == 0 && b.mem64)
+        return bar_hidden_why(&b) || !c->reset_seen ? 0 : UINT32_MAX;
+    if (pt_func_bar(fn, bar, &b) == 0 && bar_hidden_why(&b))
+        return 0;
     return UINT32_MAX;
+}
+
+/* "8G", "256M", "128": a power-of-two size as lspci prints it. */
+static const char *size_text(uint64_t size, char buf[24])
+{
+    static const char units[] = " KMGT";
+    int u = 0;
+
+    while (u < 4 && size >= 1024 && size % 1024 == 0)
+        size /= 1024, u++;
+    snprintf(buf, 24, "%" PRIu64 "%.*s", size, u > 0, &units[u]);
+    return buf;
+}
+
+/* One line for each BAR of the function the guest will not see. */
+static void log_hidden_bars(MpqChannel *c)
+{
+    PtFunc *fn = channel_func(c);
+
+    for (int i = 0; fn && normal_header(c) && i < PCI_NUM_BARS; i++) {
+        PtBar b;
+        const char *why;
+        char sz[24];
+        if (pt_func_bar(fn, i, &b) < 0 || !(why = bar_hidden_why(&b)))
+            continue;
+        if (b.rom)
+            dm_log(pt_func_name(fn), "ROM (%s) not shown to the QEMU guest: %s",
+                   size_text(b.size, sz), why);
+        else
+            dm_log(pt_func_name(fn), "BAR%d (%s, %s-bit%s memory) not shown to the QEMU "
+                   "guest: %s", i, size_text(b.size, sz), b.mem64 ? "64" : "32",
+                   b.prefetch ? " prefetchable" : "", why);
+    }
+}
+
+/*
+ * The proxy registered every BAR as 32-bit, so QEMU maps one at the low 32
+ * bits of the address the guest gives it: a 64-bit BAR placed above 4 GiB
+ * is out of the guest's reach, decode on or not (Linux leaves it off for a
+ * device without a driver).  What sizing leaves in the registers (upper
+ * dword all ones) is no placement.  Said once per BAR.
+ */
+static void check_above_4g(MpqChannel *c)
+{
+    PciDevice *dev = pci_bus_device(c->s->bus, c->devfn);
+    PtFunc *fn = channel_func(c);
+
+    for (int i = 0; dev && fn && i < PCI_BAR_ROM; i++) {
+        PtBar b;
+        uint64_t at = pci_device_bar_addr(dev, i);
+        if (pt_func_bar(fn, i, &b) < 0 || !b.mem64 || at >> 32 == 0 ||
+            at >> 32 == UINT32_MAX || (c->high_logged & (1u << i)))
+            continue;
+        c->high_logged |= (uint8_t)(1u << i);
+        dm_log(pt_func_name(fn), "BAR%d placed at %#" PRIx64 " by the guest, above 4 GiB: "
+               "QEMU's proxy maps BARs at their low 32 bits, so the guest's accesses do not "
+               "reach qemu-dm", i, at);
+    }
 }
 
 static uint64_t do_cfg_read(MpqChannel *c, MpqMsg *m)
@@ -136,8 +212,10 @@ static uint64_t do_cfg_write(MpqChannel *c, MpqMsg *m)
     unsigned addr = get32(m->payload), len = get32(m->payload + 8);
     uint32_t val = get32(m->payload + 4);
 
-    if (visible_bits(c, addr & ~3u))
+    if (visible_bits(c, addr & ~3u)) {
         pci_bus_cfg_write(c->s->bus, c->devfn, addr, val, len);
+        check_above_4g(c);
+    }
     return 0;
 }
 
@@ -245,6 +323,7 @@ static uint64_t do_reset(MpqChannel *c, MpqMsg *m)
     PtFunc *fn = channel_func(c);
     if (!fn)
         return MPQ_ERROR;
+    c->reset_seen = true;   /* QEMU resets after its probe: the guest's turn */
     pt_func_reset(fn);
     if (!normal_header(c))
         return 0;
@@ -502,6 +581,7 @@ int mpq_channel_open(MpqServer *s, uint8_t devfn, int *peer)
     snprintf(c->who, sizeof(c->who), "mpqemu %02x.%x", PT_SLOT(devfn), PT_FUNC(devfn));
     c->watch = g_unix_fd_add(c->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, c);
     g_ptr_array_add(s->channels, c);
+    log_hidden_bars(c);
     *peer = sv[1];
     return 0;
 }

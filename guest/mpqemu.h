@@ -12,13 +12,23 @@
  *   SYNC_SYSMEM        -> every fd received is closed (and counted)
  *   SET_IRQFD          -> the eventfds are kept until the channel closes
  *
- * What this front-end presents differs from the bus in three places, all
- * forced by the proxy (it sizes seven 32-bit "BARs" at 0x10..0x28):
+ * What this front-end presents differs from the bus where QEMU 7.2's proxy
+ * (hw/remote/proxy.c, probe_pci_info) forces it.  At realize the proxy
+ * sizes seven 32-bit "BARs" at 0x10..0x28 in a signed int and registers
+ * each one it finds as a 32-bit memory or I/O BAR, which QEMU then maps at
+ * the low 32 bits of whatever address the guest writes; the ROM is never
+ * probed.  So:
  *   - 0x28 (CardBus CIS) reads 0 and ignores writes;
- *   - a 64-bit memory BAR is shown as a 32-bit one: its type bits (2:1)
- *     read 0 and its upper dword reads 0, ignores writes (an unimplemented
- *     BAR), so QEMU and the guest agree on one 32-bit region.  The guest
- *     then places it below 4 GiB; BARs of 4 GiB or more cannot be shown;
+ *   - a 64-bit memory BAR is shown as 64-bit.  Only while QEMU probes
+ *     (before the channel's first DEVICE_RESET) its upper dword reads 0
+ *     and ignores writes, so that QEMU makes no BAR of it; then the guest
+ *     sizes and places it whole.  qemu-vm gives the machine no 64-bit PCI
+ *     window, so the guest places it below 4 GiB; a guest that puts one
+ *     above 4 GiB is logged (QEMU maps it elsewhere: out of reach);
+ *   - memory BARs larger than 1 GiB (the proxy's signed int: 2 GiB would
+ *     make QEMU abort, larger ones it skips) and the expansion ROM are not
+ *     shown: their registers read 0 and ignore writes, and each is logged
+ *     once when its channel opens, with the reason;
  *   - I/O BAR size masks already read sign-extended (ffffffe1) from the
  *     bus, which is the form QEMU needs; nothing is changed for them.
  */

@@ -692,9 +692,13 @@ static GPtrArray *base_argv(QemuVm *vm, const char *kernel, const char *initrd, 
     unsigned mb = vm->cfg.memory_mb ? vm->cfg.memory_mb : 256;
     unsigned tmo = vm->cfg.guest_timeout ? vm->cfg.guest_timeout : 600;
     GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    /* No 64-bit PCI window: QEMU's proxy registers every BAR as 32-bit and
+     * maps it at the low 32 bits of its address, so the guest must place
+     * 64-bit BARs below 4 GiB (Linux takes a window above first). */
     const char *fixed[] = {
         "-machine", "pc,accel=tcg,memory-backend=mem0", "-smp", "1", "-nodefaults",
         "-display", "none", "-serial", "stdio", "-no-reboot",
+        "-global", "i440FX-pcihost.pci-hole64-size=0",
     };
 
     g_ptr_array_add(a, g_strdup(vm->qemu));

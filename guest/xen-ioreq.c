@@ -152,7 +152,7 @@ static void serve_pio(XenIoreq *s, ioreq_t *r)
         p->ops->write(p->opaque, (uint16_t)r->addr, (uint32_t)r->data, r->size);
 }
 
-/* Guest memory: only trapped BAR pages are claimed, so this is MSI-X. */
+/* Guest memory: only trapped BAR ranges are claimed (MSI-X pages, sub-page BARs). */
 static void serve_copy(XenIoreq *s, ioreq_t *r)
 {
     uint64_t val = 0;
@@ -350,6 +350,22 @@ static bool has_range(GArray *a, const MmioRange *r)
     return false;
 }
 
+/* Mapped memory BARs trapped whole (the sub-page ones, pass-through.h),
+ * unless their MSI-X pages claimed the same range already. */
+static void trapped_whole_bars(PtFunc *fn, PciDevice *dev, GArray *want)
+{
+    for (int bar = 0; bar < PCI_BAR_ROM; bar++) {
+        PtBar b;
+        if (!pci_device_bar_mapped(dev, bar) || pt_func_bar(fn, bar, &b) < 0 || b.io ||
+            b.size >= IOREQ_PAGE || !pt_func_bar_trapped(fn, bar, 0, (unsigned)b.size))
+            continue;
+        uint64_t base = pci_device_bar_addr(dev, bar);
+        MmioRange r = { base, base + b.size - 1 };
+        if (!has_range(want, &r))
+            g_array_append_val(want, r);
+    }
+}
+
 static GArray *wanted_mmio(XenIoreq *s)
 {
     GArray *want = g_array_new(FALSE, FALSE, sizeof(MmioRange));
@@ -358,11 +374,14 @@ static GArray *wanted_mmio(XenIoreq *s)
         PtFunc *fn = pt_guest_func_at(s->guest, i)->fn;
         PciDevice *dev = pt_func_device(fn);
         PtMsixInfo mi;
-        if (!dev || pt_func_msix_info(fn, &mi) < 0)
+        if (!dev)
             continue;
-        trapped_of_bar(fn, dev, &mi, mi.table_bar, want);
-        if (mi.pba_bar != mi.table_bar)
-            trapped_of_bar(fn, dev, &mi, mi.pba_bar, want);
+        if (pt_func_msix_info(fn, &mi) == 0) {
+            trapped_of_bar(fn, dev, &mi, mi.table_bar, want);
+            if (mi.pba_bar != mi.table_bar)
+                trapped_of_bar(fn, dev, &mi, mi.pba_bar, want);
+        }
+        trapped_whole_bars(fn, dev, want);
     }
     return want;
 }

@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 #include <glib.h>
 #include <pci/pci.h>
@@ -411,6 +413,24 @@ static void mmio_store(volatile void *at, uint64_t v, unsigned len)
         *(volatile uint8_t *)at = (uint8_t)v;
 }
 
+/*
+ * Where BAR offset 0 lies in a mapping of resourceN from file offset 0.
+ * Linux maps the page that holds the BAR's start (pci_mmap_resource_range
+ * adds start >> PAGE_SHIFT), so a BAR off the page grid (a 1K EHCI at
+ * ...c00) begins at its offset within that page; a simulated host's
+ * resourceN is a plain file holding the BAR from its first byte.
+ */
+static uint64_t bar_lead(const HostFunc *fn, int bar, int fd, long page)
+{
+    struct statfs fs;
+    HostBar b;
+
+    host_func_bar(fn, bar, &b);
+    if (fstatfs(fd, &fs) < 0 || fs.f_type != SYSFS_MAGIC)
+        return 0;
+    return b.base & (uint64_t)(page - 1);
+}
+
 /* sysfs resource files of memory BARs allow mmap only, so map the page. */
 static int bar_io(HostFunc *fn, int bar, uint64_t offset, void *buf, unsigned len, bool write)
 {
@@ -426,14 +446,15 @@ static int bar_io(HostFunc *fn, int bar, uint64_t offset, void *buf, unsigned le
     if (fd < 0)
         return -errno;
     long page = sysconf(_SC_PAGESIZE);
-    off_t base = (off_t)(offset & ~(uint64_t)(page - 1));
+    uint64_t pos = bar_lead(fn, bar, fd, page) + offset;
+    off_t base = (off_t)(pos & ~(uint64_t)(page - 1));
     uint8_t *map = mmap(NULL, (size_t)page, write ? PROT_READ | PROT_WRITE : PROT_READ,
                         MAP_SHARED, fd, base);
     rc = map == MAP_FAILED ? -errno : 0;
     close(fd);
     if (rc)
         return rc;
-    uint8_t *at = map + (offset - (uint64_t)base);
+    uint8_t *at = map + (pos - (uint64_t)base);
     uint64_t v = 0;
     /* x86 and PCI are little-endian: the buffer's bytes are the value's. */
     if (write) {

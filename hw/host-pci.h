@@ -57,7 +57,7 @@ int host_func_irq(const HostFunc *fn);
 /*
  * Memory BAR contents through the host's resourceN file (the page concerned
  * is mapped for the access): what the device model itself must reach in a
- * trapped BAR page, e.g. the MSI-X PBA.  len 1, 2, 4 or 8, naturally
+ * trapped BAR page, e.g. the MSI-X PBA or a sub-page BAR.  len 1, 2, 4 or 8, naturally
  * aligned, inside the BAR.  0 or -errno (-EINVAL: bad access, -ENOENT: no
  * such memory BAR).
  */

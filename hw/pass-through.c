@@ -12,6 +12,7 @@
 #include "pass-through.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pci/pci.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,8 @@ struct PtFunc {
     void *mmio_opaque;
     PciBus *bus;                    /* where it was plugged */
     bool trapping;                  /* plugged with its MSI-X pages trapped */
+    uint8_t served;                 /* bit N: sub-page BAR N, trapped whole (see plug) */
+    bool warned_forward;
 
     PtEventFn event_cb;
     void *event_opaque;
@@ -856,6 +859,10 @@ static int trapped_ranges(const PtFunc *f, int bar, BarRange out[2])
     BarRange r[2];
     int n = 0;
 
+    if (f->served & (1u << bar)) {
+        out[0] = (BarRange){ 0, f->bars[bar].size };
+        return 1;
+    }
     if (!f->trapping)
         return 0;
     if (m->table_bar == bar)
@@ -965,12 +972,38 @@ static int dev_bar_map(PciDevice *dev, int bar, uint64_t gaddr, bool map)
     return 0;
 }
 
+/* MSI-X's trapped pages are its handler's (which forwards the rest of
+ * those pages itself); the other trapped BARs are sub-page ones. */
+static bool msix_serves(const PtFunc *f, int bar)
+{
+    return f->trapping && (f->msix.table_bar == bar || f->msix.pba_bar == bar);
+}
+
+/* A sub-page BAR: the guest's access goes to the host's BAR as it is. */
+static int forward_to_host(PtFunc *f, int bar, uint64_t offset, unsigned len, uint64_t *val,
+                           bool write)
+{
+    int rc = write ? host_func_bar_write(f->host, bar, offset, val, len)
+                   : host_func_bar_read(f->host, bar, offset, val, len);
+
+    if (rc < 0 && !f->warned_forward) {
+        f->warned_forward = true;
+        dm_log(f->name, "BAR%d+%#" PRIx64 " (%u bytes): host %s failed (%s); later failures "
+               "are not logged", bar, offset, len, write ? "write" : "read", strerror(-rc));
+    }
+    return rc;
+}
+
 static int dev_mmio_read(PciDevice *dev, int bar, uint64_t offset, unsigned len, uint64_t *val)
 {
     PtFunc *f = pci_device_opaque(dev);
 
     if (!pt_func_bar_trapped(f, bar, offset, len))
         return -ENOENT;
+    if (!msix_serves(f, bar)) {
+        *val = 0;
+        return forward_to_host(f, bar, offset, len, val, false);
+    }
     return f->mmio ? f->mmio->read(f->mmio_opaque, bar, offset, len, val) : -ENODEV;
 }
 
@@ -980,6 +1013,8 @@ static int dev_mmio_write(PciDevice *dev, int bar, uint64_t offset, unsigned len
 
     if (!pt_func_bar_trapped(f, bar, offset, len))
         return -ENOENT;
+    if (!msix_serves(f, bar))
+        return forward_to_host(f, bar, offset, len, &val, true);
     return f->mmio ? f->mmio->write(f->mmio_opaque, bar, offset, len, val) : -ENODEV;
 }
 
@@ -1004,12 +1039,39 @@ static PciBarKind bar_kind(const PtBar *b)
     return b->io ? PCI_BAR_IO : b->mem64 ? PCI_BAR_MEM64 : PCI_BAR_MEM32;
 }
 
+/*
+ * Memory BARs smaller than a page are never mapped: a mapping is whole
+ * pages, so it would give the guest the rest of the host's page (other
+ * functions' registers, often) and work only where the guest happens to
+ * put the BAR at the host's offset within the page.  Every guest access
+ * to them is trapped and forwarded to the host's BAR instead.
+ */
+static uint8_t subpage_bars(const PtFunc *f)
+{
+    uint8_t mask = 0;
+
+    for (int i = 0; i < HOST_BAR_ROM; i++)
+        if (f->has_bar[i] && !f->bars[i].io && f->bars[i].size < HV_PAGE_SIZE)
+            mask |= (uint8_t)(1u << i);
+    return mask;
+}
+
+static void log_served(const PtFunc *f)
+{
+    for (int i = 0; i < HOST_BAR_ROM; i++)
+        if (f->served & (1u << i))
+            dm_log(f->name, "BAR%d (%#" PRIx64 " bytes at host %#" PRIx64 ") is smaller than "
+                   "a page: served by qemu-dm, each guest access forwarded to the host "
+                   "(not mapped)", i, f->bars[i].size, f->bars[i].host);
+}
+
 int pt_func_plug(PtFunc *f, PciBus *bus, PciDevice **out)
 {
     char name[24], bdf[16];
-    bool traps = f->has_msix && f->mmio;
-    PciPlug plug = { .ops = traps ? &pt_trapping_device_ops : &pt_device_ops, .opaque = f,
-                     .name = name, .config_size = f->cfg_size };
+    bool msix_traps = f->has_msix && f->mmio;
+    uint8_t served = subpage_bars(f);
+    PciPlug plug = { .ops = msix_traps || served ? &pt_trapping_device_ops : &pt_device_ops,
+                     .opaque = f, .name = name, .config_size = f->cfg_size };
 
     snprintf(name, sizeof(name), "host %s", pt_bdf_format(f->bdf, bdf, sizeof(bdf)));
 
@@ -1018,12 +1080,18 @@ int pt_func_plug(PtFunc *f, PciBus *bus, PciDevice **out)
             plug.bar[i] = (PciBarInfo){ .kind = bar_kind(&f->bars[i]),
                                         .prefetch = f->bars[i].prefetch,
                                         .size = f->bars[i].size, .host_addr = f->bars[i].host };
+    /* Fixed while plugged: unmaps match the maps. */
+    f->trapping = msix_traps;
+    f->served = served;
     int rc = pci_bus_plug(bus, f->vdevfn, &plug, out);
-    if (rc == 0) {
-        f->bus = bus;
-        f->trapping = traps;    /* fixed while plugged: unmaps match the maps */
+    if (rc < 0) {
+        f->trapping = false;
+        f->served = 0;
+        return rc;
     }
-    return rc;
+    f->bus = bus;
+    log_served(f);
+    return 0;
 }
 
 PciDevice *pt_func_device(PtFunc *f)

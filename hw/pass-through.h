@@ -86,7 +86,12 @@ typedef struct PtMmioOps {
 } PtMmioOps;
 
 void pt_func_set_mmio(PtFunc *fn, const PtMmioOps *ops, void *opaque);
-/* Is [offset, offset+len) of BAR `bar` inside a trapped page? */
+/*
+ * Is [offset, offset+len) of BAR `bar` trapped?  The MSI-X pages (served
+ * by the PtMmioOps above), and the whole of every memory BAR smaller than
+ * a page, which is never mapped: the bus sends each guest access to it
+ * here and it is forwarded to the host's BAR (logged once per BAR at plug).
+ */
 bool pt_func_bar_trapped(const PtFunc *fn, int bar, uint64_t offset, unsigned len);
 
 /* Guest config access, 1, 2 or 4 bytes, naturally aligned or not. */

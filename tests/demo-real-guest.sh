@@ -44,7 +44,8 @@ wait_for() {
     while IFS= read -r -t "${2:-60}" line <&4; do
         line=${line#(qemu) }
         case $line in
-            *qemu-vm:*|*removed\ guest\ slot*|*" -> 00:"*) printf '   qemu-dm| %s\n' "$line" ;;
+            *qemu-vm:*|*removed\ guest\ slot*|*" -> 00:"*|*"not shown to the QEMU guest"*|\
+            *"served by qemu-dm"*|*"above 4 GiB"*) printf '   qemu-dm| %s\n' "$line" ;;
             *"Unable to write to socket: Bad file descriptor"*)
                 printf '   %s\n     (QEMU 7.2: at unplug its proxy syncs memory once more on the socket it\n      has just closed; harmless)\n' "$line" ;;
             *qemu-system:*) printf '   %s\n' "$line" ;;

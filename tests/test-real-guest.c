@@ -1,18 +1,21 @@
 /*
  * The real-guest proof.  First the MPQEMU front-end alone, speaking QEMU's
  * wire format over a socketpair (no QEMU): config reads through the bus,
- * the 32-bit BAR presentation, BAR data, reset, fd handling, bad peers.
+ * how BARs are presented (64-bit ones, those the proxy cannot carry), BAR
+ * data, reset, fd handling, bad peers.
  * Then Debian's Linux under QEMU, booted by qemu-dm -guest qemu, and what
  * that kernel enumerates: a multi-function USB controller in one slot with
  * the host's IDs, a least-mapped GPU + HD audio pair, the negative case
  * (MF bit cleared: function 0 only), hot-plug and unplug of a 3-function
- * device, and qemu-dm's sockets released afterwards.
+ * device, qemu-dm's sockets released afterwards; a GPU's 64-bit BAR as a
+ * 64-bit BAR below 4 GiB, its 8G BAR and ROM absent and said why.
  *
  * The boot tests skip only when scripts/guest-image cannot download the
  * kernel.
  */
 #include <errno.h>
 #include <dirent.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib.h>
@@ -210,8 +213,9 @@ static void test_bar_presentation(void)
     g_assert_cmpuint(proxy_size(usb, 0x28), ==, 0);
     cfg_write(usb, 0x28, 0xffffffff, 4);
     g_assert_cmphex(cfg_read(usb, 0x28, 4), ==, 0);
-    /* GT218: BAR0 32-bit 16M, BAR1 64-bit 256M shown as 32-bit, BAR2 (its
-     * upper half) unimplemented, BAR3 64-bit 32M, BAR4 upper, BAR5 I/O 128. */
+    /* GT218 as QEMU's probe sizes it (before its first DEVICE_RESET): BAR0
+     * 32-bit 16M, BAR1 64-bit 256M, BAR2 (BAR1's upper half) 0 so that QEMU
+     * makes no BAR of it, BAR3 64-bit 32M, BAR4 upper, BAR5 I/O 128. */
     static const struct { unsigned reg; uint32_t size; } sizes[] = {
         { PCI_BASE_ADDRESS_0, 16u << 20 }, { PCI_BASE_ADDRESS_1, 256u << 20 },
         { PCI_BASE_ADDRESS_2, 0 }, { PCI_BASE_ADDRESS_3, 32u << 20 },
@@ -221,15 +225,67 @@ static void test_bar_presentation(void)
         g_assert_cmphex(proxy_size(gpu, sizes[i].reg), ==, sizes[i].size);
     cfg_write(gpu, PCI_BASE_ADDRESS_1, 0xffffffff, 4);
     uint32_t bar1 = cfg_read(gpu, PCI_BASE_ADDRESS_1, 4);
-    g_assert_cmphex(bar1 & PCI_BASE_ADDRESS_MEM_TYPE_MASK, ==, PCI_BASE_ADDRESS_MEM_TYPE_32);
+    g_assert_cmphex(bar1 & PCI_BASE_ADDRESS_MEM_TYPE_MASK, ==, PCI_BASE_ADDRESS_MEM_TYPE_64);
     g_assert_cmphex(bar1 & PCI_BASE_ADDRESS_MEM_PREFETCH, ==, PCI_BASE_ADDRESS_MEM_PREFETCH);
-    /* Byte reads of the hidden upper half read 0 too. */
     g_assert_cmphex(cfg_read(gpu, PCI_BASE_ADDRESS_2 + 1, 1), ==, 0);
-    /* A guest address in the low dword lands in the bus; the upper stays 0. */
+    /* The ROM: the proxy carries none, so the guest is shown none (said once). */
+    cfg_write(gpu, PCI_ROM_ADDRESS, 0xfffff800, 4);
+    g_assert_cmphex(cfg_read(gpu, PCI_ROM_ADDRESS, 4), ==, 0);
+    g_assert_cmpuint(rig_log_count("0000:06:00.0 -> 05.0: ROM (512K) not shown to the QEMU "
+                                   "guest: QEMU 7.2's proxy forwards no expansion ROM"), ==, 1);
+    g_assert_cmpuint(rig_log_count("not shown"), ==, 1);
+
+    /* After the reset the guest sizes and places a 64-bit BAR whole. */
+    send_msg(gpu, MPQ_DEVICE_RESET, NULL, 0, NULL, 0);
+    g_assert_cmpuint(await_reply(gpu), ==, 0);
+    cfg_write(gpu, PCI_BASE_ADDRESS_2, 0xffffffff, 4);
+    g_assert_cmphex(cfg_read(gpu, PCI_BASE_ADDRESS_2, 4), ==, 0xffffffff);
     cfg_write(gpu, PCI_BASE_ADDRESS_1, 0xd0000000, 4);
-    cfg_write(gpu, PCI_BASE_ADDRESS_2, 0x12345678, 4);
+    cfg_write(gpu, PCI_BASE_ADDRESS_2, 0, 4);
     PciDevice *dev = pci_bus_device(p.rig.bus, PT_DEVFN(5, 0));
     g_assert_cmphex(pci_device_bar_addr(dev, 1), ==, 0xd0000000);
+    g_assert_cmpuint(rig_log_count("above 4 GiB"), ==, 0);
+    /* Above 4 GiB QEMU cannot follow (it maps the low 32 bits): said once,
+     * decode on or not. */
+    cfg_write(gpu, PCI_BASE_ADDRESS_2, 0x1, 4);
+    g_assert_cmphex(pci_device_bar_addr(dev, 1), ==, 0x1d0000000);
+    cfg_write(gpu, PCI_BASE_ADDRESS_2, 0x2, 4);
+    g_assert_cmpuint(rig_log_count("BAR1 placed at 0x1d0000000 by the guest, above 4 GiB: "
+                                   "QEMU's proxy maps BARs at their low 32 bits"), ==, 1);
+    g_assert_cmpuint(rig_log_count("above 4 GiB"), ==, 1);
+    proto_down(&p);
+}
+
+/* A BAR bigger than the proxy can size (an 8G BAR0, constructed from the
+ * Fiji's dump): hidden from QEMU and the guest, and said, once. */
+static void test_bar_too_big(void)
+{
+    static const char *const gpu[] = { "09:00.0@4", NULL };
+    Proto p;
+    proto_up_on(&p, "constructed-fiji-8g-bar0.lspci", gpu);
+    int fd = proto_open(&p, PT_DEVFN(4, 0));
+
+    g_assert_cmpuint(rig_log_count("0000:09:00.0 -> 04.0: BAR0 (8G, 64-bit prefetchable "
+                                   "memory) not shown to the QEMU guest: QEMU 7.2's proxy "
+                                   "sizes a BAR in a signed 32-bit int, 1G at most"), ==, 1);
+    g_assert_cmpuint(rig_log_count("ROM (128K) not shown"), ==, 1);
+    g_assert_cmpuint(rig_log_count("not shown"), ==, 2);
+    /* QEMU's probe: no BAR0 nor its upper half; BAR2 64-bit 2M, I/O 256, 256K. */
+    static const struct { unsigned reg; uint32_t size; } sizes[] = {
+        { PCI_BASE_ADDRESS_0, 0 }, { PCI_BASE_ADDRESS_1, 0 }, { PCI_BASE_ADDRESS_2, 2u << 20 },
+        { PCI_BASE_ADDRESS_3, 0 }, { PCI_BASE_ADDRESS_4, 256 }, { PCI_BASE_ADDRESS_5, 256u << 10 },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++)
+        g_assert_cmphex(proxy_size(fd, sizes[i].reg), ==, sizes[i].size);
+    /* Nor the guest: BAR0's registers stay 0, BAR2's upper half is real. */
+    send_msg(fd, MPQ_DEVICE_RESET, NULL, 0, NULL, 0);
+    g_assert_cmpuint(await_reply(fd), ==, 0);
+    cfg_write(fd, PCI_BASE_ADDRESS_0, 0xffffffff, 4);
+    cfg_write(fd, PCI_BASE_ADDRESS_1, 0xffffffff, 4);
+    cfg_write(fd, PCI_BASE_ADDRESS_3, 0xffffffff, 4);
+    g_assert_cmphex(cfg_read(fd, PCI_BASE_ADDRESS_0, 4), ==, 0);
+    g_assert_cmphex(cfg_read(fd, PCI_BASE_ADDRESS_1, 4), ==, 0);
+    g_assert_cmphex(cfg_read(fd, PCI_BASE_ADDRESS_3, 4), ==, 0xffffffff);
     proto_down(&p);
 }
 
@@ -359,6 +415,7 @@ typedef struct Dm {
     bool eof, reading;
     char *tree;
     const char *image;          /* NULL: the cache scripts/guest-image fills */
+    unsigned above_4g;          /* qemu-dm's lines saying a BAR is out of QEMU's reach */
 } Dm;
 
 static void dm_read_next(Dm *dm);
@@ -375,6 +432,7 @@ static void dm_line_done(GObject *src, GAsyncResult *res, gpointer opaque)
     }
     if (g_test_verbose())
         g_printerr("| %s\n", line);
+    dm->above_4g += strstr(line, "above 4 GiB") != NULL;
     g_queue_push_tail(&dm->lines, line);
     dm_read_next(dm);
 }
@@ -550,6 +608,44 @@ static void assert_guest_fn(const Dm *dm, const PciView *v, const char *vfn, con
     g_assert_null(strstr(f, "bars=-"));
 }
 
+/* BAR `bar` of the guest's function vfn as its kernel lists it ("bars=");
+ * the kind (io, mem, mem64, rom; g_free) or NULL when there is none. */
+static char *guest_bar(const PciView *v, const char *vfn, int bar, uint64_t *start,
+                       uint64_t *size)
+{
+    const char *f = g_hash_table_lookup(v->dev, vfn);
+    const char *b = f ? strstr(f, "bars=") : NULL;
+    g_auto(GStrv) items = b ? g_strsplit(b + 5, ",", -1) : NULL;
+
+    for (int i = 0; items && items[i]; i++) {
+        g_auto(GStrv) part = g_strsplit(items[i], ":", 3);
+        char *plus = NULL;
+        if (g_strv_length(part) != 3 || atoi(part[0]) != bar)
+            continue;
+        *start = g_ascii_strtoull(part[2], &plus, 16);
+        *size = *plus == '+' ? g_ascii_strtoull(plus + 1, NULL, 16) : 0;
+        return g_strdup(part[1]);
+    }
+    return NULL;
+}
+
+/* The guest has that BAR, of that kind and size, wholly below 4 GiB
+ * (where QEMU's proxy maps BARs); kind NULL: the guest has no such BAR. */
+static void assert_guest_bar(const PciView *v, const char *vfn, int bar, const char *kind,
+                             uint64_t size)
+{
+    uint64_t start = 0, got = 0;
+    g_autofree char *k = guest_bar(v, vfn, bar, &start, &got);
+
+    if (g_strcmp0(k, kind))
+        g_test_message("%s: %s", vfn, (const char *)g_hash_table_lookup(v->dev, vfn));
+    g_assert_cmpstr(k, ==, kind);
+    if (!kind)
+        return;
+    g_assert_cmphex(got, ==, size);
+    g_assert_cmphex(start + size, <=, 1ull << 32);
+}
+
 static unsigned slot_funcs(const PciView *v, const char *slot)
 {
     GHashTableIter it;
@@ -593,9 +689,9 @@ static void test_boot_and_hotplug(void)
     g_assert_cmphex(slot_funcs(&v, "04"), ==, 0x3);
     assert_guest_fn(&dm, &v, "04.0", "0000:06:00.0", true);
     assert_guest_fn(&dm, &v, "04.1", "0000:06:00.1", true);
-    /* Its 64-bit VRAM aperture shown as a 32-bit BAR, assigned 256M. */
-    g_assert_nonnull(strstr(g_hash_table_lookup(v.dev, "04.0"), "1:mem:"));
-    g_assert_nonnull(strstr(g_hash_table_lookup(v.dev, "04.0"), "+0x10000000"));
+    /* Its 64-bit VRAM aperture: a 64-bit BAR of 256M, below 4 GiB. */
+    assert_guest_bar(&v, "04.0", 1, "mem64", 256u << 20);
+    g_assert_cmpuint(dm.above_4g, ==, 0);
     view_clear(&v);
 
     /* QEMU refuses a hot-plug: reported, the sockets closed, the slot
@@ -636,6 +732,41 @@ static void test_boot_and_hotplug(void)
     g_assert_cmpint(dm_sockets(&dm), ==, sockets);
     view_clear(&v);
 
+    dm_stop(&dm);
+    simtree_remove(dm.tree);
+}
+
+/*
+ * What of a GPU's BARs QEMU's proxy can carry reaches the guest: its 64-bit
+ * BAR2 (2M) as a 64-bit BAR below 4 GiB; the 8G BAR0 (constructed from the
+ * Fiji's dump, as a Navi 23 has) and the ROM are absent, and qemu-dm says
+ * why, one line each, before the guest boots.
+ */
+static void test_bar_limits(void)
+{
+    Dm dm = { 0 };
+    PciView v = { 0 };
+    if (!guest_image_ready())
+        return;
+    dm.tree = simtree_build("constructed-fiji-8g-bar0.lspci", true);
+    const char *const extra[] = { "-pci", "09:00.0@5", NULL };
+    dm_start(&dm, extra);
+
+    g_autofree char *big = dm_wait(&dm, "0000:09:00.0 -> 05.0: BAR0 (8G, 64-bit prefetchable "
+                                   "memory) not shown to the QEMU guest", BOOT_S);
+    g_assert_nonnull(big);
+    g_autofree char *rom = dm_wait(&dm, "ROM (128K) not shown to the QEMU guest", BOOT_S);
+    g_assert_nonnull(rom);
+    g_assert_true(dm_view(&dm, 0, BOOT_S, &v));
+    assert_guest_fn(&dm, &v, "05.0", "0000:09:00.0", false);
+    assert_guest_bar(&v, "05.0", 0, NULL, 0);
+    assert_guest_bar(&v, "05.0", 1, NULL, 0);
+    assert_guest_bar(&v, "05.0", 2, "mem64", 2u << 20);
+    assert_guest_bar(&v, "05.0", 4, "io", 256);
+    assert_guest_bar(&v, "05.0", 5, "mem", 256u << 10);
+    assert_guest_bar(&v, "05.0", 6, NULL, 0);
+    g_assert_cmpuint(dm.above_4g, ==, 0);
+    view_clear(&v);
     dm_stop(&dm);
     simtree_remove(dm.tree);
 }
@@ -696,11 +827,13 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/mpqemu/cfg-through-bus", test_cfg_through_bus);
     g_test_add_func("/mpqemu/bar-presentation", test_bar_presentation);
+    g_test_add_func("/mpqemu/bar-too-big", test_bar_too_big);
     g_test_add_func("/mpqemu/bar-data-and-reset", test_bar_data_and_reset);
     g_test_add_func("/mpqemu/msix-table-trapped", test_msix_table_trapped);
     g_test_add_func("/mpqemu/fds-and-peers", test_fds_and_peers);
     g_test_add_func("/real-guest/qemu-refusal", test_qemu_refusal);
     g_test_add_func("/real-guest/boot-and-hotplug", test_boot_and_hotplug);
+    g_test_add_func("/real-guest/bar-limits", test_bar_limits);
     g_test_add_func("/real-guest/single-function-negative", test_single_function_negative);
     return g_test_run();
 }

@@ -43,6 +43,7 @@
 #define DOMID   7
 #define ASUS    "asus-p6t6-x58-ich10-gt218.lspci"
 #define I82576  "intel-82576-sriov.lspci"
+#define ICH7    "gigabyte-ich7m-rootports.lspci"
 #define STUB_SO BUILDDIR "/xenstub.so"
 
 /* ------------------------------------------------------------ the stand-in's API */
@@ -383,6 +384,7 @@ static void msi_program(Run *r, uint8_t devfn, uint64_t addr, uint32_t data, boo
 static const char *const boot_usb_gpu[] = { "00:1d.*@7", "06:00.*@8", NULL };
 static const char *const boot_gpu[] = { "06:00.*@8", NULL };
 static const char *const boot_nic[] = { "01:00.0", NULL };
+static const char *const boot_ich7_usb[] = { "00:1d.*@7", NULL };
 
 /* Boot-time placement: the guest finds both multi-function slots. */
 static void sc_boot(Run *r)
@@ -514,6 +516,37 @@ static void sc_save_restore(Run *r)
     seen(r, "08.0 command %04x", cfg_read(r, PT_DEVFN(8, 0), PCI_COMMAND, 2));
 }
 
+/* A word of a host BAR's backing file (the simulated host's resourceN). */
+static uint32_t host_bar_word(Run *r, const char *bdf, int bar, unsigned off)
+{
+    g_autofree char *file = g_strdup_printf("resource%d", bar);
+    g_autofree char *path = g_build_filename(r->rig.tree, "devices", bdf, file, NULL);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    uint32_t word;
+
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    g_assert_cmpuint(len, >=, off + 4);
+    memcpy(&word, data + off, 4);
+    return word;
+}
+
+/* The ICH7-M's EHCI BAR (1K at host 0x58344400, smaller than a page): the
+ * guest's accesses reach the host's BAR, also after the BAR moved. */
+static void sc_subpage(Run *r)
+{
+    uint8_t ehci = PT_DEVFN(7, 7);
+
+    enumerate(r, true);
+    uint64_t bar = cfg_read(r, ehci, PCI_BASE_ADDRESS_0, 4) & PCI_BASE_ADDRESS_MEM_MASK;
+    mmio_write(r, bar + 0x20, 4, 0x00080001);
+    g_assert_cmphex(host_bar_word(r, "0000:00:1d.7", 0, 0x20), ==, 0x00080001);
+    seen(r, "ehci usbcmd %x", (unsigned)mmio_read(r, bar + 0x20, 4));
+    cfg_write(r, ehci, PCI_BASE_ADDRESS_0, (uint32_t)bar + 0xc00, 4);
+    seen(r, "moved: usbcmd %x, old place %x", (unsigned)mmio_read(r, bar + 0xc20, 4),
+         (unsigned)mmio_read(r, bar + 0x20, 4));
+}
+
 typedef struct Scenario {
     const char *name;
     const char *dump;
@@ -530,6 +563,7 @@ static const Scenario scenarios[] = {
     { "unplug",   ASUS,   boot_usb_gpu, sc_unplug },
     { "msi",      ASUS,   boot_gpu,     sc_msi },
     { "msix",     I82576, boot_nic,     sc_msix },
+    { "subpage",  ICH7,   boot_ich7_usb, sc_subpage },
     { "save-restore", ASUS, boot_usb_gpu, sc_save_restore },
 };
 

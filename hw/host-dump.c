@@ -202,6 +202,9 @@ static int parse_hex(Parser *p, const char *s, int ndigits)
         return fail(p->err, p->name, p->line, "hex line outside a device");
     if (!hex_field(s, ndigits, DUMP_MAX_CONFIG - 1, &off) || ndigits < 2 || ndigits > 3)
         return fail(p->err, p->name, p->line, "bad offset '%.*s'", ndigits, s);
+    if (off > fn->config_len)
+        return fail(p->err, p->name, p->line, "offset %lx out of order, expected %x "
+                    "(row %x missing)", off, fn->config_len, fn->config_len);
     if (off != fn->config_len)
         return fail(p->err, p->name, p->line, "offset %lx out of order, expected %x",
                     off, fn->config_len);
@@ -210,8 +213,8 @@ static int parse_hex(Parser *p, const char *s, int ndigits)
         unsigned long v = 0;
         char *end = NULL;
 
-        if (*q == '\0')
-            break;
+        if (*q == '\0' || (q[0] == ' ' && isxdigit((unsigned char)q[1]) && q[2] == '\0'))
+            break;      /* the line ends, perhaps inside a byte */
         if (q[0] == ' ' && isxdigit((unsigned char)q[1]) && isxdigit((unsigned char)q[2]))
             v = strtoul(q + 1, &end, 16);
         if (end != q + 3 || (*end != ' ' && *end != '\0')) {
@@ -223,7 +226,7 @@ static int parse_hex(Parser *p, const char *s, int ndigits)
         q = end;
     }
     if (i < DUMP_BYTES_PER_LINE)
-        return fail(p->err, p->name, p->line, "%d bytes at offset %lx, expected 16", i, off);
+        return fail(p->err, p->name, p->line, "row %lx cut short: %d of 16 bytes", off, i);
     if (*q != '\0')
         return fail(p->err, p->name, p->line, "junk after 16 bytes: '%.20s'", q);
     fn->config_len += DUMP_BYTES_PER_LINE;
@@ -375,12 +378,9 @@ static int parse_detail(Parser *p, const char *s)
 
 static int parse_line(Parser *p, char *s)
 {
-    size_t len = strlen(s);
     int n;
 
-    if (len && s[len - 1] == '\r')      /* CRLF files: the CR is line ending */
-        s[--len] = '\0';
-    if (len == 0)
+    if (*s == '\0')
         return finish_func(p);
     if (s[0] == '\t')
         return parse_detail(p, s + 1);
@@ -390,17 +390,93 @@ static int parse_line(Parser *p, char *s)
     return parse_header(p, s);
 }
 
+static void skip_line(Parser *p, const char *text, const char *why)
+{
+    DumpSkipped *k;
+
+    p->dump->skipped = g_renew(DumpSkipped, p->dump->skipped, p->dump->nskipped + 1);
+    k = &p->dump->skipped[p->dump->nskipped++];
+    k->line = p->line;
+    k->why = why;
+    g_strlcpy(k->text, text, sizeof(k->text));
+}
+
+/* Where stderr of pcilib or lspci starts in a line, if it does. */
+static char *stderr_message(char *s)
+{
+    static const char *const marks[] = { "pcilib: ", "lspci: " };
+    char *first = NULL;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(marks); i++) {
+        char *m = strstr(s, marks[i]);
+        if (m && (!first || m < first))
+            first = m;
+    }
+    return first;
+}
+
+/* "lspci -xxx", "$ lspci -vvxxx", "root@box:~# sudo lspci -xxxx". */
+static bool is_command_line(const char *s)
+{
+    const char *word = s, *sp = strchr(s, ' ');
+
+    if (sp && sp > s && (sp[-1] == '$' || sp[-1] == '#'))
+        word = sp + 1;                  /* past a shell prompt */
+    if (g_str_has_prefix(word, "sudo "))
+        word += strlen("sudo ");
+    return g_str_has_prefix(word, "lspci") && (word[5] == ' ' || word[5] == '\0');
+}
+
+/*
+ * One line of text, with what pasting added taken out first.  stderr is
+ * unbuffered and stdout is not, so a message can land inside a row: the
+ * text before it (kept in *carry) continues on the next line.
+ */
+static int take_line(Parser *p, char *line, char **carry)
+{
+    g_autofree char *joined = NULL;
+    size_t len = strlen(line);
+    char *s = line, *msg;
+
+    if (len && line[len - 1] == '\r')   /* CRLF files: the CR is line ending */
+        line[len - 1] = '\0';
+    if (*carry) {
+        s = joined = g_strconcat(*carry, line, NULL);
+        g_clear_pointer(carry, g_free);
+    }
+    msg = stderr_message(s);
+    if (msg) {
+        skip_line(p, msg, "a pcilib or lspci message");
+        if (msg > s)
+            *carry = g_strndup(s, (gsize)(msg - s));
+        return 0;
+    }
+    if (is_command_line(s)) {
+        skip_line(p, s, "the lspci command line");
+        return 0;
+    }
+    if (s[0] == '#' && (s[1] == ' ' || s[1] == '\0')) {
+        skip_line(p, s, "a comment");
+        return 0;
+    }
+    return parse_line(p, s);
+}
+
 int host_dump_parse(const char *text, const char *name, HostDump *dump, PtError *err)
 {
     Parser p = { .name = name, .dump = dump, .cur = -1, .err = err };
     char **lines = g_strsplit(text, "\n", -1);
+    char *carry = NULL;
     int rc = 0;
 
     memset(dump, 0, sizeof(*dump));
     for (int i = 0; lines[i] && !rc; i++) {
         p.line = (unsigned)i + 1;
-        rc = parse_line(&p, lines[i]);
+        rc = take_line(&p, lines[i], &carry);
     }
+    if (!rc && carry)
+        rc = parse_line(&p, carry);
+    g_free(carry);
     if (!rc)
         rc = finish_func(&p);
     if (!rc && dump->nfuncs == 0)
@@ -447,8 +523,8 @@ int host_dump_load(const char *path, HostDump *dump, PtError *err)
 void host_dump_free(HostDump *dump)
 {
     g_free(dump->funcs);
-    dump->funcs = NULL;
-    dump->nfuncs = 0;
+    g_free(dump->skipped);
+    memset(dump, 0, sizeof(*dump));
 }
 
 static uint32_t cfg_le32(const DumpFunc *fn, unsigned off)

@@ -28,12 +28,26 @@ typedef struct DumpFunc {
     uint64_t os_base[HOST_BARS];
 } DumpFunc;
 
+/* A line the parser skipped as not part of lspci's output. */
+typedef struct DumpSkipped {
+    unsigned line;
+    const char *why;                /* "a pcilib message", "a comment", ... */
+    char text[100];                 /* the line, cut to fit */
+} DumpSkipped;
+
 typedef struct HostDump {
     int nfuncs;
     DumpFunc *funcs;
+    int nskipped;
+    DumpSkipped *skipped;
 } HostDump;
 
-/* Parse dump text; on failure *err names the line. */
+/*
+ * Parse dump text; on failure *err names the line.  What pasting adds to
+ * lspci's output is skipped and listed in dump->skipped: pcilib's and
+ * lspci's messages (one inside a hex row is cut out and the row rejoined),
+ * the lspci command line echoed with the output, and '#' comment lines.
+ */
 int host_dump_parse(const char *text, const char *name, HostDump *dump, PtError *err);
 int host_dump_load(const char *path, HostDump *dump, PtError *err);
 void host_dump_free(HostDump *dump);

@@ -73,6 +73,30 @@ static void print_summary(const char *dump_path, const char *dir, const HostDump
     printf("\n");
 }
 
+/* lspci -x as a normal user gives 64 bytes: too little to pass through. */
+static int refuse_short_config(const char *dump_path, const HostDump *dump, PtError *err)
+{
+    for (int i = 0; i < dump->nfuncs; i++) {
+        const DumpFunc *fn = &dump->funcs[i];
+
+        if (fn->config_len == 64) {
+            snprintf(err->msg, sizeof(err->msg), "%s:%u: %04x:%02x:%02x.%x: only 64 bytes of "
+                     "config space (lspci -x, or not run as root: only root gets more than "
+                     "64 bytes); dump with `sudo lspci -vvv -xxxx`", dump_path, fn->line,
+                     fn->bdf.domain, fn->bdf.bus, fn->bdf.dev, fn->bdf.func);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void report_skipped(const char *dump_path, const HostDump *dump)
+{
+    for (int i = 0; i < dump->nskipped; i++)
+        fprintf(stderr, "simhost: %s:%u: skipped %s: %s\n", dump_path, dump->skipped[i].line,
+                dump->skipped[i].why, dump->skipped[i].text);
+}
+
 /* Write into a fresh sibling of dir, then rename it into place. */
 static int write_tree(const HostDump *dump, const char *dir, const GArray *assignable,
                       PtError *err)
@@ -107,7 +131,8 @@ static int run(const char *dump_path, const char *dir, const Options *o)
 
     if (host_dump_load(dump_path, &dump, &err) ||
         (o->sizes && host_dump_apply_sizes(&dump, o->sizes, &err)) ||
-        parse_list(o->assignable, &dump, o->all_assignable, assignable, &err))
+        parse_list(o->assignable, &dump, o->all_assignable, assignable, &err) ||
+        refuse_short_config(dump_path, &dump, &err))
         goto out;
     for (guint i = 0; i < assignable->len; i++) {
         PtBdf b = g_array_index(assignable, PtBdf, i);
@@ -117,6 +142,7 @@ static int run(const char *dump_path, const char *dir, const Options *o)
             goto out;
         }
     }
+    report_skipped(dump_path, &dump);
     if (write_tree(&dump, dir, assignable, &err)) {
         status = EXIT_FAILURE;
         goto out;

@@ -285,11 +285,12 @@ static int parse_region(Parser *p, DumpFunc *fn, int index, const char *at, cons
 
     bool have_addr;
 
-    if (fn->bar_size[index] || fn->os_base[index])
+    if (fn->bar_listed[index])
         return fail(p->err, p->name, p->line, "region %s given twice", bar_names[index]);
     if (sz && (!parse_size(sz + 6, &end, &size) || strcmp(end, "]") != 0))
         return fail(p->err, p->name, p->line, "bad size '%s'", sz);
     fn->bar_size[index] = size;
+    fn->bar_listed[index] = true;
     have_addr = at && parse_region_addr(at, &fn->os_base[index]);
     if (!have_addr && strstr(rest, "[virtual]"))
         return fail(p->err, p->name, p->line, "virtual region without an address");
@@ -366,6 +367,7 @@ static int parse_detail(Parser *p, const char *s)
         return fail(p->err, p->name, p->line, "detail line outside a device");
     if (p->in_hex)
         return fail(p->err, p->name, p->line, "detail line after the hex dump");
+    fn->has_text = true;
     if (s[0] == '\t')
         return 0;           /* second-level lines carry nothing we need */
     for (size_t i = 0; i < G_N_ELEMENTS(detail_lines); i++) {
@@ -576,12 +578,19 @@ static int decode_bar(const DumpFunc *fn, int i, int nbars, HostBar *bar)
     return bar->mem64 ? 2 : 1;
 }
 
+bool host_dump_reads_all_ones(const DumpFunc *fn)
+{
+    return fn->config_len >= 2 && fn->config[PCI_VENDOR_ID] == 0xff &&
+           fn->config[PCI_VENDOR_ID + 1] == 0xff;
+}
+
 void host_dump_bars(const DumpFunc *fn, HostBar bars[HOST_BARS])
 {
     HeaderLayout hl = header_layout(fn);
 
     memset(bars, 0, sizeof(HostBar) * HOST_BARS);
-    if (fn->config_len < 64)
+    /* All ones is no register contents: there is nothing to decode. */
+    if (fn->config_len < 64 || host_dump_reads_all_ones(fn))
         return;
     for (int i = 0; i < hl.nbars;)
         i += decode_bar(fn, i, hl.nbars, &bars[i]);
@@ -592,6 +601,35 @@ void host_dump_bars(const DumpFunc *fn, HostBar bars[HOST_BARS])
             bars[HOST_BAR_ROM].base = fn->os_base[HOST_BAR_ROM];
         bars[HOST_BAR_ROM].size = fn->bar_size[HOST_BAR_ROM];
     }
+}
+
+/* The register has more than an address: an I/O bit or memory type bits. */
+static bool bar_type_bits(const DumpFunc *fn, int i)
+{
+    if (i == HOST_BAR_ROM)
+        return false;
+    return (cfg_le32(fn, PCI_BASE_ADDRESS_0 + 4 * (unsigned)i) & ~PCI_BASE_ADDRESS_MEM_MASK) != 0;
+}
+
+unsigned host_dump_unsized_bars(const DumpFunc *fn)
+{
+    HeaderLayout hl = header_layout(fn);
+    HostBar bars[HOST_BARS];
+    unsigned mask = 0;
+
+    host_dump_bars(fn, bars);
+    if (host_dump_reads_all_ones(fn))
+        return 0;
+    for (int i = 0; i < HOST_BARS; i++) {
+        bool upper = i > 0 && i < HOST_BAR_ROM && bars[i - 1].mem64;
+        bool exists = i == HOST_BAR_ROM ? hl.rom_reg != 0 : i < hl.nbars;
+
+        if (!exists || upper || bars[i].size)
+            continue;
+        if (bars[i].base || fn->bar_listed[i] || bar_type_bits(fn, i))
+            mask |= 1u << i;
+    }
+    return mask;
 }
 
 /* Sidecar: "BDF BAR SIZE", SIZE decimal or 0x hex with an optional K/M/G. */
@@ -642,16 +680,26 @@ static int check_size(const DumpFunc *fn, int index, uint64_t size,
     HostBar bars[HOST_BARS];
     const HostBar *bar = &bars[index];
     uint64_t min = index == HOST_BAR_ROM ? 2048 : 16;
+    HeaderLayout hl = header_layout(fn);
 
     host_dump_bars(fn, bars);
+    if (host_dump_reads_all_ones(fn))
+        return fail(err, name, line, "the function reads all ones in the dump (powered "
+                    "off): it has no BARs to size");
+    if (index == HOST_BAR_ROM ? !hl.rom_reg : index >= hl.nbars)
+        return fail(err, name, line, "header type %02x has no BAR %s",
+                    fn->config[PCI_HEADER_TYPE] & 0x7f, bar_names[index]);
     if (size & (size - 1))
         return fail(err, name, line, "size 0x%llx is not a power of two",
                     (unsigned long long)size);
     if (index > 0 && index < HOST_BAR_ROM && bars[index - 1].mem64)
         return fail(err, name, line, "BAR %d is the upper half of 64-bit BAR %d",
                     index, index - 1);
-    if (!bar->base)
-        return fail(err, name, line, "BAR %s has no address in the dump", bar_names[index]);
+    /* An unassigned BAR reads 0 and keeps its size (the kernel keeps it
+     * too); but where the -v text lists regions, one it omits is absent. */
+    if (!bar->base && fn->has_text && !fn->bar_listed[index] && !bar_type_bits(fn, index))
+        return fail(err, name, line, "BAR %s is not implemented (the dump's -v text lists no "
+                    "such region)", bar_names[index]);
     if (bar->io)
         min = 4;
     if (size < min)

@@ -26,6 +26,8 @@ typedef struct DumpFunc {
      * legacy IDE ports, shadowed ROMs ("[virtual]") and ROMs the kernel
      * moved; 0 where the text gives none. */
     uint64_t os_base[HOST_BARS];
+    bool has_text;                  /* -v detail lines came with it */
+    bool bar_listed[HOST_BARS];     /* a "Region N" / "Expansion ROM" line named it */
 } DumpFunc;
 
 /* A line the parser skipped as not part of lspci's output. */
@@ -67,10 +69,21 @@ bool host_dump_parse_bdf(const char *text, const char **end, PtBdf *bdf);
  */
 void host_dump_bars(const DumpFunc *fn, HostBar bars[HOST_BARS]);
 
+/* Its config space reads all ones (vendor ID ffff): powered off or absent. */
+bool host_dump_reads_all_ones(const DumpFunc *fn);
+
+/*
+ * Bit i set: BAR i (HOST_BAR_ROM for the ROM) is implemented as far as the
+ * dump shows (an address, type bits, or a Region line) but has no size.
+ */
+unsigned host_dump_unsized_bars(const DumpFunc *fn);
+
 /*
  * Sidecar of BAR sizes for hex-only dumps, one line a BAR:
  *   BB:SS.F BAR SIZE      e.g.  "00:1d.0 4 32"  "06:00.0 rom 0x80000"
- * '#' starts a comment.  Sizes override what the dump said.
+ * '#' starts a comment.  Sizes override what the dump said.  A BAR whose
+ * register reads 0 (unassigned) can be sized, unless the dump's -v text
+ * lists the function's regions and not this one (then it is not there).
  */
 int host_dump_apply_sizes(HostDump *dump, const char *path, PtError *err);
 

@@ -25,6 +25,8 @@
 /* Linux's bus-specific ROM resource bits (include/linux/ioport.h). */
 #define SIM_IORESOURCE_ROM_ENABLE  0x1
 #define SIM_IORESOURCE_ROM_SHADOW  0x2
+/* A BAR the firmware left unassigned: start 0, the size kept. */
+#define SIM_IORESOURCE_UNSET       0x20000000
 /* Lines Linux prints after the ROM: 6 SR-IOV BARs, then bridge windows. */
 #define SIM_IOV_LINES     6
 #define SIM_BRIDGE_LINES  4
@@ -223,6 +225,11 @@ static uint64_t bar_flags(const HostBar *bar)
     return f;
 }
 
+static uint64_t unset(const HostBar *bar)
+{
+    return bar->size && !bar->base ? SIM_IORESOURCE_UNSET : 0;
+}
+
 static uint64_t rom_flags(const DumpFunc *fn, const HostBar *rom)
 {
     unsigned reg = header_type(fn) == PCI_HEADER_TYPE_BRIDGE ? PCI_ROM_ADDRESS1
@@ -299,9 +306,9 @@ static int write_resource(SimCtx *c, int fd, const char *rel, const DumpFunc *fn
     int rc;
 
     for (int i = 0; i < HOST_BAR_ROM; i++)
-        resource_line(out, bars[i].base, bars[i].size, bar_flags(&bars[i]));
+        resource_line(out, bars[i].base, bars[i].size, bar_flags(&bars[i]) | unset(&bars[i]));
     resource_line(out, bars[HOST_BAR_ROM].base, bars[HOST_BAR_ROM].size,
-                  rom_flags(fn, &bars[HOST_BAR_ROM]));
+                  rom_flags(fn, &bars[HOST_BAR_ROM]) | unset(&bars[HOST_BAR_ROM]));
     for (int i = 0; i < SIM_IOV_LINES; i++)
         resource_line(out, 0, 0, 0);
     if (header_type(fn) == PCI_HEADER_TYPE_BRIDGE)

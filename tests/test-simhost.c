@@ -14,6 +14,7 @@
 #include <glib/gstdio.h>
 #include <pci/pci.h>
 
+#include "dm-log.h"
 #include "host-dump.h"
 
 #define HOSTS     SRCDIR "/tests/data/hosts"
@@ -432,7 +433,9 @@ static const BadCase bad_cases[] = {
     { "missing-field.sizes", "constructed-ich7-usb-0123457",
       "1: expected 'BB:SS.F BAR SIZE'" },
     { "bad-bar.sizes", "constructed-ich7-usb-0123457", "1: bad BAR '6', expected 0-5 or rom" },
-    { "no-address.sizes", "constructed-ich7-usb-0123457", "1: BAR 0 has no address in the dump" },
+    { "no-address.sizes", "constructed-ich7-usb-0123457",
+      "1: BAR 0 is not implemented (the dump's -v text lists no such region)" },
+    { "no-such-bar.sizes", "gigabyte-ich7m-rootports", "1: header type 01 has no BAR 3" },
 
     { "upper-half.sizes", "asus-p6t6-x58-ich10-gt218",
       "2: BAR 2 is the upper half of 64-bit BAR 1" },
@@ -658,6 +661,15 @@ static char *simhost_ok(const char *dump, const char *sizes, char **out, char **
     return tmp;
 }
 
+static char *tree_file(const char *tmp, const char *bdf, const char *file)
+{
+    char *path = g_build_filename(tmp, "host", "devices", bdf, file, NULL), *text;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_free(path);
+    return text;
+}
+
 /* simhost says which lines it skipped, one line each. */
 static void test_pasted_cli(void)
 {
@@ -676,6 +688,159 @@ static void test_pasted_cli(void)
     g_free(out);
     g_free(errout);
     g_assert_cmpint(host_sim_remove(tmp), ==, 0);
+    g_free(tmp);
+}
+
+/* A dump without sizes: one warning a BAR, then how to give sizes. */
+static void test_unsized_warnings(void)
+{
+    static const char hint[] = "BARs without a size: give sizes in a --sizes FILE "
+        "('BB:SS.F BAR SIZE' a line, e.g. '06:00.0 1 256M'), or use an `lspci -vvv -xxxx` "
+        "dump, which states them\n";
+    char *out, *errout, *tmp, *want;
+
+    tmp = simhost_ok(HOSTS "/asus-p6t6-x58-ich10-gt218.lspci", NULL, &out, &errout);
+    g_assert_nonnull(strstr(errout, "simhost: warning: 0000:06:00.0 BAR 1 (memory, at "
+                                    "0xd0000000) has no size in the dump: qemu-dm cannot "
+                                    "pass it through\n"));
+    g_assert_nonnull(strstr(errout, "simhost: warning: 0000:06:00.0 ROM (memory, at "
+                                    "0xfbc00000) has no size"));
+    g_assert_nonnull(strstr(errout, "simhost: warning: 0000:00:1d.0 BAR 4 (I/O, at 0xa080)"));
+    want = g_strdup_printf("simhost: 33 %s", hint);
+    g_assert_true(g_str_has_suffix(errout, want));
+    g_free(want);
+    g_free(out);
+    g_free(errout);
+    g_assert_cmpint(host_sim_remove(tmp), ==, 0);
+    g_free(tmp);
+    /* The sidecar sizes 14 of them: the GT218 and USB BARs. */
+    tmp = simhost_ok(HOSTS "/asus-p6t6-x58-ich10-gt218.lspci",
+                     HOSTS "/asus-p6t6-x58-ich10-gt218.sizes", &out, &errout);
+    g_assert_null(strstr(errout, "0000:06:00.0 BAR"));
+    want = g_strdup_printf("simhost: 19 %s", hint);
+    g_assert_true(g_str_has_suffix(errout, want));
+    g_free(want);
+    g_free(out);
+    g_free(errout);
+    g_assert_cmpint(host_sim_remove(tmp), ==, 0);
+    g_free(tmp);
+}
+
+/* Hex-only, BARs unassigned: 0 and 2 (64-bit) memory, 4 I/O, and the ROM. */
+static const char unassigned_dump[] =
+    "03:00.0 Non-Volatile memory controller: constructed\n"
+    "00: 86 80 00 01 07 00 10 00 01 02 08 01 00 00 00 00\n"
+    "10: 00 00 00 00 00 00 00 00 0c 00 00 00 00 00 00 00\n"
+    "20: 01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n"
+    "30: 00 00 00 00 00 00 00 00 00 00 00 00 00 01 00 00\n";
+
+static char *write_tmp(const char *tmp, const char *name, const char *text)
+{
+    char *path = g_build_filename(tmp, name, NULL);
+    GString *all = g_string_new(text);
+
+    /* Rows 40-f0 as zeros: a 256-byte dump, as root gets. */
+    if (g_str_has_suffix(name, ".lspci"))
+        for (unsigned off = 0x40; off < 0x100; off += 16)
+            g_string_append_printf(all, "%02x: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n",
+                                   off);
+    g_assert_true(g_file_set_contents(path, all->str, -1, NULL));
+    g_string_free(all, TRUE);
+    return path;
+}
+
+/* Unassigned BARs take sizes, and keep them in sysfs as Linux does. */
+static void test_unassigned_sized(void)
+{
+    char *tmp = g_dir_make_tmp("simhost-unassigned-XXXXXX", NULL);
+    char *dump = write_tmp(tmp, "u.lspci", unassigned_dump);
+    char *sizes = write_tmp(tmp, "u.sizes", "03:00.0 0 16K\n03:00.0 2 256M\n03:00.0 4 32\n"
+                                            "03:00.0 rom 64K\n");
+    char *tree = g_build_filename(tmp, "host", NULL), *out, *errout, *text, **lines, *param;
+
+    g_assert_cmpint(run_simhost(dump, tree, "--sizes", sizes, &out, &errout), ==, 0);
+    g_assert_cmpstr(errout, ==, "");
+    g_free(out);
+    g_free(errout);
+    text = tree_file(tmp, "0000:03:00.0", "resource");
+    lines = g_strsplit(text, "\n", -1);
+    g_assert_cmpstr(lines[0], ==, "0x0000000000000000 0x0000000000003fff 0x0000000020000200");
+    g_assert_cmpstr(lines[2], ==, "0x0000000000000000 0x000000000fffffff 0x000000002010220c");
+    g_assert_cmpstr(lines[4], ==, "0x0000000000000000 0x000000000000001f 0x0000000020000101");
+    g_assert_cmpstr(lines[6], ==, "0x0000000000000000 0x000000000000ffff 0x0000000020002200");
+    g_strfreev(lines);
+    g_free(text);
+    /* Real lspci reads them as unassigned, with their sizes. */
+    param = g_strdup_printf("sysfs.path=%s", tree);
+    const char *argv[] = { "lspci", "-A", "linux-sysfs", "-O", param, "-vvv", NULL };
+    g_assert_cmpint(run(argv, &out, &errout), ==, 0);
+    g_assert_nonnull(strstr(out, "\tRegion 0: Memory at <unassigned> (32-bit, "
+                                 "non-prefetchable) [size=16K]\n"));
+    g_assert_nonnull(strstr(out, "(64-bit, prefetchable) [size=256M]\n"));
+    g_assert_nonnull(strstr(out, "\tExpansion ROM at <unassigned> [disabled] [size=64K]\n"));
+    g_free(out);
+    g_free(errout);
+    g_free(param);
+    g_assert_cmpint(host_sim_remove(tmp), ==, 0);
+    g_free(tree);
+    g_free(dump);
+    g_free(sizes);
+    g_free(tmp);
+}
+
+static void collect_log(const char *line, void *opaque)
+{
+    g_string_append_printf(opaque, "%s\n", line);
+}
+
+/* qemu-dm opens a function: it logs each BAR it cannot pass through. */
+static void test_open_logs_unusable_bars(void)
+{
+    char *tmp = g_dir_make_tmp("simhost-log-XXXXXX", NULL);
+    char *tree = g_build_filename(tmp, "host", NULL), *out, *errout;
+    char *dump = write_tmp(tmp, "u.lspci", unassigned_dump);
+    char *sizes = write_tmp(tmp, "u.sizes", "03:00.0 0 16K\n");
+    GString *log = g_string_new("");
+    PtError err = { "" };
+    PtBdf gpu = { 0, 6, 0, 1 }, nvme = { 0, 3, 0, 0 };
+    HostBar bar;
+
+    g_assert_cmpint(run_simhost(HOSTS "/asus-p6t6-x58-ich10-gt218.lspci", tree, NULL, NULL,
+                                &out, &errout), ==, 0);
+    g_free(out);
+    g_free(errout);
+    dm_log_set_sink(collect_log, log);
+    HostPci *host = host_pci_open(tree, &err);
+    g_assert_nonnull(host);
+    HostFunc *fn = host_func_open(host, gpu, &err);
+    g_assert_nonnull(fn);
+    g_assert_cmpstr(log->str, ==, "0000:06:00.1: BAR0 at 0xfbcfc000 has no size on the host "
+                    "(a 1-byte region, or a simulated host built without BAR sizes: simhost "
+                    "--sizes): not passed through\n");
+    host_func_close(fn);
+    host_pci_close(host);
+    g_assert_cmpint(host_sim_remove(tree), ==, 0);
+    /* An unassigned BAR keeps its size in sysfs, but has no host address. */
+    g_string_truncate(log, 0);
+    g_assert_cmpint(run_simhost(dump, tree, "--sizes", sizes, &out, &errout), ==, 0);
+    g_free(out);
+    g_free(errout);
+    host = host_pci_open(tree, &err);
+    g_assert_nonnull(host);
+    fn = host_func_open(host, nvme, &err);
+    g_assert_nonnull(fn);
+    host_func_bar(fn, 0, &bar);
+    g_assert_cmpuint(bar.size, ==, 0);
+    g_assert_cmpstr(log->str, ==, "0000:03:00.0: BAR0 (size 0x4000) is unassigned on the host "
+                    "(address 0): not passed through\n");
+    host_func_close(fn);
+    host_pci_close(host);
+    dm_log_set_sink(NULL, NULL);
+    g_string_free(log, TRUE);
+    g_assert_cmpint(host_sim_remove(tmp), ==, 0);
+    g_free(tree);
+    g_free(dump);
+    g_free(sizes);
     g_free(tmp);
 }
 
@@ -736,6 +901,9 @@ int main(int argc, char **argv)
     g_test_add_func("/simhost/pasted/parse", test_pasted);
     g_test_add_func("/simhost/pasted/cli", test_pasted_cli);
     g_test_add_func("/simhost/pasted/kmod-message", test_kmod_message);
+    g_test_add_func("/simhost/sizes/unsized-warnings", test_unsized_warnings);
+    g_test_add_func("/simhost/sizes/unassigned", test_unassigned_sized);
+    g_test_add_func("/simhost/sizes/open-logs-unusable-bars", test_open_logs_unusable_bars);
     for (size_t i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         char *p = g_strdup_printf("/simhost/bad/%s", bad_cases[i].file);
         g_test_add_data_func(p, &bad_cases[i], test_bad);

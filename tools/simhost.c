@@ -97,6 +97,40 @@ static void report_skipped(const char *dump_path, const HostDump *dump)
                 dump->skipped[i].why, dump->skipped[i].text);
 }
 
+/* Every BAR the dump shows but cannot size, then how to give sizes. */
+static void warn_unsized(const HostDump *dump)
+{
+    int n = 0;
+
+    for (int i = 0; i < dump->nfuncs; i++) {
+        const DumpFunc *fn = &dump->funcs[i];
+        unsigned mask = host_dump_unsized_bars(fn);
+        HostBar bars[HOST_BARS];
+
+        host_dump_bars(fn, bars);
+        for (int b = 0; b < HOST_BARS; b++) {
+            char name[8], where[40];
+
+            if (!(mask & (1u << b)))
+                continue;
+            snprintf(name, sizeof(name), b == HOST_BAR_ROM ? "ROM" : "BAR %d", b);
+            if (bars[b].base)
+                snprintf(where, sizeof(where), "at 0x%llx", (unsigned long long)bars[b].base);
+            else
+                snprintf(where, sizeof(where), "unassigned");
+            fprintf(stderr, "simhost: warning: %04x:%02x:%02x.%x %s (%s, %s) has no size in "
+                    "the dump: qemu-dm cannot pass it through\n", fn->bdf.domain,
+                    fn->bdf.bus, fn->bdf.dev, fn->bdf.func, name,
+                    bars[b].io ? "I/O" : "memory", where);
+            n++;
+        }
+    }
+    if (n)
+        fprintf(stderr, "simhost: %d BAR%s without a size: give sizes in a --sizes FILE "
+                "('BB:SS.F BAR SIZE' a line, e.g. '06:00.0 1 256M'), or use an "
+                "`lspci -vvv -xxxx` dump, which states them\n", n, n == 1 ? "" : "s");
+}
+
 /* Write into a fresh sibling of dir, then rename it into place. */
 static int write_tree(const HostDump *dump, const char *dir, const GArray *assignable,
                       PtError *err)
@@ -143,6 +177,7 @@ static int run(const char *dump_path, const char *dir, const Options *o)
         }
     }
     report_skipped(dump_path, &dump);
+    warn_unsized(&dump);
     if (write_tree(&dump, dir, assignable, &err)) {
         status = EXIT_FAILURE;
         goto out;

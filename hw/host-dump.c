@@ -162,6 +162,39 @@ static int finish_func(Parser *p)
                 bdf_str(fn->bdf, b, sizeof(b)), fn->config_len);
 }
 
+/* "[hhhh]" or "[hhhh:hhhh]" at s, as lspci -nn prints IDs. */
+static bool bracketed_ids(const char *s, bool pair, unsigned *a, unsigned *b)
+{
+    unsigned long v;
+
+    if (s[0] != '[' || hex_run(s + 1) != 4 || !hex_field(s + 1, 4, 0xffff, &v))
+        return false;
+    *a = (unsigned)v;
+    if (!pair)
+        return s[5] == ']';
+    if (s[5] != ':' || hex_run(s + 6) != 4 || s[10] != ']' || !hex_field(s + 6, 4, 0xffff, &v))
+        return false;
+    *b = (unsigned)v;
+    return true;
+}
+
+/* "BDF Class name [cccc]: Vendor Device [vvvv:dddd] (rev rr)": the -nn IDs. */
+static void parse_text_ids(DumpFunc *fn, const char *rest)
+{
+    const char *colon = strstr(rest, ": ");
+    unsigned v, d, cls, unused;
+
+    fn->text_class = -1;
+    if (colon && colon - rest >= 6 && bracketed_ids(colon - 6, false, &cls, &unused))
+        fn->text_class = (int)cls;
+    for (const char *q = strchr(colon ? colon : rest, '['); q; q = strchr(q + 1, '['))
+        if (bracketed_ids(q, true, &v, &d)) {
+            fn->has_text_ids = true;
+            fn->text_vendor = (uint16_t)v;
+            fn->text_device = (uint16_t)d;
+        }
+}
+
 static int parse_header(Parser *p, const char *s)
 {
     const DumpFunc *dup;
@@ -186,6 +219,7 @@ static int parse_header(Parser *p, const char *s)
     memset(fn, 0, sizeof(*fn));
     fn->bdf = bdf;
     fn->line = p->line;
+    parse_text_ids(fn, end);
     p->cur = p->dump->nfuncs++;
     return 0;
 }

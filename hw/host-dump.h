@@ -28,6 +28,11 @@ typedef struct DumpFunc {
     uint64_t os_base[HOST_BARS];
     bool has_text;                  /* -v detail lines came with it */
     bool bar_listed[HOST_BARS];     /* a "Region N" / "Expansion ROM" line named it */
+    /* The IDs its device line names with lspci -nn ("Audio device [0403]:
+     * NVIDIA ... [10de:0e0f]"), for a function whose config reads all ones. */
+    bool has_text_ids;
+    uint16_t text_vendor, text_device;
+    int text_class;                 /* class and subclass, -1 if not named */
 } DumpFunc;
 
 /* A line the parser skipped as not part of lspci's output. */

@@ -150,12 +150,32 @@ static unsigned subsys_offset(const DumpFunc *fn)
     }
 }
 
-static unsigned get_vendor(const DumpFunc *fn) { return cfg16(fn, PCI_VENDOR_ID); }
-static unsigned get_device(const DumpFunc *fn) { return cfg16(fn, PCI_DEVICE_ID); }
+/*
+ * A function that reads all ones now (powered off) was enumerated when it
+ * was on: Linux's sysfs keeps the IDs it read then, which the dump's device
+ * line names (lspci -nn).
+ */
+static bool ids_from_text(const DumpFunc *fn)
+{
+    return fn->has_text_ids && host_dump_reads_all_ones(fn);
+}
+
+static unsigned get_vendor(const DumpFunc *fn)
+{
+    return ids_from_text(fn) ? fn->text_vendor : cfg16(fn, PCI_VENDOR_ID);
+}
+
+static unsigned get_device(const DumpFunc *fn)
+{
+    return ids_from_text(fn) ? fn->text_device : cfg16(fn, PCI_DEVICE_ID);
+}
+
 static unsigned get_revision(const DumpFunc *fn) { return fn->config[PCI_REVISION_ID]; }
 
 static unsigned get_class(const DumpFunc *fn)
 {
+    if (ids_from_text(fn) && fn->text_class >= 0)
+        return (unsigned)fn->text_class << 8;
     return (unsigned)(cfg32(fn, PCI_REVISION_ID) >> 8);
 }
 
@@ -177,6 +197,8 @@ static unsigned get_subsys_device(const DumpFunc *fn)
  */
 static unsigned get_irq(const DumpFunc *fn)
 {
+    if (host_dump_reads_all_ones(fn))
+        return 0;           /* the all-ones "interrupt line" is no evidence */
     if (fn->irq)
         return (unsigned)fn->irq;
     return fn->config[PCI_INTERRUPT_PIN] ? fn->config[PCI_INTERRUPT_LINE] : 0;

@@ -436,6 +436,8 @@ static const BadCase bad_cases[] = {
     { "no-address.sizes", "constructed-ich7-usb-0123457",
       "1: BAR 0 is not implemented (the dump's -v text lists no such region)" },
     { "no-such-bar.sizes", "gigabyte-ich7m-rootports", "1: header type 01 has no BAR 3" },
+    { "all-ones.sizes", "pasted/gt216m-audio-off",
+      "1: the function reads all ones in the dump (powered off): it has no BARs to size" },
 
     { "upper-half.sizes", "asus-p6t6-x58-ich10-gt218",
       "2: BAR 2 is the upper half of 64-bit BAR 1" },
@@ -844,6 +846,51 @@ static void test_open_logs_unusable_bars(void)
     g_free(tmp);
 }
 
+/* A function that reads all ones keeps the IDs its -nn device line names. */
+static void test_all_ones_ids(void)
+{
+    char *out, *errout, *tmp, *text, *param;
+
+    tmp = simhost_ok(PASTED "/gt216m-audio-off.lspci", NULL, &out, &errout);
+    g_assert_cmpstr(errout, ==, "simhost: 0000:02:00.1 reads all ones in the dump (powered "
+                    "off or absent): keeping the IDs its device line names, 10de:0be2 class "
+                    "0403\n");
+    g_free(out);
+    g_free(errout);
+    text = tree_file(tmp, "0000:02:00.1", "vendor");
+    g_assert_cmpstr(text, ==, "0x10de\n");
+    g_free(text);
+    text = tree_file(tmp, "0000:02:00.1", "device");
+    g_assert_cmpstr(text, ==, "0x0be2\n");
+    g_free(text);
+    text = tree_file(tmp, "0000:02:00.1", "class");
+    g_assert_cmpstr(text, ==, "0x040300\n");
+    g_free(text);
+    param = g_strdup_printf("sysfs.path=%s/host", tmp);
+    const char *argv[] = { "lspci", "-A", "linux-sysfs", "-O", param, "-nn", "-s", "02:00.1",
+                           NULL };
+    g_assert_cmpint(run(argv, &out, &errout), ==, 0);
+    g_assert_cmpstr(out, ==, "02:00.1 Audio device [0403]: NVIDIA Corporation GT216 HDMI "
+                    "Audio Controller [10de:0be2] (rev ff)\n");
+    g_free(out);
+    g_free(errout);
+    g_free(param);
+    g_assert_cmpint(host_sim_remove(tmp), ==, 0);
+    g_free(tmp);
+    /* Without -nn there are no IDs to keep, and simhost says so. */
+    tmp = simhost_ok(PASTED "/gt216m-audio-off-no-nn.lspci", NULL, &out, &errout);
+    g_assert_cmpstr(errout, ==, "simhost: 0000:02:00.1 reads all ones in the dump (powered "
+                    "off or absent): its device line names no IDs (dump with lspci -nn to "
+                    "keep them), so it shows as ffff:ffff\n");
+    text = tree_file(tmp, "0000:02:00.1", "vendor");
+    g_assert_cmpstr(text, ==, "0xffff\n");
+    g_free(text);
+    g_free(out);
+    g_free(errout);
+    g_assert_cmpint(host_sim_remove(tmp), ==, 0);
+    g_free(tmp);
+}
+
 /* lspci's stderr at the end of a dump: skipped, the dump intact. */
 static void test_kmod_message(void)
 {
@@ -904,6 +951,7 @@ int main(int argc, char **argv)
     g_test_add_func("/simhost/sizes/unsized-warnings", test_unsized_warnings);
     g_test_add_func("/simhost/sizes/unassigned", test_unassigned_sized);
     g_test_add_func("/simhost/sizes/open-logs-unusable-bars", test_open_logs_unusable_bars);
+    g_test_add_func("/simhost/all-ones-ids", test_all_ones_ids);
     for (size_t i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         char *p = g_strdup_printf("/simhost/bad/%s", bad_cases[i].file);
         g_test_add_data_func(p, &bad_cases[i], test_bad);

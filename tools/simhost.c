@@ -131,6 +131,29 @@ static void warn_unsized(const HostDump *dump)
                 "`lspci -vvv -xxxx` dump, which states them\n", n, n == 1 ? "" : "s");
 }
 
+/* A function reading all ones: say what its simulated sysfs IDs will be. */
+static void note_all_ones(const HostDump *dump)
+{
+    for (int i = 0; i < dump->nfuncs; i++) {
+        const DumpFunc *fn = &dump->funcs[i];
+        char cls[24] = "";
+
+        if (!host_dump_reads_all_ones(fn))
+            continue;
+        fprintf(stderr, "simhost: %04x:%02x:%02x.%x reads all ones in the dump (powered off "
+                "or absent): ", fn->bdf.domain, fn->bdf.bus, fn->bdf.dev, fn->bdf.func);
+        if (!fn->has_text_ids) {
+            fprintf(stderr, "its device line names no IDs (dump with lspci -nn to keep "
+                    "them), so it shows as ffff:ffff\n");
+            continue;
+        }
+        if (fn->text_class >= 0)
+            snprintf(cls, sizeof(cls), " class %04x", (unsigned)fn->text_class);
+        fprintf(stderr, "keeping the IDs its device line names, %04x:%04x%s\n",
+                fn->text_vendor, fn->text_device, cls);
+    }
+}
+
 /* Write into a fresh sibling of dir, then rename it into place. */
 static int write_tree(const HostDump *dump, const char *dir, const GArray *assignable,
                       PtError *err)
@@ -178,6 +201,7 @@ static int run(const char *dump_path, const char *dir, const Options *o)
     }
     report_skipped(dump_path, &dump);
     warn_unsized(&dump);
+    note_all_ones(&dump);
     if (write_tree(&dump, dir, assignable, &err)) {
         status = EXIT_FAILURE;
         goto out;

@@ -651,6 +651,43 @@ static void test_pasted(void)
     host_dump_free(&orig);
 }
 
+/* The forms a paste takes, each skipped and named; the rows rejoined. */
+static void test_pasted_forms(void)
+{
+    static const char text[] =
+        "lspci --vvxxx\n"
+        "#\n"
+        "root@box:~# lspci -xxx -s 00:1d.0\n"
+        "00:1d.0 USB controller: Intel Corporation 82801G (ICH7 Family) USB UHCI #1\n"
+        "00: 86 80 c8 27 05 00 80 02 02 00 03 0c 00 00 80 00pcilib: Cannot open x\n"
+        "\n"
+        "10: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n"
+        "20: 81 60 00 00 00 0pcilib: sysfs_read_vpd: read failed: No such device\n"
+        "0 00 00 00 00 00 00 58 14 99 19\n"
+        "pcilib: sysfs_read_vpd: read failed: No such device\n"
+        "30: 00 00 00 00 00 00 00 00 00 00 00 00 0b 01 00 00\n"
+        "$ lspci -xxxx\n";
+    static const unsigned lines[] = { 1, 2, 3, 5, 8, 10, 12 };
+    static const uint8_t row20[16] = { 0x81, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                       0x58, 0x14, 0x99, 0x19 };
+    HostDump dump;
+    PtError err = { "" };
+
+    g_assert_cmpint(host_dump_parse(text, "forms", &dump, &err), ==, 0);
+    g_assert_cmpint(dump.nfuncs, ==, 1);
+    g_assert_cmpuint(dump.funcs[0].config_len, ==, 64);
+    g_assert_true(memcmp(dump.funcs[0].config + 0x20, row20, 16) == 0);
+    g_assert_cmphex(dump.funcs[0].config[0x3c], ==, 0x0b);
+    g_assert_cmpint(dump.nskipped, ==, G_N_ELEMENTS(lines));
+    for (size_t i = 0; i < G_N_ELEMENTS(lines); i++)
+        g_assert_cmpuint(dump.skipped[i].line, ==, lines[i]);
+    g_assert_cmpstr(dump.skipped[0].why, ==, "the lspci command line");
+    g_assert_cmpstr(dump.skipped[1].why, ==, "a comment");
+    g_assert_cmpstr(dump.skipped[2].why, ==, "the lspci command line");
+    g_assert_cmpstr(dump.skipped[4].text, ==, "pcilib: sysfs_read_vpd: read failed: No such device");
+    host_dump_free(&dump);
+}
+
 /* Run simhost on DUMP into a fresh tree; returns the tree's parent. */
 static char *simhost_ok(const char *dump, const char *sizes, char **out, char **errout)
 {
@@ -947,6 +984,7 @@ int main(int argc, char **argv)
     g_test_add_func("/simhost/parse-forms", test_parse_forms);
     g_test_add_func("/simhost/pasted/parse", test_pasted);
     g_test_add_func("/simhost/pasted/cli", test_pasted_cli);
+    g_test_add_func("/simhost/pasted/forms", test_pasted_forms);
     g_test_add_func("/simhost/pasted/kmod-message", test_kmod_message);
     g_test_add_func("/simhost/sizes/unsized-warnings", test_unsized_warnings);
     g_test_add_func("/simhost/sizes/unassigned", test_unassigned_sized);

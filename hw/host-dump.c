@@ -471,11 +471,9 @@ static bool is_command_line(const char *s)
 static int take_line(Parser *p, char *line, char **carry)
 {
     g_autofree char *joined = NULL;
-    size_t len = strlen(line);
     char *s = line, *msg;
 
-    if (len && line[len - 1] == '\r')   /* CRLF files: the CR is line ending */
-        line[len - 1] = '\0';
+    g_strchomp(line);       /* CRLF files, and the blanks mail adds at line ends */
     if (*carry) {
         s = joined = g_strconcat(*carry, line, NULL);
         g_clear_pointer(carry, g_free);

@@ -651,7 +651,8 @@ static void test_pasted(void)
     host_dump_free(&orig);
 }
 
-/* The forms a paste takes, each skipped and named; the rows rejoined. */
+/* The forms a paste takes, each skipped and named; the rows rejoined;
+ * blanks at a line's end (mail adds them) ignored. */
 static void test_pasted_forms(void)
 {
     static const char text[] =
@@ -665,7 +666,7 @@ static void test_pasted_forms(void)
         "20: 81 60 00 00 00 0pcilib: sysfs_read_vpd: read failed: No such device\n"
         "0 00 00 00 00 00 00 58 14 99 19\n"
         "pcilib: sysfs_read_vpd: read failed: No such device\n"
-        "30: 00 00 00 00 00 00 00 00 00 00 00 00 0b 01 00 00\n"
+        "30: 00 00 00 00 00 00 00 00 00 00 00 00 0b 01 00 00 \t\n"
         "$ lspci -xxxx\n";
     static const unsigned lines[] = { 1, 2, 3, 5, 8, 10, 12 };
     static const uint8_t row20[16] = { 0x81, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,

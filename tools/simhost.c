@@ -78,12 +78,13 @@ static int refuse_short_config(const char *dump_path, const HostDump *dump, PtEr
 {
     for (int i = 0; i < dump->nfuncs; i++) {
         const DumpFunc *fn = &dump->funcs[i];
+        char b[16];
 
         if (fn->config_len == 64) {
-            snprintf(err->msg, sizeof(err->msg), "%s:%u: %04x:%02x:%02x.%x: only 64 bytes of "
-                     "config space (lspci -x, or not run as root: only root gets more than "
-                     "64 bytes); dump with `sudo lspci -vvv -xxxx`", dump_path, fn->line,
-                     fn->bdf.domain, fn->bdf.bus, fn->bdf.dev, fn->bdf.func);
+            snprintf(err->msg, sizeof(err->msg), "%s:%u: %s: only 64 bytes of config space "
+                     "(lspci -x, or not run as root: only root gets more than 64 bytes); "
+                     "dump with `sudo lspci -vvv -xxxx`", dump_path, fn->line,
+                     pt_bdf_format(fn->bdf, b, sizeof(b)));
             return -EINVAL;
         }
     }
@@ -109,7 +110,7 @@ static void warn_unsized(const HostDump *dump)
 
         host_dump_bars(fn, bars);
         for (int b = 0; b < HOST_BARS; b++) {
-            char name[8], where[40];
+            char name[8], where[40], bdf[16];
 
             if (!(mask & (1u << b)))
                 continue;
@@ -118,10 +119,9 @@ static void warn_unsized(const HostDump *dump)
                 snprintf(where, sizeof(where), "at 0x%llx", (unsigned long long)bars[b].base);
             else
                 snprintf(where, sizeof(where), "unassigned");
-            fprintf(stderr, "simhost: warning: %04x:%02x:%02x.%x %s (%s, %s) has no size in "
-                    "the dump: qemu-dm cannot pass it through\n", fn->bdf.domain,
-                    fn->bdf.bus, fn->bdf.dev, fn->bdf.func, name,
-                    bars[b].io ? "I/O" : "memory", where);
+            fprintf(stderr, "simhost: warning: %s %s (%s, %s) has no size in the dump: "
+                    "qemu-dm cannot pass it through\n", pt_bdf_format(fn->bdf, bdf, sizeof(bdf)),
+                    name, bars[b].io ? "I/O" : "memory", where);
             n++;
         }
     }
@@ -136,12 +136,12 @@ static void note_all_ones(const HostDump *dump)
 {
     for (int i = 0; i < dump->nfuncs; i++) {
         const DumpFunc *fn = &dump->funcs[i];
-        char cls[24] = "";
+        char cls[24] = "", bdf[16];
 
         if (!host_dump_reads_all_ones(fn))
             continue;
-        fprintf(stderr, "simhost: %04x:%02x:%02x.%x reads all ones in the dump (powered off "
-                "or absent): ", fn->bdf.domain, fn->bdf.bus, fn->bdf.dev, fn->bdf.func);
+        fprintf(stderr, "simhost: %s reads all ones in the dump (powered off or absent): ",
+                pt_bdf_format(fn->bdf, bdf, sizeof(bdf)));
         if (!fn->has_text_ids) {
             fprintf(stderr, "its device line names no IDs (dump with lspci -nn to keep "
                     "them), so it shows as ffff:ffff\n");

@@ -297,8 +297,7 @@ static void log_unusable_bars(const HostFunc *fn)
 {
     char who[16];
 
-    snprintf(who, sizeof(who), "%04x:%02x:%02x.%x", fn->bdf.domain, fn->bdf.bus,
-             fn->bdf.dev, fn->bdf.func);
+    pt_bdf_format(fn->bdf, who, sizeof(who));
     for (int i = 0; i < HOST_BARS; i++) {
         uint64_t base, size;
         char name[8];

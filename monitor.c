@@ -199,8 +199,10 @@ static gboolean on_input(GIOChannel *ch, GIOCondition cond, gpointer opaque)
     Monitor *mon = opaque;
     g_autofree char *line = NULL;
     g_autoptr(GString) reply = g_string_new("");
-    GIOStatus st = G_IO_STATUS_AGAIN;
+    GIOStatus st = G_IO_STATUS_EOF;
 
+    /* A pipe whose writer closed polls as HUP alone, never IN: that is the
+     * end of input too, or the watch fires again at once, forever. */
     if (cond & G_IO_IN)
         st = g_io_channel_read_line(ch, &line, NULL, NULL, NULL);
     if (st == G_IO_STATUS_NORMAL && line) {
@@ -231,7 +233,8 @@ static void serve_channel(Monitor *mon, GIOChannel *in, GIOChannel *out)
     g_io_channel_set_encoding(in, NULL, NULL);
     if (out != in)
         g_io_channel_set_encoding(out, NULL, NULL);
-    mon->in_watch = g_io_add_watch(in, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input, mon);
+    mon->in_watch = g_io_add_watch(in, G_IO_IN | G_IO_HUP | G_IO_ERR | G_IO_NVAL,
+                                   on_input, mon);
     send_text(mon, "qemu-dm monitor - type 'help' for more information\n(qemu) ");
 }
 

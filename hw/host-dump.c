@@ -162,6 +162,39 @@ static int finish_func(Parser *p)
                 bdf_str(fn->bdf, b, sizeof(b)), fn->config_len);
 }
 
+/* "[hhhh]" or "[hhhh:hhhh]" at s, as lspci -nn prints IDs. */
+static bool bracketed_ids(const char *s, bool pair, unsigned *a, unsigned *b)
+{
+    unsigned long v;
+
+    if (s[0] != '[' || hex_run(s + 1) != 4 || !hex_field(s + 1, 4, 0xffff, &v))
+        return false;
+    *a = (unsigned)v;
+    if (!pair)
+        return s[5] == ']';
+    if (s[5] != ':' || hex_run(s + 6) != 4 || s[10] != ']' || !hex_field(s + 6, 4, 0xffff, &v))
+        return false;
+    *b = (unsigned)v;
+    return true;
+}
+
+/* "BDF Class name [cccc]: Vendor Device [vvvv:dddd] (rev rr)": the -nn IDs. */
+static void parse_text_ids(DumpFunc *fn, const char *rest)
+{
+    const char *colon = strstr(rest, ": ");
+    unsigned v, d, cls, unused;
+
+    fn->text_class = -1;
+    if (colon && colon - rest >= 6 && bracketed_ids(colon - 6, false, &cls, &unused))
+        fn->text_class = (int)cls;
+    for (const char *q = strchr(colon ? colon : rest, '['); q; q = strchr(q + 1, '['))
+        if (bracketed_ids(q, true, &v, &d)) {
+            fn->has_text_ids = true;
+            fn->text_vendor = (uint16_t)v;
+            fn->text_device = (uint16_t)d;
+        }
+}
+
 static int parse_header(Parser *p, const char *s)
 {
     const DumpFunc *dup;
@@ -186,6 +219,7 @@ static int parse_header(Parser *p, const char *s)
     memset(fn, 0, sizeof(*fn));
     fn->bdf = bdf;
     fn->line = p->line;
+    parse_text_ids(fn, end);
     p->cur = p->dump->nfuncs++;
     return 0;
 }
@@ -202,6 +236,9 @@ static int parse_hex(Parser *p, const char *s, int ndigits)
         return fail(p->err, p->name, p->line, "hex line outside a device");
     if (!hex_field(s, ndigits, DUMP_MAX_CONFIG - 1, &off) || ndigits < 2 || ndigits > 3)
         return fail(p->err, p->name, p->line, "bad offset '%.*s'", ndigits, s);
+    if (off > fn->config_len)
+        return fail(p->err, p->name, p->line, "offset %lx out of order, expected %x "
+                    "(row %x missing)", off, fn->config_len, fn->config_len);
     if (off != fn->config_len)
         return fail(p->err, p->name, p->line, "offset %lx out of order, expected %x",
                     off, fn->config_len);
@@ -210,8 +247,8 @@ static int parse_hex(Parser *p, const char *s, int ndigits)
         unsigned long v = 0;
         char *end = NULL;
 
-        if (*q == '\0')
-            break;
+        if (*q == '\0' || (q[0] == ' ' && isxdigit((unsigned char)q[1]) && q[2] == '\0'))
+            break;      /* the line ends, perhaps inside a byte */
         if (q[0] == ' ' && isxdigit((unsigned char)q[1]) && isxdigit((unsigned char)q[2]))
             v = strtoul(q + 1, &end, 16);
         if (end != q + 3 || (*end != ' ' && *end != '\0')) {
@@ -223,7 +260,7 @@ static int parse_hex(Parser *p, const char *s, int ndigits)
         q = end;
     }
     if (i < DUMP_BYTES_PER_LINE)
-        return fail(p->err, p->name, p->line, "%d bytes at offset %lx, expected 16", i, off);
+        return fail(p->err, p->name, p->line, "row %lx cut short: %d of 16 bytes", off, i);
     if (*q != '\0')
         return fail(p->err, p->name, p->line, "junk after 16 bytes: '%.20s'", q);
     fn->config_len += DUMP_BYTES_PER_LINE;
@@ -282,11 +319,12 @@ static int parse_region(Parser *p, DumpFunc *fn, int index, const char *at, cons
 
     bool have_addr;
 
-    if (fn->bar_size[index] || fn->os_base[index])
+    if (fn->bar_listed[index])
         return fail(p->err, p->name, p->line, "region %s given twice", bar_names[index]);
     if (sz && (!parse_size(sz + 6, &end, &size) || strcmp(end, "]") != 0))
         return fail(p->err, p->name, p->line, "bad size '%s'", sz);
     fn->bar_size[index] = size;
+    fn->bar_listed[index] = true;
     have_addr = at && parse_region_addr(at, &fn->os_base[index]);
     if (!have_addr && strstr(rest, "[virtual]"))
         return fail(p->err, p->name, p->line, "virtual region without an address");
@@ -363,6 +401,7 @@ static int parse_detail(Parser *p, const char *s)
         return fail(p->err, p->name, p->line, "detail line outside a device");
     if (p->in_hex)
         return fail(p->err, p->name, p->line, "detail line after the hex dump");
+    fn->has_text = true;
     if (s[0] == '\t')
         return 0;           /* second-level lines carry nothing we need */
     for (size_t i = 0; i < G_N_ELEMENTS(detail_lines); i++) {
@@ -375,12 +414,9 @@ static int parse_detail(Parser *p, const char *s)
 
 static int parse_line(Parser *p, char *s)
 {
-    size_t len = strlen(s);
     int n;
 
-    if (len && s[len - 1] == '\r')      /* CRLF files: the CR is line ending */
-        s[--len] = '\0';
-    if (len == 0)
+    if (*s == '\0')
         return finish_func(p);
     if (s[0] == '\t')
         return parse_detail(p, s + 1);
@@ -390,17 +426,91 @@ static int parse_line(Parser *p, char *s)
     return parse_header(p, s);
 }
 
+static void skip_line(Parser *p, const char *text, const char *why)
+{
+    DumpSkipped *k;
+
+    p->dump->skipped = g_renew(DumpSkipped, p->dump->skipped, p->dump->nskipped + 1);
+    k = &p->dump->skipped[p->dump->nskipped++];
+    k->line = p->line;
+    k->why = why;
+    g_strlcpy(k->text, text, sizeof(k->text));
+}
+
+/* Where stderr of pcilib or lspci starts in a line, if it does. */
+static char *stderr_message(char *s)
+{
+    static const char *const marks[] = { "pcilib: ", "lspci: " };
+    char *first = NULL;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(marks); i++) {
+        char *m = strstr(s, marks[i]);
+        if (m && (!first || m < first))
+            first = m;
+    }
+    return first;
+}
+
+/* "lspci -xxx", "$ lspci -vvxxx", "root@box:~# sudo lspci -xxxx". */
+static bool is_command_line(const char *s)
+{
+    const char *word = s, *sp = strchr(s, ' ');
+
+    if (sp && sp > s && (sp[-1] == '$' || sp[-1] == '#'))
+        word = sp + 1;                  /* past a shell prompt */
+    if (g_str_has_prefix(word, "sudo "))
+        word += strlen("sudo ");
+    return g_str_has_prefix(word, "lspci") && (word[5] == ' ' || word[5] == '\0');
+}
+
+/*
+ * One line of text, with what pasting added taken out first.  stderr is
+ * unbuffered and stdout is not, so a message can land inside a row: the
+ * text before it (kept in *carry) continues on the next line.
+ */
+static int take_line(Parser *p, char *line, char **carry)
+{
+    g_autofree char *joined = NULL;
+    char *s = line, *msg;
+
+    g_strchomp(line);       /* CRLF files, and the blanks mail adds at line ends */
+    if (*carry) {
+        s = joined = g_strconcat(*carry, line, NULL);
+        g_clear_pointer(carry, g_free);
+    }
+    msg = stderr_message(s);
+    if (msg) {
+        skip_line(p, msg, "a pcilib or lspci message");
+        if (msg > s)
+            *carry = g_strndup(s, (gsize)(msg - s));
+        return 0;
+    }
+    if (is_command_line(s)) {
+        skip_line(p, s, "the lspci command line");
+        return 0;
+    }
+    if (s[0] == '#' && (s[1] == ' ' || s[1] == '\0')) {
+        skip_line(p, s, "a comment");
+        return 0;
+    }
+    return parse_line(p, s);
+}
+
 int host_dump_parse(const char *text, const char *name, HostDump *dump, PtError *err)
 {
     Parser p = { .name = name, .dump = dump, .cur = -1, .err = err };
     char **lines = g_strsplit(text, "\n", -1);
+    char *carry = NULL;
     int rc = 0;
 
     memset(dump, 0, sizeof(*dump));
     for (int i = 0; lines[i] && !rc; i++) {
         p.line = (unsigned)i + 1;
-        rc = parse_line(&p, lines[i]);
+        rc = take_line(&p, lines[i], &carry);
     }
+    if (!rc && carry)
+        rc = parse_line(&p, carry);
+    g_free(carry);
     if (!rc)
         rc = finish_func(&p);
     if (!rc && dump->nfuncs == 0)
@@ -447,8 +557,8 @@ int host_dump_load(const char *path, HostDump *dump, PtError *err)
 void host_dump_free(HostDump *dump)
 {
     g_free(dump->funcs);
-    dump->funcs = NULL;
-    dump->nfuncs = 0;
+    g_free(dump->skipped);
+    memset(dump, 0, sizeof(*dump));
 }
 
 static uint32_t cfg_le32(const DumpFunc *fn, unsigned off)
@@ -500,12 +610,19 @@ static int decode_bar(const DumpFunc *fn, int i, int nbars, HostBar *bar)
     return bar->mem64 ? 2 : 1;
 }
 
+bool host_dump_reads_all_ones(const DumpFunc *fn)
+{
+    return fn->config_len >= 2 && fn->config[PCI_VENDOR_ID] == 0xff &&
+           fn->config[PCI_VENDOR_ID + 1] == 0xff;
+}
+
 void host_dump_bars(const DumpFunc *fn, HostBar bars[HOST_BARS])
 {
     HeaderLayout hl = header_layout(fn);
 
     memset(bars, 0, sizeof(HostBar) * HOST_BARS);
-    if (fn->config_len < 64)
+    /* All ones is no register contents: there is nothing to decode. */
+    if (fn->config_len < 64 || host_dump_reads_all_ones(fn))
         return;
     for (int i = 0; i < hl.nbars;)
         i += decode_bar(fn, i, hl.nbars, &bars[i]);
@@ -516,6 +633,35 @@ void host_dump_bars(const DumpFunc *fn, HostBar bars[HOST_BARS])
             bars[HOST_BAR_ROM].base = fn->os_base[HOST_BAR_ROM];
         bars[HOST_BAR_ROM].size = fn->bar_size[HOST_BAR_ROM];
     }
+}
+
+/* The register has more than an address: an I/O bit or memory type bits. */
+static bool bar_type_bits(const DumpFunc *fn, int i)
+{
+    if (i == HOST_BAR_ROM)
+        return false;
+    return (cfg_le32(fn, PCI_BASE_ADDRESS_0 + 4 * (unsigned)i) & ~PCI_BASE_ADDRESS_MEM_MASK) != 0;
+}
+
+unsigned host_dump_unsized_bars(const DumpFunc *fn)
+{
+    HeaderLayout hl = header_layout(fn);
+    HostBar bars[HOST_BARS];
+    unsigned mask = 0;
+
+    host_dump_bars(fn, bars);
+    if (host_dump_reads_all_ones(fn))
+        return 0;
+    for (int i = 0; i < HOST_BARS; i++) {
+        bool upper = i > 0 && i < HOST_BAR_ROM && bars[i - 1].mem64;
+        bool exists = i == HOST_BAR_ROM ? hl.rom_reg != 0 : i < hl.nbars;
+
+        if (!exists || upper || bars[i].size)
+            continue;
+        if (bars[i].base || fn->bar_listed[i] || bar_type_bits(fn, i))
+            mask |= 1u << i;
+    }
+    return mask;
 }
 
 /* Sidecar: "BDF BAR SIZE", SIZE decimal or 0x hex with an optional K/M/G. */
@@ -566,16 +712,26 @@ static int check_size(const DumpFunc *fn, int index, uint64_t size,
     HostBar bars[HOST_BARS];
     const HostBar *bar = &bars[index];
     uint64_t min = index == HOST_BAR_ROM ? 2048 : 16;
+    HeaderLayout hl = header_layout(fn);
 
     host_dump_bars(fn, bars);
+    if (host_dump_reads_all_ones(fn))
+        return fail(err, name, line, "the function reads all ones in the dump (powered "
+                    "off): it has no BARs to size");
+    if (index == HOST_BAR_ROM ? !hl.rom_reg : index >= hl.nbars)
+        return fail(err, name, line, "header type %02x has no BAR %s",
+                    fn->config[PCI_HEADER_TYPE] & 0x7f, bar_names[index]);
     if (size & (size - 1))
         return fail(err, name, line, "size 0x%llx is not a power of two",
                     (unsigned long long)size);
     if (index > 0 && index < HOST_BAR_ROM && bars[index - 1].mem64)
         return fail(err, name, line, "BAR %d is the upper half of 64-bit BAR %d",
                     index, index - 1);
-    if (!bar->base)
-        return fail(err, name, line, "BAR %s has no address in the dump", bar_names[index]);
+    /* An unassigned BAR reads 0 and keeps its size (the kernel keeps it
+     * too); but where the -v text lists regions, one it omits is absent. */
+    if (!bar->base && fn->has_text && !fn->bar_listed[index] && !bar_type_bits(fn, index))
+        return fail(err, name, line, "BAR %s is not implemented (the dump's -v text lists no "
+                    "such region)", bar_names[index]);
     if (bar->io)
         min = 4;
     if (size < min)

@@ -26,14 +26,35 @@ typedef struct DumpFunc {
      * legacy IDE ports, shadowed ROMs ("[virtual]") and ROMs the kernel
      * moved; 0 where the text gives none. */
     uint64_t os_base[HOST_BARS];
+    bool has_text;                  /* -v detail lines came with it */
+    bool bar_listed[HOST_BARS];     /* a "Region N" / "Expansion ROM" line named it */
+    /* The IDs its device line names with lspci -nn ("Audio device [0403]:
+     * NVIDIA ... [10de:0e0f]"), for a function whose config reads all ones. */
+    bool has_text_ids;
+    uint16_t text_vendor, text_device;
+    int text_class;                 /* class and subclass, -1 if not named */
 } DumpFunc;
+
+/* A line the parser skipped as not part of lspci's output. */
+typedef struct DumpSkipped {
+    unsigned line;
+    const char *why;                /* "a pcilib message", "a comment", ... */
+    char text[100];                 /* the line, cut to fit */
+} DumpSkipped;
 
 typedef struct HostDump {
     int nfuncs;
     DumpFunc *funcs;
+    int nskipped;
+    DumpSkipped *skipped;
 } HostDump;
 
-/* Parse dump text; on failure *err names the line. */
+/*
+ * Parse dump text; on failure *err names the line.  What pasting adds to
+ * lspci's output is skipped and listed in dump->skipped: pcilib's and
+ * lspci's messages (one inside a hex row is cut out and the row rejoined),
+ * the lspci command line echoed with the output, and '#' comment lines.
+ */
 int host_dump_parse(const char *text, const char *name, HostDump *dump, PtError *err);
 int host_dump_load(const char *path, HostDump *dump, PtError *err);
 void host_dump_free(HostDump *dump);
@@ -53,10 +74,21 @@ bool host_dump_parse_bdf(const char *text, const char **end, PtBdf *bdf);
  */
 void host_dump_bars(const DumpFunc *fn, HostBar bars[HOST_BARS]);
 
+/* Its config space reads all ones (vendor ID ffff): powered off or absent. */
+bool host_dump_reads_all_ones(const DumpFunc *fn);
+
+/*
+ * Bit i set: BAR i (HOST_BAR_ROM for the ROM) is implemented as far as the
+ * dump shows (an address, type bits, or a Region line) but has no size.
+ */
+unsigned host_dump_unsized_bars(const DumpFunc *fn);
+
 /*
  * Sidecar of BAR sizes for hex-only dumps, one line a BAR:
  *   BB:SS.F BAR SIZE      e.g.  "00:1d.0 4 32"  "06:00.0 rom 0x80000"
- * '#' starts a comment.  Sizes override what the dump said.
+ * '#' starts a comment.  Sizes override what the dump said.  A BAR whose
+ * register reads 0 (unassigned) can be sized, unless the dump's -v text
+ * lists the function's regions and not this one (then it is not there).
  */
 int host_dump_apply_sizes(HostDump *dump, const char *path, PtError *err);
 

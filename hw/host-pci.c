@@ -24,6 +24,7 @@
 #include <pci/pci.h>
 
 #include "host-pci.h"
+#include "dm-log.h"
 
 #define HOST_SYSFS_DEFAULT  "/sys/bus/pci"
 #define HOST_FILL (PCI_FILL_IDENT | PCI_FILL_BASES | PCI_FILL_SIZES | PCI_FILL_ROM_BASE | \
@@ -273,6 +274,49 @@ static unsigned config_file_size(HostPci *host, PtBdf b)
     return size;
 }
 
+/* A BAR as sysfs gives it, before host_func_bar drops unassigned ones. */
+static void raw_bar(const struct pci_dev *d, int i, uint64_t *base, uint64_t *size, bool *shown)
+{
+    if (i == HOST_BAR_ROM) {
+        *base = d->rom_base_addr & PCI_ROM_ADDRESS_MASK;
+        *size = d->rom_size;
+        *shown = *base || *size;
+        return;
+    }
+    *base = d->base_addr[i] & (d->flags[i] & PCI_IORESOURCE_IO ? PCI_ADDR_IO_MASK
+                                                               : PCI_ADDR_MEM_MASK);
+    *size = d->size[i];
+    *shown = d->flags[i] || d->base_addr[i] || *size;
+}
+
+/*
+ * libpci gives no size for a 1-byte region (legacy IDE control ports), nor
+ * does a simulated host from a dump without sizes; a BAR the firmware left
+ * unassigned keeps its size at address 0.  None can reach the guest: say
+ * so once, when the function is opened.
+ */
+static void log_unusable_bars(const HostFunc *fn)
+{
+    char who[16];
+
+    pt_bdf_format(fn->bdf, who, sizeof(who));
+    for (int i = 0; i < HOST_BARS; i++) {
+        uint64_t base, size;
+        char name[8];
+        bool shown;
+
+        raw_bar(fn->dev, i, &base, &size, &shown);
+        snprintf(name, sizeof(name), i == HOST_BAR_ROM ? "ROM" : "BAR%d", i);
+        if (shown && !size)
+            dm_log(who, "%s at %#llx has no size on the host (a 1-byte region, or a "
+                   "simulated host built without BAR sizes: simhost --sizes): not passed "
+                   "through", name, (unsigned long long)base);
+        else if (size && !base)
+            dm_log(who, "%s (size %#llx) is unassigned on the host (address 0): not passed "
+                   "through", name, (unsigned long long)size);
+    }
+}
+
 HostFunc *host_func_open(HostPci *host, PtBdf bdf, PtError *err)
 {
     struct pci_dev *d = find_dev(host, bdf);
@@ -288,6 +332,7 @@ HostFunc *host_func_open(HostPci *host, PtBdf bdf, PtError *err)
     fn->dev = d;
     fn->bdf = bdf;
     fn->config_size = config_file_size(host, bdf);
+    log_unusable_bars(fn);
     return fn;
 }
 
@@ -352,21 +397,20 @@ void host_func_bar(const HostFunc *fn, int index, HostBar *bar)
 {
     const struct pci_dev *d = fn->dev;
     pciaddr_t flags;
+    bool shown;
 
     memset(bar, 0, sizeof(*bar));
-    if (index == HOST_BAR_ROM) {
-        bar->base = d->rom_base_addr & PCI_ROM_ADDRESS_MASK;
-        bar->size = d->rom_size;
+    if (index < 0 || index >= HOST_BARS)
         return;
+    if (index < HOST_BAR_ROM) {
+        flags = d->flags[index];
+        bar->io = (flags & PCI_IORESOURCE_IO) != 0;
+        bar->mem64 = (flags & PCI_IORESOURCE_MEM_64) != 0;
+        bar->prefetch = (flags & PCI_IORESOURCE_PREFETCH) != 0;
     }
-    if (index < 0 || index >= HOST_BAR_ROM)
-        return;
-    flags = d->flags[index];
-    bar->io = (flags & PCI_IORESOURCE_IO) != 0;
-    bar->mem64 = (flags & PCI_IORESOURCE_MEM_64) != 0;
-    bar->prefetch = (flags & PCI_IORESOURCE_PREFETCH) != 0;
-    bar->base = d->base_addr[index] & (bar->io ? PCI_ADDR_IO_MASK : PCI_ADDR_MEM_MASK);
-    bar->size = d->size[index];
+    raw_bar(d, index, &bar->base, &bar->size, &shown);
+    if (!bar->base)
+        bar->size = 0;      /* unassigned: nothing on the host to reach */
 }
 
 int host_func_irq(const HostFunc *fn)

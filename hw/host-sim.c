@@ -27,6 +27,8 @@
 /* Linux's bus-specific ROM resource bits (include/linux/ioport.h). */
 #define SIM_IORESOURCE_ROM_ENABLE  0x1
 #define SIM_IORESOURCE_ROM_SHADOW  0x2
+/* A BAR the firmware left unassigned: start 0, the size kept. */
+#define SIM_IORESOURCE_UNSET       0x20000000
 /* Lines Linux prints after the ROM: 6 SR-IOV BARs, then bridge windows. */
 #define SIM_IOV_LINES     6
 #define SIM_BRIDGE_LINES  4
@@ -150,12 +152,32 @@ static unsigned subsys_offset(const DumpFunc *fn)
     }
 }
 
-static unsigned get_vendor(const DumpFunc *fn) { return cfg16(fn, PCI_VENDOR_ID); }
-static unsigned get_device(const DumpFunc *fn) { return cfg16(fn, PCI_DEVICE_ID); }
+/*
+ * A function that reads all ones now (powered off) was enumerated when it
+ * was on: Linux's sysfs keeps the IDs it read then, which the dump's device
+ * line names (lspci -nn).
+ */
+static bool ids_from_text(const DumpFunc *fn)
+{
+    return fn->has_text_ids && host_dump_reads_all_ones(fn);
+}
+
+static unsigned get_vendor(const DumpFunc *fn)
+{
+    return ids_from_text(fn) ? fn->text_vendor : cfg16(fn, PCI_VENDOR_ID);
+}
+
+static unsigned get_device(const DumpFunc *fn)
+{
+    return ids_from_text(fn) ? fn->text_device : cfg16(fn, PCI_DEVICE_ID);
+}
+
 static unsigned get_revision(const DumpFunc *fn) { return fn->config[PCI_REVISION_ID]; }
 
 static unsigned get_class(const DumpFunc *fn)
 {
+    if (ids_from_text(fn) && fn->text_class >= 0)
+        return (unsigned)fn->text_class << 8;
     return (unsigned)(cfg32(fn, PCI_REVISION_ID) >> 8);
 }
 
@@ -177,6 +199,8 @@ static unsigned get_subsys_device(const DumpFunc *fn)
  */
 static unsigned get_irq(const DumpFunc *fn)
 {
+    if (host_dump_reads_all_ones(fn))
+        return 0;           /* the all-ones "interrupt line" is no evidence */
     if (fn->irq)
         return (unsigned)fn->irq;
     return fn->config[PCI_INTERRUPT_PIN] ? fn->config[PCI_INTERRUPT_LINE] : 0;
@@ -223,6 +247,11 @@ static uint64_t bar_flags(const HostBar *bar)
     if (bar->prefetch)
         f |= PCI_IORESOURCE_PREFETCH | PCI_BASE_ADDRESS_MEM_PREFETCH;
     return f;
+}
+
+static uint64_t unset(const HostBar *bar)
+{
+    return bar->size && !bar->base ? SIM_IORESOURCE_UNSET : 0;
 }
 
 static uint64_t rom_flags(const DumpFunc *fn, const HostBar *rom)
@@ -301,9 +330,9 @@ static int write_resource(SimCtx *c, int fd, const char *rel, const DumpFunc *fn
     int rc;
 
     for (int i = 0; i < HOST_BAR_ROM; i++)
-        resource_line(out, bars[i].base, bars[i].size, bar_flags(&bars[i]));
+        resource_line(out, bars[i].base, bars[i].size, bar_flags(&bars[i]) | unset(&bars[i]));
     resource_line(out, bars[HOST_BAR_ROM].base, bars[HOST_BAR_ROM].size,
-                  rom_flags(fn, &bars[HOST_BAR_ROM]));
+                  rom_flags(fn, &bars[HOST_BAR_ROM]) | unset(&bars[HOST_BAR_ROM]));
     for (int i = 0; i < SIM_IOV_LINES; i++)
         resource_line(out, 0, 0, 0);
     if (header_type(fn) == PCI_HEADER_TYPE_BRIDGE)

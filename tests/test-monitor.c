@@ -215,6 +215,176 @@ static void test_qemu_dm_unix_monitor(void)
     simtree_remove(g_steal_pointer(&tree));
 }
 
+static GSocketConnection *connect_monitor(const char *sock)
+{
+    g_autoptr(GError) gerr = NULL;
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(sock);
+    GSocketConnection *conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr),
+                                                      NULL, &gerr);
+
+    g_assert_no_error(gerr);
+    return conn;
+}
+
+/* A client that hangs up mid-line frees the monitor for the next one. */
+static void test_qemu_dm_unix_client_hangs_up(void)
+{
+    g_autofree char *tree = simtree_build(ASUS, true);
+    g_autofree char *sock = g_build_filename(tree, "monitor.sock", NULL);
+    g_autofree char *mon = g_strdup_printf("unix:%s", sock);
+    g_autoptr(GError) gerr = NULL;
+    g_autoptr(GSubprocess) dm = g_subprocess_new(
+        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &gerr,
+        BUILDDIR "/qemu-dm", "-host-sysfs", tree, "-hypervisor", "sim", "-monitor", mon, NULL);
+    g_assert_no_error(gerr);
+    g_autoptr(GDataInputStream) out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(dm));
+    g_autofree char *ready = read_line(out);
+    g_assert_true(g_str_has_suffix(ready, mon));
+
+    GSocketConnection *first = connect_monitor(sock);
+    g_autoptr(GDataInputStream) r1 =
+        g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(first)));
+    g_autofree char *hello1 = read_line(r1);
+    g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(first)), "info p", 6,
+                              NULL, NULL, &gerr);
+    g_assert_no_error(gerr);
+    /* Hang up, and await the monitor's side of it: its reply to the cut
+     * line, then the end of the stream when it lets the client go. */
+    g_assert_true(g_socket_shutdown(g_socket_connection_get_socket(first), FALSE, TRUE, &gerr));
+    g_autofree char *cut = read_line(r1);
+    g_assert_cmpstr(cut, ==, "(qemu) error: info what? (info pci)");
+    g_autofree char *prompt = read_line(r1);
+    g_assert_cmpstr(prompt, ==, "(qemu) ");
+    g_assert_null(g_data_input_stream_read_line(r1, NULL, NULL, &gerr));
+    g_assert_no_error(gerr);
+    g_object_unref(first);
+
+    /* The second client is served, not told the monitor is busy. */
+    g_autoptr(GSocketConnection) second = connect_monitor(sock);
+    g_autoptr(GDataInputStream) r2 =
+        g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(second)));
+    g_autofree char *hello2 = read_line(r2);
+    g_assert_cmpstr(hello2, ==, "qemu-dm monitor - type 'help' for more information");
+    g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(second)), "quit\n", 5,
+                              NULL, NULL, &gerr);
+    g_assert_no_error(gerr);
+    g_assert_true(g_subprocess_wait_check(dm, NULL, &gerr));
+    g_assert_no_error(gerr);
+    simtree_remove(g_steal_pointer(&tree));
+}
+
+/* ---- end of input: qemu-dm ends, however its stdin ends ---- */
+
+/* Long enough for a loaded machine, far shorter than the alarm below. */
+#define EXIT_WAIT_SECONDS 20
+
+typedef struct Communicated {
+    GMainLoop *loop;
+    GBytes *out;
+    GError *err;
+    bool done;
+} Communicated;
+
+static void on_communicated(GObject *src, GAsyncResult *res, gpointer opaque)
+{
+    Communicated *c = opaque;
+
+    g_subprocess_communicate_finish(G_SUBPROCESS(src), res, &c->out, NULL, &c->err);
+    c->done = true;
+    g_main_loop_quit(c->loop);
+}
+
+static gboolean on_exit_timeout(gpointer opaque)
+{
+    g_main_loop_quit(((Communicated *)opaque)->loop);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * qemu-dm -monitor stdio with stdin from a file (stdin_path) or a pipe that
+ * gets input and is then closed.  Awaits qemu-dm's exit, which must come
+ * within EXIT_WAIT_SECONDS (a monitor spinning on a closed pipe never exits);
+ * returns its stdout.
+ */
+static char *stdio_monitor_session(const char *stdin_path, const char *input)
+{
+    g_autofree char *tree = simtree_build(ASUS, true);
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE |
+        (stdin_path ? 0 : G_SUBPROCESS_FLAGS_STDIN_PIPE));
+    g_autoptr(GError) gerr = NULL;
+    g_autoptr(GBytes) in = input ? g_bytes_new_static(input, strlen(input)) : NULL;
+    Communicated c = { .loop = g_main_loop_new(NULL, FALSE) };
+
+    if (stdin_path)
+        g_subprocess_launcher_set_stdin_file_path(l, stdin_path);
+    g_autoptr(GSubprocess) dm = g_subprocess_launcher_spawn(
+        l, &gerr, BUILDDIR "/qemu-dm", "-host-sysfs", tree, "-hypervisor", "sim",
+        "-monitor", "stdio", "-pci", "00:1a.0", NULL);
+    g_assert_no_error(gerr);
+    g_subprocess_communicate_async(dm, in, NULL, on_communicated, &c);
+    guint timer = g_timeout_add_seconds(EXIT_WAIT_SECONDS, on_exit_timeout, &c);
+    g_main_loop_run(c.loop);
+    if (!c.done) {
+        g_subprocess_force_exit(dm);
+        g_subprocess_wait(dm, NULL, NULL);
+        g_error("qemu-dm did not exit within %d s of the end of its input", EXIT_WAIT_SECONDS);
+    }
+    g_source_remove(timer);
+    g_main_loop_unref(c.loop);
+    g_assert_no_error(c.err);
+    g_assert_true(g_subprocess_get_if_exited(dm));
+    g_assert_cmpint(g_subprocess_get_exit_status(dm), ==, 0);
+    simtree_remove(g_steal_pointer(&tree));
+    char *out = g_strndup(g_bytes_get_data(c.out, NULL), g_bytes_get_size(c.out));
+    g_bytes_unref(c.out);
+    return out;
+}
+
+#define GREETING "qemu-dm monitor - type 'help' for more information\n(qemu) "
+
+static void test_stdio_pipe_closed(void)
+{
+    g_autofree char *out = stdio_monitor_session(NULL, "info pci\n");
+
+    g_assert_cmpstr(out, ==, "0000:00:1a.0 -> 00:04.0\n" GREETING
+                             "PCI bus 0:\n"
+                             "  04.0 8086:3a37 class 0c03 rev 00 header 00 host 0000:00:1a.0\n"
+                             "    INTA -> link 0, line 0\n"
+                             "    BAR4 io    0x00000000 size 0x20\n"
+                             "(qemu) ");
+}
+
+static void test_stdio_pipe_empty(void)
+{
+    g_autofree char *out = stdio_monitor_session(NULL, "");
+
+    g_assert_cmpstr(out, ==, "0000:00:1a.0 -> 00:04.0\n" GREETING);
+}
+
+static void test_stdio_devnull(void)
+{
+    g_autofree char *out = stdio_monitor_session("/dev/null", NULL);
+
+    g_assert_cmpstr(out, ==, "0000:00:1a.0 -> 00:04.0\n" GREETING);
+}
+
+/* A file whose last line has no newline: that line still runs. */
+static void test_stdio_file(void)
+{
+    g_autofree char *path = NULL;
+    int fd = g_file_open_tmp("monitor-input-XXXXXX", &path, NULL);
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_assert_true(g_file_set_contents(path, "help\npci_del 04", -1, NULL));
+    g_autofree char *out = stdio_monitor_session(path, NULL);
+    g_assert_true(g_str_has_prefix(out, "0000:00:1a.0 -> 00:04.0\n" GREETING "info pci "));
+    g_assert_true(g_str_has_suffix(out, "(qemu) removed guest slot 04 (1 function)\n(qemu) "));
+    g_unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -222,6 +392,11 @@ int main(int argc, char **argv)
     g_test_add_func("/monitor/errors-change-nothing", test_errors_change_nothing);
     g_test_add_func("/monitor/dump-help-quit", test_dump_help_quit);
     g_test_add_func("/monitor/qemu-dm-unix-socket", test_qemu_dm_unix_monitor);
+    g_test_add_func("/monitor/qemu-dm-unix-client-hangs-up", test_qemu_dm_unix_client_hangs_up);
+    g_test_add_func("/monitor/stdio-eof/pipe-closed", test_stdio_pipe_closed);
+    g_test_add_func("/monitor/stdio-eof/pipe-empty", test_stdio_pipe_empty);
+    g_test_add_func("/monitor/stdio-eof/dev-null", test_stdio_devnull);
+    g_test_add_func("/monitor/stdio-eof/file", test_stdio_file);
     alarm(120);     /* a hung qemu-dm fails the run instead of stalling it */
     return g_test_run();
 }

@@ -73,6 +73,87 @@ static void print_summary(const char *dump_path, const char *dir, const HostDump
     printf("\n");
 }
 
+/* lspci -x as a normal user gives 64 bytes: too little to pass through. */
+static int refuse_short_config(const char *dump_path, const HostDump *dump, PtError *err)
+{
+    for (int i = 0; i < dump->nfuncs; i++) {
+        const DumpFunc *fn = &dump->funcs[i];
+        char b[16];
+
+        if (fn->config_len == 64) {
+            snprintf(err->msg, sizeof(err->msg), "%s:%u: %s: only 64 bytes of config space "
+                     "(lspci -x, or not run as root: only root gets more than 64 bytes); "
+                     "dump with `sudo lspci -vvv -xxxx`", dump_path, fn->line,
+                     pt_bdf_format(fn->bdf, b, sizeof(b)));
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void report_skipped(const char *dump_path, const HostDump *dump)
+{
+    for (int i = 0; i < dump->nskipped; i++)
+        fprintf(stderr, "simhost: %s:%u: skipped %s: %s\n", dump_path, dump->skipped[i].line,
+                dump->skipped[i].why, dump->skipped[i].text);
+}
+
+/* Every BAR the dump shows but cannot size, then how to give sizes. */
+static void warn_unsized(const HostDump *dump)
+{
+    int n = 0;
+
+    for (int i = 0; i < dump->nfuncs; i++) {
+        const DumpFunc *fn = &dump->funcs[i];
+        unsigned mask = host_dump_unsized_bars(fn);
+        HostBar bars[HOST_BARS];
+
+        host_dump_bars(fn, bars);
+        for (int b = 0; b < HOST_BARS; b++) {
+            char name[8], where[40], bdf[16];
+
+            if (!(mask & (1u << b)))
+                continue;
+            snprintf(name, sizeof(name), b == HOST_BAR_ROM ? "ROM" : "BAR %d", b);
+            if (bars[b].base)
+                snprintf(where, sizeof(where), "at 0x%llx", (unsigned long long)bars[b].base);
+            else
+                snprintf(where, sizeof(where), "unassigned");
+            fprintf(stderr, "simhost: warning: %s %s (%s, %s) has no size in the dump: "
+                    "qemu-dm cannot pass it through\n", pt_bdf_format(fn->bdf, bdf, sizeof(bdf)),
+                    name, bars[b].io ? "I/O" : "memory", where);
+            n++;
+        }
+    }
+    if (n)
+        fprintf(stderr, "simhost: %d BAR%s without a size: give sizes in a --sizes FILE "
+                "('BB:SS.F BAR SIZE' a line, e.g. '06:00.0 1 256M'), or use an "
+                "`lspci -vvv -xxxx` dump, which states them\n", n, n == 1 ? "" : "s");
+}
+
+/* A function reading all ones: say what its simulated sysfs IDs will be. */
+static void note_all_ones(const HostDump *dump)
+{
+    for (int i = 0; i < dump->nfuncs; i++) {
+        const DumpFunc *fn = &dump->funcs[i];
+        char cls[24] = "", bdf[16];
+
+        if (!host_dump_reads_all_ones(fn))
+            continue;
+        fprintf(stderr, "simhost: %s reads all ones in the dump (powered off or absent): ",
+                pt_bdf_format(fn->bdf, bdf, sizeof(bdf)));
+        if (!fn->has_text_ids) {
+            fprintf(stderr, "its device line names no IDs (dump with lspci -nn to keep "
+                    "them), so it shows as ffff:ffff\n");
+            continue;
+        }
+        if (fn->text_class >= 0)
+            snprintf(cls, sizeof(cls), " class %04x", (unsigned)fn->text_class);
+        fprintf(stderr, "keeping the IDs its device line names, %04x:%04x%s\n",
+                fn->text_vendor, fn->text_device, cls);
+    }
+}
+
 /* Write into a fresh sibling of dir, then rename it into place. */
 static int write_tree(const HostDump *dump, const char *dir, const GArray *assignable,
                       PtError *err)
@@ -107,7 +188,8 @@ static int run(const char *dump_path, const char *dir, const Options *o)
 
     if (host_dump_load(dump_path, &dump, &err) ||
         (o->sizes && host_dump_apply_sizes(&dump, o->sizes, &err)) ||
-        parse_list(o->assignable, &dump, o->all_assignable, assignable, &err))
+        parse_list(o->assignable, &dump, o->all_assignable, assignable, &err) ||
+        refuse_short_config(dump_path, &dump, &err))
         goto out;
     for (guint i = 0; i < assignable->len; i++) {
         PtBdf b = g_array_index(assignable, PtBdf, i);
@@ -117,6 +199,9 @@ static int run(const char *dump_path, const char *dir, const Options *o)
             goto out;
         }
     }
+    report_skipped(dump_path, &dump);
+    warn_unsized(&dump);
+    note_all_ones(&dump);
     if (write_tree(&dump, dir, assignable, &err)) {
         status = EXIT_FAILURE;
         goto out;

@@ -209,7 +209,7 @@ static const DmOption dm_options[] = {
       "xen (default: Xen 4.17, needs -domid) or sim (a recording stand-in)" },
     { "monitor", "DEV", CHECK(opt_monitor), "text monitor on stdio or unix:PATH" },
     { "dry-run", NULL, STORE(dry_run),
-      "place the -pci devices, print host BDF -> guest slot.func, exit" },
+      "check and place the -pci devices as a real run would, print host BDF -> guest slot.func, exit" },
     { "guest", "qemu", CHECK(opt_guest),
       "boot a real Linux guest under qemu-system-x86_64 that sees the -pci devices" },
     { "guest-image", "DIR", STORE(vm.image_dir),
@@ -300,10 +300,13 @@ static void print_plan(const PtPlan *plan)
     fflush(stdout);
 }
 
-/* Plan every -pci spec (in the order given), then print; all or nothing. */
+/* Plan every -pci spec (in the order given) under the policy of the real
+ * run, then print; all or nothing. */
 static int dry_run(const DmConfig *cfg)
 {
     PtPlan plans[MAX_SPECS];
+    PtPlanList earlier = { plans, 0 };
+    PtHolders holders = { .held = pt_plan_list_holds, .opaque = &earlier };
     PtBusMap map;
     PtError err;
     HostPci *host = host_pci_open(cfg->host_sysfs, &err);
@@ -313,8 +316,8 @@ static int dry_run(const DmConfig *cfg)
         return 2;
     }
     pt_busmap_init(&map, cfg->reserved);
-    for (int i = 0; i < cfg->nspecs; i++) {
-        if (pt_plan_spec(host, &map, cfg->specs[i], &cfg->dflt, &plans[i], &err) < 0) {
+    for (int i = 0; i < cfg->nspecs; i++, earlier.n++) {
+        if (pt_plan_spec(host, &map, cfg->specs[i], &cfg->dflt, &holders, &plans[i], &err) < 0) {
             fprintf(stderr, "qemu-dm: %s\n", err.msg);
             host_pci_close(host);
             return 2;
@@ -344,18 +347,20 @@ static gboolean on_signal(gpointer opaque)
 }
 
 
-/* Boot-time devices: all of them or none. */
+/* Boot-time devices: all of them or none, printed once all are in. */
 static int attach_boot_devices(const DmConfig *cfg, PtGuest *guest)
 {
+    PtPlan plans[MAX_SPECS];
+
     for (int i = 0; i < cfg->nspecs; i++) {
-        PtPlan plan;
         PtError err;
-        if (pt_guest_attach(guest, cfg->specs[i], &plan, &err) < 0) {
+        if (pt_guest_attach(guest, cfg->specs[i], &plans[i], &err) < 0) {
             fprintf(stderr, "qemu-dm: %s\n", err.msg);
             return -1;
         }
-        print_plan(&plan);
     }
+    for (int i = 0; i < cfg->nspecs; i++)
+        print_plan(&plans[i]);
     return 0;
 }
 

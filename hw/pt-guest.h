@@ -29,6 +29,11 @@ void pt_guest_free(PtGuest *g);
 #define PT_GUEST_OBSERVERS 4
 void pt_guest_set_slot_observer(PtGuest *g, PtSlotFn fn, void *opaque);
 
+/* Who else holds host functions (other domains), consulted with this
+ * guest's own functions by every attach; NULL: nobody else known.  The
+ * sources must outlive their use. */
+void pt_guest_set_holders(PtGuest *g, const PtHolders *others);
+
 /*
  * Attach a spec.  On failure nothing of it is left: no plugged function,
  * mapping, pirq or assignment, bus map as before.

@@ -23,7 +23,7 @@ typedef struct PtPlacement {
     uint8_t vdevfn[PT_FUNCS_PER_SLOT];
     int vslot;
     /* A person-readable remark (e.g. a function moved to vfunc 0), or "". */
-    char note[160];
+    char note[240];
 } PtPlacement;
 
 void pt_busmap_init(PtBusMap *map, uint32_t reserved);

@@ -81,6 +81,11 @@ static void test_errors_change_nothing(void)
         { "pci_add 00:1a.5", "error: 00:1a.5: function 5 is not present on the host (0000:00:1a has "
                              "functions 0,1,2,7)\n" },
         { "pci_add", "error: pci_add needs a device spec, e.g. pci_add 0000:00:1d.0-2@7\n" },
+        /* xm's words for the same request (tests/test-xm.c), not the hypervisor's EBUSY. */
+        { "pci_add 0000:00:1d.2", "error: 0000:00:1d.2 is already attached to this guest "
+                                  "(at 07.2)\n" },
+        { "pci_add 00:1d.7,1@9", "error: 00:1d.7,1@9: 0000:00:1d.7 is already attached to this "
+                                 "guest (at 07.7)\n" },
         { "pci_del 0000:00:1a.0", "error: 0000:00:1a.0: not attached to this guest\n" },
         { "pci_del 1f", "error: guest slot 1f has no pass-through device\n" },
         { "pci_del 0000:00:1d.0@7", "error: 0000:00:1d.0@7: detach takes no @VSLOT: the whole guest slot "
@@ -108,6 +113,28 @@ static void test_errors_change_nothing(void)
     /* Refusals that are decided before the hypervisor is asked cost no call. */
     g_assert_cmpuint(hypervisor_sim_log_len(m.rig.hv), ==, calls);
     g_assert_cmpint(m.quits, ==, 0);
+    mon_down(&m);
+}
+
+/* The policy's words as -dry-run gives them (tests/test-proposal.c): a
+ * function reading all ones, a CardBus bridge; '*' skips with a note. */
+static void test_policy_as_dry_run(void)
+{
+    const uint8_t cardbus = 0x82;
+    MonRig m;
+
+    mon_up(&m);
+    simtree_all_ones(m.rig.tree, "0000:06:00.1");
+    simtree_poke(m.rig.tree, "0000:00:1a.0", 0x0e, &cardbus, 1);
+    g_autofree char *dark = run(&m, "pci_add 06:00.1", -1);
+    g_assert_cmpstr(dark, ==, "error: 0000:06:00.1 reads all ones (powered off or absent): not "
+                              "passed through\n");
+    g_autofree char *cb = run(&m, "pci_add 00:1a.*", -1);
+    g_assert_cmpstr(cb, ==, "error: 00:1a.*: 0000:00:1a.0 has header type 0x02 (CardBus "
+                            "bridge), which cannot be passed through\n");
+    g_autofree char *star = run(&m, "pci_add 06:00.*@8", 0);
+    g_assert_cmpstr(star, ==, "0000:06:00.0 -> 00:08.0\nnote: 0000:06:00.1 reads all ones "
+                              "(powered off or absent): skipped\n");
     mon_down(&m);
 }
 
@@ -221,6 +248,7 @@ int main(int argc, char **argv)
     g_test_add_func("/monitor/add-info-del", test_add_info_del);
     g_test_add_func("/monitor/errors-change-nothing", test_errors_change_nothing);
     g_test_add_func("/monitor/dump-help-quit", test_dump_help_quit);
+    g_test_add_func("/monitor/policy-as-dry-run", test_policy_as_dry_run);
     g_test_add_func("/monitor/qemu-dm-unix-socket", test_qemu_dm_unix_monitor);
     alarm(120);     /* a hung qemu-dm fails the run instead of stalling it */
     return g_test_run();

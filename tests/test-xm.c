@@ -213,8 +213,8 @@ static void test_create_list_and_pci_map(void)
     /* Functions another domain has are refused, and nothing is left of it. */
     char *o, *e;
     g_assert_cmpint(xm(&o, &e, "create", cfg2, NULL), ==, 1);
-    g_assert_nonnull(strstr(e, "star.cfg: 0000:00:1d.*: 0000:00:1d.0 is passed through to "
-                               "domain 1 already"));
+    g_assert_nonnull(strstr(e, "star.cfg: pci[0]: 0000:00:1d.*: 0000:00:1d.0 is passed through "
+                               "to domain 1 (holes) already"));
     g_free(o);
     g_free(e);
     g_assert_cmpint(xm(NULL, NULL, "pci-list", "star", NULL), ==, 1);
@@ -232,6 +232,82 @@ static void test_create_list_and_pci_map(void)
     char *gone = xs_read(fx.h, XBT_NULL, path, &len);
     g_assert_null(gone);
     g_free(xm_ok("create", cfg3, NULL, NULL));
+    fx_down(&fx);
+}
+
+/* '*' leaves out a function that reads all ones, says so, and qemu-dm's
+ * boot list agrees with what xm wrote. */
+static void test_create_star_skips_all_ones(void)
+{
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    simtree_all_ones(fx.tree, "0000:06:00.1");
+    g_autofree char *cfg = write_cfg(&fx, "dark", "pci = [ '06:00.*@6' ]", true);
+    g_assert_cmpint(xm(&out, &err, "create", cfg, NULL), ==, 0);
+    g_assert_cmpstr(out, ==, "Started domain dark (id=1)\n0000:06:00.0 -> 00:06.0\n");
+    g_assert_nonnull(strstr(err, "dark.cfg: pci[0]: note: 0000:06:00.1 reads all ones (powered "
+                                 "off or absent): skipped\n"));
+    g_free(out);
+    g_free(err);
+    g_assert_cmpint(xm(&out, &err, "pci-attach", "dark", "06:00.1", NULL), ==, 1);
+    g_assert_cmpstr(err, ==, "xm: pci-attach 06:00.1: 0000:06:00.1 reads all ones (powered off "
+                             "or absent): not passed through\n");
+    g_free(out);
+    g_free(err);
+    fx_down(&fx);
+}
+
+/* Every path that gives a guest a function refuses one another domain
+ * has, naming that domain: create, pci-attach, restore. */
+static void test_one_owner(void)
+{
+    static const struct { const char *spec, *says; } taken[] = {
+        { "06:00.0", "xm: pci-attach 06:00.0: 0000:06:00.0 is passed through to domain 1 (hvm1) "
+                     "already\n" },
+        { "06:00.*", "xm: pci-attach 06:00.*: 06:00.*: 0000:06:00.0 is passed through to domain "
+                     "1 (hvm1) already\n" },
+    };
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *c1 = write_cfg(&fx, "hvm1", "pci = [ '06:00.*@5' ]", true);
+    g_autofree char *c2 = write_cfg(&fx, "hvm2", "pci = [ ]", true);
+    g_autofree char *c3 = write_cfg(&fx, "hvm3", "pci = [ '00:1a.*', '06:00.1' ]", true);
+    g_autofree char *c4 = write_cfg(&fx, "twice", "pci = [ '00:1d.0@7', '00:1d.0-1@8' ]", true);
+    g_free(xm_ok("create", c1, NULL, NULL));
+    g_free(xm_ok("create", c2, NULL, NULL));
+    for (size_t i = 0; i < G_N_ELEMENTS(taken); i++) {
+        g_assert_cmpint(xm(&out, &err, "pci-attach", "hvm2", taken[i].spec, NULL), ==, 1);
+        g_assert_cmpstr(err, ==, taken[i].says);
+        g_free(out);
+        g_free(err);
+    }
+    g_assert_cmpint(xm(&out, &err, "create", c3, NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "hvm3.cfg: pci[1]: 0000:06:00.1 is passed through to domain 1 "
+                                 "(hvm1) already\n"));
+    g_free(out);
+    g_free(err);
+    g_assert_cmpint(xm(&out, &err, "create", c4, NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "twice.cfg: pci[1]: 00:1d.0-1@8: 0000:00:1d.0 is already "
+                                 "attached to this guest (at 07.0)\n"));
+    g_free(out);
+    g_free(err);
+    /* Saved; meanwhile domain 2 takes 06:00.1; the restore is refused. */
+    g_autofree char *img = g_strdup_printf("%s/hvm1.save", fx.dir);
+    g_free(xm_ok("save", "hvm1", img, NULL));
+    g_free(xm_ok("pci-attach", "hvm2", "06:00.1", NULL));
+    g_assert_cmpint(xm(&out, &err, "restore", img, NULL), ==, 1);
+    g_autofree char *want = g_strdup_printf("xm: restore %s: 06:00.*@5: 0000:06:00.1 is passed "
+                                            "through to domain 2 (hvm2) already\n", img);
+    g_assert_cmpstr(err, ==, want);
+    g_free(out);
+    g_free(err);
+    g_assert_cmpint(xm(NULL, NULL, "pci-list", "hvm1", NULL), ==, 1);
+    g_autofree char *l2 = xm_ok("pci-list", "hvm2", NULL, NULL);
+    g_assert_cmpstr(l2, ==, "Host           Guest\n0000:06:00.1   04.0\n");
     fx_down(&fx);
 }
 
@@ -292,6 +368,9 @@ static void test_legacy_protocol_same_layout(void)
     g_free(xm_ok("create", c1, NULL, NULL));
     g_free(xm_ok("create", c2, NULL, NULL));
     g_free(xm_ok("pci-attach", "oneshot", "0000:00:1d.0-2", NULL));
+    /* One owner per function: the first guest lets go before the second asks. */
+    g_autofree char *want = xm_ok("pci-list", "oneshot", NULL, NULL);
+    g_free(xm_ok("destroy", "oneshot", NULL, NULL));
     unsigned slot = 0;
     for (size_t i = 0; i < G_N_ELEMENTS(steps); i++) {
         g_autofree char *param = g_strdup_printf(steps[i], slot << 3 | (unsigned)(i == 1 ? 2 : 0));
@@ -306,7 +385,6 @@ static void test_legacy_protocol_same_layout(void)
         g_free(state);
         g_free(reply);
     }
-    g_autofree char *want = xm_ok("pci-list", "oneshot", NULL, NULL);
     g_autofree char *got = xm_ok("pci-list", "xend", NULL, NULL);
     g_assert_cmpstr(got, ==, want);
     g_assert_cmpstr(got, ==, "Host           Guest\n0000:00:1d.0   04.0\n0000:00:1d.1   04.1\n"
@@ -647,6 +725,8 @@ int main(int argc, char **argv)
     signal(SIGABRT, on_abort);
     g_test_add_func("/xm/create/every-form", test_create_every_form);
     g_test_add_func("/xm/create/list-and-pci-map", test_create_list_and_pci_map);
+    g_test_add_func("/xm/create/star-skips-all-ones", test_create_star_skips_all_ones);
+    g_test_add_func("/xm/one-owner", test_one_owner);
     g_test_add_func("/xm/hotplug/attach-detach-proposal", test_attach_detach_proposal);
     g_test_add_func("/xm/hotplug/legacy-protocol-same-layout", test_legacy_protocol_same_layout);
     g_test_add_func("/xm/failures", test_failures);

@@ -410,78 +410,56 @@ static void remove_domain_entries(struct xs_handle *h, unsigned domid)
 
 /* ================================================================ the backend list */
 
-/* The domain whose backend list holds a function, or -1. */
-static int owner_of(struct xs_handle *h, PtBdf bdf)
-{
-    unsigned n = 0;
-    char **ids = h ? xs_directory(h, XBT_NULL, "/local/domain/0/backend/pci", &n) : NULL;
-    g_autofree XsBackendList *l = g_new0(XsBackendList, 1);
-    int owner = -1;
-    PtError err;
-
-    for (unsigned i = 0; ids && i < n && owner < 0; i++) {
-        unsigned id = (unsigned)strtoul(ids[i], NULL, 10);
-        if (xs_backend_read(h, XBT_NULL, id, l, &err) == 0)
-            for (int k = 0; k < l->n; k++)
-                if (!memcmp(&l->dev[k].bdf, &bdf, sizeof(bdf)))
-                    owner = (int)id;
-    }
-    free(ids);
-    return owner;
-}
-
-static int check_unowned(struct xs_handle *h, const XmConfig *cfg, const XsBackendList *list)
-{
-    for (int i = 0; i < list->n; i++) {
-        int owner = owner_of(h, list->dev[i].bdf);
-        char bdf[16];
-        if (owner >= 0) {
-            say("%s: %s: %s is passed through to domain %d already", cfg->file,
-                list->dev[i].key, pt_bdf_format(list->dev[i].bdf, bdf, sizeof(bdf)), owner);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* One entry per function of every spec: the devices qemu-dm places. */
-static int plan_backend(const XmConfig *cfg, XsBackendList *list)
+/* One entry per function of every spec: the devices qemu-dm places.  The
+ * policy sees the config's earlier specs and every other domain's list. */
+static int plan_backend(struct xs_handle *h, const XmConfig *cfg, XsBackendList *list)
 {
     PtPlanDefaults dflt = pt_plan_defaults();
+    PtPlan *plans = g_new0(PtPlan, cfg->pci->len + 1);
+    PtPlanList earlier = { plans, 0 };
+    XsHolders others = { h, 0 };
+    PtHolders elsewhere = { .held = xs_backend_holds, .opaque = &others };
+    PtHolders holders = { .held = pt_plan_list_holds, .opaque = &earlier, .next = &elsewhere };
     PtError err;
     PtBusMap map;
     HostPci *host = host_pci_open(cfg->host_sysfs, &err);
+    int rc = -1;
 
     if (!host) {
         say("%s", err.msg);
-        return -1;
+        goto out;
     }
     if (cfg->pci_map && !strcmp(cfg->pci_map, "least"))
         dflt.opts.map = PT_MAP_LEAST;
     pt_busmap_init(&map, PT_RESERVED_DEFAULT);
     list->n = 0;
-    for (guint i = 0; i < cfg->pci->len; i++) {
+    for (guint i = 0; i < cfg->pci->len; i++, earlier.n++) {
         const char *text = g_ptr_array_index(cfg->pci, i);
-        PtPlan plan;
+        PtPlan *plan = &plans[i];
         PtSpec spec;
-        if (pt_plan_spec(host, &map, text, &dflt, &plan, &err) < 0) {
+        if (pt_plan_spec(host, &map, text, &dflt, &holders, plan, &err) < 0) {
             say("%s: pci[%u]: %s", cfg->file, i, err.msg);
-            host_pci_close(host);
-            return -1;
+            goto out;
         }
+        if (plan->placement.note[0])
+            say("%s: pci[%u]: note: %s", cfg->file, i, plan->placement.note);
         pt_spec_parse(text, &spec, &err);
-        for (int f = 0; f < plan.placement.nfuncs && list->n < XS_BACKEND_MAX; f++) {
+        for (int f = 0; f < plan->placement.nfuncs && list->n < XS_BACKEND_MAX; f++) {
             XsBackendDev *d = &list->dev[list->n++];
             bool pinned = !spec.multi_form && spec.vslot != PT_UNSET;
-            *d = (XsBackendDev){ .bdf = plan.placement.host[f], .has_vdevfn = true,
+            *d = (XsBackendDev){ .bdf = plan->placement.host[f], .has_vdevfn = true,
                                  .auto_slot = !pinned,
-                                 .vdevfn = pinned ? plan.placement.vdevfn[f] : 0,
+                                 .vdevfn = pinned ? plan->placement.vdevfn[f] : 0,
                                  .opts = spec.opts, .state = XS_STATE_INITIALISING };
             snprintf(d->key, sizeof(d->key), "%s", text);
         }
     }
-    host_pci_close(host);
-    return 0;
+    rc = 0;
+out:
+    if (host)
+        host_pci_close(host);
+    g_free(plans);
+    return rc;
 }
 
 typedef struct NewDomain {
@@ -748,8 +726,8 @@ static int cmd_create(struct xs_handle *h, char **argv)
     int rc = EXIT_USAGE;
 
     if (config_load(argv[0], &cfg) == 0) {
-        rc = plan_backend(&cfg, list) < 0 || check_unowned(h, &cfg, list) < 0
-                 ? EXIT_REFUSED : start_domain(h, &cfg, list, NULL, "Started");
+        rc = plan_backend(h, &cfg, list) < 0 ? EXIT_REFUSED
+                                             : start_domain(h, &cfg, list, NULL, "Started");
     }
     config_clear(&cfg);
     g_free(list);
@@ -931,10 +909,12 @@ static int cmd_list_assignable(struct xs_handle *h, char **argv)
         say("%s", err.msg);
         return EXIT_REFUSED;
     }
+    XsHolders others = { h, 0 };
     for (int i = 0; i < host_pci_count(host); i++) {
         PtBdf b = host_pci_bdf_at(host, i);
+        PtHolder who;
         char bdf[16];
-        if (host_pci_assignable(host, b) && owner_of(h, b) < 0)
+        if (host_pci_assignable(host, b) && !(h && xs_backend_holds(&others, b, &who)))
             printf("%s\n", pt_bdf_format(b, bdf, sizeof(bdf)));
     }
     host_pci_close(host);
@@ -1119,6 +1099,31 @@ static int read_save_file(const char *file, XmConfig *cfg, XsBackendList *l, cha
     return 0;
 }
 
+/* The saved functions under the policy before anything is written: another
+ * domain may have taken some of them since the save. */
+static int check_layout(struct xs_handle *h, const char *file, const XmConfig *cfg,
+                        const XsBackendList *l)
+{
+    XsHolders others = { h, 0 };
+    PtHolders holders = { .held = xs_backend_holds, .opaque = &others };
+    PtError err;
+    HostPci *host = host_pci_open(cfg->host_sysfs, &err);
+    int rc = host ? 0 : -1;
+
+    if (!host)
+        say("restore %s: %s", file, err.msg);
+    for (int i = 0; host && i < l->n && rc == 0; i++) {
+        PtBdf b = l->dev[i].bdf;
+        PtRequest req = { .domain = b.domain, .bus = b.bus, .dev = b.dev, .nfuncs = 1,
+                          .pfunc = { b.func } };
+        if ((rc = pt_plan_accept(host, &req, l->dev[i].key, &holders, &err)) < 0)
+            say("restore %s: %s", file, err.msg);
+    }
+    if (host)
+        host_pci_close(host);
+    return rc;
+}
+
 static int cmd_restore(struct xs_handle *h, char **argv)
 {
     g_autofree XsBackendList *l = g_new0(XsBackendList, 1);
@@ -1127,7 +1132,8 @@ static int cmd_restore(struct xs_handle *h, char **argv)
     int rc = EXIT_USAGE;
 
     if (read_save_file(argv[0], &cfg, l, &dm_state) == 0) {
-        rc = start_domain(h, &cfg, l, dm_state, "Restored");
+        rc = check_layout(h, argv[0], &cfg, l) < 0
+                 ? EXIT_REFUSED : start_domain(h, &cfg, l, dm_state, "Restored");
         g_unlink(dm_state);
     }
     config_clear(&cfg);

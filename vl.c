@@ -316,6 +316,7 @@ static int dry_run(const DmConfig *cfg)
         return 2;
     }
     pt_busmap_init(&map, cfg->reserved);
+    map.pinned = pt_plan_pinned_slots(cfg->specs, cfg->nspecs);
     for (int i = 0; i < cfg->nspecs; i++, earlier.n++) {
         if (pt_plan_spec(host, &map, cfg->specs[i], &cfg->dflt, &holders, &plans[i], &err) < 0) {
             fprintf(stderr, "qemu-dm: %s\n", err.msg);
@@ -352,6 +353,7 @@ static int attach_boot_devices(const DmConfig *cfg, PtGuest *guest)
 {
     PtPlan plans[MAX_SPECS];
 
+    pt_guest_keep_clear(guest, pt_plan_pinned_slots(cfg->specs, cfg->nspecs));
     for (int i = 0; i < cfg->nspecs; i++) {
         PtError err;
         if (pt_guest_attach(guest, cfg->specs[i], &plans[i], &err) < 0) {
@@ -359,6 +361,7 @@ static int attach_boot_devices(const DmConfig *cfg, PtGuest *guest)
             return -1;
         }
     }
+    pt_guest_keep_clear(guest, 0);
     for (int i = 0; i < cfg->nspecs; i++)
         print_plan(&plans[i]);
     return 0;

@@ -715,6 +715,23 @@ static void detach_new_slots(XsDm *dm, const PtBusMap *before)
             pt_guest_detach_slot(dm->guest, s, &e);
 }
 
+/* The slots the list pins (exact vdevfn-N, or a key with @VSLOT): entries
+ * placed automatically keep clear of them. */
+static uint32_t list_pinned_slots(const XsBackendList *l)
+{
+    uint32_t mask = 0;
+
+    for (int i = 0; i < l->n; i++) {
+        const XsBackendDev *d = &l->dev[i];
+        const char *key = d->key;
+        if (d->has_vdevfn && !d->auto_slot)
+            mask |= 1u << PT_SLOT(d->vdevfn);
+        else if (key[0])
+            mask |= pt_plan_pinned_slots(&key, 1);
+    }
+    return mask;
+}
+
 int xs_dm_attach_boot_devices(XsDm *dm, PtError *err)
 {
     PtBusMap before = *pt_guest_busmap(dm->guest);
@@ -725,6 +742,7 @@ int xs_dm_attach_boot_devices(XsDm *dm, PtError *err)
     if ((rc = xs_backend_read(dm->h, XBT_NULL, dm->domid, l, err)) < 0)
         return rc;
     dm->written_n = l->n;
+    pt_guest_keep_clear(dm->guest, list_pinned_slots(l));
     for (int i = 0; i < l->n; i++) {
         if (taken[i] || l->dev[i].state == XS_STATE_CLOSING || l->dev[i].state == XS_STATE_CLOSED)
             continue;
@@ -733,11 +751,13 @@ int xs_dm_attach_boot_devices(XsDm *dm, PtError *err)
         if ((rc = attach_group(dm, l, &g, err)) < 0)
             goto undo;
     }
+    pt_guest_keep_clear(dm->guest, 0);
     if ((rc = check_slots(dm, err)) < 0)
         goto undo;
     dm_log(WHO, "%d backend entries of domain %u attached", l->n, dm->domid);
     return xs_dm_sync_backend(dm, err);
 undo:
+    pt_guest_keep_clear(dm->guest, 0);
     detach_new_slots(dm, &before);
     l->n = 0;
     return rc;

@@ -369,6 +369,11 @@ static PtHolders holders_of(PtGuest *g)
     return (PtHolders){ .held = guest_holds, .opaque = g, .next = g->others };
 }
 
+void pt_guest_keep_clear(PtGuest *g, uint32_t slots)
+{
+    g->map.pinned = slots;
+}
+
 void pt_guest_set_holders(PtGuest *g, const PtHolders *others)
 {
     g->others = others;

@@ -34,6 +34,10 @@ void pt_guest_set_slot_observer(PtGuest *g, PtSlotFn fn, void *opaque);
  * sources must outlive their use. */
 void pt_guest_set_holders(PtGuest *g, const PtHolders *others);
 
+/* Slots automatic placement keeps clear of while a boot list is attached
+ * (the slots its later entries pin); 0 when done. */
+void pt_guest_keep_clear(PtGuest *g, uint32_t slots);
+
 /*
  * Attach a spec.  On failure nothing of it is left: no plugged function,
  * mapping, pirq or assignment, bus map as before.

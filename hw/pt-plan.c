@@ -249,3 +249,16 @@ int pt_plan_spec(HostPci *host, PtBusMap *map, const char *text, const PtPlanDef
     add_note(&plan->placement, note);
     return 0;
 }
+
+uint32_t pt_plan_pinned_slots(const char *const *specs, int n)
+{
+    uint32_t mask = 0;
+
+    for (int i = 0; i < n; i++) {
+        PtSpec spec;
+        PtError e;
+        if (pt_spec_parse(specs[i], &spec, &e) == 0 && spec.vslot != PT_UNSET)
+            mask |= 1u << spec.vslot;
+    }
+    return mask;
+}

@@ -78,6 +78,11 @@ int pt_plan_request(HostPci *host, PtBusMap *map, const PtRequest *req, const ch
                     const PtPlanDefaults *dflt, const PtHolders *holders, bool partial,
                     PtPlan *plan, PtError *err);
 
+/* The guest slots a list of specs pins with @VSLOT (unparsable specs add
+ * nothing): a PtBusMap's pinned set while the list is placed in order, so
+ * an automatic spec never takes the slot a later one names. */
+uint32_t pt_plan_pinned_slots(const char *const *specs, int n);
+
 PtPlanDefaults pt_plan_defaults(void);
 
 #endif

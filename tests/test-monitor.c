@@ -77,7 +77,8 @@ static void test_errors_change_nothing(void)
 {
     static const struct { const char *line; const char *reply; } bad[] = {
         { "pci_add 0000:00:1d.0-9", "error: 0000:00:1d.0-9: function 9 out of range 0-7 (at column 14)\n" },
-        { "pci_add 0000:00:1a.0-2@7", "error: 0000:00:1a.0-2@7: guest slot 07 function 0 is already taken\n" },
+        { "pci_add 0000:00:1a.0-2@7", "error: 0000:00:1a.0-2@7: guest slot 07 function 0 is already "
+                                      "taken (by 0000:00:1d.0)\n" },
         { "pci_add 00:1a.5", "error: 00:1a.5: function 5 is not present on the host (0000:00:1a has "
                              "functions 0,1,2,7)\n" },
         { "pci_add", "error: pci_add needs a device spec, e.g. pci_add 0000:00:1d.0-2@7\n" },

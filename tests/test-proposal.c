@@ -147,7 +147,7 @@ static void test_uncore_holes(void)
 static void test_failure_changes_nothing(void)
 {
     static const struct { const char *spec; const char *msg; } failing[] = {
-        { "00:1a.0-2@7", "00:1a.0-2@7: guest slot 07 function 0 is already taken" },
+        { "00:1a.0-2@7", "00:1a.0-2@7: guest slot 07 function 0 is already taken (by 0000:00:1d.0)" },
         { "00:1a.3", "00:1a.3: function 3 is not present on the host (0000:00:1a has functions 0,1,2,7)" },
         { "00:1d.0@2", "00:1d.0@2: guest slot 02 is reserved (slots 00-03 are kept for the platform)" },
         { "00:1a.0-9", "00:1a.0-9: function 9 out of range 0-7 (at column 9)" },
@@ -316,7 +316,15 @@ static void test_cli_dry_run_is_real(void)
                     g_string_append_printf(said, "%s\n", *l);
             g_assert_cmpstr(said->str, ==, cases[i].says);
         }
-    /* '*' skips the dark function with a note, in both. */
+    /* An automatic spec keeps clear of the slot a later one pins. */
+    const char *pinned[] = { "-host-sysfs", dir, "-pci", "00:1d.0", "-pci", "00:1d.1@4",
+                             "-dry-run", NULL };
+    g_autofree char *pout = NULL, *perr = NULL;
+    int pstatus;
+    run_qemu_dm(pinned, &pstatus, &pout, &perr);
+    g_assert_true(g_spawn_check_wait_status(pstatus, NULL));
+    g_assert_cmpstr(pout, ==, "0000:00:1d.0 -> 00:05.0\n0000:00:1d.1 -> 00:04.0\n");
+    /* '*' skips the dark function with a note. */
     const char *ok[] = { "-host-sysfs", dir, "-pci", "06:00.*", "-dry-run", NULL };
     g_autofree char *out = NULL, *errout = NULL;
     int status;

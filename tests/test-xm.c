@@ -259,6 +259,28 @@ static void test_create_star_skips_all_ones(void)
     fx_down(&fx);
 }
 
+/* An automatic entry keeps clear of the slot a later one pins (xm's check
+ * and qemu-dm's boot list alike); a taken slot names what took it. */
+static void test_create_auto_keeps_clear_of_pinned(void)
+{
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *ok = write_cfg(&fx, "pins", "pci = [ '00:1a.0', '00:1d.0-2@4' ]", true);
+    g_autofree char *clash = write_cfg(&fx, "clash", "pci = [ '06:00.*@8', '00:1a.1@8' ]", true);
+    g_autofree char *c = xm_ok("create", ok, NULL, NULL);
+    g_assert_cmpstr(c, ==, "Started domain pins (id=1)\n0000:00:1d.0 -> 00:04.0\n"
+                           "0000:00:1d.1 -> 00:04.1\n0000:00:1d.2 -> 00:04.2\n"
+                           "0000:00:1a.0 -> 00:05.0\n");
+    g_assert_cmpint(xm(&out, &err, "create", clash, NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "clash.cfg: pci[1]: 00:1a.1@8: guest slot 08 function 0 is "
+                                 "already taken (by 0000:06:00.0)\n"));
+    g_free(out);
+    g_free(err);
+    fx_down(&fx);
+}
+
 /* Every path that gives a guest a function refuses one another domain
  * has, naming that domain: create, pci-attach, restore. */
 static void test_one_owner(void)
@@ -727,6 +749,8 @@ int main(int argc, char **argv)
     g_test_add_func("/xm/create/list-and-pci-map", test_create_list_and_pci_map);
     g_test_add_func("/xm/create/star-skips-all-ones", test_create_star_skips_all_ones);
     g_test_add_func("/xm/one-owner", test_one_owner);
+    g_test_add_func("/xm/create/auto-keeps-clear-of-pinned",
+                    test_create_auto_keeps_clear_of_pinned);
     g_test_add_func("/xm/hotplug/attach-detach-proposal", test_attach_detach_proposal);
     g_test_add_func("/xm/hotplug/legacy-protocol-same-layout", test_legacy_protocol_same_layout);
     g_test_add_func("/xm/failures", test_failures);

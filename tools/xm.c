@@ -432,6 +432,7 @@ static int plan_backend(struct xs_handle *h, const XmConfig *cfg, XsBackendList 
     if (cfg->pci_map && !strcmp(cfg->pci_map, "least"))
         dflt.opts.map = PT_MAP_LEAST;
     pt_busmap_init(&map, PT_RESERVED_DEFAULT);
+    map.pinned = pt_plan_pinned_slots((const char *const *)cfg->pci->pdata, (int)cfg->pci->len);
     list->n = 0;
     for (guint i = 0; i < cfg->pci->len; i++, earlier.n++) {
         const char *text = g_ptr_array_index(cfg->pci, i);

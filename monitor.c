@@ -104,12 +104,38 @@ static int cmd_pci_del(Monitor *mon, const char *args, GString *out)
     return 0;
 }
 
+/* A function's options as they apply (an option not given is 0). */
+static void append_function_options(const PtGuestFunc *f, GString *out)
+{
+    static const char *const maps[] = { "identity", "identity", "least" };
+    const PtOptions *o = &f->opts;
+    char bdf[16];
+
+    g_string_append_printf(out, "  %02x.%x host %s msitranslate=%d power_mgmt=%d permissive=%d "
+                           "map=%s\n", PT_SLOT(f->vdevfn), PT_FUNC(f->vdevfn),
+                           pt_bdf_format(f->host, bdf, sizeof(bdf)), o->msitranslate == 1,
+                           o->power_mgmt == 1, o->permissive == 1,
+                           (unsigned)o->map < G_N_ELEMENTS(maps) ? maps[o->map] : "?");
+}
+
+/* Every attached function's options, by guest slot.function. */
+static void append_options(const PtGuest *g, GString *out)
+{
+    if (pt_guest_count(g))
+        g_string_append(out, "Pass-through options:\n");
+    for (int devfn = 0; devfn < PT_SLOTS * PT_FUNCS_PER_SLOT; devfn++)
+        for (int i = 0; i < pt_guest_count(g); i++)
+            if (pt_guest_func_at(g, i)->vdevfn == devfn)
+                append_function_options(pt_guest_func_at(g, i), out);
+}
+
 static int cmd_info(Monitor *mon, const char *args, GString *out)
 {
     if (strcmp(args, "pci") != 0)
         return fail(out, "info what? (info pci)");
     g_autofree char *text = pci_bus_info(mon->t.bus);
     g_string_append(out, text);
+    append_options(mon->t.guest, out);
     return 0;
 }
 

@@ -62,6 +62,15 @@ static void test_add_info_del(void)
     g_assert_nonnull(strstr(info, "  07.2 8086:3a36 class 0c03 rev 00 header 80 host 0000:00:1d.2\n"));
     g_assert_nonnull(strstr(info, "  04.1 10de:0a65 class 0300 rev a2 header 80 host 0000:06:00.0\n"));
     g_assert_nonnull(strstr(info, "    BAR1 mem64 0x00000000 size 0x10000000 prefetch\n"));
+    g_assert_nonnull(strstr(info, "Pass-through options:\n"
+        "  04.0 host 0000:06:00.1 msitranslate=0 power_mgmt=0 permissive=0 map=least\n"
+        "  04.1 host 0000:06:00.0 msitranslate=0 power_mgmt=0 permissive=0 map=least\n"
+        "  07.0 host 0000:00:1d.0 msitranslate=0 power_mgmt=0 permissive=0 map=identity\n"));
+    g_autofree char *opt = run(&m, "pci_add 00:1a.*,permissive=1,msitranslate=1", 0);
+    g_autofree char *info2 = run(&m, "info pci", 0);
+    g_assert_nonnull(strstr(info2, "  05.7 host 0000:00:1a.7 msitranslate=1 power_mgmt=0 "
+                                   "permissive=1 map=identity\n"));
+    g_free(run(&m, "pci_del 5", 0));
 
     g_autofree char *del = run(&m, "pci_del 0000:00:1d.1", 0);
     g_assert_cmpstr(del, ==, "removed guest slot 07 (3 functions)\n");
@@ -237,6 +246,10 @@ static void test_qemu_dm_unix_monitor(void)
         "  07.2 8086:3a36 class 0c03 rev 00 header 80 host 0000:00:1d.2\n"
         "    INTC -> link 1, line 0\n"
         "    BAR4 io    0x00000000 size 0x20\n"
+        "Pass-through options:\n"
+        "  07.0 host 0000:00:1d.0 msitranslate=0 power_mgmt=0 permissive=0 map=identity\n"
+        "  07.1 host 0000:00:1d.1 msitranslate=0 power_mgmt=0 permissive=0 map=identity\n"
+        "  07.2 host 0000:00:1d.2 msitranslate=0 power_mgmt=0 permissive=0 map=identity\n"
         "(qemu) \n");
     g_assert_true(g_subprocess_wait_check(dm, NULL, &gerr));
     g_assert_no_error(gerr);

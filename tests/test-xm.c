@@ -187,7 +187,8 @@ static void test_create_every_form(void)
         "0000:00:1f.2 -> 00:09.0\n0000:00:1f.3 -> 00:09.1\n"
         "0000:ff:03.1 -> 00:0a.0\n");
     g_autofree char *list = xm_ok("pci-list", "forms", NULL, NULL);
-    g_assert_true(g_str_has_prefix(list, "Host           Guest\n0000:00:1a.0   04.0\n"));
+    g_assert_true(g_str_has_prefix(list, "Host           Guest  Options\n"
+                                         "0000:00:1a.0   04.0   -\n"));
     g_assert_cmpuint(count(list, "\n"), ==, 13);
     g_autofree char *log = dm_log(&fx, 1);
     g_assert_nonnull(strstr(log, "test-guest: boot: slot 04: sees 04.0 8086:3a37 04.1 8086:3a38 "
@@ -329,7 +330,7 @@ static void test_one_owner(void)
     g_free(err);
     g_assert_cmpint(xm(NULL, NULL, "pci-list", "hvm1", NULL), ==, 1);
     g_autofree char *l2 = xm_ok("pci-list", "hvm2", NULL, NULL);
-    g_assert_cmpstr(l2, ==, "Host           Guest\n0000:06:00.1   04.0\n");
+    g_assert_cmpstr(l2, ==, "Host           Guest  Options\n0000:06:00.1   04.0   -\n");
     fx_down(&fx);
 }
 
@@ -343,13 +344,13 @@ static void test_attach_detach_proposal(void)
     g_autofree char *cfg = write_cfg(&fx, "hp", "pci = [ ]", true);
     g_autofree char *c = xm_ok("create", cfg, NULL, NULL);
     g_autofree char *l0 = xm_ok("pci-list", "1", NULL, NULL);
-    g_assert_cmpstr(l0, ==, "Host           Guest\n");
+    g_assert_cmpstr(l0, ==, "Host           Guest  Options\n");
     g_autofree char *a = xm_ok("pci-attach", "1", "0000:00:1d.0-2@7", NULL);
     g_assert_cmpstr(a, ==, "0000:00:1d.0 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n"
                            "0000:00:1d.2 -> 00:07.2\n");
     g_autofree char *l1 = xm_ok("pci-list", "1", NULL, NULL);
-    g_assert_cmpstr(l1, ==, "Host           Guest\n0000:00:1d.0   07.0\n0000:00:1d.1   07.1\n"
-                            "0000:00:1d.2   07.2\n");
+    g_assert_cmpstr(l1, ==, "Host           Guest  Options\n0000:00:1d.0   07.0   -\n"
+                            "0000:00:1d.1   07.1   -\n0000:00:1d.2   07.2   -\n");
     g_autofree char *log = dm_log(&fx, 1);
     /* Function 0 plugged last, then one event, and the guest saw all three. */
     const char *f1 = strstr(log, "0000:00:1d.1 -> 07.1: attached");
@@ -363,7 +364,7 @@ static void test_attach_detach_proposal(void)
     g_autofree char *d = xm_ok("pci-detach", "1", "0000:00:1d.0-2", NULL);
     g_assert_cmpstr(d, ==, "removed guest slot 07 (0x38,0x39,0x3a)\n");
     g_autofree char *l2 = xm_ok("pci-list", "1", NULL, NULL);
-    g_assert_cmpstr(l2, ==, "Host           Guest\n");
+    g_assert_cmpstr(l2, ==, "Host           Guest  Options\n");
     g_autofree char *log2 = dm_log(&fx, 1);
     g_assert_nonnull(strstr(log2, "test-guest: event 3 slot 07 (_STA 0x07): ejected"));
     /* VSLOT as its own argument, a single function in libxl's form. */
@@ -373,6 +374,41 @@ static void test_attach_detach_proposal(void)
     g_assert_cmpstr(a3, ==, "0000:00:1f.2 -> 00:0b.0\n");
     g_autofree char *d2 = xm_ok("pci-detach", "hp", "06:00.1", NULL);
     g_assert_cmpstr(d2, ==, "removed guest slot 08 (0x40,0x41)\n");
+    fx_down(&fx);
+}
+
+/* xm list; pci-list shows each function's options; pci-detach by slot. */
+static void test_list_options_detach_slot(void)
+{
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *ca = write_cfg(&fx, "a", "pci = [ '00:1d.0-2@7,permissive=1', "
+                                              "'06:00.*,map=least' ]", true);
+    g_autofree char *cb = write_cfg(&fx, "b", "pci = [ ]", true);
+    g_free(xm_ok("create", ca, NULL, NULL));
+    g_free(xm_ok("create", cb, NULL, NULL));
+    g_autofree char *list = xm_ok("list", NULL, NULL, NULL);
+    g_assert_cmpstr(list, ==,
+        "Name                    ID  PCI (host->guest)\n"
+        "a                        1  0000:06:00.0->04.0 0000:06:00.1->04.1 0000:00:1d.0->07.0 "
+        "0000:00:1d.1->07.1 0000:00:1d.2->07.2\n"
+        "b                        2  -\n");
+    g_autofree char *pl = xm_ok("pci-list", "a", NULL, NULL);
+    g_assert_cmpstr(pl, ==, "Host           Guest  Options\n"
+                            "0000:06:00.0   04.0   map=least\n0000:06:00.1   04.1   map=least\n"
+                            "0000:00:1d.0   07.0   permissive=1\n0000:00:1d.1   07.1   permissive=1\n"
+                            "0000:00:1d.2   07.2   permissive=1\n");
+    g_autofree char *d = xm_ok("pci-detach", "a", "7", NULL);
+    g_assert_cmpstr(d, ==, "removed guest slot 07 (0x38,0x39,0x3a)\n");
+    g_assert_cmpint(xm(&out, &err, "pci-detach", "a", "1f", NULL), ==, 1);
+    g_assert_cmpstr(err, ==, "xm: pci-detach 1f: guest slot 1f has no pass-through device\n");
+    g_free(out);
+    g_free(err);
+    g_autofree char *after = xm_ok("pci-list", "a", NULL, NULL);
+    g_assert_cmpstr(after, ==, "Host           Guest  Options\n"
+                               "0000:06:00.0   04.0   map=least\n0000:06:00.1   04.1   map=least\n");
     fx_down(&fx);
 }
 
@@ -389,7 +425,7 @@ static void test_legacy_protocol_same_layout(void)
     g_autofree char *c2 = write_cfg(&fx, "xend", "pci = [ ]", true);
     g_free(xm_ok("create", c1, NULL, NULL));
     g_free(xm_ok("create", c2, NULL, NULL));
-    g_free(xm_ok("pci-attach", "oneshot", "0000:00:1d.0-2", NULL));
+    g_free(xm_ok("pci-attach", "oneshot", "0000:00:1d.0-2,msitranslate=1,power_mgmt=0", NULL));
     /* One owner per function: the first guest lets go before the second asks. */
     g_autofree char *want = xm_ok("pci-list", "oneshot", NULL, NULL);
     g_free(xm_ok("destroy", "oneshot", NULL, NULL));
@@ -409,8 +445,10 @@ static void test_legacy_protocol_same_layout(void)
     }
     g_autofree char *got = xm_ok("pci-list", "xend", NULL, NULL);
     g_assert_cmpstr(got, ==, want);
-    g_assert_cmpstr(got, ==, "Host           Guest\n0000:00:1d.0   04.0\n0000:00:1d.1   04.1\n"
-                             "0000:00:1d.2   04.2\n");
+    g_assert_cmpstr(got, ==, "Host           Guest  Options\n"
+                             "0000:00:1d.0   04.0   msitranslate=1,power_mgmt=0\n"
+                             "0000:00:1d.1   04.1   msitranslate=1,power_mgmt=0\n"
+                             "0000:00:1d.2   04.2   msitranslate=1,power_mgmt=0\n");
     g_autofree char *log = dm_log(&fx, 2);
     g_assert_cmpuint(count(log, "test-guest: event 0"), ==, 1);
     fx_down(&fx);
@@ -469,7 +507,8 @@ static void test_failures(void)
         g_free(err);
     }
     g_autofree char *list = xm_ok("pci-list", "f", NULL, NULL);
-    g_assert_cmpstr(list, ==, "Host           Guest\n0000:06:00.0   05.0\n0000:06:00.1   05.1\n");
+    g_assert_cmpstr(list, ==, "Host           Guest  Options\n0000:06:00.0   05.0   -\n"
+                              "0000:06:00.1   05.1   -\n");
     fx_down(&fx);
 }
 
@@ -686,8 +725,8 @@ static void test_real_guest_hotplug(void)
     g_assert_cmphex(view_funcs(v, "05"), ==, 0x87);
     g_hash_table_unref(v);
     g_autofree char *list = xm_ok("pci-list", "1", NULL, NULL);
-    g_assert_nonnull(strstr(list, "0000:00:1d.0   07.0\n0000:00:1d.1   07.1\n"
-                                  "0000:00:1d.2   07.2\n"));
+    g_assert_nonnull(strstr(list, "0000:00:1d.0   07.0   -\n0000:00:1d.1   07.1   -\n"
+                                  "0000:00:1d.2   07.2   -\n"));
 
     /* Detach: the guest ejects through QEMU's ACPI hot-plug, then xm returns. */
     int rc = xm(&out, &err, "-t", "40", "pci-detach", "1", "0000:00:1d.0-2", NULL);
@@ -700,7 +739,7 @@ static void test_real_guest_hotplug(void)
     g_hash_table_unref(v);
     g_autofree char *after = xm_ok("pci-list", "1", NULL, NULL);
     g_assert_null(strstr(after, "07."));
-    g_assert_nonnull(strstr(after, "0000:00:1a.0   05.0\n"));
+    g_assert_nonnull(strstr(after, "0000:00:1a.0   05.0   -\n"));
     g_autofree char *log = dm_log(&fx, 1);
     /* Detached after the guest's eject, not before. */
     const char *ejected = strstr(log, "slot 07: removed from the guest");
@@ -749,6 +788,7 @@ int main(int argc, char **argv)
     g_test_add_func("/xm/create/list-and-pci-map", test_create_list_and_pci_map);
     g_test_add_func("/xm/create/star-skips-all-ones", test_create_star_skips_all_ones);
     g_test_add_func("/xm/one-owner", test_one_owner);
+    g_test_add_func("/xm/list-options-detach-slot", test_list_options_detach_slot);
     g_test_add_func("/xm/create/auto-keeps-clear-of-pinned",
                     test_create_auto_keeps_clear_of_pinned);
     g_test_add_func("/xm/hotplug/attach-detach-proposal", test_attach_detach_proposal);

@@ -4,8 +4,9 @@
  *   xm [-t SECONDS] COMMAND ...
  *     create CFG                    write the domain and its pci backend list, start qemu-dm
  *     pci-attach DOM SPEC [VSLOT]   hot-plug a device (extended notation) through qemu-dm
- *     pci-detach DOM SPEC           hot-unplug the guest slot holding SPEC
- *     pci-list DOM                  host BDF -> guest slot.function
+ *     pci-detach DOM SPEC|VSLOT     hot-unplug the guest slot holding SPEC, or slot VSLOT
+ *     pci-list DOM                  host BDF -> guest slot.function, options
+ *     list                          every domain, its id and its functions
  *     pci-list-assignable-devices   host functions bound to pciback/pci-stub, not in use
  *     destroy DOM                   stop qemu-dm, remove the domain's entries
  *     save DOM FILE                 qemu-dm's state and the layout into FILE, then destroy
@@ -850,25 +851,73 @@ static int cmd_pci_attach(struct xs_handle *h, char **argv)
     return rc;
 }
 
+/* "7", "07" or "0x07": a guest slot, as the monitor's pci_del takes it. */
+static bool parse_vslot(const char *s, unsigned *slot)
+{
+    char *end;
+
+    if (!isxdigit((unsigned char)s[0]) || strchr(s, ':'))
+        return false;
+    unsigned long v = strtoul(s, &end, 16);
+    if (*end || v >= PT_SLOTS)
+        return false;
+    *slot = (unsigned)v;
+    return true;
+}
+
+/* A function the backend list has in guest slot vslot, as the unplug spec. */
+static char *function_in_slot(struct xs_handle *h, unsigned domid, unsigned vslot)
+{
+    g_autofree XsBackendList *l = g_new0(XsBackendList, 1);
+    PtError err;
+
+    if (xs_backend_read(h, XBT_NULL, domid, l, &err) == 0)
+        for (int i = 0; i < l->n; i++)
+            if (l->dev[i].has_vdevfn && !l->dev[i].auto_slot &&
+                PT_SLOT(l->dev[i].vdevfn) == vslot) {
+                char bdf[16];
+                return g_strdup(pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)));
+            }
+    return NULL;
+}
+
 static int cmd_pci_detach(struct xs_handle *h, char **argv)
 {
-    unsigned domid;
+    unsigned domid, vslot = 0;
     PtSpec spec;
     PtError err;
-    g_autofree char *reply = NULL;
+    g_autofree char *reply = NULL, *param = NULL;
+    bool by_slot = parse_vslot(argv[1], &vslot);
 
-    if (pt_spec_parse_unplug(argv[1], &spec, &err) < 0) {
+    if (!by_slot && pt_spec_parse_unplug(argv[1], &spec, &err) < 0) {
         say("pci-detach: %s", err.msg);
         return EXIT_USAGE;
     }
     if (domain_arg(h, argv[0], &domid))
         return EXIT_REFUSED;
     g_autofree char *what = g_strdup_printf("pci-detach %s", argv[1]);
-    int rc = request(h, domid, what, "pci-rem", argv[1], xs_replies_pci_rem, "pci-removed",
+    param = by_slot ? function_in_slot(h, domid, vslot) : g_strdup(argv[1]);
+    if (!param) {
+        say("%s: guest slot %02x has no pass-through device", what, vslot);
+        return EXIT_REFUSED;
+    }
+    int rc = request(h, domid, what, "pci-rem", param, xs_replies_pci_rem, "pci-removed",
                      &reply);
     if (rc == 0)
         printf("removed guest slot %02lx (%s)\n", strtoul(reply, NULL, 16) >> 3, reply);
     return rc;
+}
+
+/* An entry's options (opts-N), with the mapping scheme its key names. */
+static void entry_options(const XsBackendDev *d, char *buf, size_t len)
+{
+    PtOptions o = d->opts;
+    PtSpec spec;
+    PtError err;
+
+    if (d->key[0] && pt_spec_parse(d->key, &spec, &err) == 0)
+        o.map = spec.opts.map;
+    pt_options_format(&o, buf, len);
 }
 
 static int cmd_pci_list(struct xs_handle *h, char **argv)
@@ -885,18 +934,59 @@ static int cmd_pci_list(struct xs_handle *h, char **argv)
         goto out;
     }
     qsort(l->dev, (size_t)l->n, sizeof(l->dev[0]), by_vdevfn);
-    printf("%-14s %s\n", "Host", "Guest");
+    printf("%-14s %-6s %s\n", "Host", "Guest", "Options");
     for (int i = 0; i < l->n; i++) {
-        char bdf[16], guest[8] = "auto";
+        char bdf[16], guest[8] = "auto", opts[128];
         if (l->dev[i].has_vdevfn && !l->dev[i].auto_slot)
             snprintf(guest, sizeof(guest), "%02x.%x", PT_SLOT(l->dev[i].vdevfn),
                      PT_FUNC(l->dev[i].vdevfn));
-        printf("%-14s %s\n", pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)), guest);
+        entry_options(&l->dev[i], opts, sizeof(opts));
+        printf("%-14s %-6s %s\n", pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)), guest,
+               opts[0] ? opts : "-");
     }
     rc = 0;
 out:
     g_free(l);
     return rc;
+}
+
+/* Every domain, its id and its functions (host -> guest slot.function). */
+static int cmd_list(struct xs_handle *h, char **argv)
+{
+    unsigned n = 0;
+    char **ids = xs_directory(h, XBT_NULL, "/local/domain", &n);
+    XsBackendList *l = g_new0(XsBackendList, 1);
+    PtError err;
+
+    (void)argv;
+    printf("%-20s %5s  %s\n", "Name", "ID", "PCI (host->guest)");
+    for (unsigned i = 0; ids && i < n; i++) {
+        char *end;
+        unsigned long id = strtoul(ids[i], &end, 10);
+        if (*end || id == 0)
+            continue;
+        g_autofree char *np = domain_path((unsigned)id, "name");
+        g_autofree char *name = read_str(h, np);
+        GString *fns = g_string_new("");
+        if (xs_backend_read(h, XBT_NULL, (unsigned)id, l, &err) == 0) {
+            qsort(l->dev, (size_t)l->n, sizeof(l->dev[0]), by_vdevfn);
+            for (int k = 0; k < l->n; k++) {
+                char bdf[16];
+                g_string_append_printf(fns, "%s%s->", fns->len ? " " : "",
+                                       pt_bdf_format(l->dev[k].bdf, bdf, sizeof(bdf)));
+                if (l->dev[k].has_vdevfn && !l->dev[k].auto_slot)
+                    g_string_append_printf(fns, "%02x.%x", PT_SLOT(l->dev[k].vdevfn),
+                                           PT_FUNC(l->dev[k].vdevfn));
+                else
+                    g_string_append(fns, "auto");
+            }
+        }
+        printf("%-20s %5lu  %s\n", name ? name : "?", id, fns->len ? fns->str : "-");
+        g_string_free(fns, TRUE);
+    }
+    free(ids);
+    g_free(l);
+    return 0;
 }
 
 static int cmd_list_assignable(struct xs_handle *h, char **argv)
@@ -1144,8 +1234,9 @@ static int cmd_restore(struct xs_handle *h, char **argv)
 static const XmCommand xm_commands[] = {
     { "create", 1, 1, "CFG", cmd_create, true },
     { "pci-attach", 2, 3, "DOM SPEC [VSLOT]", cmd_pci_attach, true },
-    { "pci-detach", 2, 2, "DOM SPEC", cmd_pci_detach, true },
+    { "pci-detach", 2, 2, "DOM SPEC|VSLOT", cmd_pci_detach, true },
     { "pci-list", 1, 1, "DOM", cmd_pci_list, true },
+    { "list", 0, 0, "", cmd_list, true },
     { "pci-list-assignable-devices", 0, 0, "", cmd_list_assignable, false },
     { "destroy", 1, 1, "DOM", cmd_destroy, true },
     { "save", 2, 2, "DOM FILE", cmd_save, true },

@@ -475,6 +475,16 @@ static void test_failures(void)
     g_assert_true(g_file_set_contents(bad2, "name = 'b'\npci = [ '00:1d.0'\n", -1, NULL));
     g_autofree char *nohv = write_cfg(&fx, "nohv", "hypervisor = 'xen'", false);
     g_autofree char *dup = write_cfg(&fx, "f", "", false);
+    g_autofree char *badhv = write_cfg(&fx, "badhv", "hypervisor = 'kvm'", false);
+    g_autofree char *nosys = write_cfg(&fx, "nosys", "host_sysfs = '/nonexistent/tree'", false);
+    g_autofree char *junk = g_strdup_printf("%s/junk.save", fx.dir);
+    g_assert_true(g_file_set_contents(junk, "not a key file\n", -1, NULL));
+    g_autofree char *future = g_strdup_printf("%s/future.save", fx.dir);
+    g_assert_true(g_file_set_contents(future, "[xm-save]\nformat=2\nconfig=name='x'\n", -1,
+                                      NULL));
+    g_autofree char *junk_says = g_strdup_printf("xm: restore %s: ", junk);
+    g_autofree char *future_says = g_strdup_printf("xm: restore %s: save file format 2; this xm "
+                                                   "reads format 1\n", future);
     const XmFailure cases[] = {
         { { "pci-attach", "f", "0000:00:1d.0-9@7" }, 2,
           "xm: pci-attach: 0000:00:1d.0-9@7: function 9 out of range 0-7 (at column 14)\n" },
@@ -493,6 +503,12 @@ static void test_failures(void)
         { { "create", bad2 }, 2, "bad2.cfg:3: expected ',' or ']' in the list" },
         { { "create", nohv }, 1, "xm: qemu-dm of nohv stopped before it ran:\nxm: qemu-dm: " },
         { { "create", dup }, 1, "a domain named 'f' exists already" },
+        { { "create", badhv }, 2, "badhv.cfg: hypervisor = 'kvm': expected 'sim' or 'xen'\n" },
+        { { "create", nosys }, 2, "nosys.cfg: host_sysfs = '/nonexistent/tree': " },
+        { { "restore", junk }, 2, junk_says },
+        { { "restore", future }, 2, future_says },
+        { { "-t", "0", "list" }, 2, "xm: timeout '0': expected seconds, more than 0 and at most "
+                                    "3600\n" },
         { { "frobnicate" }, 2, "xm: unknown command 'frobnicate' (try xm help)\n" },
         { { "pci-list" }, 2, "xm: usage: xm pci-list DOM\n" },
     };

@@ -290,6 +290,31 @@ static bool valid_name(const char *n)
     return true;
 }
 
+/* Keys whose value is one of a few words. */
+static const struct {
+    const char *key;
+    size_t field;
+    const char *words[3];
+} config_choices[] = {
+    { "pci_map", offsetof(XmConfig, pci_map), { "identity", "least" } },
+    { "guest", offsetof(XmConfig, guest), { "qemu" } },
+    { "hypervisor", offsetof(XmConfig, hypervisor), { "sim", "xen" } },
+};
+
+static int check_choices(const char *file, const XmConfig *cfg, char *why, size_t len)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(config_choices); i++) {
+        const char *v = *(char *const *)((const char *)cfg + config_choices[i].field);
+        const char *const *w = config_choices[i].words;
+        if (!v || g_strv_contains(w, v))
+            continue;
+        snprintf(why, len, "%s: %s = '%s': expected '%s'%s%s%s", file, config_choices[i].key, v,
+                 w[0], w[1] ? " or '" : "", w[1] ? w[1] : "", w[1] ? "'" : "");
+        return -1;
+    }
+    return 0;
+}
+
 /* Syntax and meaning; *why says what and where. */
 static int config_parse(const char *file, const char *text, XmConfig *cfg, char *why, size_t len)
 {
@@ -313,15 +338,8 @@ static int config_parse(const char *file, const char *text, XmConfig *cfg, char 
                  file);
         return -1;
     }
-    if (cfg->pci_map && strcmp(cfg->pci_map, "identity") && strcmp(cfg->pci_map, "least")) {
-        snprintf(why, len, "%s: pci_map = '%s': expected 'identity' or 'least'", file,
-                 cfg->pci_map);
+    if (check_choices(file, cfg, why, len) < 0)
         return -1;
-    }
-    if (cfg->guest && strcmp(cfg->guest, "qemu")) {
-        snprintf(why, len, "%s: guest = '%s': expected 'qemu'", file, cfg->guest);
-        return -1;
-    }
     for (guint i = 0; i < cfg->pci->len; i++)
         if (pt_spec_parse(g_ptr_array_index(cfg->pci, i), &spec, &err) < 0) {
             snprintf(why, len, "%s: pci[%u]: %s", file, i, err.msg);
@@ -411,8 +429,22 @@ static void remove_domain_entries(struct xs_handle *h, unsigned domid)
 
 /* ================================================================ the backend list */
 
+/* The config's host tree; a bad host_sysfs is bad input, named. */
+static HostPci *open_host(const XmConfig *cfg, const char *where)
+{
+    PtError err;
+    HostPci *host = host_pci_open(cfg->host_sysfs, &err);
+
+    if (!host && cfg->host_sysfs)
+        say("%s: host_sysfs = '%s': %s", where, cfg->host_sysfs, err.msg);
+    else if (!host)
+        say("%s: %s", where, err.msg);
+    return host;
+}
+
 /* One entry per function of every spec: the devices qemu-dm places.  The
- * policy sees the config's earlier specs and every other domain's list. */
+ * policy sees the config's earlier specs and every other domain's list.
+ * Returns an exit status. */
 static int plan_backend(struct xs_handle *h, const XmConfig *cfg, XsBackendList *list)
 {
     PtPlanDefaults dflt = pt_plan_defaults();
@@ -423,13 +455,12 @@ static int plan_backend(struct xs_handle *h, const XmConfig *cfg, XsBackendList 
     PtHolders holders = { .held = pt_plan_list_holds, .opaque = &earlier, .next = &elsewhere };
     PtError err;
     PtBusMap map;
-    HostPci *host = host_pci_open(cfg->host_sysfs, &err);
-    int rc = -1;
+    HostPci *host = open_host(cfg, cfg->file);
+    int rc = EXIT_USAGE;
 
-    if (!host) {
-        say("%s", err.msg);
+    if (!host)
         goto out;
-    }
+    rc = EXIT_REFUSED;
     if (cfg->pci_map && !strcmp(cfg->pci_map, "least"))
         dflt.opts.map = PT_MAP_LEAST;
     pt_busmap_init(&map, PT_RESERVED_DEFAULT);
@@ -728,8 +759,9 @@ static int cmd_create(struct xs_handle *h, char **argv)
     int rc = EXIT_USAGE;
 
     if (config_load(argv[0], &cfg) == 0) {
-        rc = plan_backend(h, &cfg, list) < 0 ? EXIT_REFUSED
-                                             : start_domain(h, &cfg, list, NULL, "Started");
+        rc = plan_backend(h, &cfg, list);
+        if (rc == 0)
+            rc = start_domain(h, &cfg, list, NULL, "Started");
     }
     config_clear(&cfg);
     g_free(list);
@@ -1072,6 +1104,7 @@ static int cmd_destroy(struct xs_handle *h, char **argv)
 /* ---- save/restore: the guest config, the keys and qemu-dm's state ---- */
 
 #define SAVE_GROUP "xm-save"
+#define SAVE_FORMAT 1
 
 /* The save file: the guest config, each function's key, qemu-dm's state. */
 static int write_save_file(struct xs_handle *h, unsigned domid, const char *file)
@@ -1094,7 +1127,7 @@ static int write_save_file(struct xs_handle *h, unsigned domid, const char *file
         say("save: the domain's config or backend list is missing");
         return -1;
     }
-    g_key_file_set_integer(kf, SAVE_GROUP, "format", 1);
+    g_key_file_set_integer(kf, SAVE_GROUP, "format", SAVE_FORMAT);
     g_key_file_set_string(kf, SAVE_GROUP, "config", config);
     for (int i = 0; i < l->n; i++) {
         char bdf[16];
@@ -1169,7 +1202,13 @@ static int read_save_file(const char *file, XmConfig *cfg, XsBackendList *l, cha
     gsize len = 0;
 
     if (!g_key_file_load_from_file(kf, file, 0, &gerr)) {
-        say("restore: %s", gerr->message);
+        say("restore %s: %s", file, gerr->message);
+        return -1;
+    }
+    int format = g_key_file_get_integer(kf, SAVE_GROUP, "format", NULL);
+    if (g_key_file_has_key(kf, SAVE_GROUP, "format", NULL) && format != SAVE_FORMAT) {
+        say("restore %s: save file format %d; this xm reads format %d", file, format,
+            SAVE_FORMAT);
         return -1;
     }
     g_autofree char *config = g_key_file_get_string(kf, SAVE_GROUP, "config", NULL);
@@ -1178,12 +1217,12 @@ static int read_save_file(const char *file, XmConfig *cfg, XsBackendList *l, cha
     g_autofree char *text = state ? g_strndup((const char *)state, len) : NULL;
     if (!config || !text || config_parse(file, config, cfg, why, sizeof(why)) < 0 ||
         saved_layout(kf, text, l) < 0) {
-        say("restore: %s is not a saved domain%s%s", file, why[0] ? ": " : "", why);
+        say("restore %s: not a saved domain%s%s", file, why[0] ? ": " : "", why);
         return -1;
     }
     g_autofree char *path = g_strdup_printf("%s/qemu-restore.%s", rundir(), cfg->name);
     if (g_mkdir_with_parents(rundir(), 0755) < 0 || !g_file_set_contents(path, text, -1, NULL)) {
-        say("restore: cannot write %s", path);
+        say("restore %s: cannot write %s", file, path);
         return -1;
     }
     *dm_state = g_steal_pointer(&path);
@@ -1191,24 +1230,25 @@ static int read_save_file(const char *file, XmConfig *cfg, XsBackendList *l, cha
 }
 
 /* The saved functions under the policy before anything is written: another
- * domain may have taken some of them since the save. */
+ * domain may have taken some of them since the save.  An exit status. */
 static int check_layout(struct xs_handle *h, const char *file, const XmConfig *cfg,
                         const XsBackendList *l)
 {
     XsHolders others = { h, 0 };
     PtHolders holders = { .held = xs_backend_holds, .opaque = &others };
     PtError err;
-    HostPci *host = host_pci_open(cfg->host_sysfs, &err);
-    int rc = host ? 0 : -1;
+    g_autofree char *where = g_strdup_printf("restore %s", file);
+    HostPci *host = open_host(cfg, where);
+    int rc = host ? 0 : EXIT_USAGE;
 
-    if (!host)
-        say("restore %s: %s", file, err.msg);
     for (int i = 0; host && i < l->n && rc == 0; i++) {
         PtBdf b = l->dev[i].bdf;
         PtRequest req = { .domain = b.domain, .bus = b.bus, .dev = b.dev, .nfuncs = 1,
                           .pfunc = { b.func } };
-        if ((rc = pt_plan_accept(host, &req, l->dev[i].key, &holders, &err)) < 0)
-            say("restore %s: %s", file, err.msg);
+        if (pt_plan_accept(host, &req, l->dev[i].key, &holders, &err) < 0) {
+            say("%s: %s", where, err.msg);
+            rc = EXIT_REFUSED;
+        }
     }
     if (host)
         host_pci_close(host);
@@ -1223,8 +1263,9 @@ static int cmd_restore(struct xs_handle *h, char **argv)
     int rc = EXIT_USAGE;
 
     if (read_save_file(argv[0], &cfg, l, &dm_state) == 0) {
-        rc = check_layout(h, argv[0], &cfg, l) < 0
-                 ? EXIT_REFUSED : start_domain(h, &cfg, l, dm_state, "Restored");
+        rc = check_layout(h, argv[0], &cfg, l);
+        if (rc == 0)
+            rc = start_domain(h, &cfg, l, dm_state, "Restored");
         g_unlink(dm_state);
     }
     config_clear(&cfg);
@@ -1256,8 +1297,8 @@ static int set_timeout(const char *text)
     char *end;
     double s = strtod(text, &end);
 
-    if (end == text || *end || s <= 0 || s > 3600) {
-        say("timeout '%s': expected seconds, 0-3600", text);
+    if (end == text || *end || !(s > 0 && s <= 3600)) {
+        say("timeout '%s': expected seconds, more than 0 and at most 3600", text);
         return -1;
     }
     timeout_ms = (int)(s * 1000);

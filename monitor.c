@@ -16,6 +16,7 @@ struct Monitor {
     bool quitting;              /* no prompt after quit */
     GSocketService *service;
     GSocketConnection *client;
+    char *socket_path;          /* removed at the end */
 };
 
 typedef int (*MonitorCmdFn)(Monitor *mon, const char *args, GString *out);
@@ -62,6 +63,9 @@ static int cmd_pci_add(Monitor *mon, const char *args, GString *out)
     PtPlan plan;
     PtError err;
 
+    if (g_str_has_prefix(spec, "pci_addr="))
+        return fail(out, "pci_add %s: only pci_addr=auto is supported (pci_add pci_addr=auto "
+                    "host host=SPEC; the guest slot goes in SPEC as @VSLOT)", spec);
     if (!*spec)
         return fail(out, "pci_add needs a device spec, e.g. pci_add 0000:00:1d.0-2@7");
     if (pt_guest_attach(mon->t.guest, spec, &plan, &err) < 0)
@@ -141,13 +145,19 @@ static int cmd_info(Monitor *mon, const char *args, GString *out)
 
 static int cmd_pci_dump(Monitor *mon, const char *args, GString *out)
 {
-    g_autoptr(GError) gerr = NULL;
-
     if (!*args)
         return fail(out, "pci_dump needs a file name");
     g_autofree char *text = pci_bus_dump_lspci(mon->t.bus);
-    if (!g_file_set_contents(args, text, -1, &gerr))
-        return fail(out, "%s", gerr->message);
+    /* Written in place: an error names the file asked for, not a temporary one. */
+    FILE *f = fopen(args, "w");
+    int ok = f && fputs(text, f) >= 0;
+    int saved = errno;
+    if (f && fclose(f) != 0 && ok) {
+        ok = 0;
+        saved = errno;
+    }
+    if (!ok)
+        return fail(out, "pci_dump %s: %s", args, strerror(saved));
     g_string_append_printf(out, "guest view written to %s (read it with lspci -F %s -vvv)\n",
                            args, args);
     return 0;
@@ -298,6 +308,7 @@ int monitor_attach_unix(Monitor *mon, const char *path, GError **err)
         return -1;
     g_signal_connect(mon->service, "incoming", G_CALLBACK(on_client), mon);
     g_socket_service_start(mon->service);
+    mon->socket_path = g_strdup(path);
     return 0;
 }
 
@@ -315,5 +326,8 @@ void monitor_free(Monitor *mon)
         g_socket_listener_close(G_SOCKET_LISTENER(mon->service));
         g_object_unref(mon->service);
     }
+    if (mon->socket_path)
+        unlink(mon->socket_path);
+    g_free(mon->socket_path);
     g_free(mon);
 }

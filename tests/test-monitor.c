@@ -103,7 +103,11 @@ static void test_errors_change_nothing(void)
         { "pci_del", "error: pci_del needs a device spec or a guest slot, e.g. pci_del 07\n" },
         { "info", "error: info what? (info pci)\n" },
         { "frobnicate now", "error: unknown command 'frobnicate' (try help)\n" },
-        { "pci_dump /nonexistent/dir/file", NULL },
+        { "pci_dump /nonexistent/dir/file",
+          "error: pci_dump /nonexistent/dir/file: No such file or directory\n" },
+        { "pci_add pci_addr=8 host host=00:1a.0",
+          "error: pci_add pci_addr=8 host host=00:1a.0: only pci_addr=auto is supported (pci_add "
+          "pci_addr=auto host host=SPEC; the guest slot goes in SPEC as @VSLOT)\n" },
     };
     MonRig m;
 
@@ -253,6 +257,8 @@ static void test_qemu_dm_unix_monitor(void)
         "(qemu) \n");
     g_assert_true(g_subprocess_wait_check(dm, NULL, &gerr));
     g_assert_no_error(gerr);
+    /* Its socket goes with it. */
+    g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
     simtree_remove(g_steal_pointer(&tree));
 }
 

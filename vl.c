@@ -97,6 +97,8 @@ static int opt_reserved(DmConfig *cfg, const char *value, char *why, size_t len)
     uint32_t mask = 0;
     const char *p = value;
 
+    if (!*p)
+        goto bad;       /* not "none": slot 00 is the host bridge */
     while (*p) {
         char *end;
         if (!isxdigit((unsigned char)*p))

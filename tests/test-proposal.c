@@ -344,6 +344,8 @@ static void test_cli_usage_errors(void)
         { { "-bogus", NULL }, "qemu-dm: unknown option '-bogus' (try -help)\n" },
         { { "-pci-reserved", "0-20", NULL },
           "qemu-dm: -pci-reserved '0-20': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-pci-reserved", "", NULL },
+          "qemu-dm: -pci-reserved '': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
         { { "-host-sysfs", "/nonexistent/tree", "-dry-run", NULL }, NULL },
     };
 

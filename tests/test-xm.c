@@ -282,6 +282,32 @@ static void test_create_auto_keeps_clear_of_pinned(void)
     fx_down(&fx);
 }
 
+/* A reused domid appends to qemu-dm's log; a failed start reports only
+ * what that run said. */
+static void test_log_appended(void)
+{
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *ok = write_cfg(&fx, "first", "pci = [ ]", false);
+    g_autofree char *again = write_cfg(&fx, "second", "pci = [ ]", false);
+    g_autofree char *nohv = write_cfg(&fx, "nohv", "hypervisor = 'xen'", false);
+    for (int i = 0; i < 2; i++) {
+        g_assert_cmpint(xm(&out, &err, "create", nohv, NULL), ==, 1);
+        g_assert_cmpuint(count(err, "xm: qemu-dm: "), ==, 1);
+        g_free(out);
+        g_free(err);
+    }
+    g_free(xm_ok("create", ok, NULL, NULL));
+    g_free(xm_ok("destroy", "first", NULL, NULL));
+    g_free(xm_ok("create", again, NULL, NULL));
+    g_autofree char *log = dm_log(&fx, 1);
+    g_assert_cmpuint(count(log, "0 backend entries of domain 1 attached"), ==, 2);
+    g_assert_cmpuint(count(log, "qemu-dm: no Xen here"), ==, 2);
+    fx_down(&fx);
+}
+
 /* Every path that gives a guest a function refuses one another domain
  * has, naming that domain: create, pci-attach, restore. */
 static void test_one_owner(void)
@@ -804,6 +830,7 @@ int main(int argc, char **argv)
     g_test_add_func("/xm/create/list-and-pci-map", test_create_list_and_pci_map);
     g_test_add_func("/xm/create/star-skips-all-ones", test_create_star_skips_all_ones);
     g_test_add_func("/xm/one-owner", test_one_owner);
+    g_test_add_func("/xm/log-appended", test_log_appended);
     g_test_add_func("/xm/list-options-detach-slot", test_list_options_detach_slot);
     g_test_add_func("/xm/create/auto-keeps-clear-of-pinned",
                     test_create_auto_keeps_clear_of_pinned);

@@ -601,7 +601,8 @@ static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore)
     g_ptr_array_add(argv, NULL);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* Appended: a reused domid keeps the earlier runs' lines. */
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
     posix_spawnattr_init(&attr);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
@@ -616,15 +617,25 @@ static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore)
     return pid;
 }
 
-/* The lines qemu-dm wrote about why it stopped. */
-static void report_dm_log(unsigned domid)
+/* How much of the domain's log earlier runs wrote. */
+static gsize dm_log_size(unsigned domid)
+{
+    g_autofree char *log = dm_log_path(domid);
+    GStatBuf st;
+
+    return g_stat(log, &st) == 0 ? (gsize)st.st_size : 0;
+}
+
+/* The lines this run of qemu-dm (from byte `from`) wrote about why it stopped. */
+static void report_dm_log(unsigned domid, gsize from)
 {
     g_autofree char *log = dm_log_path(domid);
     g_autofree char *text = NULL;
+    gsize len;
 
-    if (!g_file_get_contents(log, &text, NULL, NULL))
+    if (!g_file_get_contents(log, &text, &len, NULL) || from > len)
         return;
-    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    g_auto(GStrv) lines = g_strsplit(text + from, "\n", -1);
     for (char **l = lines; *l; l++)
         if (g_str_has_prefix(*l, "qemu-dm:"))
             say("%s", *l);
@@ -713,6 +724,7 @@ static int start_domain(struct xs_handle *h, const XmConfig *cfg, const XsBacken
         say("cannot write the domain's entries (%s)", strerror(-rc));
         return EXIT_REFUSED;
     }
+    gsize log_from = dm_log_size(nd.domid);
     pid_t pid = spawn_dm(cfg, nd.domid, restore);
     g_autofree char *pidpath = domain_path(nd.domid, "image/device-model-pid");
     g_autofree char *pidtext = g_strdup_printf("%d", (int)pid);
@@ -730,7 +742,7 @@ static int start_domain(struct xs_handle *h, const XmConfig *cfg, const XsBacken
     }
     if (rc == -ECHILD) {
         say("qemu-dm of %s stopped before it ran:", cfg->name);
-        report_dm_log(nd.domid);
+        report_dm_log(nd.domid, log_from);
     } else {
         say("timed out after %d.%03d s waiting for qemu-dm of %s", timeout_ms / 1000,
             timeout_ms % 1000, cfg->name);

@@ -350,23 +350,43 @@ static gboolean on_signal(gpointer opaque)
 }
 
 
-/* Boot-time devices: all of them or none, printed once all are in. */
+/* The -pci list in order, all of it or failing at the first refusal. */
+static int attach_specs(const DmConfig *cfg, PtGuest *guest, PtPlan *plans)
+{
+    int rc = 0;
+
+    pt_guest_keep_clear(guest, pt_plan_pinned_slots(cfg->specs, cfg->nspecs));
+    for (int i = 0; i < cfg->nspecs && rc == 0; i++) {
+        PtError err;
+        if ((rc = pt_guest_attach(guest, cfg->specs[i], &plans[i], &err)) < 0)
+            fprintf(stderr, "qemu-dm: %s\n", err.msg);
+    }
+    pt_guest_keep_clear(guest, 0);
+    return rc;
+}
+
+/* Boot-time devices: all of them or none, printed once all are in.  With
+ * -xenstore, functions in other domains' backend lists are theirs. */
 static int attach_boot_devices(const DmConfig *cfg, PtGuest *guest)
 {
     PtPlan plans[MAX_SPECS];
+    XsHolders *others = NULL;
+    PtError err;
+    int rc;
 
-    pt_guest_keep_clear(guest, pt_plan_pinned_slots(cfg->specs, cfg->nspecs));
-    for (int i = 0; i < cfg->nspecs; i++) {
-        PtError err;
-        if (pt_guest_attach(guest, cfg->specs[i], &plans[i], &err) < 0) {
-            fprintf(stderr, "qemu-dm: %s\n", err.msg);
-            return -1;
-        }
+    if (cfg->xenstore && cfg->nspecs && !(others = xs_holders_open((unsigned)cfg->domid, &err))) {
+        fprintf(stderr, "qemu-dm: %s\n", err.msg);
+        return -1;
     }
-    pt_guest_keep_clear(guest, 0);
-    for (int i = 0; i < cfg->nspecs; i++)
+    PtHolders holders = { .held = xs_backend_holds, .opaque = others };
+    if (others)
+        pt_guest_set_holders(guest, &holders);
+    rc = attach_specs(cfg, guest, plans);
+    pt_guest_set_holders(guest, NULL);
+    xs_holders_close(others);
+    for (int i = 0; rc == 0 && i < cfg->nspecs; i++)
         print_plan(&plans[i]);
-    return 0;
+    return rc;
 }
 
 static int start_monitor(const DmConfig *cfg, Monitor *mon)

@@ -372,6 +372,27 @@ bool xs_backend_holds(void *xs_holders, PtBdf bdf, PtHolder *who)
     return held;
 }
 
+XsHolders *xs_holders_open(unsigned self, PtError *err)
+{
+    struct xs_handle *h = xs_open(0);
+
+    if (!h) {
+        fail(err, "cannot connect to xenstored (%s)", strerror(errno));
+        return NULL;
+    }
+    XsHolders *xh = g_new0(XsHolders, 1);
+    *xh = (XsHolders){ h, self };
+    return xh;
+}
+
+void xs_holders_close(XsHolders *xh)
+{
+    if (!xh)
+        return;
+    xs_close(xh->h);
+    g_free(xh);
+}
+
 /* ================================================================ device-model side */
 
 struct XsDm {

@@ -95,6 +95,9 @@ typedef struct XsHolders {
     unsigned self;              /* this guest's domain, 0: none yet */
 } XsHolders;
 bool xs_backend_holds(void *xs_holders, PtBdf bdf, PtHolder *who);
+/* One on a connection of its own (qemu-dm's -pci list, before the channel). */
+XsHolders *xs_holders_open(unsigned self, PtError *err);
+void xs_holders_close(XsHolders *xh);
 
 /* ------------------------------------------------------------ device-model side */
 

@@ -334,6 +334,18 @@ static void test_one_owner(void)
         g_free(out);
         g_free(err);
     }
+    /* qemu-dm's own -pci list, with -xenstore, answers to other domains too. */
+    const char *dm[] = { BUILDDIR "/qemu-dm", "-domid", "7", "-xenstore", "-hypervisor", "sim",
+                         "-host-sysfs", fx.tree, "-pci", "06:00.1", NULL };
+    int status;
+    g_assert_true(g_spawn_sync(NULL, (char **)dm, NULL, 0, NULL, NULL, &out, &err, &status, NULL));
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 2);
+    g_assert_cmpstr(err, ==, "qemu-dm: 0000:06:00.1 is passed through to domain 1 (hvm1) "
+                             "already\n");
+    g_assert_cmpstr(out, ==, "");
+    g_free(out);
+    g_free(err);
     g_assert_cmpint(xm(&out, &err, "create", c3, NULL), ==, 1);
     g_assert_nonnull(strstr(err, "hvm3.cfg: pci[1]: 0000:06:00.1 is passed through to domain 1 "
                                  "(hvm1) already\n"));

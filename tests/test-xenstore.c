@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "monitor.h"
 #include "php.h"
 #include "rig.h"
 #include "test-guest.h"
@@ -504,6 +505,14 @@ static void test_one_owner(void)
                                       "(hvm2) already");
     expect_ins_failed(&fx, "0000:06:00.1@101", "0000:06:00.1@101: 0000:06:00.1 is passed "
                                                "through to domain 2 (hvm2) already");
+    /* The monitor of the same qemu-dm: the same words. */
+    MonitorTarget t = { .guest = fx.rig.guest, .bus = fx.rig.bus };
+    Monitor *mon = monitor_new(&t);
+    g_autoptr(GString) reply = g_string_new("");
+    g_assert_cmpint(monitor_execute(mon, "pci_add 06:00.*", reply), ==, -1);
+    g_assert_cmpstr(reply->str, ==, "error: 06:00.*: 0000:06:00.0 is passed through to domain 2 "
+                                    "(hvm2) already\n");
+    monitor_free(mon);
     expect_ins(&fx, "0000:00:1d.0-2@7", "0x38,0x39,0x3a");
     calls = hypervisor_sim_log_len(fx.rig.hv);
     expect_ins_failed(&fx, "0000:00:1d.1", "0000:00:1d.1 is already attached to this guest "

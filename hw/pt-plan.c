@@ -117,19 +117,18 @@ static const char *const header_names[] = {
     [PCI_HEADER_TYPE_CARDBUS] = "CardBus bridge",
 };
 
+static const char *const header_refusals[] = {
+    [HEADER_ALL_ONES] = "reads all ones (powered off or absent): not passed through",
+    [HEADER_UNREADABLE] = "has a config space that cannot be read",
+};
+
 static int check_config(HostPci *host, PtBdf bdf, const char *text, PtError *err)
 {
     uint8_t type = 0;
+    HeaderState st = read_header(host, bdf, &type);
 
-    switch (read_header(host, bdf, &type)) {
-    case HEADER_UNREADABLE:
-        return refuse(err, text, bdf, "has a config space that cannot be read");
-    case HEADER_ALL_ONES:
-        return refuse(err, text, bdf, "reads all ones (powered off or absent): not passed "
-                      "through");
-    case HEADER_OK:
-        break;
-    }
+    if (st != HEADER_OK)
+        return refuse(err, text, bdf, "%s", header_refusals[st]);
     if (type == PCI_HEADER_TYPE_NORMAL || type == PCI_HEADER_TYPE_BRIDGE)
         return 0;
     return refuse(err, text, bdf, "has header type 0x%02x (%s), which cannot be passed through",

@@ -16,6 +16,7 @@ struct Monitor {
     bool quitting;              /* no prompt after quit */
     GSocketService *service;
     GSocketConnection *client;
+    char *socket_path;          /* removed at the end */
 };
 
 typedef int (*MonitorCmdFn)(Monitor *mon, const char *args, GString *out);
@@ -62,6 +63,9 @@ static int cmd_pci_add(Monitor *mon, const char *args, GString *out)
     PtPlan plan;
     PtError err;
 
+    if (g_str_has_prefix(spec, "pci_addr="))
+        return fail(out, "pci_add %s: only pci_addr=auto is supported (pci_add pci_addr=auto "
+                    "host host=SPEC; the guest slot goes in SPEC as @VSLOT)", spec);
     if (!*spec)
         return fail(out, "pci_add needs a device spec, e.g. pci_add 0000:00:1d.0-2@7");
     if (pt_guest_attach(mon->t.guest, spec, &plan, &err) < 0)
@@ -104,24 +108,56 @@ static int cmd_pci_del(Monitor *mon, const char *args, GString *out)
     return 0;
 }
 
+/* A function's options as they apply (an option not given is 0). */
+static void append_function_options(const PtGuestFunc *f, GString *out)
+{
+    static const char *const maps[] = { "identity", "identity", "least" };
+    const PtOptions *o = &f->opts;
+    char bdf[16];
+
+    g_string_append_printf(out, "  %02x.%x host %s msitranslate=%d power_mgmt=%d permissive=%d "
+                           "map=%s\n", PT_SLOT(f->vdevfn), PT_FUNC(f->vdevfn),
+                           pt_bdf_format(f->host, bdf, sizeof(bdf)), o->msitranslate == 1,
+                           o->power_mgmt == 1, o->permissive == 1,
+                           (unsigned)o->map < G_N_ELEMENTS(maps) ? maps[o->map] : "?");
+}
+
+/* Every attached function's options, by guest slot.function. */
+static void append_options(const PtGuest *g, GString *out)
+{
+    if (pt_guest_count(g))
+        g_string_append(out, "Pass-through options:\n");
+    for (int devfn = 0; devfn < PT_SLOTS * PT_FUNCS_PER_SLOT; devfn++)
+        for (int i = 0; i < pt_guest_count(g); i++)
+            if (pt_guest_func_at(g, i)->vdevfn == devfn)
+                append_function_options(pt_guest_func_at(g, i), out);
+}
+
 static int cmd_info(Monitor *mon, const char *args, GString *out)
 {
     if (strcmp(args, "pci") != 0)
         return fail(out, "info what? (info pci)");
     g_autofree char *text = pci_bus_info(mon->t.bus);
     g_string_append(out, text);
+    append_options(mon->t.guest, out);
     return 0;
 }
 
 static int cmd_pci_dump(Monitor *mon, const char *args, GString *out)
 {
-    g_autoptr(GError) gerr = NULL;
-
     if (!*args)
         return fail(out, "pci_dump needs a file name");
     g_autofree char *text = pci_bus_dump_lspci(mon->t.bus);
-    if (!g_file_set_contents(args, text, -1, &gerr))
-        return fail(out, "%s", gerr->message);
+    /* Written in place: an error names the file asked for, not a temporary one. */
+    FILE *f = fopen(args, "w");
+    int ok = f && fputs(text, f) >= 0;
+    int saved = errno;
+    if (f && fclose(f) != 0 && ok) {
+        ok = 0;
+        saved = errno;
+    }
+    if (!ok)
+        return fail(out, "pci_dump %s: %s", args, strerror(saved));
     g_string_append_printf(out, "guest view written to %s (read it with lspci -F %s -vvv)\n",
                            args, args);
     return 0;
@@ -275,6 +311,7 @@ int monitor_attach_unix(Monitor *mon, const char *path, GError **err)
         return -1;
     g_signal_connect(mon->service, "incoming", G_CALLBACK(on_client), mon);
     g_socket_service_start(mon->service);
+    mon->socket_path = g_strdup(path);
     return 0;
 }
 
@@ -292,5 +329,8 @@ void monitor_free(Monitor *mon)
         g_socket_listener_close(G_SOCKET_LISTENER(mon->service));
         g_object_unref(mon->service);
     }
+    if (mon->socket_path)
+        unlink(mon->socket_path);
+    g_free(mon->socket_path);
     g_free(mon);
 }

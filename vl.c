@@ -98,6 +98,8 @@ static int opt_reserved(DmConfig *cfg, const char *value, char *why, size_t len)
     uint32_t mask = 0;
     const char *p = value;
 
+    if (!*p)
+        goto bad;       /* not "none": slot 00 is the host bridge */
     while (*p) {
         char *end;
         if (!isxdigit((unsigned char)*p))
@@ -210,7 +212,7 @@ static const DmOption dm_options[] = {
       "xen (default: Xen 4.17, needs -domid) or sim (a recording stand-in)" },
     { "monitor", "DEV", CHECK(opt_monitor), "text monitor on stdio or unix:PATH" },
     { "dry-run", NULL, STORE(dry_run),
-      "place the -pci devices, print host BDF -> guest slot.func, exit" },
+      "check and place the -pci devices as a real run would, print host BDF -> guest slot.func, exit" },
     { "guest", "qemu", CHECK(opt_guest),
       "boot a real Linux guest under qemu-system-x86_64 that sees the -pci devices" },
     { "guest-image", "DIR", STORE(vm.image_dir),
@@ -303,10 +305,13 @@ static void print_plan(const PtPlan *plan)
     fflush(stdout);
 }
 
-/* Plan every -pci spec (in the order given), then print; all or nothing. */
+/* Plan every -pci spec (in the order given) under the policy of the real
+ * run, then print; all or nothing. */
 static int dry_run(const DmConfig *cfg)
 {
     PtPlan plans[MAX_SPECS];
+    PtPlanList earlier = { plans, 0 };
+    PtHolders holders = { .held = pt_plan_list_holds, .opaque = &earlier };
     PtBusMap map;
     PtError err;
     HostPci *host = host_pci_open(cfg->host_sysfs, &err);
@@ -316,8 +321,9 @@ static int dry_run(const DmConfig *cfg)
         return 2;
     }
     pt_busmap_init(&map, cfg->reserved);
-    for (int i = 0; i < cfg->nspecs; i++) {
-        if (pt_plan_spec(host, &map, cfg->specs[i], &cfg->dflt, &plans[i], &err) < 0) {
+    map.pinned = pt_plan_pinned_slots(cfg->specs, cfg->nspecs);
+    for (int i = 0; i < cfg->nspecs; i++, earlier.n++) {
+        if (pt_plan_spec(host, &map, cfg->specs[i], &cfg->dflt, &holders, &plans[i], &err) < 0) {
             fprintf(stderr, "qemu-dm: %s\n", err.msg);
             host_pci_close(host);
             return 2;
@@ -347,19 +353,43 @@ static gboolean on_signal(gpointer opaque)
 }
 
 
-/* Boot-time devices: all of them or none. */
+/* The -pci list in order, all of it or failing at the first refusal. */
+static int attach_specs(const DmConfig *cfg, PtGuest *guest, PtPlan *plans)
+{
+    int rc = 0;
+
+    pt_guest_keep_clear(guest, pt_plan_pinned_slots(cfg->specs, cfg->nspecs));
+    for (int i = 0; i < cfg->nspecs && rc == 0; i++) {
+        PtError err;
+        if ((rc = pt_guest_attach(guest, cfg->specs[i], &plans[i], &err)) < 0)
+            fprintf(stderr, "qemu-dm: %s\n", err.msg);
+    }
+    pt_guest_keep_clear(guest, 0);
+    return rc;
+}
+
+/* Boot-time devices: all of them or none, printed once all are in.  With
+ * -xenstore, functions in other domains' backend lists are theirs. */
 static int attach_boot_devices(const DmConfig *cfg, PtGuest *guest)
 {
-    for (int i = 0; i < cfg->nspecs; i++) {
-        PtPlan plan;
-        PtError err;
-        if (pt_guest_attach(guest, cfg->specs[i], &plan, &err) < 0) {
-            fprintf(stderr, "qemu-dm: %s\n", err.msg);
-            return -1;
-        }
-        print_plan(&plan);
+    PtPlan plans[MAX_SPECS];
+    XsHolders *others = NULL;
+    PtError err;
+    int rc;
+
+    if (cfg->xenstore && cfg->nspecs && !(others = xs_holders_open((unsigned)cfg->domid, &err))) {
+        fprintf(stderr, "qemu-dm: %s\n", err.msg);
+        return -1;
     }
-    return 0;
+    PtHolders holders = { .held = xs_backend_holds, .opaque = others };
+    if (others)
+        pt_guest_set_holders(guest, &holders);
+    rc = attach_specs(cfg, guest, plans);
+    pt_guest_set_holders(guest, NULL);
+    xs_holders_close(others);
+    for (int i = 0; rc == 0 && i < cfg->nspecs; i++)
+        print_plan(&plans[i]);
+    return rc;
 }
 
 static int start_monitor(const DmConfig *cfg, Monitor *mon)

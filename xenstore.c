@@ -341,6 +341,58 @@ static bool backend_equal(const XsBackendList *a, const XsBackendList *b)
     return true;
 }
 
+/* A function in another domain's backend list is that domain's: its
+ * qemu-dm has it, or will at boot.  Closed entries are released. */
+bool xs_backend_holds(void *xs_holders, PtBdf bdf, PtHolder *who)
+{
+    const XsHolders *xh = xs_holders;
+    unsigned n = 0;
+    char **ids = xs_directory(xh->h, XBT_NULL, "/local/domain/0/backend/pci", &n);
+    XsBackendList *l = g_new0(XsBackendList, 1);
+    bool held = false;
+    PtError err;
+
+    for (unsigned i = 0; ids && i < n && !held; i++) {
+        unsigned long id;
+        if (parse_uint(ids[i], 10, 0x7fef, &id) < 0 || id == xh->self ||
+            xs_backend_read(xh->h, XBT_NULL, (unsigned)id, l, &err) < 0)
+            continue;
+        for (int k = 0; k < l->n && !held; k++)
+            held = same_bdf(l->dev[k].bdf, bdf) && l->dev[k].state != XS_STATE_CLOSED;
+        if (held) {
+            char path[NODE_MAX];
+            *who = (PtHolder){ .domid = (unsigned)id, .vdevfn = -1 };
+            snprintf(path, sizeof(path), "/local/domain/%lu/name", id);
+            if (read_node(xh->h, XBT_NULL, path, "name", who->name, sizeof(who->name), &err) <= 0)
+                who->name[0] = '\0';
+        }
+    }
+    free(ids);
+    g_free(l);
+    return held;
+}
+
+XsHolders *xs_holders_open(unsigned self, PtError *err)
+{
+    struct xs_handle *h = xs_open(0);
+
+    if (!h) {
+        fail(err, "cannot connect to xenstored (%s)", strerror(errno));
+        return NULL;
+    }
+    XsHolders *xh = g_new0(XsHolders, 1);
+    *xh = (XsHolders){ h, self };
+    return xh;
+}
+
+void xs_holders_close(XsHolders *xh)
+{
+    if (!xh)
+        return;
+    xs_close(xh->h);
+    g_free(xh);
+}
+
 /* ================================================================ device-model side */
 
 struct XsDm {
@@ -349,6 +401,8 @@ struct XsDm {
     PtGuest *guest;
     HostPci *host;
     XsDmHooks hooks;
+    XsHolders others;           /* other domains' functions, for the policy */
+    PtHolders holders;
     XsBackendList *list;        /* the backend as last read or written */
     int written_n;              /* entries present in the store */
     guint source;
@@ -376,6 +430,9 @@ XsDm *xs_dm_open(unsigned domid, PtGuest *guest, HostPci *host, const XsDmHooks 
     if (hooks)
         dm->hooks = *hooks;
     dm->list = g_new0(XsBackendList, 1);
+    dm->others = (XsHolders){ dm->h, domid };
+    dm->holders = (PtHolders){ .held = xs_backend_holds, .opaque = &dm->others };
+    pt_guest_set_holders(guest, &dm->holders);
     xs_path_dm(domid, "command", dm->cmd_path, sizeof(dm->cmd_path));
     xs_path_dm(domid, "parameter", dm->param_path, sizeof(dm->param_path));
     xs_path_dm(domid, "state", dm->state_path, sizeof(dm->state_path));
@@ -388,6 +445,7 @@ void xs_dm_close(XsDm *dm)
         return;
     if (dm->source)
         g_source_remove(dm->source);
+    pt_guest_set_holders(dm->guest, NULL);
     xs_close(dm->h);
     g_free(dm->list);
     g_free(dm);
@@ -514,21 +572,6 @@ int xs_dm_sync_backend(XsDm *dm, PtError *err)
     return rc;
 }
 
-/* Per-function requests skip the notation's expansion: say what it says
- * about an absent function or device. */
-static int check_present(HostPci *host, PtBdf bdf, const char *text, PtError *err)
-{
-    PtSpec spec = { .domain = bdf.domain, .bus = bdf.bus, .dev = bdf.dev, .nfuncs = 1,
-                    .funcs = { bdf.func }, .vslot = PT_UNSET, .vfunc = PT_UNSET,
-                    .opts = pt_options_unset() };
-    PtRequest req;
-
-    if (pt_spec_expand(&spec, text, host_pci_present_funcs(host, bdf.domain, bdf.bus, bdf.dev),
-                       &req, err) < 0)
-        return -ENODEV;
-    return 0;
-}
-
 /* ---- boot-time devices ---- */
 
 typedef struct Group {
@@ -601,7 +644,7 @@ static int attach_group(XsDm *dm, const XsBackendList *l, const Group *g, PtErro
     const char *text = first->key[0] ? first->key : pt_bdf_format(first->bdf, name, sizeof(name));
 
     for (int i = 0; i < g->n; i++)
-        if (check_present(dm->host, l->dev[g->idx[i]].bdf, text, &e) < 0) {
+        if (pt_plan_check_present(dm->host, l->dev[g->idx[i]].bdf, text, &e) < 0) {
             fail(err, "backend dev-%d: %.250s", g->idx[i], e.msg);
             return -ENODEV;
         }
@@ -614,11 +657,13 @@ static int attach_group(XsDm *dm, const XsBackendList *l, const Group *g, PtErro
             fail(err, "backend key-%d: %.250s", g->idx[0], e.msg);
             return -EINVAL;
         }
-        uint8_t present = host_pci_present_funcs(dm->host, spec.domain, spec.bus, spec.dev);
-        if (pt_spec_expand(&spec, first->key, present, &req, &e) < 0) {
+        char note[sizeof(((PtPlacement *)0)->note)];
+        if (pt_plan_expand(dm->host, first->key, &req, note, sizeof(note), &e) < 0) {
             fail(err, "backend key-%d: %.250s", g->idx[0], e.msg);
             return -EINVAL;
         }
+        if (note[0])
+            dm_log(WHO, "backend key-%d: %s", g->idx[0], note);
         uint8_t named = 0;
         for (int i = 0; i < req.nfuncs; i++)
             named |= (uint8_t)(1u << req.pfunc[i]);
@@ -691,6 +736,23 @@ static void detach_new_slots(XsDm *dm, const PtBusMap *before)
             pt_guest_detach_slot(dm->guest, s, &e);
 }
 
+/* The slots the list pins (exact vdevfn-N, or a key with @VSLOT): entries
+ * placed automatically keep clear of them. */
+static uint32_t list_pinned_slots(const XsBackendList *l)
+{
+    uint32_t mask = 0;
+
+    for (int i = 0; i < l->n; i++) {
+        const XsBackendDev *d = &l->dev[i];
+        const char *key = d->key;
+        if (d->has_vdevfn && !d->auto_slot)
+            mask |= 1u << PT_SLOT(d->vdevfn);
+        else if (key[0])
+            mask |= pt_plan_pinned_slots(&key, 1);
+    }
+    return mask;
+}
+
 int xs_dm_attach_boot_devices(XsDm *dm, PtError *err)
 {
     PtBusMap before = *pt_guest_busmap(dm->guest);
@@ -701,6 +763,7 @@ int xs_dm_attach_boot_devices(XsDm *dm, PtError *err)
     if ((rc = xs_backend_read(dm->h, XBT_NULL, dm->domid, l, err)) < 0)
         return rc;
     dm->written_n = l->n;
+    pt_guest_keep_clear(dm->guest, list_pinned_slots(l));
     for (int i = 0; i < l->n; i++) {
         if (taken[i] || l->dev[i].state == XS_STATE_CLOSING || l->dev[i].state == XS_STATE_CLOSED)
             continue;
@@ -709,11 +772,13 @@ int xs_dm_attach_boot_devices(XsDm *dm, PtError *err)
         if ((rc = attach_group(dm, l, &g, err)) < 0)
             goto undo;
     }
+    pt_guest_keep_clear(dm->guest, 0);
     if ((rc = check_slots(dm, err)) < 0)
         goto undo;
     dm_log(WHO, "%d backend entries of domain %u attached", l->n, dm->domid);
     return xs_dm_sync_backend(dm, err);
 undo:
+    pt_guest_keep_clear(dm->guest, 0);
     detach_new_slots(dm, &before);
     l->n = 0;
     return rc;
@@ -737,54 +802,23 @@ static void format_slot(unsigned vslot, uint8_t funcs, char *buf, size_t len)
  * A single function in the wire form is xend's or libxl's per-function
  * request (@VDEVFN, 0x100 = any slot; a pinned function other than 0 may
  * wait for its function 0).  Anything else is the extended notation: the
- * whole device at once.
+ * whole device at once.  Either way the policy (hw/pt-plan.c) decides.
  */
-static int ins_request(XsDm *dm, const char *param, PtRequest *req, bool *partial,
-                       PtError *err)
-{
-    PtWire w;
-    PtSpec spec;
-    PtError e;
-
-    if (pt_wire_parse(param, &w, &e) == 0) {
-        *partial = true;
-        wire_request(&w, req);
-        return check_present(dm->host, w.bdf, param, err);
-    }
-    *partial = false;
-    if (pt_spec_parse(param, &spec, err) < 0)
-        return -EINVAL;
-    uint8_t present = host_pci_present_funcs(dm->host, spec.domain, spec.bus, spec.dev);
-    return pt_spec_expand(&spec, param, present, req, err) < 0 ? -ENODEV : 0;
-}
-
-/* Say so plainly rather than let the hypervisor refuse a busy device. */
-static int check_not_attached(XsDm *dm, const PtRequest *req, PtError *err)
-{
-    for (int i = 0; i < req->nfuncs; i++) {
-        PtBdf b = { req->domain, req->bus, req->dev, req->pfunc[i] };
-        const PtGuestFunc *f = attached_func(dm->guest, b);
-        char bdf[16];
-        if (f) {
-            fail(err, "%s is already attached to this guest (at %02x.%x)",
-                 pt_bdf_format(b, bdf, sizeof(bdf)), PT_SLOT(f->vdevfn), PT_FUNC(f->vdevfn));
-            return -EEXIST;
-        }
-    }
-    return 0;
-}
-
 static int cmd_pci_ins(XsDm *dm, const char *param, PtError *err)
 {
     PtRequest req;
+    PtWire w;
+    PtError e;
     PtPlan plan;
-    bool partial;
     int rc;
 
-    if ((rc = ins_request(dm, param, &req, &partial, err)) < 0 ||
-        (rc = check_not_attached(dm, &req, err)) < 0 ||
-        (rc = pt_guest_attach_request(dm->guest, &req, param, partial, &plan, err)) < 0)
+    if (pt_wire_parse(param, &w, &e) == 0) {
+        wire_request(&w, &req);
+        if ((rc = pt_guest_attach_request(dm->guest, &req, param, true, &plan, err)) < 0)
+            return rc;
+    } else if ((rc = pt_guest_attach(dm->guest, param, &plan, err)) < 0) {
         return rc;
+    }
     char vdevfns[PT_FUNCS_PER_SLOT * 6];
     format_vdevfns(plan.placement.vdevfn, plan.placement.nfuncs, vdevfns, sizeof(vdevfns));
     return publish(dm, param, "pci-inserted", vdevfns);

@@ -87,6 +87,18 @@ int xs_backend_read(struct xs_handle *h, xs_transaction_t t, unsigned domid,
 int xs_backend_write(struct xs_handle *h, xs_transaction_t t, unsigned domid,
                      const XsBackendList *list, int old_n);
 
+/* Other domains' backend lists as a PtHolders source (hw/pt-plan.h): a
+ * function listed (and not closed) for a domain other than self is held by
+ * it, named by its /local/domain/N/name. */
+typedef struct XsHolders {
+    struct xs_handle *h;
+    unsigned self;              /* this guest's domain, 0: none yet */
+} XsHolders;
+bool xs_backend_holds(void *xs_holders, PtBdf bdf, PtHolder *who);
+/* One on a connection of its own (qemu-dm's -pci list, before the channel). */
+XsHolders *xs_holders_open(unsigned self, PtError *err);
+void xs_holders_close(XsHolders *xh);
+
 /* ------------------------------------------------------------ device-model side */
 
 typedef struct XsDm XsDm;

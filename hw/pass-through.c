@@ -626,7 +626,7 @@ PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *
     memcpy(f->hostval, f->initial, f->cfg_size);
     f->header_type = f->initial[PCI_HEADER_TYPE] & 0x7f;
     if (f->header_type != PCI_HEADER_TYPE_NORMAL && f->header_type != PCI_HEADER_TYPE_BRIDGE) {
-        snprintf(err->msg, sizeof(err->msg), "%s: header type %u cannot be passed through",
+        snprintf(err->msg, sizeof(err->msg), "%s: header type 0x%02x cannot be passed through",
                  bdfs, f->header_type);
         goto fail;
     }

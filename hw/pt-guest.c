@@ -43,6 +43,7 @@ struct PtGuest {
     PciBus *bus;
     Hypervisor *hv;
     PtPlanDefaults dflt;
+    const PtHolders *others;    /* other domains' functions, or NULL */
     PtBusMap map;
     Attached *fns[MAX_ATTACHED];
     int nfns;
@@ -369,20 +370,47 @@ static void plug_order(const PtPlacement *pl, int order[])
             order[n++] = i;
 }
 
-int pt_guest_attach_request(PtGuest *g, const PtRequest *req, const char *text, bool partial,
-                            PtPlan *plan_out, PtError *err)
+/* This guest's functions: a PtHolders source for the policy. */
+static bool guest_holds(void *opaque, PtBdf bdf, PtHolder *who)
+{
+    const PtGuest *g = opaque;
+
+    for (int i = 0; i < g->nfns; i++) {
+        PtBdf h = g->fns[i]->pub.host;
+        if (h.domain == bdf.domain && h.bus == bdf.bus && h.dev == bdf.dev && h.func == bdf.func) {
+            *who = (PtHolder){ .self = true, .vdevfn = g->fns[i]->pub.vdevfn };
+            return true;
+        }
+    }
+    return false;
+}
+
+static PtHolders holders_of(PtGuest *g)
+{
+    return (PtHolders){ .held = guest_holds, .opaque = g, .next = g->others };
+}
+
+void pt_guest_keep_clear(PtGuest *g, uint32_t slots)
+{
+    g->map.pinned = slots;
+}
+
+void pt_guest_set_holders(PtGuest *g, const PtHolders *others)
+{
+    g->others = others;
+}
+
+/* A placed plan into the guest: every function, or none and the map as before. */
+static int realize(PtGuest *g, PtPlan *plan, const char *text, PtPlan *plan_out, PtError *err)
 {
     Attached *staged[PT_FUNCS_PER_SLOT] = { 0 };
     int order[PT_FUNCS_PER_SLOT], n = 0, rc = 0;
-    PtPlan plan;
+    const PtPlacement *pl = &plan->placement;
 
-    if (pt_plan_request(g->host, &g->map, req, text, &g->dflt, partial, &plan, err) < 0)
-        return -EINVAL;
-    const PtPlacement *pl = &plan.placement;
     plug_order(pl, order);
     for (n = 0; n < pl->nfuncs; n++) {
         int i = order[n];
-        rc = prepare_function(g, pl->host[i], pl->vdevfn[i], &plan.opts, &staged[n], err);
+        rc = prepare_function(g, pl->host[i], pl->vdevfn[i], &plan->opts, &staged[n], err);
         if (rc == 0)
             rc = plug_function(g, staged[n], err);
         if (rc < 0) {
@@ -394,12 +422,12 @@ int pt_guest_attach_request(PtGuest *g, const PtRequest *req, const char *text, 
         g->fns[g->nfns++] = staged[k];
     for (int k = 0; k < pl->nfuncs; k++)
         dm_log(pt_func_name(staged[k]->pub.fn), "attached (%s)", text);
-    if (plan.placement.note[0])
-        dm_log(text, "%s", plan.placement.note);
+    if (pl->note[0])
+        dm_log(text, "%s", pl->note);
     if (pci_bus_slot_funcs(g->bus, (unsigned)pl->vslot) & 1)
         notify_slot(g, (unsigned)pl->vslot, true);
     if (plan_out)
-        *plan_out = plan;
+        *plan_out = *plan;
     return 0;
 rollback:
     while (n-- > 0)
@@ -408,17 +436,26 @@ rollback:
     return rc;
 }
 
-int pt_guest_attach(PtGuest *g, const char *spec, PtPlan *plan, PtError *err)
+int pt_guest_attach_request(PtGuest *g, const PtRequest *req, const char *text, bool partial,
+                            PtPlan *plan_out, PtError *err)
 {
-    PtSpec parsed;
-    PtRequest req;
+    PtHolders holders = holders_of(g);
+    PtPlan plan;
 
-    if (pt_spec_parse(spec, &parsed, err) < 0)
+    if (pt_plan_request(g->host, &g->map, req, text, &g->dflt, &holders, partial, &plan,
+                        err) < 0)
         return -EINVAL;
-    uint8_t present = host_pci_present_funcs(g->host, parsed.domain, parsed.bus, parsed.dev);
-    if (pt_spec_expand(&parsed, spec, present, &req, err) < 0)
-        return -ENODEV;
-    return pt_guest_attach_request(g, &req, spec, false, plan, err);
+    return realize(g, &plan, text, plan_out, err);
+}
+
+int pt_guest_attach(PtGuest *g, const char *spec, PtPlan *plan_out, PtError *err)
+{
+    PtHolders holders = holders_of(g);
+    PtPlan plan;
+
+    if (pt_plan_spec(g->host, &g->map, spec, &g->dflt, &holders, &plan, err) < 0)
+        return -EINVAL;
+    return realize(g, &plan, spec, plan_out, err);
 }
 
 /* ---- detach ---- */

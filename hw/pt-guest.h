@@ -30,6 +30,15 @@ void pt_guest_free(PtGuest *g);
 #define PT_GUEST_OBSERVERS 4
 void pt_guest_set_slot_observer(PtGuest *g, PtSlotFn fn, void *opaque);
 
+/* Who else holds host functions (other domains), consulted with this
+ * guest's own functions by every attach; NULL: nobody else known.  The
+ * sources must outlive their use. */
+void pt_guest_set_holders(PtGuest *g, const PtHolders *others);
+
+/* Slots automatic placement keeps clear of while a boot list is attached
+ * (the slots its later entries pin); 0 when done. */
+void pt_guest_keep_clear(PtGuest *g, uint32_t slots);
+
 /*
  * Reset every function through sysfs (hw/host-assign.h) before the guest
  * first sees it and after it lets it go, logging the method or why there

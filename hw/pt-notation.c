@@ -284,6 +284,10 @@ static int parse_option(Scan *s, unsigned form, PtOptions *opts, unsigned *seen)
         return fail_at(s, start, "option %s given twice", k->key);
     const char *val = eq + 1;
     size_t vlen = (size_t)(s->text + end - val);
+    const char *at = memchr(val, '@', vlen);
+    if (at)
+        return fail_at(s, (size_t)(at - s->text), "'@' after an option: @VSLOT goes before the "
+                       "options, e.g. 00:1d.0-2@7,map=least");
     int v = option_value(k, val, vlen);
     if (v < 0)
         return fail_at(s, (size_t)(val - s->text), "option %s=%.*s: the value must be %s",

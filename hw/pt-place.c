@@ -200,7 +200,7 @@ static int choose_slot(Plan *p, const PtBusMap *map)
     /* Automatic: a slot of its own, so later functions of a hand-built
      * slot never collide with it. */
     for (int s = 0; s < PT_SLOTS; s++) {
-        if (!(map->reserved & BIT(s)) && map->used[s] == 0) {
+        if (!((map->reserved | map->pinned) & BIT(s)) && map->used[s] == 0) {
             p->slot = s;
             return 0;
         }
@@ -260,15 +260,28 @@ static int assign_explicit(Plan *p)
     return 0;
 }
 
+/* " (by 0000:00:1d.0)", or "" when the map does not know (0000:00:00.0,
+ * the host bridge, is never placed). */
+static void describe_holder(PtBdf h, char *buf, size_t len)
+{
+    char bdf[16];
+
+    buf[0] = '\0';
+    if (h.domain | h.bus | h.dev | h.func)
+        snprintf(buf, len, " (by %s)", pt_bdf_format(h, bdf, sizeof(bdf)));
+}
+
 /* Every vfunc free in the slot, and the slot visible afterwards. */
-static int check_plan(const Plan *p)
+static int check_plan(const Plan *p, const PtBusMap *map)
 {
     unsigned after = p->taken;
 
     for (int i = 0; i < p->req->nfuncs; i++) {
+        char by[32];
+        describe_holder(map->holder[p->slot][p->vfunc[i]], by, sizeof(by));
         if (p->taken & BIT(p->vfunc[i]))
             return fail(p, EBUSY, "guest slot %02x function %u is already "
-                        "taken", p->slot, p->vfunc[i]);
+                        "taken%s", p->slot, p->vfunc[i], by);
         after |= BIT(p->vfunc[i]);
     }
     if (after & BIT(0))
@@ -294,6 +307,7 @@ static void commit(const Plan *p, PtBusMap *map, PtPlacement *out)
         out->host[i] = (PtBdf){ r->domain, r->bus, r->dev, r->pfunc[i] };
         out->vdevfn[i] = PT_DEVFN(p->slot, p->vfunc[i]);
         map->used[p->slot] |= BIT(p->vfunc[i]);
+        map->holder[p->slot][p->vfunc[i]] = out->host[i];
     }
     memcpy(out->note, p->note, sizeof(out->note));
 }
@@ -332,7 +346,7 @@ int pt_place(PtBusMap *map, const PtRequest *req, PtMapScheme scheme,
         rc = kind_ops(p.kind)->assign(&p);
     }
     if (!rc)
-        rc = check_plan(&p);
+        rc = check_plan(&p, map);
     if (!rc)
         commit(&p, map, out);
     return rc;
@@ -348,6 +362,7 @@ void pt_unplace(PtBusMap *map, const PtPlacement *pl)
         uint8_t devfn = pl->vdevfn[i];
 
         map->used[PT_SLOT(devfn)] &= (uint8_t)~BIT(PT_FUNC(devfn));
+        map->holder[PT_SLOT(devfn)][PT_FUNC(devfn)] = (PtBdf){ 0 };
     }
 }
 

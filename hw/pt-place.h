@@ -12,6 +12,9 @@
 typedef struct PtBusMap {
     uint8_t used[PT_SLOTS];     /* bit F: vfunc F of the slot is taken */
     uint32_t reserved;          /* bit S: slot S is not for pass-through */
+    uint32_t pinned;            /* bit S: a spec still to come pins slot S, so
+                                 * automatic placement keeps clear of it */
+    PtBdf holder[PT_SLOTS][PT_FUNCS_PER_SLOT];  /* the host function at each taken vfunc */
 } PtBusMap;
 
 /* Slots 0-3: host bridge, PIIX3, VGA, Xen platform device. */
@@ -23,7 +26,7 @@ typedef struct PtPlacement {
     uint8_t vdevfn[PT_FUNCS_PER_SLOT];
     int vslot;
     /* A person-readable remark (e.g. a function moved to vfunc 0), or "". */
-    char note[160];
+    char note[240];
 } PtPlacement;
 
 void pt_busmap_init(PtBusMap *map, uint32_t reserved);

@@ -1,6 +1,10 @@
 #include "pt-plan.h"
 
+#include <errno.h>
+#include <pci/header.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 PtPlanDefaults pt_plan_defaults(void)
 {
@@ -10,36 +14,218 @@ PtPlanDefaults pt_plan_defaults(void)
     return d;
 }
 
-static int check_assignable(HostPci *host, const PtRequest *req, const char *text,
-                            PtError *err)
+static bool same_bdf(PtBdf a, PtBdf b)
 {
-    for (int i = 0; i < req->nfuncs; i++) {
-        PtBdf bdf = { req->domain, req->bus, req->dev, req->pfunc[i] };
-        const char *driver;
-        char name[16];
+    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev && a.func == b.func;
+}
 
-        if (host_pci_assignable(host, bdf))
+/* "TEXT: BDF why", or "BDF why" when TEXT names just that function. */
+static int refuse(PtError *err, const char *text, PtBdf bdf, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int refuse(PtError *err, const char *text, PtBdf bdf, const char *fmt, ...)
+{
+    char name[16], why[200];
+    va_list ap;
+
+    pt_bdf_format(bdf, name, sizeof(name));
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    bool just_it = !strcmp(text, name) || (bdf.domain == 0 && !strcmp(text, name + 5));
+    if (just_it)
+        snprintf(err->msg, sizeof(err->msg), "%s %s", name, why);
+    else
+        snprintf(err->msg, sizeof(err->msg), "%.80s: %s %s", text, name, why);
+    return -1;
+}
+
+/* ---- who holds a function ---- */
+
+bool pt_plan_list_holds(void *plan_list, PtBdf bdf, PtHolder *who)
+{
+    const PtPlanList *l = plan_list;
+
+    for (int i = 0; i < l->n; i++) {
+        const PtPlacement *pl = &l->plans[i].placement;
+        for (int f = 0; f < pl->nfuncs; f++)
+            if (same_bdf(pl->host[f], bdf)) {
+                *who = (PtHolder){ .self = true, .vdevfn = pl->vdevfn[f] };
+                return true;
+            }
+    }
+    return false;
+}
+
+static int check_holders(const PtHolders *holders, PtBdf bdf, const char *text, PtError *err)
+{
+    for (const PtHolders *h = holders; h; h = h->next) {
+        PtHolder who = { .vdevfn = -1 };
+        if (!h->held(h->opaque, bdf, &who))
             continue;
-        driver = host_pci_driver(host, bdf);
-        pt_bdf_format(bdf, name, sizeof(name));
-        if (driver)
-            snprintf(err->msg, sizeof(err->msg), "%.80s: %s is not assignable: bound to "
-                     "%.32s (bind it to pciback or pci-stub first)", text, name, driver);
-        else
-            snprintf(err->msg, sizeof(err->msg), "%.80s: %s is not assignable: no driver "
-                     "bound (bind it to pciback or pci-stub first)", text, name);
-        return -1;
+        if (who.self && who.vdevfn >= 0)
+            return refuse(err, text, bdf, "is already attached to this guest (at %02x.%x)",
+                          PT_SLOT(who.vdevfn), PT_FUNC(who.vdevfn));
+        if (who.self)
+            return refuse(err, text, bdf, "is already attached to this guest");
+        if (who.name[0])
+            return refuse(err, text, bdf, "is passed through to domain %u (%.64s) already",
+                          who.domid, who.name);
+        return refuse(err, text, bdf, "is passed through to domain %u already", who.domid);
     }
     return 0;
 }
 
+/* ---- what the host says of a function ---- */
+
+static int check_assignable(HostPci *host, PtBdf bdf, const char *text, PtError *err)
+{
+    const char *driver;
+
+    if (host_pci_assignable(host, bdf))
+        return 0;
+    driver = host_pci_driver(host, bdf);
+    if (driver)
+        return refuse(err, text, bdf, "is not assignable: bound to %.32s (bind it to pciback "
+                      "or pci-stub first)", driver);
+    return refuse(err, text, bdf, "is not assignable: no driver bound (bind it to pciback or "
+                  "pci-stub first)");
+}
+
+typedef enum HeaderState { HEADER_OK, HEADER_ALL_ONES, HEADER_UNREADABLE } HeaderState;
+
+/* The first bytes of a function's config space, up to its header type. */
+static HeaderState read_header(HostPci *host, PtBdf bdf, uint8_t *type)
+{
+    uint8_t hdr[PCI_HEADER_TYPE + 1];
+    PtError e;
+    HostFunc *fn = host_func_open(host, bdf, &e);
+    int rc = fn ? host_func_read(fn, 0, hdr, sizeof(hdr)) : -ENODEV;
+
+    host_func_close(fn);
+    if (rc < 0)
+        return HEADER_UNREADABLE;
+    /* A function powered off (D3cold) or gone answers every read with ones. */
+    if ((hdr[PCI_VENDOR_ID] & hdr[PCI_VENDOR_ID + 1] & hdr[PCI_DEVICE_ID] &
+         hdr[PCI_DEVICE_ID + 1]) == 0xff)
+        return HEADER_ALL_ONES;
+    *type = hdr[PCI_HEADER_TYPE] & 0x7f;
+    return HEADER_OK;
+}
+
+static const char *const header_names[] = {
+    [PCI_HEADER_TYPE_NORMAL] = "normal", [PCI_HEADER_TYPE_BRIDGE] = "PCI-to-PCI bridge",
+    [PCI_HEADER_TYPE_CARDBUS] = "CardBus bridge",
+};
+
+static const char *const header_refusals[] = {
+    [HEADER_ALL_ONES] = "reads all ones (powered off or absent): not passed through",
+    [HEADER_UNREADABLE] = "has a config space that cannot be read",
+};
+
+static int check_config(HostPci *host, PtBdf bdf, const char *text, PtError *err)
+{
+    uint8_t type = 0;
+    HeaderState st = read_header(host, bdf, &type);
+
+    if (st != HEADER_OK)
+        return refuse(err, text, bdf, "%s", header_refusals[st]);
+    if (type == PCI_HEADER_TYPE_NORMAL || type == PCI_HEADER_TYPE_BRIDGE)
+        return 0;
+    return refuse(err, text, bdf, "has header type 0x%02x (%s), which cannot be passed through",
+                  type, type < sizeof(header_names) / sizeof(header_names[0]) ? header_names[type]
+                                                                               : "unknown");
+}
+
+/* Requests made without the notation's expansion (the per-function wire
+ * form, a saved layout) get its words for an absent function or device. */
+int pt_plan_check_present(HostPci *host, PtBdf bdf, const char *text, PtError *err)
+{
+    PtSpec spec = { .domain = bdf.domain, .bus = bdf.bus, .dev = bdf.dev, .nfuncs = 1,
+                    .funcs = { bdf.func }, .vslot = PT_UNSET, .vfunc = PT_UNSET,
+                    .opts = pt_options_unset() };
+    PtRequest req;
+
+    return pt_spec_expand(&spec, text, host_pci_present_funcs(host, bdf.domain, bdf.bus, bdf.dev),
+                          &req, err) < 0 ? -ENODEV : 0;
+}
+
+int pt_plan_accept(HostPci *host, const PtRequest *req, const char *text,
+                   const PtHolders *holders, PtError *err)
+{
+    for (int i = 0; i < req->nfuncs; i++) {
+        PtBdf bdf = { req->domain, req->bus, req->dev, req->pfunc[i] };
+        if (pt_plan_check_present(host, bdf, text, err) < 0 ||
+            check_holders(holders, bdf, text, err) < 0 ||
+            check_assignable(host, bdf, text, err) < 0 || check_config(host, bdf, text, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- expansion and placement ---- */
+
+/* The present functions of a device that read all ones, as a mask. */
+static uint8_t all_ones_funcs(HostPci *host, const PtSpec *spec, uint8_t present)
+{
+    uint8_t dark = 0, type;
+
+    for (uint8_t f = 0; f < PT_FUNCS_PER_SLOT; f++) {
+        PtBdf bdf = { spec->domain, spec->bus, spec->dev, f };
+        if ((present & (1u << f)) && read_header(host, bdf, &type) == HEADER_ALL_ONES)
+            dark |= (uint8_t)(1u << f);
+    }
+    return dark;
+}
+
+static void skipped_note(const PtSpec *spec, uint8_t dark, char *note, size_t len)
+{
+    size_t at = 0;
+    int n = 0;
+
+    for (uint8_t f = 0; f < PT_FUNCS_PER_SLOT && at < len; f++)
+        if (dark & (1u << f)) {
+            at += (size_t)snprintf(note + at, len - at, "%s%04x:%02x:%02x.%x", n++ ? ", " : "",
+                                   spec->domain, spec->bus, spec->dev, f);
+        }
+    if (at < len)
+        snprintf(note + at, len - at, " %s all ones (powered off or absent): skipped",
+                 n > 1 ? "read" : "reads");
+}
+
+int pt_plan_expand(HostPci *host, const char *text, PtRequest *req, char *note, size_t len,
+                   PtError *err)
+{
+    PtSpec spec;
+
+    note[0] = '\0';
+    if (pt_spec_parse(text, &spec, err) < 0)
+        return -EINVAL;
+    uint8_t present = host_pci_present_funcs(host, spec.domain, spec.bus, spec.dev);
+    uint8_t dark = spec.all_funcs ? all_ones_funcs(host, &spec, present) : 0;
+    /* Nothing left to skip to: the acceptance rules name the first one. */
+    if (dark && dark != present) {
+        present &= (uint8_t)~dark;
+        skipped_note(&spec, dark, note, len);
+    }
+    return pt_spec_expand(&spec, text, present, req, err) < 0 ? -ENODEV : 0;
+}
+
+static void add_note(PtPlacement *pl, const char *note)
+{
+    size_t at = strlen(pl->note);
+
+    if (note[0])
+        snprintf(pl->note + at, sizeof(pl->note) - at, "%s%s", at ? "; " : "", note);
+}
+
 int pt_plan_request(HostPci *host, PtBusMap *map, const PtRequest *request, const char *text,
-                    const PtPlanDefaults *dflt, bool partial, PtPlan *plan, PtError *err)
+                    const PtPlanDefaults *dflt, const PtHolders *holders, bool partial,
+                    PtPlan *plan, PtError *err)
 {
     PtRequest req = *request;
     PtPlan out;
 
-    if (check_assignable(host, &req, text, err) < 0)
+    if (pt_plan_accept(host, &req, text, holders, err) < 0)
         return -1;
     out.opts = pt_options_merge(req.opts, dflt->opts);
     req.opts = out.opts;
@@ -49,16 +235,29 @@ int pt_plan_request(HostPci *host, PtBusMap *map, const PtRequest *request, cons
     return 0;
 }
 
-int pt_plan_spec(HostPci *host, PtBusMap *map, const char *text,
-                 const PtPlanDefaults *dflt, PtPlan *plan, PtError *err)
+int pt_plan_spec(HostPci *host, PtBusMap *map, const char *text, const PtPlanDefaults *dflt,
+                 const PtHolders *holders, PtPlan *plan, PtError *err)
 {
-    PtSpec spec;
     PtRequest req;
+    char note[sizeof(plan->placement.note)];
 
-    if (pt_spec_parse(text, &spec, err) < 0)
+    if (pt_plan_expand(host, text, &req, note, sizeof(note), err) < 0)
         return -1;
-    uint8_t present = host_pci_present_funcs(host, spec.domain, spec.bus, spec.dev);
-    if (pt_spec_expand(&spec, text, present, &req, err) < 0)
+    if (pt_plan_request(host, map, &req, text, dflt, holders, false, plan, err) < 0)
         return -1;
-    return pt_plan_request(host, map, &req, text, dflt, false, plan, err);
+    add_note(&plan->placement, note);
+    return 0;
+}
+
+uint32_t pt_plan_pinned_slots(const char *const *specs, int n)
+{
+    uint32_t mask = 0;
+
+    for (int i = 0; i < n; i++) {
+        PtSpec spec;
+        PtError e;
+        if (pt_spec_parse(specs[i], &spec, &e) == 0 && spec.vslot != PT_UNSET)
+            mask |= 1u << spec.vslot;
+    }
+    return mask;
 }

@@ -1,8 +1,19 @@
 /*
  * From a spec as a person writes it to a placement on the guest bus:
- * parse, expand against the host's functions, check every function is
- * assignable, place.  Used by qemu-dm's command line, the monitor and the
- * xenstore channel alike, so all of them accept and refuse the same things.
+ * parse, expand against the host's functions, apply every acceptance rule,
+ * place.  The one policy of every front-end: qemu-dm's command line and
+ * -dry-run, the monitor, the xenstore channel and xm all come through here,
+ * so all of them accept and refuse the same things with the same words.
+ *
+ * The rules, per function, in this order:
+ *   - it is present on the host;
+ *   - nobody holds it: not this guest (already attached, or named earlier
+ *     in the same list) and no other domain (its backend list);
+ *   - it is bound to pciback or pci-stub;
+ *   - its config space reads (not all ones: powered off or absent) and its
+ *     header type is 0 or 1 (a CardBus bridge, type 2, is refused);
+ *   - it fits on the guest bus (hw/pt-place.c).
+ * '*' skips functions that read all ones, with a note.
  */
 #ifndef PT_PLAN_H
 #define PT_PLAN_H
@@ -21,14 +32,56 @@ typedef struct PtPlan {
     PtOptions opts;             /* merged: spec over guest defaults */
 } PtPlan;
 
-/* On failure the bus map is unchanged and err says why. */
-int pt_plan_spec(HostPci *host, PtBusMap *map, const char *text,
-                 const PtPlanDefaults *dflt, PtPlan *plan, PtError *err);
+/* Who holds a host function already. */
+typedef struct PtHolder {
+    bool self;                  /* the guest being planned for */
+    unsigned domid;             /* otherwise the domain holding it */
+    char name[72];              /* its name, "" when unknown */
+    int vdevfn;                 /* self: where, or -1 */
+} PtHolder;
+
+/* Sources of holders, asked in turn: held() fills *who and returns true. */
+typedef struct PtHolders PtHolders;
+struct PtHolders {
+    bool (*held)(void *opaque, PtBdf bdf, PtHolder *who);
+    void *opaque;
+    const PtHolders *next;
+};
+
+/* Plans made earlier in one list (several -pci, a config's pci = [...]):
+ * their functions are this guest's.  A PtHolders source. */
+typedef struct PtPlanList {
+    const PtPlan *plans;
+    int n;
+} PtPlanList;
+bool pt_plan_list_holds(void *plan_list, PtBdf bdf, PtHolder *who);
+
+/* On failure the bus map is unchanged and err says why.  holders may be NULL. */
+int pt_plan_spec(HostPci *host, PtBusMap *map, const char *text, const PtPlanDefaults *dflt,
+                 const PtHolders *holders, PtPlan *plan, PtError *err);
+
+/* Parse and expand a spec against the host: '*' leaves out functions that
+ * read all ones, said in note (len bytes, "" when none). */
+int pt_plan_expand(HostPci *host, const char *text, PtRequest *req, char *note, size_t len,
+                   PtError *err);
+
+/* The function exists on the host; the notation's message if not. */
+int pt_plan_check_present(HostPci *host, PtBdf bdf, const char *text, PtError *err);
+
+/* The acceptance rules without placement (xm restore checks a saved layout). */
+int pt_plan_accept(HostPci *host, const PtRequest *req, const char *text,
+                   const PtHolders *holders, PtError *err);
 
 /* The same from an expanded request (the per-function wire protocol);
  * partial as for pt_place. */
 int pt_plan_request(HostPci *host, PtBusMap *map, const PtRequest *req, const char *text,
-                    const PtPlanDefaults *dflt, bool partial, PtPlan *plan, PtError *err);
+                    const PtPlanDefaults *dflt, const PtHolders *holders, bool partial,
+                    PtPlan *plan, PtError *err);
+
+/* The guest slots a list of specs pins with @VSLOT (unparsable specs add
+ * nothing): a PtBusMap's pinned set while the list is placed in order, so
+ * an automatic spec never takes the slot a later one names. */
+uint32_t pt_plan_pinned_slots(const char *const *specs, int n);
 
 PtPlanDefaults pt_plan_defaults(void);
 

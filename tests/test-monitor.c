@@ -62,6 +62,15 @@ static void test_add_info_del(void)
     g_assert_nonnull(strstr(info, "  07.2 8086:3a36 class 0c03 rev 00 header 80 host 0000:00:1d.2\n"));
     g_assert_nonnull(strstr(info, "  04.1 10de:0a65 class 0300 rev a2 header 80 host 0000:06:00.0\n"));
     g_assert_nonnull(strstr(info, "    BAR1 mem64 0x00000000 size 0x10000000 prefetch\n"));
+    g_assert_nonnull(strstr(info, "Pass-through options:\n"
+        "  04.0 host 0000:06:00.1 msitranslate=0 power_mgmt=0 permissive=0 map=least\n"
+        "  04.1 host 0000:06:00.0 msitranslate=0 power_mgmt=0 permissive=0 map=least\n"
+        "  07.0 host 0000:00:1d.0 msitranslate=0 power_mgmt=0 permissive=0 map=identity\n"));
+    g_autofree char *opt = run(&m, "pci_add 00:1a.*,permissive=1,msitranslate=1", 0);
+    g_autofree char *info2 = run(&m, "info pci", 0);
+    g_assert_nonnull(strstr(info2, "  05.7 host 0000:00:1a.7 msitranslate=1 power_mgmt=0 "
+                                   "permissive=1 map=identity\n"));
+    g_free(run(&m, "pci_del 5", 0));
 
     g_autofree char *del = run(&m, "pci_del 0000:00:1d.1", 0);
     g_assert_cmpstr(del, ==, "removed guest slot 07 (3 functions)\n");
@@ -77,10 +86,16 @@ static void test_errors_change_nothing(void)
 {
     static const struct { const char *line; const char *reply; } bad[] = {
         { "pci_add 0000:00:1d.0-9", "error: 0000:00:1d.0-9: function 9 out of range 0-7 (at column 14)\n" },
-        { "pci_add 0000:00:1a.0-2@7", "error: 0000:00:1a.0-2@7: guest slot 07 function 0 is already taken\n" },
+        { "pci_add 0000:00:1a.0-2@7", "error: 0000:00:1a.0-2@7: guest slot 07 function 0 is already "
+                                      "taken (by 0000:00:1d.0)\n" },
         { "pci_add 00:1a.5", "error: 00:1a.5: function 5 is not present on the host (0000:00:1a has "
                              "functions 0,1,2,7)\n" },
         { "pci_add", "error: pci_add needs a device spec, e.g. pci_add 0000:00:1d.0-2@7\n" },
+        /* xm's words for the same request (tests/test-xm.c), not the hypervisor's EBUSY. */
+        { "pci_add 0000:00:1d.2", "error: 0000:00:1d.2 is already attached to this guest "
+                                  "(at 07.2)\n" },
+        { "pci_add 00:1d.7,1@9", "error: 00:1d.7,1@9: 0000:00:1d.7 is already attached to this "
+                                 "guest (at 07.7)\n" },
         { "pci_del 0000:00:1a.0", "error: 0000:00:1a.0: not attached to this guest\n" },
         { "pci_del 1f", "error: guest slot 1f has no pass-through device\n" },
         { "pci_del 0000:00:1d.0@7", "error: 0000:00:1d.0@7: detach takes no @VSLOT: the whole guest slot "
@@ -88,7 +103,11 @@ static void test_errors_change_nothing(void)
         { "pci_del", "error: pci_del needs a device spec or a guest slot, e.g. pci_del 07\n" },
         { "info", "error: info what? (info pci)\n" },
         { "frobnicate now", "error: unknown command 'frobnicate' (try help)\n" },
-        { "pci_dump /nonexistent/dir/file", NULL },
+        { "pci_dump /nonexistent/dir/file",
+          "error: pci_dump /nonexistent/dir/file: No such file or directory\n" },
+        { "pci_add pci_addr=8 host host=00:1a.0",
+          "error: pci_add pci_addr=8 host host=00:1a.0: only pci_addr=auto is supported (pci_add "
+          "pci_addr=auto host host=SPEC; the guest slot goes in SPEC as @VSLOT)\n" },
     };
     MonRig m;
 
@@ -108,6 +127,28 @@ static void test_errors_change_nothing(void)
     /* Refusals that are decided before the hypervisor is asked cost no call. */
     g_assert_cmpuint(hypervisor_sim_log_len(m.rig.hv), ==, calls);
     g_assert_cmpint(m.quits, ==, 0);
+    mon_down(&m);
+}
+
+/* The policy's words as -dry-run gives them (tests/test-proposal.c): a
+ * function reading all ones, a CardBus bridge; '*' skips with a note. */
+static void test_policy_as_dry_run(void)
+{
+    const uint8_t cardbus = 0x82;
+    MonRig m;
+
+    mon_up(&m);
+    simtree_all_ones(m.rig.tree, "0000:06:00.1");
+    simtree_poke(m.rig.tree, "0000:00:1a.0", 0x0e, &cardbus, 1);
+    g_autofree char *dark = run(&m, "pci_add 06:00.1", -1);
+    g_assert_cmpstr(dark, ==, "error: 0000:06:00.1 reads all ones (powered off or absent): not "
+                              "passed through\n");
+    g_autofree char *cb = run(&m, "pci_add 00:1a.*", -1);
+    g_assert_cmpstr(cb, ==, "error: 00:1a.*: 0000:00:1a.0 has header type 0x02 (CardBus "
+                            "bridge), which cannot be passed through\n");
+    g_autofree char *star = run(&m, "pci_add 06:00.*@8", 0);
+    g_assert_cmpstr(star, ==, "0000:06:00.0 -> 00:08.0\nnote: 0000:06:00.1 reads all ones "
+                              "(powered off or absent): skipped\n");
     mon_down(&m);
 }
 
@@ -209,9 +250,15 @@ static void test_qemu_dm_unix_monitor(void)
         "  07.2 8086:3a36 class 0c03 rev 00 header 80 host 0000:00:1d.2\n"
         "    INTC -> link 1, line 0\n"
         "    BAR4 io    0x00000000 size 0x20\n"
+        "Pass-through options:\n"
+        "  07.0 host 0000:00:1d.0 msitranslate=0 power_mgmt=0 permissive=0 map=identity\n"
+        "  07.1 host 0000:00:1d.1 msitranslate=0 power_mgmt=0 permissive=0 map=identity\n"
+        "  07.2 host 0000:00:1d.2 msitranslate=0 power_mgmt=0 permissive=0 map=identity\n"
         "(qemu) \n");
     g_assert_true(g_subprocess_wait_check(dm, NULL, &gerr));
     g_assert_no_error(gerr);
+    /* Its socket goes with it. */
+    g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
     simtree_remove(g_steal_pointer(&tree));
 }
 
@@ -391,6 +438,7 @@ int main(int argc, char **argv)
     g_test_add_func("/monitor/add-info-del", test_add_info_del);
     g_test_add_func("/monitor/errors-change-nothing", test_errors_change_nothing);
     g_test_add_func("/monitor/dump-help-quit", test_dump_help_quit);
+    g_test_add_func("/monitor/policy-as-dry-run", test_policy_as_dry_run);
     g_test_add_func("/monitor/qemu-dm-unix-socket", test_qemu_dm_unix_monitor);
     g_test_add_func("/monitor/qemu-dm-unix-client-hangs-up", test_qemu_dm_unix_client_hangs_up);
     g_test_add_func("/monitor/stdio-eof/pipe-closed", test_stdio_pipe_closed);

@@ -135,6 +135,10 @@ static const BadSpec bad_specs[] = {
     { "00:1d.0,,map=least", "00:1d.0,,map=least: empty item between commas (at column 9)" },
     { "00:1d.0,", "00:1d.0,: empty item between commas (at column 9)" },
     { "00:1d.0,map=least,map=least", "00:1d.0,map=least,map=least: option map given twice (at column 19)" },
+    { "1c:03.2,4,map=least@9", "1c:03.2,4,map=least@9: '@' after an option: @VSLOT goes before "
+      "the options, e.g. 00:1d.0-2@7,map=least (at column 20)" },
+    { "00:1d.0,permissive=1@9", "00:1d.0,permissive=1@9: '@' after an option: @VSLOT goes before "
+      "the options, e.g. 00:1d.0-2@7,map=least (at column 21)" },
     { "00:1d.0,3,map=least,5", "00:1d.0,3,map=least,5: function '5' after an option: list functions before "
                                "options (at column 21)" },
     { "00:1d.0@7@8", "00:1d.0@7@8: unexpected '@' (at column 10)" },

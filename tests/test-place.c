@@ -148,6 +148,20 @@ static void test_single_auto_skips_used_slots(void)
     place_ok(&m, &r, PT_MAP_IDENTITY, false, "06.0", NULL);
 }
 
+/* Slots a later spec pins are not for automatic placement; pinning there is. */
+static void test_auto_keeps_clear_of_pinned(void)
+{
+    PtBusMap m = fresh_map(PT_RESERVED_DEFAULT);
+    PtRequest one = mkreq(0x1d, PT_UNSET, 1, 0);
+    PtRequest dev = mkreq(0x1a, PT_UNSET, 3, 0, 1, 2);
+    PtRequest pin = mkreq(0x1b, 4, 1, 0);
+
+    m.pinned = (1u << 4) | (1u << 6);
+    place_ok(&m, &one, PT_MAP_IDENTITY, false, "05.0", NULL);
+    place_ok(&m, &dev, PT_MAP_IDENTITY, false, "07.0 07.1 07.2", NULL);
+    place_ok(&m, &pin, PT_MAP_IDENTITY, false, "04.0", NULL);
+}
+
 static void test_single_pinned(void)
 {
     PtBusMap m = fresh_map(PT_RESERVED_DEFAULT);
@@ -159,7 +173,7 @@ static void test_single_pinned(void)
     place_ok(&m, &r, PT_MAP_IDENTITY, false, "12.5", NULL);
     g_assert_cmpint(m.used[0x12], ==, 0x21);
     place_err(&m, &r, PT_MAP_IDENTITY, false, "0000:00:1d.3@12.5", -EBUSY,
-              "0000:00:1d.3@12.5: guest slot 12 function 5 is already taken");
+              "0000:00:1d.3@12.5: guest slot 12 function 5 is already taken (by 0000:00:1d.3)");
     /* Function 0 goes into a slot that only has others. */
     m.used[0x13] = 0x06;
     r.vslot = 0x13;
@@ -561,7 +575,7 @@ static void test_unplace(void)
     mid = m;
     place_ok(&m, &b, PT_MAP_IDENTITY, false, "05.0", &pb);
     place_err(&m, &c, PT_MAP_IDENTITY, false, "c", -EBUSY,
-              "c: guest slot 05 function 0 is already taken");
+              "c: guest slot 05 function 0 is already taken (by 0000:00:1a.0)");
     pt_unplace(&m, &pb);
     g_assert_true(memcmp(&mid, &m, sizeof(m)) == 0);
     place_ok(&m, &c, PT_MAP_LEAST, false, "05.0 05.1", &pc);
@@ -728,7 +742,7 @@ static Expect oracle(const Model *md, const PtRequest *r, PtMapScheme dflt,
     return e;
 }
 
-/* The map as the model sees it. */
+/* The map as the model sees it, with the host function at each devfn. */
 static void model_map(const Model *md, PtBusMap *m)
 {
     pt_busmap_init(m, md->reserved);
@@ -736,6 +750,11 @@ static void model_map(const Model *md, PtBusMap *m)
         for (int f = 0; f < PT_FUNCS_PER_SLOT; f++)
             if (model_taken(md, s, f))
                 m->used[s] |= (uint8_t)(1u << f);
+    for (int i = 0; i < md->nlive; i++)
+        for (int j = 0; j < md->live[i].nfuncs; j++) {
+            uint8_t d = md->live[i].vdevfn[j];
+            m->holder[PT_SLOT(d)][PT_FUNC(d)] = md->live[i].host[j];
+        }
 }
 
 /* Invariants that hold whatever the history. */
@@ -1050,6 +1069,7 @@ int main(int argc, char **argv)
 
     g_test_add_func("/place/single/auto-in-order", test_single_auto_in_order);
     g_test_add_func("/place/single/no-identity", test_single_no_identity);
+    g_test_add_func("/place/auto-keeps-clear-of-pinned", test_auto_keeps_clear_of_pinned);
     g_test_add_func("/place/single/auto-skips-used-slots",
                     test_single_auto_skips_used_slots);
     g_test_add_func("/place/single/pinned", test_single_pinned);

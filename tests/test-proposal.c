@@ -118,7 +118,7 @@ static void run_example(gconstpointer data)
     fixture_up(&fx, ex->host, true);
     fx.dflt.opts.map = ex->scheme;
     for (int i = 0; ex->specs[i]; i++) {
-        if (pt_plan_spec(fx.host, &fx.map, ex->specs[i], &fx.dflt, &plan, &err) < 0)
+        if (pt_plan_spec(fx.host, &fx.map, ex->specs[i], &fx.dflt, NULL, &plan, &err) < 0)
             g_error("%s: %s", ex->name, err.msg);
         placement_lines(&plan.placement, got);
     }
@@ -136,7 +136,7 @@ static void test_uncore_holes(void)
     Fixture fx;
 
     fixture_up(&fx, ASUS, true);
-    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "ff:03.*", &fx.dflt, &plan, &err), ==, 0);
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "ff:03.*", &fx.dflt, NULL, &plan, &err), ==, 0);
     placement_lines(&plan.placement, got);
     g_assert_cmpstr(got->str, ==, "0000:ff:03.0 -> 00:04.0\n0000:ff:03.1 -> 00:04.1\n"
                                   "0000:ff:03.4 -> 00:04.4\n");
@@ -147,7 +147,7 @@ static void test_uncore_holes(void)
 static void test_failure_changes_nothing(void)
 {
     static const struct { const char *spec; const char *msg; } failing[] = {
-        { "00:1a.0-2@7", "00:1a.0-2@7: guest slot 07 function 0 is already taken" },
+        { "00:1a.0-2@7", "00:1a.0-2@7: guest slot 07 function 0 is already taken (by 0000:00:1d.0)" },
         { "00:1a.3", "00:1a.3: function 3 is not present on the host (0000:00:1a has functions 0,1,2,7)" },
         { "00:1d.0@2", "00:1d.0@2: guest slot 02 is reserved (slots 00-03 are kept for the platform)" },
         { "00:1a.0-9", "00:1a.0-9: function 9 out of range 0-7 (at column 9)" },
@@ -159,10 +159,10 @@ static void test_failure_changes_nothing(void)
     Fixture fx;
 
     fixture_up(&fx, ASUS, true);
-    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "0000:00:1d.0-2@7", &fx.dflt, &plan, &err), ==, 0);
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "0000:00:1d.0-2@7", &fx.dflt, NULL, &plan, &err), ==, 0);
     before = fx.map;
     for (size_t i = 0; i < G_N_ELEMENTS(failing); i++) {
-        g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, failing[i].spec, &fx.dflt, &plan, &err), ==, -1);
+        g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, failing[i].spec, &fx.dflt, NULL, &plan, &err), ==, -1);
         g_assert_cmpstr(err.msg, ==, failing[i].msg);
         g_assert_cmpmem(&fx.map, sizeof(fx.map), &before, sizeof(before));
     }
@@ -179,10 +179,63 @@ static void test_not_assignable(void)
 
     fixture_up(&fx, ICH7, false);
     before = fx.map;
-    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "00:1d.*@7", &fx.dflt, &plan, &err), ==, -1);
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "00:1d.*@7", &fx.dflt, NULL, &plan, &err), ==, -1);
     g_assert_cmpstr(err.msg, ==, "00:1d.*@7: 0000:00:1d.0 is not assignable: bound to uhci_hcd "
                                  "(bind it to pciback or pci-stub first)");
     g_assert_cmpmem(&fx.map, sizeof(fx.map), &before, sizeof(before));
+    fixture_down(&fx);
+}
+
+/* A laptop GPU's audio function powered off (all ones) and a CardBus
+ * bridge at function 0, made in the ASUS tree: 06:00.1 and 00:1a.0. */
+static void make_odd_functions(const char *dir)
+{
+    const uint8_t cardbus = 0x82;       /* multi-function, header type 2 */
+
+    simtree_all_ones(dir, "0000:06:00.1");
+    simtree_poke(dir, "0000:00:1a.0", 0x0e, &cardbus, 1);
+}
+
+/* One policy: all ones and CardBus are refused with the reason, '*' skips
+ * what reads all ones, and a function is this guest's only once. */
+static void test_policy(void)
+{
+    static const struct { const char *spec, *msg; } refused[] = {
+        { "06:00.1", "0000:06:00.1 reads all ones (powered off or absent): not passed through" },
+        { "06:00.1,0", "06:00.1,0: 0000:06:00.1 reads all ones (powered off or absent): not "
+                       "passed through" },
+        { "00:1a.*", "00:1a.*: 0000:00:1a.0 has header type 0x02 (CardBus bridge), which "
+                     "cannot be passed through" },
+        { "00:1d.1", "0000:00:1d.1 is already attached to this guest (at 07.1)" },
+        { "00:1d.7,1@9", "00:1d.7,1@9: 0000:00:1d.1 is already attached to this guest (at 07.1)" },
+    };
+    PtPlan plans[2];
+    PtPlanList earlier = { plans, 0 };
+    PtHolders holders = { .held = pt_plan_list_holds, .opaque = &earlier };
+    PtBusMap before;
+    PtError err;
+    Fixture fx;
+
+    fixture_up(&fx, ASUS, true);
+    make_odd_functions(fx.dir);
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "00:1d.0-2@7", &fx.dflt, &holders, &plans[0],
+                                 &err), ==, 0);
+    earlier.n = 1;
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "06:00.*", &fx.dflt, &holders, &plans[1],
+                                 &err), ==, 0);
+    g_autoptr(GString) got = placement_lines(&plans[1].placement, g_string_new(""));
+    g_assert_cmpstr(got->str, ==, "0000:06:00.0 -> 00:04.0\n");
+    g_assert_cmpstr(plans[1].placement.note, ==,
+                    "0000:06:00.1 reads all ones (powered off or absent): skipped");
+    earlier.n = 2;
+    before = fx.map;
+    for (size_t i = 0; i < G_N_ELEMENTS(refused); i++) {
+        PtPlan plan;
+        g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, refused[i].spec, &fx.dflt, &holders,
+                                     &plan, &err), ==, -1);
+        g_assert_cmpstr(err.msg, ==, refused[i].msg);
+        g_assert_cmpmem(&fx.map, sizeof(fx.map), &before, sizeof(before));
+    }
     fixture_down(&fx);
 }
 
@@ -228,6 +281,61 @@ static void test_cli_dry_run(void)
     simtree_remove(dir);
 }
 
+/* -dry-run gives the real run's verdict and words, and neither prints a
+ * placement before every -pci is accepted. */
+static void test_cli_dry_run_is_real(void)
+{
+    static const struct { const char *pci[2]; const char *says; } cases[] = {
+        { { "00:1d.0@7", "00:1d.0-1@8" },
+          "qemu-dm: 00:1d.0-1@8: 0000:00:1d.0 is already attached to this guest (at 07.0)\n" },
+        { { "00:1d.*@7", "06:00.1" },
+          "qemu-dm: 0000:06:00.1 reads all ones (powered off or absent): not passed through\n" },
+        { { "00:1d.*@7", "00:1a.0" },
+          "qemu-dm: 0000:00:1a.0 has header type 0x02 (CardBus bridge), which cannot be passed "
+          "through\n" },
+    };
+    char *dir = simtree_build(ASUS, true);
+
+    make_odd_functions(dir);
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+        for (int real = 0; real < 2; real++) {
+            const char *args[] = { "-host-sysfs", dir, "-pci", cases[i].pci[0], "-pci",
+                                   cases[i].pci[1], real ? "-hypervisor" : "-dry-run",
+                                   real ? "sim" : NULL, NULL };
+            g_autofree char *out = NULL, *errout = NULL;
+            int status;
+            run_qemu_dm(args, &status, &out, &errout);
+            g_assert_true(WIFEXITED(status));
+            g_assert_cmpint(WEXITSTATUS(status), ==, 2);
+            g_assert_cmpstr(out, ==, "");
+            /* The real run also logs what it attached and undid (not "qemu-dm:" lines). */
+            g_auto(GStrv) lines = g_strsplit(errout, "\n", -1);
+            g_autoptr(GString) said = g_string_new("");
+            for (char **l = lines; *l; l++)
+                if (g_str_has_prefix(*l, "qemu-dm: "))
+                    g_string_append_printf(said, "%s\n", *l);
+            g_assert_cmpstr(said->str, ==, cases[i].says);
+        }
+    /* An automatic spec keeps clear of the slot a later one pins. */
+    const char *pinned[] = { "-host-sysfs", dir, "-pci", "00:1d.0", "-pci", "00:1d.1@4",
+                             "-dry-run", NULL };
+    g_autofree char *pout = NULL, *perr = NULL;
+    int pstatus;
+    run_qemu_dm(pinned, &pstatus, &pout, &perr);
+    g_assert_true(g_spawn_check_wait_status(pstatus, NULL));
+    g_assert_cmpstr(pout, ==, "0000:00:1d.0 -> 00:05.0\n0000:00:1d.1 -> 00:04.0\n");
+    /* '*' skips the dark function with a note. */
+    const char *ok[] = { "-host-sysfs", dir, "-pci", "06:00.*", "-dry-run", NULL };
+    g_autofree char *out = NULL, *errout = NULL;
+    int status;
+    run_qemu_dm(ok, &status, &out, &errout);
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    g_assert_cmpstr(out, ==, "0000:06:00.0 -> 00:04.0\n");
+    g_assert_cmpstr(errout, ==, "qemu-dm: note: 0000:06:00.1 reads all ones (powered off or "
+                                "absent): skipped\n");
+    simtree_remove(dir);
+}
+
 static void test_cli_usage_errors(void)
 {
     static const struct { const char *args[4]; const char *msg; } cases[] = {
@@ -236,6 +344,8 @@ static void test_cli_usage_errors(void)
         { { "-bogus", NULL }, "qemu-dm: unknown option '-bogus' (try -help)\n" },
         { { "-pci-reserved", "0-20", NULL },
           "qemu-dm: -pci-reserved '0-20': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-pci-reserved", "", NULL },
+          "qemu-dm: -pci-reserved '': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
         { { "-host-sysfs", "/nonexistent/tree", "-dry-run", NULL }, NULL },
     };
 
@@ -265,5 +375,7 @@ int main(int argc, char **argv)
     g_test_add_func("/proposal/not assignable", test_not_assignable);
     g_test_add_func("/proposal/qemu-dm -dry-run", test_cli_dry_run);
     g_test_add_func("/proposal/qemu-dm usage errors", test_cli_usage_errors);
+    g_test_add_func("/proposal/policy", test_policy);
+    g_test_add_func("/proposal/qemu-dm -dry-run is the real check", test_cli_dry_run_is_real);
     return g_test_run();
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "monitor.h"
 #include "php.h"
 #include "rig.h"
 #include "test-guest.h"
@@ -460,6 +461,70 @@ static void test_boot_all_or_none(void)
     g_assert_cmpint(pt_guest_count(fx.rig.guest), ==, 0);
     g_autofree char *after = backend_snapshot(&fx);
     g_assert_cmpstr(after, ==, before);
+    fx_down(&fx);
+}
+
+/* ================================================================ one owner per function */
+
+/* Domain 2 ("hvm2") has 06:00.0 and 06:00.1 in its backend list. */
+static void put_other_domain(Fx *fx)
+{
+    char path[128];
+
+    put(fx, "/local/domain/2/name", "hvm2");
+    xs_path_backend(2, "num_devs", path, sizeof(path));
+    put(fx, path, "2");
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *node = g_strdup_printf("dev-%d", i);
+        g_autofree char *v = g_strdup_printf("0000:06:00.%d", i);
+        xs_path_backend(2, node, path, sizeof(path));
+        put(fx, path, v);
+    }
+}
+
+/* Every way in names the owner: the boot list, both pci-ins forms; this
+ * guest's own functions are "already attached" with where, as the monitor says. */
+static void test_one_owner(void)
+{
+    Fx fx = { 0 };
+    PtError err;
+
+    fx_store(&fx);
+    put_other_domain(&fx);
+    put_be(&fx, "num_devs", "1");
+    put_be(&fx, "dev-0", "0000:06:00.1");
+    g_assert_cmpint(fx_dm_try(&fx, ASUS, false, NULL, &err), <, 0);
+    g_assert_cmpstr(err.msg, ==, "backend dev-0 (0000:06:00.1): 0000:06:00.1 is passed through "
+                                 "to domain 2 (hvm2) already");
+    g_assert_cmpint(pt_guest_count(fx.rig.guest), ==, 0);
+    rig_down(&fx.rig);
+    put_be(&fx, "num_devs", "0");
+    fx_dm(&fx, true);
+    size_t calls = hypervisor_sim_log_len(fx.rig.hv);
+    expect_ins_failed(&fx, "06:00.*", "06:00.*: 0000:06:00.0 is passed through to domain 2 "
+                                      "(hvm2) already");
+    expect_ins_failed(&fx, "0000:06:00.1@101", "0000:06:00.1@101: 0000:06:00.1 is passed "
+                                               "through to domain 2 (hvm2) already");
+    /* The monitor of the same qemu-dm: the same words. */
+    MonitorTarget t = { .guest = fx.rig.guest, .bus = fx.rig.bus };
+    Monitor *mon = monitor_new(&t);
+    g_autoptr(GString) reply = g_string_new("");
+    g_assert_cmpint(monitor_execute(mon, "pci_add 06:00.*", reply), ==, -1);
+    g_assert_cmpstr(reply->str, ==, "error: 06:00.*: 0000:06:00.0 is passed through to domain 2 "
+                                    "(hvm2) already\n");
+    monitor_free(mon);
+    expect_ins(&fx, "0000:00:1d.0-2@7", "0x38,0x39,0x3a");
+    calls = hypervisor_sim_log_len(fx.rig.hv);
+    expect_ins_failed(&fx, "0000:00:1d.1", "0000:00:1d.1 is already attached to this guest "
+                                           "(at 07.1)");
+    expect_ins_failed(&fx, "00:1d.*", "00:1d.*: 0000:00:1d.0 is already attached to this guest "
+                                      "(at 07.0)");
+    g_assert_cmpuint(hypervisor_sim_log_len(fx.rig.hv), ==, calls);
+    /* The other domain lets go: the function is free. */
+    char path[128];
+    xs_path_backend(2, NULL, path, sizeof(path));
+    g_assert_true(xs_rm(fx.ts, XBT_NULL, path));
+    expect_ins(&fx, "0000:06:00.1@101", "0x21");
     fx_down(&fx);
 }
 
@@ -1040,6 +1105,7 @@ int main(int argc, char **argv)
     g_test_add_func("/xenstore/boot/libxl-format", test_boot_libxl_format);
     g_test_add_func("/xenstore/boot/malformed", test_boot_malformed);
     g_test_add_func("/xenstore/boot/all-or-none", test_boot_all_or_none);
+    g_test_add_func("/xenstore/one-owner", test_one_owner);
     g_test_add_func("/xenstore/ins/extended-one-command", test_ins_extended_one_command);
     g_test_add_func("/xenstore/ins/every-form", test_ins_every_form);
     g_test_add_func("/xenstore/ins/legacy-per-function-as-xend",

@@ -187,7 +187,8 @@ static void test_create_every_form(void)
         "0000:00:1f.2 -> 00:09.0\n0000:00:1f.3 -> 00:09.1\n"
         "0000:ff:03.1 -> 00:0a.0\n");
     g_autofree char *list = xm_ok("pci-list", "forms", NULL, NULL);
-    g_assert_true(g_str_has_prefix(list, "Host           Guest\n0000:00:1a.0   04.0\n"));
+    g_assert_true(g_str_has_prefix(list, "Host           Guest  Options\n"
+                                         "0000:00:1a.0   04.0   -\n"));
     g_assert_cmpuint(count(list, "\n"), ==, 13);
     g_autofree char *log = dm_log(&fx, 1);
     g_assert_nonnull(strstr(log, "test-guest: boot: slot 04: sees 04.0 8086:3a37 04.1 8086:3a38 "
@@ -213,8 +214,8 @@ static void test_create_list_and_pci_map(void)
     /* Functions another domain has are refused, and nothing is left of it. */
     char *o, *e;
     g_assert_cmpint(xm(&o, &e, "create", cfg2, NULL), ==, 1);
-    g_assert_nonnull(strstr(e, "star.cfg: 0000:00:1d.*: 0000:00:1d.0 is passed through to "
-                               "domain 1 already"));
+    g_assert_nonnull(strstr(e, "star.cfg: pci[0]: 0000:00:1d.*: 0000:00:1d.0 is passed through "
+                               "to domain 1 (holes) already"));
     g_free(o);
     g_free(e);
     g_assert_cmpint(xm(NULL, NULL, "pci-list", "star", NULL), ==, 1);
@@ -235,6 +236,142 @@ static void test_create_list_and_pci_map(void)
     fx_down(&fx);
 }
 
+/* '*' leaves out a function that reads all ones, says so, and qemu-dm's
+ * boot list agrees with what xm wrote. */
+static void test_create_star_skips_all_ones(void)
+{
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    simtree_all_ones(fx.tree, "0000:06:00.1");
+    g_autofree char *cfg = write_cfg(&fx, "dark", "pci = [ '06:00.*@6' ]", true);
+    g_assert_cmpint(xm(&out, &err, "create", cfg, NULL), ==, 0);
+    g_assert_cmpstr(out, ==, "Started domain dark (id=1)\n0000:06:00.0 -> 00:06.0\n");
+    g_assert_nonnull(strstr(err, "dark.cfg: pci[0]: note: 0000:06:00.1 reads all ones (powered "
+                                 "off or absent): skipped\n"));
+    g_free(out);
+    g_free(err);
+    g_assert_cmpint(xm(&out, &err, "pci-attach", "dark", "06:00.1", NULL), ==, 1);
+    g_assert_cmpstr(err, ==, "xm: pci-attach 06:00.1: 0000:06:00.1 reads all ones (powered off "
+                             "or absent): not passed through\n");
+    g_free(out);
+    g_free(err);
+    fx_down(&fx);
+}
+
+/* An automatic entry keeps clear of the slot a later one pins (xm's check
+ * and qemu-dm's boot list alike); a taken slot names what took it. */
+static void test_create_auto_keeps_clear_of_pinned(void)
+{
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *ok = write_cfg(&fx, "pins", "pci = [ '00:1a.0', '00:1d.0-2@4' ]", true);
+    g_autofree char *clash = write_cfg(&fx, "clash", "pci = [ '06:00.*@8', '00:1a.1@8' ]", true);
+    g_autofree char *c = xm_ok("create", ok, NULL, NULL);
+    g_assert_cmpstr(c, ==, "Started domain pins (id=1)\n0000:00:1d.0 -> 00:04.0\n"
+                           "0000:00:1d.1 -> 00:04.1\n0000:00:1d.2 -> 00:04.2\n"
+                           "0000:00:1a.0 -> 00:05.0\n");
+    g_assert_cmpint(xm(&out, &err, "create", clash, NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "clash.cfg: pci[1]: 00:1a.1@8: guest slot 08 function 0 is "
+                                 "already taken (by 0000:06:00.0)\n"));
+    g_free(out);
+    g_free(err);
+    fx_down(&fx);
+}
+
+/* A reused domid appends to qemu-dm's log; a failed start reports only
+ * what that run said. */
+static void test_log_appended(void)
+{
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *ok = write_cfg(&fx, "first", "pci = [ ]", false);
+    g_autofree char *again = write_cfg(&fx, "second", "pci = [ ]", false);
+    g_autofree char *nohv = write_cfg(&fx, "nohv", "hypervisor = 'xen'", false);
+    for (int i = 0; i < 2; i++) {
+        g_assert_cmpint(xm(&out, &err, "create", nohv, NULL), ==, 1);
+        g_assert_cmpuint(count(err, "xm: qemu-dm: "), ==, 1);
+        g_free(out);
+        g_free(err);
+    }
+    g_free(xm_ok("create", ok, NULL, NULL));
+    g_free(xm_ok("destroy", "first", NULL, NULL));
+    g_free(xm_ok("create", again, NULL, NULL));
+    g_autofree char *log = dm_log(&fx, 1);
+    g_assert_cmpuint(count(log, "0 backend entries of domain 1 attached"), ==, 2);
+    g_assert_cmpuint(count(log, "qemu-dm: no Xen here"), ==, 2);
+    fx_down(&fx);
+}
+
+/* Every path that gives a guest a function refuses one another domain
+ * has, naming that domain: create, pci-attach, restore. */
+static void test_one_owner(void)
+{
+    static const struct { const char *spec, *says; } taken[] = {
+        { "06:00.0", "xm: pci-attach 06:00.0: 0000:06:00.0 is passed through to domain 1 (hvm1) "
+                     "already\n" },
+        { "06:00.*", "xm: pci-attach 06:00.*: 06:00.*: 0000:06:00.0 is passed through to domain "
+                     "1 (hvm1) already\n" },
+    };
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *c1 = write_cfg(&fx, "hvm1", "pci = [ '06:00.*@5' ]", true);
+    g_autofree char *c2 = write_cfg(&fx, "hvm2", "pci = [ ]", true);
+    g_autofree char *c3 = write_cfg(&fx, "hvm3", "pci = [ '00:1a.*', '06:00.1' ]", true);
+    g_autofree char *c4 = write_cfg(&fx, "twice", "pci = [ '00:1d.0@7', '00:1d.0-1@8' ]", true);
+    g_free(xm_ok("create", c1, NULL, NULL));
+    g_free(xm_ok("create", c2, NULL, NULL));
+    for (size_t i = 0; i < G_N_ELEMENTS(taken); i++) {
+        g_assert_cmpint(xm(&out, &err, "pci-attach", "hvm2", taken[i].spec, NULL), ==, 1);
+        g_assert_cmpstr(err, ==, taken[i].says);
+        g_free(out);
+        g_free(err);
+    }
+    /* qemu-dm's own -pci list, with -xenstore, answers to other domains too. */
+    const char *dm[] = { BUILDDIR "/qemu-dm", "-domid", "7", "-xenstore", "-hypervisor", "sim",
+                         "-host-sysfs", fx.tree, "-pci", "06:00.1", NULL };
+    int status;
+    g_assert_true(g_spawn_sync(NULL, (char **)dm, NULL, 0, NULL, NULL, &out, &err, &status, NULL));
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 2);
+    g_assert_cmpstr(err, ==, "qemu-dm: 0000:06:00.1 is passed through to domain 1 (hvm1) "
+                             "already\n");
+    g_assert_cmpstr(out, ==, "");
+    g_free(out);
+    g_free(err);
+    g_assert_cmpint(xm(&out, &err, "create", c3, NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "hvm3.cfg: pci[1]: 0000:06:00.1 is passed through to domain 1 "
+                                 "(hvm1) already\n"));
+    g_free(out);
+    g_free(err);
+    g_assert_cmpint(xm(&out, &err, "create", c4, NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "twice.cfg: pci[1]: 00:1d.0-1@8: 0000:00:1d.0 is already "
+                                 "attached to this guest (at 07.0)\n"));
+    g_free(out);
+    g_free(err);
+    /* Saved; meanwhile domain 2 takes 06:00.1; the restore is refused. */
+    g_autofree char *img = g_strdup_printf("%s/hvm1.save", fx.dir);
+    g_free(xm_ok("save", "hvm1", img, NULL));
+    g_free(xm_ok("pci-attach", "hvm2", "06:00.1", NULL));
+    g_assert_cmpint(xm(&out, &err, "restore", img, NULL), ==, 1);
+    g_autofree char *want = g_strdup_printf("xm: restore %s: 06:00.*@5: 0000:06:00.1 is passed "
+                                            "through to domain 2 (hvm2) already\n", img);
+    g_assert_cmpstr(err, ==, want);
+    g_free(out);
+    g_free(err);
+    g_assert_cmpint(xm(NULL, NULL, "pci-list", "hvm1", NULL), ==, 1);
+    g_autofree char *l2 = xm_ok("pci-list", "hvm2", NULL, NULL);
+    g_assert_cmpstr(l2, ==, "Host           Guest  Options\n0000:06:00.1   04.0   -\n");
+    fx_down(&fx);
+}
+
 /* ================================================================ hot-plug */
 
 static void test_attach_detach_proposal(void)
@@ -245,13 +382,13 @@ static void test_attach_detach_proposal(void)
     g_autofree char *cfg = write_cfg(&fx, "hp", "pci = [ ]", true);
     g_autofree char *c = xm_ok("create", cfg, NULL, NULL);
     g_autofree char *l0 = xm_ok("pci-list", "1", NULL, NULL);
-    g_assert_cmpstr(l0, ==, "Host           Guest\n");
+    g_assert_cmpstr(l0, ==, "Host           Guest  Options\n");
     g_autofree char *a = xm_ok("pci-attach", "1", "0000:00:1d.0-2@7", NULL);
     g_assert_cmpstr(a, ==, "0000:00:1d.0 -> 00:07.0\n0000:00:1d.1 -> 00:07.1\n"
                            "0000:00:1d.2 -> 00:07.2\n");
     g_autofree char *l1 = xm_ok("pci-list", "1", NULL, NULL);
-    g_assert_cmpstr(l1, ==, "Host           Guest\n0000:00:1d.0   07.0\n0000:00:1d.1   07.1\n"
-                            "0000:00:1d.2   07.2\n");
+    g_assert_cmpstr(l1, ==, "Host           Guest  Options\n0000:00:1d.0   07.0   -\n"
+                            "0000:00:1d.1   07.1   -\n0000:00:1d.2   07.2   -\n");
     g_autofree char *log = dm_log(&fx, 1);
     /* Function 0 plugged last, then one event, and the guest saw all three. */
     const char *f1 = strstr(log, "0000:00:1d.1 -> 07.1: attached");
@@ -265,7 +402,7 @@ static void test_attach_detach_proposal(void)
     g_autofree char *d = xm_ok("pci-detach", "1", "0000:00:1d.0-2", NULL);
     g_assert_cmpstr(d, ==, "removed guest slot 07 (0x38,0x39,0x3a)\n");
     g_autofree char *l2 = xm_ok("pci-list", "1", NULL, NULL);
-    g_assert_cmpstr(l2, ==, "Host           Guest\n");
+    g_assert_cmpstr(l2, ==, "Host           Guest  Options\n");
     g_autofree char *log2 = dm_log(&fx, 1);
     g_assert_nonnull(strstr(log2, "test-guest: event 3 slot 07 (_STA 0x07): ejected"));
     /* VSLOT as its own argument, a single function in libxl's form. */
@@ -275,6 +412,41 @@ static void test_attach_detach_proposal(void)
     g_assert_cmpstr(a3, ==, "0000:00:1f.2 -> 00:0b.0\n");
     g_autofree char *d2 = xm_ok("pci-detach", "hp", "06:00.1", NULL);
     g_assert_cmpstr(d2, ==, "removed guest slot 08 (0x40,0x41)\n");
+    fx_down(&fx);
+}
+
+/* xm list; pci-list shows each function's options; pci-detach by slot. */
+static void test_list_options_detach_slot(void)
+{
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    g_autofree char *ca = write_cfg(&fx, "a", "pci = [ '00:1d.0-2@7,permissive=1', "
+                                              "'06:00.*,map=least' ]", true);
+    g_autofree char *cb = write_cfg(&fx, "b", "pci = [ ]", true);
+    g_free(xm_ok("create", ca, NULL, NULL));
+    g_free(xm_ok("create", cb, NULL, NULL));
+    g_autofree char *list = xm_ok("list", NULL, NULL, NULL);
+    g_assert_cmpstr(list, ==,
+        "Name                    ID  PCI (host->guest)\n"
+        "a                        1  0000:06:00.0->04.0 0000:06:00.1->04.1 0000:00:1d.0->07.0 "
+        "0000:00:1d.1->07.1 0000:00:1d.2->07.2\n"
+        "b                        2  -\n");
+    g_autofree char *pl = xm_ok("pci-list", "a", NULL, NULL);
+    g_assert_cmpstr(pl, ==, "Host           Guest  Options\n"
+                            "0000:06:00.0   04.0   map=least\n0000:06:00.1   04.1   map=least\n"
+                            "0000:00:1d.0   07.0   permissive=1\n0000:00:1d.1   07.1   permissive=1\n"
+                            "0000:00:1d.2   07.2   permissive=1\n");
+    g_autofree char *d = xm_ok("pci-detach", "a", "7", NULL);
+    g_assert_cmpstr(d, ==, "removed guest slot 07 (0x38,0x39,0x3a)\n");
+    g_assert_cmpint(xm(&out, &err, "pci-detach", "a", "1f", NULL), ==, 1);
+    g_assert_cmpstr(err, ==, "xm: pci-detach 1f: guest slot 1f has no pass-through device\n");
+    g_free(out);
+    g_free(err);
+    g_autofree char *after = xm_ok("pci-list", "a", NULL, NULL);
+    g_assert_cmpstr(after, ==, "Host           Guest  Options\n"
+                               "0000:06:00.0   04.0   map=least\n0000:06:00.1   04.1   map=least\n");
     fx_down(&fx);
 }
 
@@ -291,7 +463,10 @@ static void test_legacy_protocol_same_layout(void)
     g_autofree char *c2 = write_cfg(&fx, "xend", "pci = [ ]", true);
     g_free(xm_ok("create", c1, NULL, NULL));
     g_free(xm_ok("create", c2, NULL, NULL));
-    g_free(xm_ok("pci-attach", "oneshot", "0000:00:1d.0-2", NULL));
+    g_free(xm_ok("pci-attach", "oneshot", "0000:00:1d.0-2,msitranslate=1,power_mgmt=0", NULL));
+    /* One owner per function: the first guest lets go before the second asks. */
+    g_autofree char *want = xm_ok("pci-list", "oneshot", NULL, NULL);
+    g_free(xm_ok("destroy", "oneshot", NULL, NULL));
     unsigned slot = 0;
     for (size_t i = 0; i < G_N_ELEMENTS(steps); i++) {
         g_autofree char *param = g_strdup_printf(steps[i], slot << 3 | (unsigned)(i == 1 ? 2 : 0));
@@ -306,11 +481,12 @@ static void test_legacy_protocol_same_layout(void)
         g_free(state);
         g_free(reply);
     }
-    g_autofree char *want = xm_ok("pci-list", "oneshot", NULL, NULL);
     g_autofree char *got = xm_ok("pci-list", "xend", NULL, NULL);
     g_assert_cmpstr(got, ==, want);
-    g_assert_cmpstr(got, ==, "Host           Guest\n0000:00:1d.0   04.0\n0000:00:1d.1   04.1\n"
-                             "0000:00:1d.2   04.2\n");
+    g_assert_cmpstr(got, ==, "Host           Guest  Options\n"
+                             "0000:00:1d.0   04.0   msitranslate=1,power_mgmt=0\n"
+                             "0000:00:1d.1   04.1   msitranslate=1,power_mgmt=0\n"
+                             "0000:00:1d.2   04.2   msitranslate=1,power_mgmt=0\n");
     g_autofree char *log = dm_log(&fx, 2);
     g_assert_cmpuint(count(log, "test-guest: event 0"), ==, 1);
     fx_down(&fx);
@@ -337,6 +513,16 @@ static void test_failures(void)
     g_assert_true(g_file_set_contents(bad2, "name = 'b'\npci = [ '00:1d.0'\n", -1, NULL));
     g_autofree char *nohv = write_cfg(&fx, "nohv", "hypervisor = 'xen'", false);
     g_autofree char *dup = write_cfg(&fx, "f", "", false);
+    g_autofree char *badhv = write_cfg(&fx, "badhv", "hypervisor = 'kvm'", false);
+    g_autofree char *nosys = write_cfg(&fx, "nosys", "host_sysfs = '/nonexistent/tree'", false);
+    g_autofree char *junk = g_strdup_printf("%s/junk.save", fx.dir);
+    g_assert_true(g_file_set_contents(junk, "not a key file\n", -1, NULL));
+    g_autofree char *future = g_strdup_printf("%s/future.save", fx.dir);
+    g_assert_true(g_file_set_contents(future, "[xm-save]\nformat=2\nconfig=name='x'\n", -1,
+                                      NULL));
+    g_autofree char *junk_says = g_strdup_printf("xm: restore %s: ", junk);
+    g_autofree char *future_says = g_strdup_printf("xm: restore %s: save file format 2; this xm "
+                                                   "reads format 1\n", future);
     const XmFailure cases[] = {
         { { "pci-attach", "f", "0000:00:1d.0-9@7" }, 2,
           "xm: pci-attach: 0000:00:1d.0-9@7: function 9 out of range 0-7 (at column 14)\n" },
@@ -355,6 +541,12 @@ static void test_failures(void)
         { { "create", bad2 }, 2, "bad2.cfg:3: expected ',' or ']' in the list" },
         { { "create", nohv }, 1, "xm: qemu-dm of nohv stopped before it ran:\nxm: qemu-dm: " },
         { { "create", dup }, 1, "a domain named 'f' exists already" },
+        { { "create", badhv }, 2, "badhv.cfg: hypervisor = 'kvm': expected 'sim' or 'xen'\n" },
+        { { "create", nosys }, 2, "nosys.cfg: host_sysfs = '/nonexistent/tree': " },
+        { { "restore", junk }, 2, junk_says },
+        { { "restore", future }, 2, future_says },
+        { { "-t", "0", "list" }, 2, "xm: timeout '0': expected seconds, more than 0 and at most "
+                                    "3600\n" },
         { { "frobnicate" }, 2, "xm: unknown command 'frobnicate' (try xm help)\n" },
         { { "pci-list" }, 2, "xm: usage: xm pci-list DOM\n" },
     };
@@ -369,7 +561,8 @@ static void test_failures(void)
         g_free(err);
     }
     g_autofree char *list = xm_ok("pci-list", "f", NULL, NULL);
-    g_assert_cmpstr(list, ==, "Host           Guest\n0000:06:00.0   05.0\n0000:06:00.1   05.1\n");
+    g_assert_cmpstr(list, ==, "Host           Guest  Options\n0000:06:00.0   05.0   -\n"
+                              "0000:06:00.1   05.1   -\n");
     fx_down(&fx);
 }
 
@@ -586,8 +779,8 @@ static void test_real_guest_hotplug(void)
     g_assert_cmphex(view_funcs(v, "05"), ==, 0x87);
     g_hash_table_unref(v);
     g_autofree char *list = xm_ok("pci-list", "1", NULL, NULL);
-    g_assert_nonnull(strstr(list, "0000:00:1d.0   07.0\n0000:00:1d.1   07.1\n"
-                                  "0000:00:1d.2   07.2\n"));
+    g_assert_nonnull(strstr(list, "0000:00:1d.0   07.0   -\n0000:00:1d.1   07.1   -\n"
+                                  "0000:00:1d.2   07.2   -\n"));
 
     /* Detach: the guest ejects through QEMU's ACPI hot-plug, then xm returns. */
     int rc = xm(&out, &err, "-t", "40", "pci-detach", "1", "0000:00:1d.0-2", NULL);
@@ -600,7 +793,7 @@ static void test_real_guest_hotplug(void)
     g_hash_table_unref(v);
     g_autofree char *after = xm_ok("pci-list", "1", NULL, NULL);
     g_assert_null(strstr(after, "07."));
-    g_assert_nonnull(strstr(after, "0000:00:1a.0   05.0\n"));
+    g_assert_nonnull(strstr(after, "0000:00:1a.0   05.0   -\n"));
     g_autofree char *log = dm_log(&fx, 1);
     /* Detached after the guest's eject, not before. */
     const char *ejected = strstr(log, "slot 07: removed from the guest");
@@ -647,6 +840,12 @@ int main(int argc, char **argv)
     signal(SIGABRT, on_abort);
     g_test_add_func("/xm/create/every-form", test_create_every_form);
     g_test_add_func("/xm/create/list-and-pci-map", test_create_list_and_pci_map);
+    g_test_add_func("/xm/create/star-skips-all-ones", test_create_star_skips_all_ones);
+    g_test_add_func("/xm/one-owner", test_one_owner);
+    g_test_add_func("/xm/log-appended", test_log_appended);
+    g_test_add_func("/xm/list-options-detach-slot", test_list_options_detach_slot);
+    g_test_add_func("/xm/create/auto-keeps-clear-of-pinned",
+                    test_create_auto_keeps_clear_of_pinned);
     g_test_add_func("/xm/hotplug/attach-detach-proposal", test_attach_detach_proposal);
     g_test_add_func("/xm/hotplug/legacy-protocol-same-layout", test_legacy_protocol_same_layout);
     g_test_add_func("/xm/failures", test_failures);

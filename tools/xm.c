@@ -4,8 +4,9 @@
  *   xm [-t SECONDS] COMMAND ...
  *     create CFG                    write the domain and its pci backend list, start qemu-dm
  *     pci-attach DOM SPEC [VSLOT]   hot-plug a device (extended notation) through qemu-dm
- *     pci-detach DOM SPEC           hot-unplug the guest slot holding SPEC
- *     pci-list DOM                  host BDF -> guest slot.function
+ *     pci-detach DOM SPEC|VSLOT     hot-unplug the guest slot holding SPEC, or slot VSLOT
+ *     pci-list DOM                  host BDF -> guest slot.function, options
+ *     list                          every domain, its id and its functions
  *     pci-list-assignable-devices   host functions bound to pciback/pci-stub, not in use
  *     destroy DOM                   stop qemu-dm, remove the domain's entries
  *     save DOM FILE                 qemu-dm's state and the layout into FILE, then destroy
@@ -291,6 +292,31 @@ static bool valid_name(const char *n)
     return true;
 }
 
+/* Keys whose value is one of a few words. */
+static const struct {
+    const char *key;
+    size_t field;
+    const char *words[3];
+} config_choices[] = {
+    { "pci_map", offsetof(XmConfig, pci_map), { "identity", "least" } },
+    { "guest", offsetof(XmConfig, guest), { "qemu" } },
+    { "hypervisor", offsetof(XmConfig, hypervisor), { "sim", "xen" } },
+};
+
+static int check_choices(const char *file, const XmConfig *cfg, char *why, size_t len)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(config_choices); i++) {
+        const char *v = *(char *const *)((const char *)cfg + config_choices[i].field);
+        const char *const *w = config_choices[i].words;
+        if (!v || g_strv_contains(w, v))
+            continue;
+        snprintf(why, len, "%s: %s = '%s': expected '%s'%s%s%s", file, config_choices[i].key, v,
+                 w[0], w[1] ? " or '" : "", w[1] ? w[1] : "", w[1] ? "'" : "");
+        return -1;
+    }
+    return 0;
+}
+
 /* Syntax and meaning; *why says what and where. */
 static int config_parse(const char *file, const char *text, XmConfig *cfg, char *why, size_t len)
 {
@@ -314,15 +340,8 @@ static int config_parse(const char *file, const char *text, XmConfig *cfg, char 
                  file);
         return -1;
     }
-    if (cfg->pci_map && strcmp(cfg->pci_map, "identity") && strcmp(cfg->pci_map, "least")) {
-        snprintf(why, len, "%s: pci_map = '%s': expected 'identity' or 'least'", file,
-                 cfg->pci_map);
+    if (check_choices(file, cfg, why, len) < 0)
         return -1;
-    }
-    if (cfg->guest && strcmp(cfg->guest, "qemu")) {
-        snprintf(why, len, "%s: guest = '%s': expected 'qemu'", file, cfg->guest);
-        return -1;
-    }
     for (guint i = 0; i < cfg->pci->len; i++)
         if (pt_spec_parse(g_ptr_array_index(cfg->pci, i), &spec, &err) < 0) {
             snprintf(why, len, "%s: pci[%u]: %s", file, i, err.msg);
@@ -412,78 +431,70 @@ static void remove_domain_entries(struct xs_handle *h, unsigned domid)
 
 /* ================================================================ the backend list */
 
-/* The domain whose backend list holds a function, or -1. */
-static int owner_of(struct xs_handle *h, PtBdf bdf)
+/* The config's host tree; a bad host_sysfs is bad input, named. */
+static HostPci *open_host(const XmConfig *cfg, const char *where)
 {
-    unsigned n = 0;
-    char **ids = h ? xs_directory(h, XBT_NULL, "/local/domain/0/backend/pci", &n) : NULL;
-    g_autofree XsBackendList *l = g_new0(XsBackendList, 1);
-    int owner = -1;
     PtError err;
-
-    for (unsigned i = 0; ids && i < n && owner < 0; i++) {
-        unsigned id = (unsigned)strtoul(ids[i], NULL, 10);
-        if (xs_backend_read(h, XBT_NULL, id, l, &err) == 0)
-            for (int k = 0; k < l->n; k++)
-                if (!memcmp(&l->dev[k].bdf, &bdf, sizeof(bdf)))
-                    owner = (int)id;
-    }
-    free(ids);
-    return owner;
-}
-
-static int check_unowned(struct xs_handle *h, const XmConfig *cfg, const XsBackendList *list)
-{
-    for (int i = 0; i < list->n; i++) {
-        int owner = owner_of(h, list->dev[i].bdf);
-        char bdf[16];
-        if (owner >= 0) {
-            say("%s: %s: %s is passed through to domain %d already", cfg->file,
-                list->dev[i].key, pt_bdf_format(list->dev[i].bdf, bdf, sizeof(bdf)), owner);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* One entry per function of every spec: the devices qemu-dm places. */
-static int plan_backend(const XmConfig *cfg, XsBackendList *list)
-{
-    PtPlanDefaults dflt = pt_plan_defaults();
-    PtError err;
-    PtBusMap map;
     HostPci *host = host_pci_open(cfg->host_sysfs, &err);
 
-    if (!host) {
-        say("%s", err.msg);
-        return -1;
-    }
+    if (!host && cfg->host_sysfs)
+        say("%s: host_sysfs = '%s': %s", where, cfg->host_sysfs, err.msg);
+    else if (!host)
+        say("%s: %s", where, err.msg);
+    return host;
+}
+
+/* One entry per function of every spec: the devices qemu-dm places.  The
+ * policy sees the config's earlier specs and every other domain's list.
+ * Returns an exit status. */
+static int plan_backend(struct xs_handle *h, const XmConfig *cfg, XsBackendList *list)
+{
+    PtPlanDefaults dflt = pt_plan_defaults();
+    PtPlan *plans = g_new0(PtPlan, cfg->pci->len + 1);
+    PtPlanList earlier = { plans, 0 };
+    XsHolders others = { h, 0 };
+    PtHolders elsewhere = { .held = xs_backend_holds, .opaque = &others };
+    PtHolders holders = { .held = pt_plan_list_holds, .opaque = &earlier, .next = &elsewhere };
+    PtError err;
+    PtBusMap map;
+    HostPci *host = open_host(cfg, cfg->file);
+    int rc = EXIT_USAGE;
+
+    if (!host)
+        goto out;
+    rc = EXIT_REFUSED;
     if (cfg->pci_map && !strcmp(cfg->pci_map, "least"))
         dflt.opts.map = PT_MAP_LEAST;
     pt_busmap_init(&map, PT_RESERVED_DEFAULT);
+    map.pinned = pt_plan_pinned_slots((const char *const *)cfg->pci->pdata, (int)cfg->pci->len);
     list->n = 0;
-    for (guint i = 0; i < cfg->pci->len; i++) {
+    for (guint i = 0; i < cfg->pci->len; i++, earlier.n++) {
         const char *text = g_ptr_array_index(cfg->pci, i);
-        PtPlan plan;
+        PtPlan *plan = &plans[i];
         PtSpec spec;
-        if (pt_plan_spec(host, &map, text, &dflt, &plan, &err) < 0) {
+        if (pt_plan_spec(host, &map, text, &dflt, &holders, plan, &err) < 0) {
             say("%s: pci[%u]: %s", cfg->file, i, err.msg);
-            host_pci_close(host);
-            return -1;
+            goto out;
         }
+        if (plan->placement.note[0])
+            say("%s: pci[%u]: note: %s", cfg->file, i, plan->placement.note);
         pt_spec_parse(text, &spec, &err);
-        for (int f = 0; f < plan.placement.nfuncs && list->n < XS_BACKEND_MAX; f++) {
+        for (int f = 0; f < plan->placement.nfuncs && list->n < XS_BACKEND_MAX; f++) {
             XsBackendDev *d = &list->dev[list->n++];
             bool pinned = !spec.multi_form && spec.vslot != PT_UNSET;
-            *d = (XsBackendDev){ .bdf = plan.placement.host[f], .has_vdevfn = true,
+            *d = (XsBackendDev){ .bdf = plan->placement.host[f], .has_vdevfn = true,
                                  .auto_slot = !pinned,
-                                 .vdevfn = pinned ? plan.placement.vdevfn[f] : 0,
+                                 .vdevfn = pinned ? plan->placement.vdevfn[f] : 0,
                                  .opts = spec.opts, .state = XS_STATE_INITIALISING };
             snprintf(d->key, sizeof(d->key), "%s", text);
         }
     }
-    host_pci_close(host);
-    return 0;
+    rc = 0;
+out:
+    if (host)
+        host_pci_close(host);
+    g_free(plans);
+    return rc;
 }
 
 typedef struct NewDomain {
@@ -592,7 +603,8 @@ static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore)
     g_ptr_array_add(argv, NULL);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* Appended: a reused domid keeps the earlier runs' lines. */
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
     posix_spawnattr_init(&attr);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
@@ -607,15 +619,25 @@ static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore)
     return pid;
 }
 
-/* The lines qemu-dm wrote about why it stopped. */
-static void report_dm_log(unsigned domid)
+/* How much of the domain's log earlier runs wrote. */
+static gsize dm_log_size(unsigned domid)
+{
+    g_autofree char *log = dm_log_path(domid);
+    GStatBuf st;
+
+    return g_stat(log, &st) == 0 ? (gsize)st.st_size : 0;
+}
+
+/* The lines this run of qemu-dm (from byte `from`) wrote about why it stopped. */
+static void report_dm_log(unsigned domid, gsize from)
 {
     g_autofree char *log = dm_log_path(domid);
     g_autofree char *text = NULL;
+    gsize len;
 
-    if (!g_file_get_contents(log, &text, NULL, NULL))
+    if (!g_file_get_contents(log, &text, &len, NULL) || from > len)
         return;
-    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    g_auto(GStrv) lines = g_strsplit(text + from, "\n", -1);
     for (char **l = lines; *l; l++)
         if (g_str_has_prefix(*l, "qemu-dm:"))
             say("%s", *l);
@@ -704,6 +726,7 @@ static int start_domain(struct xs_handle *h, const XmConfig *cfg, const XsBacken
         say("cannot write the domain's entries (%s)", strerror(-rc));
         return EXIT_REFUSED;
     }
+    gsize log_from = dm_log_size(nd.domid);
     pid_t pid = spawn_dm(cfg, nd.domid, restore);
     g_autofree char *pidpath = domain_path(nd.domid, "image/device-model-pid");
     g_autofree char *pidtext = g_strdup_printf("%d", (int)pid);
@@ -721,7 +744,7 @@ static int start_domain(struct xs_handle *h, const XmConfig *cfg, const XsBacken
     }
     if (rc == -ECHILD) {
         say("qemu-dm of %s stopped before it ran:", cfg->name);
-        report_dm_log(nd.domid);
+        report_dm_log(nd.domid, log_from);
     } else {
         say("timed out after %d.%03d s waiting for qemu-dm of %s", timeout_ms / 1000,
             timeout_ms % 1000, cfg->name);
@@ -750,8 +773,9 @@ static int cmd_create(struct xs_handle *h, char **argv)
     int rc = EXIT_USAGE;
 
     if (config_load(argv[0], &cfg) == 0) {
-        rc = plan_backend(&cfg, list) < 0 || check_unowned(h, &cfg, list) < 0
-                 ? EXIT_REFUSED : start_domain(h, &cfg, list, NULL, "Started");
+        rc = plan_backend(h, &cfg, list);
+        if (rc == 0)
+            rc = start_domain(h, &cfg, list, NULL, "Started");
     }
     config_clear(&cfg);
     g_free(list);
@@ -873,25 +897,73 @@ static int cmd_pci_attach(struct xs_handle *h, char **argv)
     return rc;
 }
 
+/* "7", "07" or "0x07": a guest slot, as the monitor's pci_del takes it. */
+static bool parse_vslot(const char *s, unsigned *slot)
+{
+    char *end;
+
+    if (!isxdigit((unsigned char)s[0]) || strchr(s, ':'))
+        return false;
+    unsigned long v = strtoul(s, &end, 16);
+    if (*end || v >= PT_SLOTS)
+        return false;
+    *slot = (unsigned)v;
+    return true;
+}
+
+/* A function the backend list has in guest slot vslot, as the unplug spec. */
+static char *function_in_slot(struct xs_handle *h, unsigned domid, unsigned vslot)
+{
+    g_autofree XsBackendList *l = g_new0(XsBackendList, 1);
+    PtError err;
+
+    if (xs_backend_read(h, XBT_NULL, domid, l, &err) == 0)
+        for (int i = 0; i < l->n; i++)
+            if (l->dev[i].has_vdevfn && !l->dev[i].auto_slot &&
+                PT_SLOT(l->dev[i].vdevfn) == vslot) {
+                char bdf[16];
+                return g_strdup(pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)));
+            }
+    return NULL;
+}
+
 static int cmd_pci_detach(struct xs_handle *h, char **argv)
 {
-    unsigned domid;
+    unsigned domid, vslot = 0;
     PtSpec spec;
     PtError err;
-    g_autofree char *reply = NULL;
+    g_autofree char *reply = NULL, *param = NULL;
+    bool by_slot = parse_vslot(argv[1], &vslot);
 
-    if (pt_spec_parse_unplug(argv[1], &spec, &err) < 0) {
+    if (!by_slot && pt_spec_parse_unplug(argv[1], &spec, &err) < 0) {
         say("pci-detach: %s", err.msg);
         return EXIT_USAGE;
     }
     if (domain_arg(h, argv[0], &domid))
         return EXIT_REFUSED;
     g_autofree char *what = g_strdup_printf("pci-detach %s", argv[1]);
-    int rc = request(h, domid, what, "pci-rem", argv[1], xs_replies_pci_rem, "pci-removed",
+    param = by_slot ? function_in_slot(h, domid, vslot) : g_strdup(argv[1]);
+    if (!param) {
+        say("%s: guest slot %02x has no pass-through device", what, vslot);
+        return EXIT_REFUSED;
+    }
+    int rc = request(h, domid, what, "pci-rem", param, xs_replies_pci_rem, "pci-removed",
                      &reply);
     if (rc == 0)
         printf("removed guest slot %02lx (%s)\n", strtoul(reply, NULL, 16) >> 3, reply);
     return rc;
+}
+
+/* An entry's options (opts-N), with the mapping scheme its key names. */
+static void entry_options(const XsBackendDev *d, char *buf, size_t len)
+{
+    PtOptions o = d->opts;
+    PtSpec spec;
+    PtError err;
+
+    if (d->key[0] && pt_spec_parse(d->key, &spec, &err) == 0)
+        o.map = spec.opts.map;
+    pt_options_format(&o, buf, len);
 }
 
 static int cmd_pci_list(struct xs_handle *h, char **argv)
@@ -908,18 +980,59 @@ static int cmd_pci_list(struct xs_handle *h, char **argv)
         goto out;
     }
     qsort(l->dev, (size_t)l->n, sizeof(l->dev[0]), by_vdevfn);
-    printf("%-14s %s\n", "Host", "Guest");
+    printf("%-14s %-6s %s\n", "Host", "Guest", "Options");
     for (int i = 0; i < l->n; i++) {
-        char bdf[16], guest[8] = "auto";
+        char bdf[16], guest[8] = "auto", opts[128];
         if (l->dev[i].has_vdevfn && !l->dev[i].auto_slot)
             snprintf(guest, sizeof(guest), "%02x.%x", PT_SLOT(l->dev[i].vdevfn),
                      PT_FUNC(l->dev[i].vdevfn));
-        printf("%-14s %s\n", pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)), guest);
+        entry_options(&l->dev[i], opts, sizeof(opts));
+        printf("%-14s %-6s %s\n", pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)), guest,
+               opts[0] ? opts : "-");
     }
     rc = 0;
 out:
     g_free(l);
     return rc;
+}
+
+/* Every domain, its id and its functions (host -> guest slot.function). */
+static int cmd_list(struct xs_handle *h, char **argv)
+{
+    unsigned n = 0;
+    char **ids = xs_directory(h, XBT_NULL, "/local/domain", &n);
+    XsBackendList *l = g_new0(XsBackendList, 1);
+    PtError err;
+
+    (void)argv;
+    printf("%-20s %5s  %s\n", "Name", "ID", "PCI (host->guest)");
+    for (unsigned i = 0; ids && i < n; i++) {
+        char *end;
+        unsigned long id = strtoul(ids[i], &end, 10);
+        if (*end || id == 0)
+            continue;
+        g_autofree char *np = domain_path((unsigned)id, "name");
+        g_autofree char *name = read_str(h, np);
+        GString *fns = g_string_new("");
+        if (xs_backend_read(h, XBT_NULL, (unsigned)id, l, &err) == 0) {
+            qsort(l->dev, (size_t)l->n, sizeof(l->dev[0]), by_vdevfn);
+            for (int k = 0; k < l->n; k++) {
+                char bdf[16];
+                g_string_append_printf(fns, "%s%s->", fns->len ? " " : "",
+                                       pt_bdf_format(l->dev[k].bdf, bdf, sizeof(bdf)));
+                if (l->dev[k].has_vdevfn && !l->dev[k].auto_slot)
+                    g_string_append_printf(fns, "%02x.%x", PT_SLOT(l->dev[k].vdevfn),
+                                           PT_FUNC(l->dev[k].vdevfn));
+                else
+                    g_string_append(fns, "auto");
+            }
+        }
+        printf("%-20s %5lu  %s\n", name ? name : "?", id, fns->len ? fns->str : "-");
+        g_string_free(fns, TRUE);
+    }
+    free(ids);
+    g_free(l);
+    return 0;
 }
 
 static int cmd_list_assignable(struct xs_handle *h, char **argv)
@@ -933,10 +1046,12 @@ static int cmd_list_assignable(struct xs_handle *h, char **argv)
         say("%s", err.msg);
         return EXIT_REFUSED;
     }
+    XsHolders others = { h, 0 };
     for (int i = 0; i < host_pci_count(host); i++) {
         PtBdf b = host_pci_bdf_at(host, i);
+        PtHolder who;
         char bdf[16];
-        if (host_pci_assignable(host, b) && owner_of(h, b) < 0)
+        if (host_pci_assignable(host, b) && !(h && xs_backend_holds(&others, b, &who)))
             printf("%s\n", pt_bdf_format(b, bdf, sizeof(bdf)));
     }
     host_pci_close(host);
@@ -1003,6 +1118,7 @@ static int cmd_destroy(struct xs_handle *h, char **argv)
 /* ---- save/restore: the guest config, the keys and qemu-dm's state ---- */
 
 #define SAVE_GROUP "xm-save"
+#define SAVE_FORMAT 1
 
 /* The save file: the guest config, each function's key, qemu-dm's state. */
 static int write_save_file(struct xs_handle *h, unsigned domid, const char *file)
@@ -1025,7 +1141,7 @@ static int write_save_file(struct xs_handle *h, unsigned domid, const char *file
         say("save: the domain's config or backend list is missing");
         return -1;
     }
-    g_key_file_set_integer(kf, SAVE_GROUP, "format", 1);
+    g_key_file_set_integer(kf, SAVE_GROUP, "format", SAVE_FORMAT);
     g_key_file_set_string(kf, SAVE_GROUP, "config", config);
     for (int i = 0; i < l->n; i++) {
         char bdf[16];
@@ -1100,7 +1216,13 @@ static int read_save_file(const char *file, XmConfig *cfg, XsBackendList *l, cha
     gsize len = 0;
 
     if (!g_key_file_load_from_file(kf, file, 0, &gerr)) {
-        say("restore: %s", gerr->message);
+        say("restore %s: %s", file, gerr->message);
+        return -1;
+    }
+    int format = g_key_file_get_integer(kf, SAVE_GROUP, "format", NULL);
+    if (g_key_file_has_key(kf, SAVE_GROUP, "format", NULL) && format != SAVE_FORMAT) {
+        say("restore %s: save file format %d; this xm reads format %d", file, format,
+            SAVE_FORMAT);
         return -1;
     }
     g_autofree char *config = g_key_file_get_string(kf, SAVE_GROUP, "config", NULL);
@@ -1109,16 +1231,42 @@ static int read_save_file(const char *file, XmConfig *cfg, XsBackendList *l, cha
     g_autofree char *text = state ? g_strndup((const char *)state, len) : NULL;
     if (!config || !text || config_parse(file, config, cfg, why, sizeof(why)) < 0 ||
         saved_layout(kf, text, l) < 0) {
-        say("restore: %s is not a saved domain%s%s", file, why[0] ? ": " : "", why);
+        say("restore %s: not a saved domain%s%s", file, why[0] ? ": " : "", why);
         return -1;
     }
     g_autofree char *path = g_strdup_printf("%s/qemu-restore.%s", rundir(), cfg->name);
     if (g_mkdir_with_parents(rundir(), 0755) < 0 || !g_file_set_contents(path, text, -1, NULL)) {
-        say("restore: cannot write %s", path);
+        say("restore %s: cannot write %s", file, path);
         return -1;
     }
     *dm_state = g_steal_pointer(&path);
     return 0;
+}
+
+/* The saved functions under the policy before anything is written: another
+ * domain may have taken some of them since the save.  An exit status. */
+static int check_layout(struct xs_handle *h, const char *file, const XmConfig *cfg,
+                        const XsBackendList *l)
+{
+    XsHolders others = { h, 0 };
+    PtHolders holders = { .held = xs_backend_holds, .opaque = &others };
+    PtError err;
+    g_autofree char *where = g_strdup_printf("restore %s", file);
+    HostPci *host = open_host(cfg, where);
+    int rc = host ? 0 : EXIT_USAGE;
+
+    for (int i = 0; host && i < l->n && rc == 0; i++) {
+        PtBdf b = l->dev[i].bdf;
+        PtRequest req = { .domain = b.domain, .bus = b.bus, .dev = b.dev, .nfuncs = 1,
+                          .pfunc = { b.func } };
+        if (pt_plan_accept(host, &req, l->dev[i].key, &holders, &err) < 0) {
+            say("%s: %s", where, err.msg);
+            rc = EXIT_REFUSED;
+        }
+    }
+    if (host)
+        host_pci_close(host);
+    return rc;
 }
 
 static int cmd_restore(struct xs_handle *h, char **argv)
@@ -1129,7 +1277,9 @@ static int cmd_restore(struct xs_handle *h, char **argv)
     int rc = EXIT_USAGE;
 
     if (read_save_file(argv[0], &cfg, l, &dm_state) == 0) {
-        rc = start_domain(h, &cfg, l, dm_state, "Restored");
+        rc = check_layout(h, argv[0], &cfg, l);
+        if (rc == 0)
+            rc = start_domain(h, &cfg, l, dm_state, "Restored");
         g_unlink(dm_state);
     }
     config_clear(&cfg);
@@ -1355,8 +1505,9 @@ static int cmd_assignable_list(struct xs_handle *h, char **argv)
 static const XmCommand xm_commands[] = {
     { "create", 1, 1, "CFG", cmd_create, true },
     { "pci-attach", 2, 3, "DOM SPEC [VSLOT]", cmd_pci_attach, true },
-    { "pci-detach", 2, 2, "DOM SPEC", cmd_pci_detach, true },
+    { "pci-detach", 2, 2, "DOM SPEC|VSLOT", cmd_pci_detach, true },
     { "pci-list", 1, 1, "DOM", cmd_pci_list, true },
+    { "list", 0, 0, "", cmd_list, true },
     { "pci-list-assignable-devices", 0, 0, "", cmd_list_assignable, false },
     { "destroy", 1, 1, "DOM", cmd_destroy, true },
     { "save", 2, 2, "DOM FILE", cmd_save, true },
@@ -1379,8 +1530,8 @@ static int set_timeout(const char *text)
     char *end;
     double s = strtod(text, &end);
 
-    if (end == text || *end || s <= 0 || s > 3600) {
-        say("timeout '%s': expected seconds, 0-3600", text);
+    if (end == text || *end || !(s > 0 && s <= 3600)) {
+        say("timeout '%s': expected seconds, more than 0 and at most 3600", text);
         return -1;
     }
     timeout_ms = (int)(s * 1000);

@@ -68,3 +68,29 @@ void simtree_remove(char *dir)
         remove_tree(dir);
     g_free(dir);
 }
+
+/* Overwrite bytes of a function's config file, as the host would show them. */
+void simtree_poke(const char *dir, const char *bdf, unsigned offset, const void *bytes, size_t len)
+{
+    g_autofree char *path = g_build_filename(dir, "devices", bdf, "config", NULL);
+    g_autofree char *text = NULL;
+    gsize size;
+
+    if (!g_file_get_contents(path, &text, &size, NULL) || offset + len > size)
+        g_error("%s: cannot poke %zu bytes at 0x%x", path, len, offset);
+    memcpy(text + offset, bytes, len);
+    if (!g_file_set_contents(path, text, (gssize)size, NULL))
+        g_error("%s: cannot write it back", path);
+}
+
+void simtree_all_ones(const char *dir, const char *bdf)
+{
+    g_autofree char *path = g_build_filename(dir, "devices", bdf, "config", NULL);
+    GStatBuf st;
+
+    if (g_stat(path, &st) < 0)
+        g_error("%s: no such config file", path);
+    g_autofree uint8_t *ones = g_malloc((gsize)st.st_size);
+    memset(ones, 0xff, (size_t)st.st_size);
+    simtree_poke(dir, bdf, 0, ones, (size_t)st.st_size);
+}

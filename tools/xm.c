@@ -1345,7 +1345,7 @@ static int assignable_funcs(const char *what, const char *text, PtBdf *funcs, in
         say("%s: %s", what, err.msg);
         return EXIT_REFUSED;
     }
-    /* Zeroed first: owner_of compares whole PtBdfs, padding included. */
+    /* Zeroed first: PtBdfs are compared whole, padding included. */
     memset(funcs, 0, sizeof(*funcs) * PT_FUNCS_PER_SLOT);
     for (int i = 0; i < req.nfuncs; i++) {
         funcs[i].domain = req.domain;
@@ -1358,6 +1358,15 @@ static int assignable_funcs(const char *what, const char *text, PtBdf *funcs, in
 }
 
 /* A guest's function is not ours to rebind: refuse before touching any. */
+
+/* The domain whose backend list holds BDF, or -1. */
+static int owner_of(struct xs_handle *h, PtBdf bdf)
+{
+    XsHolders others = { h, 0 };
+    PtHolder who;
+
+    return h && xs_backend_holds(&others, bdf, &who) ? (int)who.domid : -1;
+}
 static int refuse_in_use(struct xs_handle *h, const char *what, const PtBdf *funcs, int n)
 {
     for (int i = 0; i < n; i++) {

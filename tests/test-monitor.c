@@ -400,6 +400,8 @@ static void test_stdio_pipe_closed(void)
                              "  04.0 8086:3a37 class 0c03 rev 00 header 00 host 0000:00:1a.0\n"
                              "    INTA -> link 0, line 0\n"
                              "    BAR4 io    0x00000000 size 0x20\n"
+                             "Pass-through options:\n"
+                             "  04.0 host 0000:00:1a.0 msitranslate=0 power_mgmt=0 permissive=0 map=identity\n"
                              "(qemu) ");
 }
 

@@ -39,6 +39,7 @@
 #include "xenstore.h"
 #include "xenstored.h"
 #include "xenstub.h"
+#include <xendevicemodel.h>     /* after xenctrl.h, which it needs */
 
 #define DOMID   7
 #define ASUS    "asus-p6t6-x58-ich10-gt218.lspci"
@@ -993,6 +994,55 @@ static void test_ioreq_decode(void)
     assert_stub_clean();
 }
 
+/* The ioreq server's id, from the stand-in's log of its claims. */
+static unsigned server_id(void)
+{
+    g_auto(GStrv) lines = stub_log_lines();
+    unsigned id;
+
+    for (char **l = lines; *l; l++) {
+        const char *at = strstr(*l, "map_pcidev_to_ioreq_server dom=");
+        at = at ? strstr(at, " id=") : NULL;
+        if (at && sscanf(at, " id=%u", &id) == 1)
+            return id;
+    }
+    g_error("no PCI claim in the stand-in's log");
+}
+
+/*
+ * A config ioreq for bus 1 or segment 1 is not the guest's bus 0: Xen
+ * delivers one when someone claimed that SBDF for the server (here the
+ * test does, as another part of the toolstack could), and the server
+ * answers all ones, writes nothing and says why.
+ */
+static void test_ioreq_other_bus_or_segment(void)
+{
+    static const struct { uint16_t seg; uint8_t bus; } away[] = { { 0, 1 }, { 1, 0 } };
+    Run r;
+
+    run_up(&r, true, ASUS, boot_gpu);
+    unsigned id = server_id();
+    xendevicemodel_handle *dm = xendevicemodel_open(NULL, 0);
+    g_assert_nonnull(dm);
+    uint32_t cmd = cfg_read(&r, PT_DEVFN(8, 0), PCI_COMMAND, 2);
+    for (size_t i = 0; i < G_N_ELEMENTS(away); i++) {
+        uint64_t sbdf = (uint64_t)away[i].seg << 16 | (uint64_t)away[i].bus << 8 | PT_DEVFN(8, 0);
+        g_assert_cmpint(xendevicemodel_map_pcidev_to_ioreq_server(dm, DOMID, (ioservid_t)id,
+                        away[i].seg, away[i].bus, 8, 0), ==, 0);
+        g_assert_cmphex(xen_access(&r, IOREQ_TYPE_PCI_CONFIG, sbdf << 32 | PCI_VENDOR_ID, 4,
+                                   true, 0), ==, 0xffffffff);
+        xen_access(&r, IOREQ_TYPE_PCI_CONFIG, sbdf << 32 | PCI_COMMAND, 2, false, cmd ^ 0x7);
+        g_assert_cmphex(cfg_read(&r, PT_DEVFN(8, 0), PCI_COMMAND, 2), ==, cmd);
+        g_assert_cmpint(xendevicemodel_unmap_pcidev_from_ioreq_server(dm, DOMID, (ioservid_t)id,
+                        away[i].seg, away[i].bus, 8, 0), ==, 0);
+    }
+    g_assert_cmpuint(rig_log_count("not on guest bus 0"), ==, 4);
+    g_assert_cmphex(cfg_read(&r, PT_DEVFN(8, 0), PCI_VENDOR_ID, 4), ==, 0x0a6510de);
+    xendevicemodel_close(dm);
+    g_array_unref(run_down(&r));
+    assert_stub_clean();
+}
+
 /* Every Xen function our objects import is one the stand-in defines. */
 static void test_stub_covers_imports(void)
 {
@@ -1197,6 +1247,7 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-backend/attach-failure-walk", test_attach_failure_walk);
     g_test_add_func("/xen-backend/ioreq-setup-failures", test_ioreq_setup_failures);
     g_test_add_func("/xen-backend/ioreq-decode", test_ioreq_decode);
+    g_test_add_func("/xen-backend/ioreq-other-bus-or-segment", test_ioreq_other_bus_or_segment);
     g_test_add_func("/xen-backend/stub-covers-imports", test_stub_covers_imports);
     g_test_add_func("/xen-backend/qemu-dm-without-xen", test_qemu_dm_without_xen);
     g_test_add_func("/xen-backend/qemu-dm-on-stub", test_qemu_dm_on_stub);

@@ -908,7 +908,7 @@ static void on_slot_seen(void *opaque, unsigned vslot, bool inserted)
 
 /* Two host devices share guest slot 07, the one at vfunc 0 attached (and
  * so saved) first: the restore plugs it last, and the slot is inserted
- * once, whole. */
+ * once, whole.  The other has two functions (07.1, 07.2). */
 static void test_restore_shared_slot_function0_last(void)
 {
     Rig a, b;
@@ -919,8 +919,15 @@ static void test_restore_shared_slot_function0_last(void)
     close(fd);
     rig_up(&a, ASUS);
     rig_attach(&a, "0000:06:00.1=0@7");
-    rig_attach(&a, "0000:00:1d.0@7.1");
-    g_assert_cmphex(pci_bus_slot_funcs(a.bus, 7), ==, 0x03);
+    /* The notation refuses a device without vfunc 0; a toolstack's pinned
+     * request into a slot that has one does not. */
+    PtWire w;
+    g_assert_cmpint(pt_wire_parse("0000:00:1d.0", &w, &err), ==, 0);
+    PtRequest usb = { .dev = 0x1d, .nfuncs = 2, .pfunc = { 0, 1 }, .vfunc = { 1, 2 },
+                      .multi = true, .vslot = 7, .opts = w.opts };
+    if (pt_guest_attach_request(a.guest, &usb, "1d.0,1 at 07.1,2", false, NULL, &err) < 0)
+        g_error("attach 1d.0,1: %s", err.msg);
+    g_assert_cmphex(pci_bus_slot_funcs(a.bus, 7), ==, 0x07);
     guest_uses_devices(a.bus);
     g_assert_cmpint(dm_state_save(a.guest, a.bus, path, &err), ==, 0);
     rig_down(&a);
@@ -936,7 +943,21 @@ static void test_restore_shared_slot_function0_last(void)
     if (dm_state_restore(b.guest, b.bus, path, &err) < 0)
         g_error("restore: %s", err.msg);
     g_assert_cmpuint(seen.inserts, ==, 1);
-    g_assert_cmphex(seen.funcs_at_first, ==, 0x03);
+    g_assert_cmphex(seen.funcs_at_first, ==, 0x07);
+    static const struct { PtBdf host; uint8_t vdevfn; } want[] = {
+        { { 0, 6, 0, 1 }, 0x38 }, { { 0, 0, 0x1d, 0 }, 0x39 }, { { 0, 0, 0x1d, 1 }, 0x3a },
+    };
+    g_assert_cmpint(pt_guest_count(b.guest), ==, 3);
+    for (int i = 0; i < pt_guest_count(b.guest); i++) {
+        const PtGuestFunc *f = pt_guest_func_at(b.guest, i);
+        size_t k = 0;
+        while (k < G_N_ELEMENTS(want) && (want[k].host.bus != f->host.bus ||
+                                           want[k].host.dev != f->host.dev ||
+                                           want[k].host.func != f->host.func))
+            k++;
+        g_assert_cmpuint(k, <, G_N_ELEMENTS(want));
+        g_assert_cmphex(f->vdevfn, ==, want[k].vdevfn);
+    }
     PtBdf last = { 0 };
     for (size_t i = from; i < hypervisor_sim_log_len(b.hv); i++) {
         const HvCall *c = hypervisor_sim_log_at(b.hv, i);

@@ -919,14 +919,16 @@ static void test_restore_shared_slot_function0_last(void)
     close(fd);
     rig_up(&a, ASUS);
     rig_attach(&a, "0000:06:00.1=0@7");
-    /* The notation refuses a device without vfunc 0; a toolstack's pinned
-     * request into a slot that has one does not. */
+    /* 1d.0 and 1d.1 at 07.1 and 07.2, one function at a time as xend
+     * inserts them (the notation refuses a device without vfunc 0). */
     PtWire w;
     g_assert_cmpint(pt_wire_parse("0000:00:1d.0", &w, &err), ==, 0);
-    PtRequest usb = { .dev = 0x1d, .nfuncs = 2, .pfunc = { 0, 1 }, .vfunc = { 1, 2 },
-                      .multi = true, .vslot = 7, .opts = w.opts };
-    if (pt_guest_attach_request(a.guest, &usb, "1d.0,1 at 07.1,2", false, NULL, &err) < 0)
-        g_error("attach 1d.0,1: %s", err.msg);
+    for (uint8_t f = 0; f < 2; f++) {
+        PtRequest usb = { .dev = 0x1d, .nfuncs = 1, .pfunc = { f }, .vfunc = { f + 1 },
+                          .vslot = 7, .opts = w.opts };
+        if (pt_guest_attach_request(a.guest, &usb, "1d", true, NULL, &err) < 0)
+            g_error("attach 1d.%u: %s", f, err.msg);
+    }
     g_assert_cmphex(pci_bus_slot_funcs(a.bus, 7), ==, 0x07);
     guest_uses_devices(a.bus);
     g_assert_cmpint(dm_state_save(a.guest, a.bus, path, &err), ==, 0);

@@ -1316,6 +1316,28 @@ bad:
     return -EINVAL;
 }
 
+/*
+ * A device without vfunc 0 goes into a slot whose function 0 comes later:
+ * the placer takes that only one pinned function at a time (xend's way),
+ * so its functions go one by one.  A failure leaves the earlier ones for
+ * the caller's rollback.
+ */
+static int attach_without_function0(PtGuest *g, const PtRequest *req, const char *text,
+                                    PtError *err)
+{
+    for (int i = 0; i < req->nfuncs; i++) {
+        PtRequest one = *req;
+        one.nfuncs = 1;
+        one.multi = false;
+        one.pfunc[0] = req->pfunc[i];
+        one.vfunc[0] = req->vfunc[i];
+        int rc = pt_guest_attach_request(g, &one, text, true, NULL, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* Attach the saved functions of one host device in one slot, pinned. */
 static int restore_device(PtGuest *g, const SavedFunc *sf, const int *idx, int n, PtError *err)
 {
@@ -1347,7 +1369,9 @@ static int restore_device(PtGuest *g, const SavedFunc *sf, const int *idx, int n
         return -EEXIST;
     }
     snprintf(text, sizeof(text), "restore %04x:%02x:%02x", req.domain, req.bus, req.dev);
-    return pt_guest_attach_request(g, &req, text, partial, NULL, err);
+    if (partial)
+        return attach_without_function0(g, &req, text, err);
+    return pt_guest_attach_request(g, &req, text, false, NULL, err);
 }
 
 /* Slot by slot; within a slot, the device holding vfunc 0 goes last. */

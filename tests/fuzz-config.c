@@ -28,7 +28,9 @@
  * Invariants, each a crash (abort) when broken:
  *  - after a write, the host's config file (read through a shared mapping
  *    of the file, not through the code under test) changed only inside the bytes written and only
- *    in bits pt_func_host_writable allows there; after the test guest's
+ *    in bits pt_func_host_writable allows there, and in COMMAND and STATUS
+ *    only in the bits rig_header_host_changeable states apart from the
+ *    emulation's tables; after the test guest's
  *    sequences only in allowed bits; after a reset or an ignored access
  *    not at all;
  *  - the sim hypervisor records no violation (overlap, bad unmap...);
@@ -232,18 +234,24 @@ static void check_hv(const FuzzRig *fr, const char *after)
 
 /*
  * The host bytes of t against what it held: bytes in [lo, hi) may change
- * in host-writable bits, the others not at all.
+ * in host-writable bits, and in COMMAND and STATUS only in the bits stated
+ * apart from the tables (written: the guest's bytes from lo, or NULL when
+ * unknown); the others not at all.
  */
-static void check_host(Target *t, unsigned lo, unsigned hi, const char *after)
+static void check_host(Target *t, unsigned lo, unsigned hi, const uint8_t *written,
+                       const char *after)
 {
     const uint8_t *now = t->host;
 
     if (!t->fn || !memcmp(now, t->mirror, t->size))
         return;
     for (unsigned o = 0; o < t->size; o++) {
-        uint8_t allowed = o >= lo && o < hi ? pt_func_host_writable(t->fn, o) : 0;
+        uint8_t allowed = 0;
+        if (o >= lo && o < hi)
+            allowed = pt_func_host_writable(t->fn, o) &
+                      rig_header_host_changeable(o, t->mirror[o], written ? written[o - lo] : 0xff);
         if ((now[o] ^ t->mirror[o]) & ~allowed)
-            die("%s: after %s: host byte %#x changed 0x%02x -> 0x%02x, host-writable 0x%02x",
+            die("%s: after %s: host byte %#x changed 0x%02x -> 0x%02x, allowed 0x%02x",
                 target_name(t), after, o, t->mirror[o], now[o], allowed);
     }
     memcpy(t->mirror, now, t->size);
@@ -253,7 +261,7 @@ static void check_host(Target *t, unsigned lo, unsigned hi, const char *after)
 static void check_rig(FuzzRig *fr, bool may_write, const char *after)
 {
     for (int i = 0; i < fr->ntargets; i++)
-        check_host(&fr->t[i], 0, may_write ? PT_CFG_SIZE : 0, after);
+        check_host(&fr->t[i], 0, may_write ? PT_CFG_SIZE : 0, NULL, after);
     check_hv(fr, after);
 }
 
@@ -321,7 +329,10 @@ static void run_access(const Op *op)
     }
     /* An ignored address writes nothing: no byte may change. */
     unsigned hi = op->ignored ? op->offset : op->offset + op->len;
-    check_host(op->t, op->offset, hi, "a guest write");
+    uint8_t written[4];
+    for (unsigned i = 0; i < op->len; i++)
+        written[i] = (uint8_t)(op->val >> (8 * i));
+    check_host(op->t, op->offset, hi, written, "a guest write");
     check_hv(op->fr, "a guest write");
 }
 

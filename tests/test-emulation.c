@@ -375,11 +375,50 @@ static void assert_host_changes_allowed(Rig *rig, PtFunc *fn, GBytes *before, GB
     const uint8_t *b = g_bytes_get_data(before, &n);
     const uint8_t *a = g_bytes_get_data(after, NULL);
 
-    for (gsize o = 0; o < n; o++)
-        if ((a[o] ^ b[o]) & ~pt_func_host_writable(fn, (unsigned)o))
-            g_error("host byte %#zx changed %02x -> %02x outside the writable mask %02x",
-                    o, b[o], a[o], pt_func_host_writable(fn, (unsigned)o));
+    for (gsize o = 0; o < n; o++) {
+        uint8_t allowed = pt_func_host_writable(fn, (unsigned)o) &
+                          rig_header_host_changeable((unsigned)o, b[o], 0xff);
+        if ((a[o] ^ b[o]) & ~allowed)
+            g_error("host byte %#zx changed %02x -> %02x outside the allowed bits %02x",
+                    o, b[o], a[o], allowed);
+    }
     (void)rig;
+}
+
+static uint16_t host_word(GBytes *config, unsigned offset)
+{
+    const uint8_t *p = g_bytes_get_data(config, NULL);
+
+    return (uint16_t)(p[offset] | p[offset + 1] << 8);
+}
+
+static void set_host_word(const Rig *rig, const char *bdf, unsigned offset, uint16_t val)
+{
+    g_autofree char *path = rig_host_config_path(rig, bdf);
+    FILE *f = fopen(path, "r+b");
+    uint8_t le[2] = { (uint8_t)val, (uint8_t)(val >> 8) };
+
+    g_assert_nonnull(f);
+    g_assert_cmpint(fseek(f, offset, SEEK_SET), ==, 0);
+    g_assert_cmpuint(fwrite(le, 2, 1, f), ==, 1);
+    fclose(f);
+}
+
+/*
+ * What RW1C hardware makes of a write it received: a 1 in a write-1-to-
+ * clear bit clears it, a 0 leaves it.  The file-backed host keeps what it
+ * was sent, so the file holds the bytes received; this turns them into the
+ * register's new value and stores that, as the device would show it.
+ */
+static uint16_t host_rw1c_applies(const Rig *rig, const char *bdf, unsigned offset,
+                                  uint16_t rw1c, uint16_t held)
+{
+    g_autoptr(GBytes) now = rig_host_config(rig, bdf);
+    uint16_t received = host_word(now, offset);
+    uint16_t val = (uint16_t)((received & ~rw1c) | (held & rw1c & ~received));
+
+    set_host_word(rig, bdf, offset, val);
+    return val;
 }
 
 static PtFunc *func_at(Rig *rig, uint8_t devfn)
@@ -498,6 +537,61 @@ static void test_xsa128_wide_header_write(void)
     g_assert_cmpmem((const uint8_t *)g_bytes_get_data(before, NULL) + 8, 0x34 - 8,
                     (const uint8_t *)g_bytes_get_data(after, NULL) + 8, 0x34 - 8);
     g_assert_cmphex(tg_cfg_read(rig.bus, devfn, PCI_VENDOR_ID, 4), ==, 0x0a6510de);
+    /* Stated apart from the tables: of COMMAND only bus mastering reached
+     * the host, of STATUS only the error bits (the file keeps the 1s sent). */
+    g_assert_cmphex(host_word(after, PCI_COMMAND), ==,
+                    host_word(before, PCI_COMMAND) | PCI_COMMAND_MASTER);
+    g_assert_cmphex(host_word(after, PCI_STATUS), ==, host_word(before, PCI_STATUS) | 0xf900);
+    rig_down(&rig);
+}
+
+/*
+ * The STATUS and PCIe DEVSTA error bits are live and write-1-to-clear: the
+ * guest's write reaches the host with 1s exactly where the guest wrote
+ * them, so clearing one error never clears another the guest has not seen.
+ */
+static void test_rw1c_clears_only_what_the_guest_wrote(void)
+{
+    static const char bdf[] = "0000:06:00.0";
+    const uint16_t errors = PCI_STATUS_PARITY | PCI_STATUS_SIG_TARGET_ABORT |
+                            PCI_STATUS_REC_MASTER_ABORT | PCI_STATUS_DETECTED_PARITY;
+    Rig rig;
+    uint8_t devfn = PT_DEVFN(4, 0);
+
+    rig_up(&rig, ASUS);
+    rig_attach(&rig, "06:00.0");
+    PtFunc *fn = func_at(&rig, devfn);
+    unsigned exp = pt_func_find_cap(fn, PCI_CAP_ID_EXP);
+    g_assert_cmphex(exp, !=, 0);
+    g_autoptr(GBytes) orig = rig_host_config(&rig, bdf);
+    uint16_t status = (uint16_t)(host_word(orig, PCI_STATUS) | errors);
+    uint16_t devsta = (uint16_t)(host_word(orig, exp + PCI_EXP_DEVSTA) | 0x000f);
+    set_host_word(&rig, bdf, PCI_STATUS, status);
+    set_host_word(&rig, bdf, exp + PCI_EXP_DEVSTA, devsta);
+    g_assert_cmphex(tg_cfg_read(rig.bus, devfn, PCI_STATUS, 2) & errors, ==, errors);
+
+    /* The guest clears the signalled target abort, 2 bytes and then 4. */
+    unsigned long writes = host_func_counters(pt_func_host(fn)).writes;
+    tg_cfg_write(rig.bus, devfn, PCI_STATUS, PCI_STATUS_SIG_TARGET_ABORT, 2);
+    g_assert_cmpuint(host_func_counters(pt_func_host(fn)).writes, ==, writes + 1);
+    g_autoptr(GBytes) sent = rig_host_config(&rig, bdf);
+    g_assert_cmphex(host_word(sent, PCI_STATUS), ==,
+                    (status & ~0xf900) | PCI_STATUS_SIG_TARGET_ABORT);
+    status = host_rw1c_applies(&rig, bdf, PCI_STATUS, 0xf900, status);
+    g_assert_cmphex(tg_cfg_read(rig.bus, devfn, PCI_STATUS, 2) & errors, ==,
+                    errors & ~PCI_STATUS_SIG_TARGET_ABORT);
+    uint16_t cmd = (uint16_t)tg_cfg_read(rig.bus, devfn, PCI_COMMAND, 2);
+    tg_cfg_write(rig.bus, devfn, PCI_COMMAND, (uint32_t)PCI_STATUS_PARITY << 16 | cmd, 4);
+    status = host_rw1c_applies(&rig, bdf, PCI_STATUS, 0xf900, status);
+    g_assert_cmphex(tg_cfg_read(rig.bus, devfn, PCI_STATUS, 2) & errors, ==,
+                    PCI_STATUS_REC_MASTER_ABORT | PCI_STATUS_DETECTED_PARITY);
+
+    /* DEVSTA: correctable error detected (bit 0) only. */
+    tg_cfg_write(rig.bus, devfn, exp + PCI_EXP_DEVSTA, 0x0001, 2);
+    g_autoptr(GBytes) sent_devsta = rig_host_config(&rig, bdf);
+    g_assert_cmphex(host_word(sent_devsta, exp + PCI_EXP_DEVSTA), ==, (devsta & ~0x000f) | 0x0001);
+    host_rw1c_applies(&rig, bdf, exp + PCI_EXP_DEVSTA, 0x000f, devsta);
+    g_assert_cmphex(tg_cfg_read(rig.bus, devfn, exp + PCI_EXP_DEVSTA, 2) & 0xf, ==, 0xe);
     rig_down(&rig);
 }
 
@@ -642,6 +736,8 @@ int main(int argc, char **argv)
     g_test_add_func("/emulation/xsa126-decode-stays-on", test_xsa126_decode_stays_on);
     g_test_add_func("/emulation/xsa128-wide-header-write", test_xsa128_wide_header_write);
     g_test_add_func("/emulation/xsa131-unclaimed-writes", test_xsa131_unclaimed_writes);
+    g_test_add_func("/emulation/rw1c-clears-only-what-the-guest-wrote",
+                    test_rw1c_clears_only_what_the_guest_wrote);
     g_test_add_func("/emulation/pm-status-rw1c", test_pm_status_rw1c);
     g_test_add_func("/emulation/pcie-devcap-read-only", test_pcie_devcap_read_only);
     g_test_add_func("/emulation/malformed-capability-chain", test_malformed_capability_chain);

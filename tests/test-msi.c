@@ -303,6 +303,33 @@ static void test_msitranslate_fallback(void)
 
 /* ---- MSI-X ---- */
 
+/* A NIC with MSI-X attached at 04.0, the guest's BARs assigned, its table
+ * found: what every MSI-X test starts from. */
+typedef struct MsixFx {
+    Rig rig;
+    uint8_t nic;
+    TgScan *scan;
+    const TgFunc *f;
+    TgMsix x;
+} MsixFx;
+
+static void msix_up(MsixFx *fx, const char *dump, const char *spec)
+{
+    fx->nic = PT_DEVFN(4, 0);
+    rig_up(&fx->rig, dump);
+    rig_attach(&fx->rig, spec);
+    fx->scan = scan_assign(&fx->rig);
+    fx->f = tg_find(fx->scan, fx->nic);
+    g_assert_nonnull(fx->f);
+    g_assert_cmpint(tg_msix_find(fx->rig.bus, fx->nic, &fx->x), ==, 0);
+}
+
+static void msix_down(MsixFx *fx)
+{
+    g_free(fx->scan);
+    rig_down(&fx->rig);
+}
+
 static bool page_mapped(Rig *rig, uint64_t gaddr)
 {
     uint64_t mfn;
@@ -313,165 +340,152 @@ static bool page_mapped(Rig *rig, uint64_t gaddr)
 /* 82576: table at BAR3+0, PBA at BAR3+0x2000 in a 16K BAR. */
 static void test_msix_82576(void)
 {
-    Rig rig;
-    uint8_t nic = PT_DEVFN(4, 0);
-    TgMsix x;
+    MsixFx fx;
 
-    rig_up(&rig, I82576);
-    rig_attach(&rig, "01:00.0");
-    g_autofree TgScan *scan = scan_assign(&rig);
-    const TgFunc *f = tg_find(scan, nic);
-    g_assert_cmpint(tg_msix_find(rig.bus, nic, &x), ==, 0);
-    g_assert_cmpuint(x.nvec, ==, 10);
-    g_assert_cmpint(x.table_bar, ==, 3);
-    g_assert_cmphex(x.table, ==, f->bar[3].addr);
-    g_assert_cmphex(x.pba, ==, f->bar[3].addr + 0x2000);
+    msix_up(&fx, I82576, "01:00.0");
+    const TgFunc *f = fx.f;
+    g_assert_cmpuint(fx.x.nvec, ==, 10);
+    g_assert_cmpint(fx.x.table_bar, ==, 3);
+    g_assert_cmphex(fx.x.table, ==, f->bar[3].addr);
+    g_assert_cmphex(fx.x.pba, ==, f->bar[3].addr + 0x2000);
 
     /* Pages 0 (table) and 2 (PBA) trapped, 1 and 3 mapped onto the host. */
     uint64_t bar3 = f->bar[3].addr, mfn;
-    g_assert_false(page_mapped(&rig, bar3));
-    g_assert_true(hypervisor_sim_mmio_lookup(rig.hv, (bar3 + 0x1000) >> 12, &mfn));
+    g_assert_false(page_mapped(&fx.rig, bar3));
+    g_assert_true(hypervisor_sim_mmio_lookup(fx.rig.hv, (bar3 + 0x1000) >> 12, &mfn));
     g_assert_cmphex(mfn, ==, (0xe0840000u + 0x1000) >> 12);
-    g_assert_false(page_mapped(&rig, bar3 + 0x2000));
-    g_assert_true(page_mapped(&rig, bar3 + 0x3000));
+    g_assert_false(page_mapped(&fx.rig, bar3 + 0x2000));
+    g_assert_true(page_mapped(&fx.rig, bar3 + 0x3000));
     /* The other BARs are mapped whole. */
-    g_assert_true(page_mapped(&rig, f->bar[0].addr));
-    g_assert_true(page_mapped(&rig, f->bar[1].addr + 0x3ff000));
+    g_assert_true(page_mapped(&fx.rig, f->bar[0].addr));
+    g_assert_true(page_mapped(&fx.rig, f->bar[1].addr + 0x3ff000));
     uint64_t v;
-    g_assert_cmpint(tg_mmio_read(rig.bus, bar3 + 0x1000, 4, &v), ==, -ENOENT);
-    g_assert_cmpint(tg_mmio_read(rig.bus, f->bar[0].addr, 4, &v), ==, -ENOENT);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, bar3 + 0x1000, 4, &v), ==, -ENOENT);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, f->bar[0].addr, 4, &v), ==, -ENOENT);
     /* Every entry starts masked, address and data 0. */
-    g_assert_cmpint(tg_mmio_read(rig.bus, x.table + 9 * 16 + 12, 4, &v), ==, 0);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, fx.x.table + 9 * 16 + 12, 4, &v), ==, 0);
     g_assert_cmphex(v, ==, PT_MSIX_ENTRY_MASKED);
-    g_assert_cmpint(tg_mmio_read(rig.bus, x.table, 8, &v), ==, 0);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, fx.x.table, 8, &v), ==, 0);
     g_assert_cmphex(v, ==, 0);
 
     /* Linux's order: enable with the function masked, program, unmask. */
-    size_t mark = hypervisor_sim_log_len(rig.hv);
-    tg_msix_control(rig.bus, nic, &x, true, true);
+    size_t mark = hypervisor_sim_log_len(fx.rig.hv);
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, true);
     for (unsigned i = 0; i < 4; i++)
-        g_assert_cmpint(tg_msix_program(rig.bus, &x, i, tg_msi_address((uint8_t)i, false, false),
+        g_assert_cmpint(tg_msix_program(fx.rig.bus, &fx.x, i, tg_msi_address((uint8_t)i, false, false),
                                         tg_msi_data((uint8_t)(0xa0 + i), 0, false), true), ==, 0);
-    g_assert_cmpuint(hypervisor_sim_log_len(rig.hv), ==, mark);    /* function-masked */
-    tg_msix_control(rig.bus, nic, &x, true, false);
-    g_autofree char *on = log_since(&rig, mark);
+    g_assert_cmpuint(hypervisor_sim_log_len(fx.rig.hv), ==, mark);    /* function-masked */
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, false);
+    g_autofree char *on = log_since(&fx.rig, mark);
     GString *want = g_string_new("");
     for (unsigned i = 0; i < 4; i++)
         g_string_append_printf(want,
             "map_pirq_msi 0000:01:00.0 entry=%u table=0xe0840000 pirq=%u\n"
             "bind_msi pirq=%u vector=0x%02x dest=0x%x mode=0 flags=0x8 table=0x" X64 "\n",
-            i, 256 + i, 256 + i, 0xa0 + i, i, x.table);
+            i, 256 + i, 256 + i, 0xa0 + i, i, fx.x.table);
     g_assert_cmpstr(on, ==, want->str);
     g_string_free(want, TRUE);
     /* The guest reads back what it wrote. */
-    g_assert_cmpint(tg_mmio_read(rig.bus, x.table + 2 * 16 + 8, 8, &v), ==, 0);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, fx.x.table + 2 * 16 + 8, 8, &v), ==, 0);
     g_assert_cmphex(v, ==, 0xa2);
 
     /* Re-programming entry 1 the proper way (mask, write, unmask). */
-    mark = hypervisor_sim_log_len(rig.hv);
-    tg_msix_program(rig.bus, &x, 1, tg_msi_address(7, true, false), tg_msi_data(0xb1, 1, false), true);
-    g_autofree char *reprog = log_since(&rig, mark);
+    mark = hypervisor_sim_log_len(fx.rig.hv);
+    tg_msix_program(fx.rig.bus, &fx.x, 1, tg_msi_address(7, true, false),
+                    tg_msi_data(0xb1, 1, false), true);
+    g_autofree char *reprog = log_since(&fx.rig, mark);
     g_autofree char *want_reprog = g_strdup_printf(
         "update_msi pirq=257 vector=0xa1 dest=0x1 mode=0 flags=0x0 table=0x" X64 "\n"
         "update_msi pirq=257 vector=0xb1 dest=0x7 mode=1 flags=0x9 table=0x" X64 "\n",
-        x.table, x.table);
+        fx.x.table, fx.x.table);
     g_assert_cmpstr(reprog, ==, want_reprog);
 
     /* Disable: every vector unbound and unmapped. */
-    mark = hypervisor_sim_log_len(rig.hv);
-    tg_msix_control(rig.bus, nic, &x, false, false);
-    g_autofree char *off = log_since(&rig, mark);
+    mark = hypervisor_sim_log_len(fx.rig.hv);
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, false, false);
+    g_autofree char *off = log_since(&fx.rig, mark);
     g_assert_cmpuint(count_substr(off, "unbind_msi"), ==, 4);
     g_assert_cmpuint(count_substr(off, "unmap_pirq"), ==, 4);
-    g_assert_cmpuint(pt_msi_bound(gfunc_at(&rig, nic)->msi), ==, 0);
-    g_assert_cmpuint(hypervisor_sim_pirqs(rig.hv), ==, 1);       /* INTx */
-    rig_down(&rig);
+    g_assert_cmpuint(pt_msi_bound(gfunc_at(&fx.rig, fx.nic)->msi), ==, 0);
+    g_assert_cmpuint(hypervisor_sim_pirqs(fx.rig.hv), ==, 1);       /* INTx */
+    msix_down(&fx);
 }
 
 /* ConnectX-3 Pro: 256 vectors, table at BAR0+0x7c000, PBA at +0x7d000. */
 static void test_msix_cx3pro(void)
 {
     static const unsigned entries[] = { 0, 1, 2, 127, 128, 255 };
-    Rig rig;
-    uint8_t nic = PT_DEVFN(4, 0);
-    TgMsix x;
+    MsixFx fx;
 
-    rig_up(&rig, CX3);
-    rig_attach(&rig, "03:00.0");
-    g_autofree TgScan *scan = scan_assign(&rig);
-    const TgFunc *f = tg_find(scan, nic);
-    g_assert_cmpint(tg_msix_find(rig.bus, nic, &x), ==, 0);
-    g_assert_cmpuint(x.nvec, ==, 256);
-    g_assert_cmphex(x.table, ==, f->bar[0].addr + 0x7c000);
-    g_assert_cmphex(x.pba, ==, f->bar[0].addr + 0x7d000);
+    msix_up(&fx, CX3, "03:00.0");
+    const TgFunc *f = fx.f;
+    g_assert_cmpuint(fx.x.nvec, ==, 256);
+    g_assert_cmphex(fx.x.table, ==, f->bar[0].addr + 0x7c000);
+    g_assert_cmphex(fx.x.pba, ==, f->bar[0].addr + 0x7d000);
     /* 1M BAR0: two trapped pages, the 254 others mapped in two pieces. */
     for (uint64_t off = 0; off < f->bar[0].size; off += HV_PAGE_SIZE)
-        g_assert_cmpint(page_mapped(&rig, f->bar[0].addr + off), ==,
+        g_assert_cmpint(page_mapped(&fx.rig, f->bar[0].addr + off), ==,
                         off != 0x7c000 && off != 0x7d000);
-    g_assert_true(page_mapped(&rig, f->bar[2].addr));
+    g_assert_true(page_mapped(&fx.rig, f->bar[2].addr));
 
-    tg_msix_control(rig.bus, nic, &x, true, true);
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, true);
     for (size_t i = 0; i < G_N_ELEMENTS(entries); i++)
-        tg_msix_program(rig.bus, &x, entries[i], tg_msi_address((uint8_t)i, false, false),
+        tg_msix_program(fx.rig.bus, &fx.x, entries[i], tg_msi_address((uint8_t)i, false, false),
                         tg_msi_data((uint8_t)(0x30 + entries[i] % 0xc0), 1, false), true);
-    size_t mark = hypervisor_sim_log_len(rig.hv);
-    tg_msix_control(rig.bus, nic, &x, true, false);
-    g_autofree char *on = log_since(&rig, mark);
+    size_t mark = hypervisor_sim_log_len(fx.rig.hv);
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, false);
+    g_autofree char *on = log_since(&fx.rig, mark);
     GString *want = g_string_new("");
     for (size_t i = 0; i < G_N_ELEMENTS(entries); i++)
         g_string_append_printf(want,
             "map_pirq_msi 0000:03:00.0 entry=%u table=0xc0100000 pirq=%zu\n"
             "bind_msi pirq=%zu vector=0x%02x dest=0x%zx mode=1 flags=0x8 table=0x" X64 "\n",
-            entries[i], 256 + i, 256 + i, 0x30 + entries[i] % 0xc0, i, x.table);
+            entries[i], 256 + i, 256 + i, 0x30 + entries[i] % 0xc0, i, fx.x.table);
     g_assert_cmpstr(on, ==, want->str);
     g_string_free(want, TRUE);
 
     /* Function mask: every bound entry is told, none is unbound. */
-    mark = hypervisor_sim_log_len(rig.hv);
-    tg_msix_control(rig.bus, nic, &x, true, true);
-    g_autofree char *masked = log_since(&rig, mark);
+    mark = hypervisor_sim_log_len(fx.rig.hv);
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, true);
+    g_autofree char *masked = log_since(&fx.rig, mark);
     g_assert_cmpuint(count_substr(masked, "update_msi"), ==, G_N_ELEMENTS(entries));
     g_assert_cmpuint(count_substr(masked, "flags=0x0 "), ==, G_N_ELEMENTS(entries));
-    g_assert_cmpuint(pt_msi_bound(gfunc_at(&rig, nic)->msi), ==, G_N_ELEMENTS(entries));
-    tg_msix_control(rig.bus, nic, &x, true, false);
+    g_assert_cmpuint(pt_msi_bound(gfunc_at(&fx.rig, fx.nic)->msi), ==, G_N_ELEMENTS(entries));
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, false);
 
     /* Unplug with everything live: nothing left (rig_down checks). */
     PtError err;
-    g_assert_cmpint(pt_guest_detach(rig.guest, "03:00.0", &err), ==, 1);
-    g_assert_cmpuint(hypervisor_sim_pirqs(rig.hv), ==, 0);
-    g_assert_cmpint(hypervisor_sim_check_clean(rig.hv), ==, 0);
-    rig_down(&rig);
+    g_assert_cmpint(pt_guest_detach(fx.rig.guest, "03:00.0", &err), ==, 1);
+    g_assert_cmpuint(hypervisor_sim_pirqs(fx.rig.hv), ==, 0);
+    g_assert_cmpint(hypervisor_sim_check_clean(fx.rig.hv), ==, 0);
+    msix_down(&fx);
 }
 
 /* Address/data written to an unmasked entry take effect at its next unmask. */
 static void test_msix_write_while_unmasked(void)
 {
-    Rig rig;
-    uint8_t nic = PT_DEVFN(4, 0);
-    TgMsix x;
+    MsixFx fx;
 
-    rig_up(&rig, I82576);
-    rig_attach(&rig, "01:00.0");
-    g_autofree TgScan *scan = scan_assign(&rig);
-    tg_msix_find(rig.bus, nic, &x);
-    tg_msix_control(rig.bus, nic, &x, true, false);
-    tg_msix_program(rig.bus, &x, 0, tg_msi_address(1, false, false), tg_msi_data(0x40, 0, false), true);
-    size_t mark = hypervisor_sim_log_len(rig.hv);
-    g_assert_cmpint(tg_mmio_write(rig.bus, x.table + PT_MSIX_ENTRY_DATA, 4, 0x45), ==, 0);
-    g_assert_cmpuint(hypervisor_sim_log_len(rig.hv), ==, mark);
+    msix_up(&fx, I82576, "01:00.0");
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, false);
+    tg_msix_program(fx.rig.bus, &fx.x, 0, tg_msi_address(1, false, false),
+                    tg_msi_data(0x40, 0, false), true);
+    size_t mark = hypervisor_sim_log_len(fx.rig.hv);
+    g_assert_cmpint(tg_mmio_write(fx.rig.bus, fx.x.table + PT_MSIX_ENTRY_DATA, 4, 0x45), ==, 0);
+    g_assert_cmpuint(hypervisor_sim_log_len(fx.rig.hv), ==, mark);
     uint64_t v;
-    tg_mmio_read(rig.bus, x.table + PT_MSIX_ENTRY_DATA, 4, &v);
+    tg_mmio_read(fx.rig.bus, fx.x.table + PT_MSIX_ENTRY_DATA, 4, &v);
     g_assert_cmphex(v, ==, 0x45);
     g_assert_cmpuint(rig_log_count("written while unmasked"), ==, 1);
-    tg_msix_mask(rig.bus, &x, 0, true);
-    tg_msix_mask(rig.bus, &x, 0, false);
-    g_autofree char *log = log_since(&rig, mark);
+    tg_msix_mask(fx.rig.bus, &fx.x, 0, true);
+    tg_msix_mask(fx.rig.bus, &fx.x, 0, false);
+    g_autofree char *log = log_since(&fx.rig, mark);
     g_autofree char *want = g_strdup_printf(
         "update_msi pirq=256 vector=0x40 dest=0x1 mode=0 flags=0x0 table=0x" X64 "\n"
         "update_msi pirq=256 vector=0x45 dest=0x1 mode=0 flags=0x8 table=0x" X64 "\n",
-        x.table, x.table);
+        fx.x.table, fx.x.table);
     g_assert_cmpstr(log, ==, want);
-    rig_down(&rig);
+    msix_down(&fx);
 }
 
 /* Wrong sizes and misaligned table accesses: refused, logged once. */
@@ -480,102 +494,88 @@ static void test_msix_bad_access_refused_once(void)
     static const struct { unsigned off, len; } bad[] = {
         { 0, 1 }, { 0, 2 }, { 2, 4 }, { 4, 8 }, { 12, 2 }, { 13, 1 }, { 0x2000 + 2, 4 },
     };
-    Rig rig;
-    uint8_t nic = PT_DEVFN(4, 0);
-    TgMsix x;
+    MsixFx fx;
 
-    rig_up(&rig, I82576);
-    rig_attach(&rig, "01:00.0");
-    g_autofree TgScan *scan = scan_assign(&rig);
-    tg_msix_find(rig.bus, nic, &x);
-    const PtGuestFunc *gf = gfunc_at(&rig, nic);
+    msix_up(&fx, I82576, "01:00.0");
+    const PtGuestFunc *gf = gfunc_at(&fx.rig, fx.nic);
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         uint64_t v = 0;
-        g_assert_cmpint(tg_mmio_write(rig.bus, x.table + bad[i].off, bad[i].len, 0), ==, -EINVAL);
-        g_assert_cmpint(tg_mmio_read(rig.bus, x.table + bad[i].off, bad[i].len, &v), ==, -EINVAL);
+        g_assert_cmpint(tg_mmio_write(fx.rig.bus, fx.x.table + bad[i].off, bad[i].len, 0), ==, -EINVAL);
+        g_assert_cmpint(tg_mmio_read(fx.rig.bus, fx.x.table + bad[i].off, bad[i].len, &v), ==, -EINVAL);
         g_assert_cmphex(v, ==, bad[i].len == 8 ? UINT64_MAX : (1ull << (8 * bad[i].len)) - 1);
     }
     /* The mask bit the byte writes aimed at is untouched. */
     uint64_t v;
-    tg_mmio_read(rig.bus, x.table + 12, 4, &v);
+    tg_mmio_read(fx.rig.bus, fx.x.table + 12, 4, &v);
     g_assert_cmphex(v, ==, PT_MSIX_ENTRY_MASKED);
     g_assert_cmpuint(rig_log_count("refused: aligned 4 or 8 bytes only"), ==, 1);
     g_assert_cmpuint(pt_msi_bad_accesses(gf->msi), ==, 2 * G_N_ELEMENTS(bad));
-    rig_down(&rig);
+    msix_down(&fx);
 }
 
 /* The PBA is the host's: reads come from the BAR, writes are refused. */
 static void test_msix_pba_from_host(void)
 {
-    Rig rig;
-    uint8_t nic = PT_DEVFN(4, 0);
-    TgMsix x;
+    MsixFx fx;
 
-    rig_up(&rig, I82576);
-    rig_attach(&rig, "01:00.0");
-    g_autofree TgScan *scan = scan_assign(&rig);
-    tg_msix_find(rig.bus, nic, &x);
-    g_autofree char *res = g_build_filename(rig.tree, "devices", "0000:01:00.0", "resource3", NULL);
+    msix_up(&fx, I82576, "01:00.0");
+    g_autofree char *res = g_build_filename(fx.rig.tree, "devices", "0000:01:00.0", "resource3", NULL);
     FILE *fp = fopen(res, "r+b");
     uint64_t pending = 0x205, v;
     fseek(fp, 0x2000, SEEK_SET);
     fwrite(&pending, 8, 1, fp);
     fclose(fp);
-    g_assert_cmpint(tg_mmio_read(rig.bus, x.pba, 8, &v), ==, 0);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, fx.x.pba, 8, &v), ==, 0);
     g_assert_cmphex(v, ==, 0x205);
-    g_assert_cmpint(tg_mmio_read(rig.bus, x.pba, 4, &v), ==, 0);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, fx.x.pba, 4, &v), ==, 0);
     g_assert_cmphex(v, ==, 0x205);
-    g_assert_cmpint(tg_mmio_write(rig.bus, x.pba, 8, 0), ==, -EPERM);
-    g_assert_cmpint(tg_mmio_read(rig.bus, x.pba, 8, &v), ==, 0);
+    g_assert_cmpint(tg_mmio_write(fx.rig.bus, fx.x.pba, 8, 0), ==, -EPERM);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, fx.x.pba, 8, &v), ==, 0);
     g_assert_cmphex(v, ==, 0x205);
     /* Past the PBA's 8 bytes, the page is the host's BAR as if mapped. */
-    g_assert_cmpint(tg_mmio_write(rig.bus, x.pba + 0x100, 4, 0x12345678), ==, 0);
-    g_assert_cmpint(tg_mmio_read(rig.bus, x.pba + 0x100, 4, &v), ==, 0);
+    g_assert_cmpint(tg_mmio_write(fx.rig.bus, fx.x.pba + 0x100, 4, 0x12345678), ==, 0);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, fx.x.pba + 0x100, 4, &v), ==, 0);
     g_assert_cmphex(v, ==, 0x12345678);
-    rig_down(&rig);
+    msix_down(&fx);
 }
 
 /* Platform reset and BAR moves while MSI-X vectors are live. */
 static void test_msix_reset_and_bar_move(void)
 {
-    Rig rig;
-    uint8_t nic = PT_DEVFN(4, 0);
-    TgMsix x;
+    MsixFx fx;
 
-    rig_up(&rig, I82576);
-    rig_attach(&rig, "01:00.0");
-    g_autofree TgScan *scan = scan_assign(&rig);
-    tg_msix_find(rig.bus, nic, &x);
-    tg_msix_control(rig.bus, nic, &x, true, false);
-    tg_msix_program(rig.bus, &x, 3, tg_msi_address(2, false, false), tg_msi_data(0x66, 0, false), true);
-    g_assert_cmpuint(pt_msi_bound(gfunc_at(&rig, nic)->msi), ==, 1);
+    msix_up(&fx, I82576, "01:00.0");
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, false);
+    tg_msix_program(fx.rig.bus, &fx.x, 3, tg_msi_address(2, false, false),
+                    tg_msi_data(0x66, 0, false), true);
+    g_assert_cmpuint(pt_msi_bound(gfunc_at(&fx.rig, fx.nic)->msi), ==, 1);
 
     /* Move BAR3: pieces move, the binding learns the new table address. */
     uint64_t moved = 0xe0000000;
-    size_t mark = hypervisor_sim_log_len(rig.hv);
-    tg_cfg_write(rig.bus, nic, PCI_BASE_ADDRESS_3, (uint32_t)moved, 4);
-    g_autofree char *mv = log_since(&rig, mark);
+    size_t mark = hypervisor_sim_log_len(fx.rig.hv);
+    tg_cfg_write(fx.rig.bus, fx.nic, PCI_BASE_ADDRESS_3, (uint32_t)moved, 4);
+    g_autofree char *mv = log_since(&fx.rig, mark);
     g_autofree char *want_upd = g_strdup_printf(
         "update_msi pirq=256 vector=0x66 dest=0x2 mode=0 flags=0x8 table=0x" X64 "\n", moved);
     g_assert_nonnull(strstr(mv, want_upd));
-    g_assert_false(page_mapped(&rig, moved));
-    g_assert_true(page_mapped(&rig, moved + 0x1000));
-    g_assert_false(page_mapped(&rig, x.table + 0x1000));
+    g_assert_false(page_mapped(&fx.rig, moved));
+    g_assert_true(page_mapped(&fx.rig, moved + 0x1000));
+    g_assert_false(page_mapped(&fx.rig, fx.x.table + 0x1000));
     TgMsix y;
-    tg_msix_find(rig.bus, nic, &y);
+    tg_msix_find(fx.rig.bus, fx.nic, &y);
     uint64_t v;
-    g_assert_cmpint(tg_mmio_read(rig.bus, y.table + 3 * 16 + 8, 4, &v), ==, 0);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, y.table + 3 * 16 + 8, 4, &v), ==, 0);
     g_assert_cmphex(v, ==, 0x66);
 
     /* Reset: vectors gone, every entry masked again. */
-    pci_bus_reset(rig.bus);
-    g_assert_cmpuint(pt_msi_bound(gfunc_at(&rig, nic)->msi), ==, 0);
-    g_assert_cmpuint(hypervisor_sim_pirqs(rig.hv), ==, 1);
-    g_autofree TgScan *again = scan_assign(&rig);
-    tg_msix_find(rig.bus, nic, &y);
-    g_assert_cmpint(tg_mmio_read(rig.bus, y.table + 3 * 16 + 8, 8, &v), ==, 0);
+    pci_bus_reset(fx.rig.bus);
+    g_assert_cmpuint(pt_msi_bound(gfunc_at(&fx.rig, fx.nic)->msi), ==, 0);
+    g_assert_cmpuint(hypervisor_sim_pirqs(fx.rig.hv), ==, 1);
+    g_autofree TgScan *again = scan_assign(&fx.rig);
+    tg_msix_find(fx.rig.bus, fx.nic, &y);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, y.table + 3 * 16 + 8, 8, &v), ==, 0);
     g_assert_cmphex(v, ==, (uint64_t)PT_MSIX_ENTRY_MASKED << 32);
-    rig_down(&rig);
+    msix_down(&fx);
 }
 
 /* ---- the advisories ---- */
@@ -634,34 +634,30 @@ static void test_xsa129_mask_bits(void)
 /* XSA-130: 10^5 bad MSI-X writes make a bounded number of log lines. */
 static void test_xsa130_bounded_log(void)
 {
-    Rig rig;
-    uint8_t nic = PT_DEVFN(4, 0);
-    TgMsix x;
+    MsixFx fx;
 
-    rig_up(&rig, I82576);
-    rig_attach(&rig, "01:00.0");
-    g_autofree TgScan *scan = scan_assign(&rig);
-    tg_msix_find(rig.bus, nic, &x);
-    tg_msix_control(rig.bus, nic, &x, true, false);
-    tg_msix_program(rig.bus, &x, 0, tg_msi_address(1, false, false), tg_msi_data(0x40, 0, false), true);
-    g_autoptr(GBytes) before = rig_host_config(&rig, "0000:01:00.0");
+    msix_up(&fx, I82576, "01:00.0");
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, false);
+    tg_msix_program(fx.rig.bus, &fx.x, 0, tg_msi_address(1, false, false),
+                    tg_msi_data(0x40, 0, false), true);
+    g_autoptr(GBytes) before = rig_host_config(&fx.rig, "0000:01:00.0");
     guint lines = rig_log()->len;
     for (unsigned i = 0; i < 100000; i++) {
-        uint64_t at = i % 3 == 0 ? x.table + PT_MSIX_ENTRY_DATA   /* unmasked entry */
-                    : i % 3 == 1 ? x.pba                            /* read-only */
-                    : x.table + 1;                                  /* misaligned */
-        tg_mmio_write(rig.bus, at, i % 3 == 2 ? 2 : 4, 0x40 + (i & 0x3f));
+        uint64_t at = i % 3 == 0 ? fx.x.table + PT_MSIX_ENTRY_DATA   /* unmasked entry */
+                    : i % 3 == 1 ? fx.x.pba                            /* read-only */
+                    : fx.x.table + 1;                                  /* misaligned */
+        tg_mmio_write(fx.rig.bus, at, i % 3 == 2 ? 2 : 4, 0x40 + (i & 0x3f));
     }
-    const PtGuestFunc *gf = gfunc_at(&rig, nic);
+    const PtGuestFunc *gf = gfunc_at(&fx.rig, fx.nic);
     g_assert_cmpuint(pt_msi_bad_accesses(gf->msi), >=, 100000 - 100000 / 3 / 64);
     g_assert_cmpuint(rig_log()->len - lines, <=, PT_MSI_LOG_BURST + 1);
     g_assert_cmpuint(rig_log_count("further bad MSI/MSI-X accesses are counted, not logged"), ==, 1);
-    g_autoptr(GBytes) after = rig_host_config(&rig, "0000:01:00.0");
+    g_autoptr(GBytes) after = rig_host_config(&fx.rig, "0000:01:00.0");
     assert_bytes_equal(before, after);
     PtError err;
-    pt_guest_detach(rig.guest, "01:00.0", &err);
+    pt_guest_detach(fx.rig.guest, "01:00.0", &err);
     g_assert_cmpuint(rig_log_count("bad MSI/MSI-X accesses in all"), ==, 1);
-    rig_down(&rig);
+    msix_down(&fx);
 }
 
 int main(int argc, char **argv)

@@ -149,21 +149,45 @@ static void test_single_function_clears_mf_bit(void)
 /* Two functions whose small BARs share one host page (Samsung R730: EHCI
  * 00:1a.0 at fcb06000 and 00:1d.0 at fcb06400): the page stays granted
  * until the last of them is detached. */
+/* iomem_permission calls for the page at mfn in the sim's log from `from`:
+ * how many granted and how many revoked. */
+static void page_permission_calls(Rig *rig, size_t from, uint64_t mfn, unsigned *grants,
+                                  unsigned *revokes)
+{
+    *grants = *revokes = 0;
+    for (size_t i = from; i < hypervisor_sim_log_len(rig->hv); i++) {
+        const HvCall *c = hypervisor_sim_log_at(rig->hv, i);
+        if (c->op == HV_OP_IOMEM_PERMISSION && c->machine <= mfn && mfn < c->machine + c->count)
+            *(c->allow ? grants : revokes) += 1;
+    }
+}
+
 static void test_shared_page_grant(void)
 {
+    const uint64_t page = 0xfcb06;
     Rig rig;
     PtError err;
+    unsigned grants, revokes;
 
     rig_up(&rig, SAMSUNG);
     rig_attach(&rig, "00:1a.0");
     size_t one = hypervisor_sim_permissions(rig.hv);
+    size_t mark = hypervisor_sim_log_len(rig.hv);
     rig_attach(&rig, "00:1d.0");
     /* Only its own irq is new: the page was granted already. */
     g_assert_cmpuint(hypervisor_sim_permissions(rig.hv), ==, one + 1);
+    page_permission_calls(&rig, mark, page, &grants, &revokes);
+    g_assert_cmpuint(grants + revokes, ==, 0);
+    /* 1a.0 goes: its irq with it, the page stays for 1d.0. */
     g_assert_cmpint(pt_guest_detach(rig.guest, "00:1a.0", &err), ==, 1);
-    g_assert_cmpuint(hypervisor_sim_permissions(rig.hv), >=, 1);
+    g_assert_cmpuint(hypervisor_sim_permissions(rig.hv), ==, one);
+    page_permission_calls(&rig, mark, page, &grants, &revokes);
+    g_assert_cmpuint(revokes, ==, 0);
     g_assert_cmpuint(hypervisor_sim_error_count(rig.hv), ==, 0);
+    /* The last one takes it. */
     g_assert_cmpint(pt_guest_detach(rig.guest, "00:1d.0", &err), ==, 1);
+    page_permission_calls(&rig, mark, page, &grants, &revokes);
+    g_assert_cmpuint(revokes, ==, 1);
     g_assert_cmpuint(hypervisor_sim_permissions(rig.hv), ==, 0);
     rig_down(&rig);
 }

@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 #include "pci.h"
 #include "test-device.h"
+#include "test-guest.h"
 
 #define LSPCI "/usr/bin/lspci"
 
@@ -58,18 +59,6 @@ static void cf8(PciBus *bus, uint8_t devfn, unsigned offset)
                          PCI_CONFIG_ENABLE | (uint32_t)devfn << 8 | (offset & 0xfc), 4);
 }
 
-static uint32_t io_read(PciBus *bus, uint8_t devfn, unsigned offset, unsigned len)
-{
-    cf8(bus, devfn, offset);
-    return pci_bus_ioport_read(bus, PCI_CONFIG_DATA_PORT + (offset & 3), len);
-}
-
-static void io_write(PciBus *bus, uint8_t devfn, unsigned offset, uint32_t val, unsigned len)
-{
-    cf8(bus, devfn, offset);
-    pci_bus_ioport_write(bus, PCI_CONFIG_DATA_PORT + (offset & 3), val, len);
-}
-
 static uint32_t le(const uint8_t *p, unsigned len)
 {
     uint32_t v = 0;
@@ -108,15 +97,15 @@ static void test_mech1_reads(Fixture *fx, gconstpointer data)
         for (unsigned s = 0; s < G_N_ELEMENTS(sizes); s++)
             for (unsigned b = 0; b + sizes[s] <= 4; b++) {
                 uint32_t want = le(&cfg[reg + b], sizes[s]);
-                g_assert_cmphex(io_read(fx->bus, devfn, reg + b, sizes[s]), ==, want);
+                g_assert_cmphex(tg_cfg_read(fx->bus, devfn, reg + b, sizes[s]), ==, want);
                 g_assert_cmphex(pci_bus_cfg_read(fx->bus, devfn, reg + b, sizes[s]), ==, want);
             }
     /* The header through the same path: a 2-byte read at 0xcfe is bytes 2-3. */
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_VENDOR_ID, 2), ==, 0x8086);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_DEVICE_ID, 2), ==, 0x10c9);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_VENDOR_ID + 1, 2), ==, 0xc980);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_VENDOR_ID, 4), ==, 0x10c98086);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_CLASS_DEVICE + 1, 1), ==, 0x02);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_VENDOR_ID, 2), ==, 0x8086);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_DEVICE_ID, 2), ==, 0x10c9);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_VENDOR_ID + 1, 2), ==, 0xc980);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_VENDOR_ID, 4), ==, 0x10c98086);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_CLASS_DEVICE + 1, 1), ==, 0x02);
 }
 
 static void test_mech1_writes(Fixture *fx, gconstpointer data)
@@ -133,7 +122,7 @@ static void test_mech1_writes(Fixture *fx, gconstpointer data)
             uint8_t before[8];
             memset(&cfg[reg - 2], 0x5a, 8);
             memcpy(before, &cfg[reg - 2], 8);
-            io_write(fx->bus, devfn, reg + b, 0xa1b2c3d4, sizes[s]);
+            tg_cfg_write(fx->bus, devfn, reg + b, 0xa1b2c3d4, sizes[s]);
             /* Exactly bytes reg+b .. reg+b+len-1 changed, little-endian. */
             for (unsigned i = 0; i < 8; i++) {
                 unsigned off = reg - 2 + i;
@@ -201,34 +190,34 @@ static void test_mf_derived(Fixture *fx, gconstpointer data)
     /* Hardware says multi-function; a lone function must not. */
     test_device_set_header_type(a, PCI_HEADER_TYPE_MFD | PCI_HEADER_TYPE_NORMAL);
     plug(fx, a, fn0);
-    g_assert_cmphex(io_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_NORMAL);
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_NORMAL);
 
     plug(fx, b, fn3);
-    g_assert_cmphex(io_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_MFD);
-    g_assert_cmphex(io_read(fx->bus, fn3, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_MFD);
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_MFD);
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn3, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_MFD);
     /* Also inside wider reads: the dword at 0x0c. */
-    g_assert_cmphex(io_read(fx->bus, fn0, PCI_CACHE_LINE_SIZE, 4) >> 16 & 0xff, ==,
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn0, PCI_CACHE_LINE_SIZE, 4) >> 16 & 0xff, ==,
                     PCI_HEADER_TYPE_MFD);
-    g_assert_cmphex(io_read(fx->bus, fn0, PCI_LATENCY_TIMER, 2) >> 8, ==, PCI_HEADER_TYPE_MFD);
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn0, PCI_LATENCY_TIMER, 2) >> 8, ==, PCI_HEADER_TYPE_MFD);
 
     /* The low 7 bits are the device's. */
     test_device_config(a)[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_BRIDGE;
-    g_assert_cmphex(io_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==,
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==,
                     PCI_HEADER_TYPE_MFD | PCI_HEADER_TYPE_BRIDGE);
     test_device_config(a)[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_NORMAL;
 
     pci_bus_force_single_function(fx->bus, 7, true);
-    g_assert_cmphex(io_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_NORMAL);
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_NORMAL);
     pci_bus_force_single_function(fx->bus, 7, false);
-    g_assert_cmphex(io_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_MFD);
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_MFD);
 
     /* Read-only, and never the device's to see. */
-    io_write(fx->bus, fn0, PCI_HEADER_TYPE, 0, 1);
-    g_assert_cmphex(io_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_MFD);
+    tg_cfg_write(fx->bus, fn0, PCI_HEADER_TYPE, 0, 1);
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_MFD);
     g_assert_cmpuint(test_device_writes_at(a, PCI_HEADER_TYPE), ==, 0);
 
     g_assert_cmpint(pci_bus_unplug(fx->bus, fn3), ==, 0);
-    g_assert_cmphex(io_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_NORMAL);
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn0, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_NORMAL);
     g_assert_cmphex(pci_bus_slot_funcs(fx->bus, 7), ==, 0x01);
 }
 
@@ -238,21 +227,21 @@ static void test_absent_all_ones(Fixture *fx, gconstpointer data)
     for (unsigned s = 0; s < G_N_ELEMENTS(sizes); s++)
         for (unsigned off = 0; off < 8; off += sizes[s]) {
             uint32_t ones = sizes[s] == 4 ? 0xffffffffu : (1u << (8 * sizes[s])) - 1;
-            g_assert_cmphex(io_read(fx->bus, PT_DEVFN(9, 0), off, sizes[s]), ==, ones);
+            g_assert_cmphex(tg_cfg_read(fx->bus, PT_DEVFN(9, 0), off, sizes[s]), ==, ones);
             g_assert_cmphex(pci_bus_cfg_read(fx->bus, PT_DEVFN(31, 7), off, sizes[s]), ==, ones);
         }
-    io_write(fx->bus, PT_DEVFN(9, 0), PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, PT_DEVFN(9, 0), PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
 
     /* A function without function 0 answers nothing, as on hardware. */
     uint8_t fn1 = PT_DEVFN(9, 1), fn0 = PT_DEVFN(9, 0);
     TestDevice *b = add_dev(fx, 0x2001), *a = add_dev(fx, 0x2000);
     plug(fx, b, fn1);
-    g_assert_cmphex(io_read(fx->bus, fn1, PCI_VENDOR_ID, 2), ==, 0xffff);
-    io_write(fx->bus, fn1, 0x40, 0x33, 1);
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn1, PCI_VENDOR_ID, 2), ==, 0xffff);
+    tg_cfg_write(fx->bus, fn1, 0x40, 0x33, 1);
     g_assert_cmpuint(test_device_writes_at(b, 0x40), ==, 0);
     plug(fx, a, fn0);
-    g_assert_cmphex(io_read(fx->bus, fn1, PCI_DEVICE_ID, 2), ==, 0x2001);
-    io_write(fx->bus, fn1, 0x40, 0x33, 1);
+    g_assert_cmphex(tg_cfg_read(fx->bus, fn1, PCI_DEVICE_ID, 2), ==, 0x2001);
+    tg_cfg_write(fx->bus, fn1, 0x40, 0x33, 1);
     g_assert_cmpuint(test_device_writes_at(b, 0x40), ==, 1);
 }
 
@@ -316,26 +305,26 @@ static void test_bar_sizing(Fixture *fx, gconstpointer data)
         { PCI_ROM_ADDRESS, 0, 0xffff0000 | PCI_ROM_ADDRESS_ENABLE },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
-        g_assert_cmphex(io_read(fx->bus, devfn, want[i].reg, 4), ==, want[i].initial);
-        io_write(fx->bus, devfn, want[i].reg, 0xffffffff, 4);
-        g_assert_cmphex(io_read(fx->bus, devfn, want[i].reg, 4), ==, want[i].sized);
+        g_assert_cmphex(tg_cfg_read(fx->bus, devfn, want[i].reg, 4), ==, want[i].initial);
+        tg_cfg_write(fx->bus, devfn, want[i].reg, 0xffffffff, 4);
+        g_assert_cmphex(tg_cfg_read(fx->bus, devfn, want[i].reg, 4), ==, want[i].sized);
         /* Sizing by halves and bytes reads the same. */
-        g_assert_cmphex(io_read(fx->bus, devfn, want[i].reg + 2, 2), ==, want[i].sized >> 16);
-        g_assert_cmphex(io_read(fx->bus, devfn, want[i].reg + 1, 1), ==,
+        g_assert_cmphex(tg_cfg_read(fx->bus, devfn, want[i].reg + 2, 2), ==, want[i].sized >> 16);
+        g_assert_cmphex(tg_cfg_read(fx->bus, devfn, want[i].reg + 1, 1), ==,
                         want[i].sized >> 8 & 0xff);
     }
     /* ROM enable is its own bit; reserved bits 10:1 stay 0. */
-    io_write(fx->bus, devfn, PCI_ROM_ADDRESS, 0xfffffffe, 4);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_ROM_ADDRESS, 4), ==, 0xffff0000);
+    tg_cfg_write(fx->bus, devfn, PCI_ROM_ADDRESS, 0xfffffffe, 4);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_ROM_ADDRESS, 4), ==, 0xffff0000);
 
     /* Addresses keep only the bits the size allows; flags read back. */
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 4, 0xf0001234, 4);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 4, 4), ==, 0xf0001000);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 4, 0x00, 1);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 6, 0xe123, 2);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 4, 4), ==, 0xe1231000);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 8, 0, 4);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 12, 0x12, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 4, 0xf0001234, 4);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 4, 4), ==, 0xf0001000);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 4, 0x00, 1);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 6, 0xe123, 2);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 4, 4), ==, 0xe1231000);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 8, 0, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 12, 0x12, 4);
     g_assert_cmphex(pci_device_bar_addr(test_device_pci(td), 2), ==, 0x1200000000ull);
 
     /* No BAR byte ever reaches the device. */
@@ -353,11 +342,11 @@ static void test_bar_unimplemented(Fixture *fx, gconstpointer data)
     test_device_set_bar(td, 0, PCI_BAR_MEM32, 0x1000, 0xfe000000, false);
     plug(fx, td, devfn);
     for (unsigned reg = PCI_BASE_ADDRESS_0 + 4; reg <= PCI_BASE_ADDRESS_5; reg += 4) {
-        io_write(fx->bus, devfn, reg, 0xffffffff, 4);
-        g_assert_cmphex(io_read(fx->bus, devfn, reg, 4), ==, 0);
+        tg_cfg_write(fx->bus, devfn, reg, 0xffffffff, 4);
+        g_assert_cmphex(tg_cfg_read(fx->bus, devfn, reg, 4), ==, 0);
     }
-    io_write(fx->bus, devfn, PCI_ROM_ADDRESS, 0xffffffff, 4);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_ROM_ADDRESS, 4), ==, 0);
+    tg_cfg_write(fx->bus, devfn, PCI_ROM_ADDRESS, 0xffffffff, 4);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_ROM_ADDRESS, 4), ==, 0);
 }
 
 /* 05.0: BAR0 mem32 16K, BAR1 io 32, BAR2 mem64 2M, ROM 64K. */
@@ -369,11 +358,11 @@ static TestDevice *decode_dev(Fixture *fx, uint8_t devfn)
     test_device_set_bar(td, 2, PCI_BAR_MEM64, 0x200000, 0x3f80000000, true);
     test_device_set_bar(td, PCI_BAR_ROM, PCI_BAR_MEM32, 0x10000, 0xfd000000, false);
     plug(fx, td, devfn);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000000, 4);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_1, 0xc000, 4);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_2, 0, 4);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_3, 1, 4);
-    io_write(fx->bus, devfn, PCI_ROM_ADDRESS, 0xf1000000, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000000, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_1, 0xc000, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_2, 0, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_3, 1, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_ROM_ADDRESS, 0xf1000000, 4);
     return td;
 }
 
@@ -386,7 +375,7 @@ static void test_decode(Fixture *fx, gconstpointer data)
     assert_hv_log(fx, mark, "");    /* decode off: nothing mapped */
 
     mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
     assert_hv_log(fx, mark,
                   "map_mmio gfn=0xf0000 mfn=0xfe000 n=4\n"
                   "map_ioport gport=0xc000 mport=0xe000 n=32\n"
@@ -394,20 +383,20 @@ static void test_decode(Fixture *fx, gconstpointer data)
 
     /* Same COMMAND again: nothing to do. */
     mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 1);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000000, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 1);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000000, 4);
     assert_hv_log(fx, mark, "");
 
     mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, devfn, PCI_ROM_ADDRESS, 0xf1000000 | PCI_ROM_ADDRESS_ENABLE, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_ROM_ADDRESS, 0xf1000000 | PCI_ROM_ADDRESS_ENABLE, 4);
     assert_hv_log(fx, mark, "map_mmio gfn=0xf1000 mfn=0xfd000 n=16\n");
 
     /* Moves while decoding: old range out, new range in. */
     mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0100000, 4);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 2, 0x20, 1);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_3, 2, 4);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_1, 0xc040, 2);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0100000, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0 + 2, 0x20, 1);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_3, 2, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_1, 0xc040, 2);
     assert_hv_log(fx, mark,
                   "unmap_mmio gfn=0xf0000 mfn=0xfe000 n=4\n"
                   "map_mmio gfn=0xf0100 mfn=0xfe000 n=4\n"
@@ -420,15 +409,15 @@ static void test_decode(Fixture *fx, gconstpointer data)
 
     /* Sizing with decode on takes the BAR away until it is restored. */
     mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xffffffff, 4);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0200000, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xffffffff, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0200000, 4);
     assert_hv_log(fx, mark,
                   "unmap_mmio gfn=0xf0200 mfn=0xfe000 n=4\n"
                   "map_mmio gfn=0xf0200 mfn=0xfe000 n=4\n");
 
     /* Memory decode off: every memory BAR and the ROM go, I/O stays. */
     mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_IO, 2);
+    tg_cfg_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_IO, 2);
     assert_hv_log(fx, mark,
                   "unmap_mmio gfn=0xf0200 mfn=0xfe000 n=4\n"
                   "unmap_mmio gfn=0x200000 mfn=0x3f80000 n=512\n"
@@ -436,7 +425,7 @@ static void test_decode(Fixture *fx, gconstpointer data)
     g_assert_true(pci_device_bar_mapped(pci_bus_device(fx->bus, devfn), 1));
 
     mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, devfn, PCI_COMMAND, 0, 2);
+    tg_cfg_write(fx->bus, devfn, PCI_COMMAND, 0, 2);
     assert_hv_log(fx, mark, "unmap_ioport gport=0xc040 mport=0xe000 n=32\n");
     g_assert_cmpint(hypervisor_sim_check_clean(fx->hv), ==, 0);
 }
@@ -451,14 +440,14 @@ static void test_overlap(Fixture *fx, gconstpointer data)
     test_device_set_bar(b, 0, PCI_BAR_MEM32, 0x1000, 0xfe100000, false);
     plug(fx, a, da);
     plug(fx, b, db);
-    io_write(fx->bus, da, PCI_BASE_ADDRESS_0, 0xf0000000, 4);
-    io_write(fx->bus, da, PCI_BASE_ADDRESS_1, 0xc000, 4);
-    io_write(fx->bus, da, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO, 2);
+    tg_cfg_write(fx->bus, da, PCI_BASE_ADDRESS_0, 0xf0000000, 4);
+    tg_cfg_write(fx->bus, da, PCI_BASE_ADDRESS_1, 0xc000, 4);
+    tg_cfg_write(fx->bus, da, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO, 2);
 
     size_t mark = hypervisor_sim_log_len(fx->hv);
     size_t logs = pci_bus_log_count(fx->bus);
-    io_write(fx->bus, db, PCI_BASE_ADDRESS_0, 0xf0001000, 4);
-    io_write(fx->bus, db, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, db, PCI_BASE_ADDRESS_0, 0xf0001000, 4);
+    tg_cfg_write(fx->bus, db, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
     assert_hv_log(fx, mark, "");
     g_assert_false(pci_device_bar_mapped(pci_bus_device(fx->bus, db), 0));
     g_assert_cmpuint(pci_bus_log_count(fx->bus), ==, logs + 1);
@@ -467,8 +456,8 @@ static void test_overlap(Fixture *fx, gconstpointer data)
 
     /* Moved clear, it maps; moved back onto A, it is taken away again. */
     mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, db, PCI_BASE_ADDRESS_0, 0xf0002000, 4);
-    io_write(fx->bus, db, PCI_BASE_ADDRESS_0, 0xf0000000, 4);
+    tg_cfg_write(fx->bus, db, PCI_BASE_ADDRESS_0, 0xf0002000, 4);
+    tg_cfg_write(fx->bus, db, PCI_BASE_ADDRESS_0, 0xf0000000, 4);
     assert_hv_log(fx, mark,
                   "map_mmio gfn=0xf0002 mfn=0xfe100 n=1\n"
                   "unmap_mmio gfn=0xf0002 mfn=0xfe100 n=1\n");
@@ -476,7 +465,7 @@ static void test_overlap(Fixture *fx, gconstpointer data)
 
     /* Memory at A's I/O port numbers: another space, no conflict. */
     mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, db, PCI_BASE_ADDRESS_0, 0xc000, 4);
+    tg_cfg_write(fx->bus, db, PCI_BASE_ADDRESS_0, 0xc000, 4);
     assert_hv_log(fx, mark, "map_mmio gfn=0xc mfn=0xfe100 n=1\n");
     g_assert_true(pci_device_bar_mapped(pci_bus_device(fx->bus, da), 1));
     g_assert_cmpuint(hypervisor_sim_error_count(fx->hv), ==, 0);
@@ -490,10 +479,10 @@ static void test_unplug_clean(Fixture *fx, gconstpointer data)
     TestDevice *f1 = add_dev(fx, 0x5001);
     test_device_set_bar(f1, 0, PCI_BAR_IO, 0x100, 0xd000, false);
     plug(fx, f1, d1);
-    io_write(fx->bus, d1, PCI_BASE_ADDRESS_0, 0xd000, 4);
-    io_write(fx->bus, d1, PCI_COMMAND, PCI_COMMAND_IO, 2);
-    io_write(fx->bus, d0, PCI_ROM_ADDRESS, 0xf1000001, 4);
-    io_write(fx->bus, d0, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, d1, PCI_BASE_ADDRESS_0, 0xd000, 4);
+    tg_cfg_write(fx->bus, d1, PCI_COMMAND, PCI_COMMAND_IO, 2);
+    tg_cfg_write(fx->bus, d0, PCI_ROM_ADDRESS, 0xf1000001, 4);
+    tg_cfg_write(fx->bus, d0, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
     g_assert_cmpuint(hypervisor_sim_mmio_mappings(fx->hv), ==, 3);
     g_assert_cmpuint(hypervisor_sim_ioport_mappings(fx->hv), ==, 2);
     g_assert_cmpint(hypervisor_sim_check_clean(fx->hv), ==, -EBUSY);
@@ -511,7 +500,7 @@ static void test_unplug_failure(Fixture *fx, gconstpointer data)
     (void)data;
     uint8_t devfn = PT_DEVFN(5, 0);
     decode_dev(fx, devfn);
-    io_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
     g_assert_cmpuint(hypervisor_sim_mmio_mappings(fx->hv), ==, 2);
     /* The hypervisor refuses the first unmap: reported, device still gone. */
     hypervisor_sim_fail_call(fx->hv, 1, EIO);
@@ -530,7 +519,7 @@ static void test_map_failure_retried(Fixture *fx, gconstpointer data)
     decode_dev(fx, devfn);
     size_t logs = pci_bus_log_count(fx->bus);
     hypervisor_sim_fail_call(fx->hv, 1, EIO);
-    io_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
     PciDevice *d = pci_bus_device(fx->bus, devfn);
     g_assert_false(pci_device_bar_mapped(d, 0));
     g_assert_true(pci_device_bar_mapped(d, 2));
@@ -538,7 +527,7 @@ static void test_map_failure_retried(Fixture *fx, gconstpointer data)
     g_assert_nonnull(strstr(pci_bus_log_line(fx->bus, logs), "BAR0 map at 0xf0000000 failed"));
     /* State is derived again on the next COMMAND write. */
     size_t mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
     assert_hv_log(fx, mark, "map_mmio gfn=0xf0000 mfn=0xfe000 n=4\n");
 }
 
@@ -547,8 +536,8 @@ static void test_reset(Fixture *fx, gconstpointer data)
     (void)data;
     uint8_t devfn = PT_DEVFN(5, 0);
     TestDevice *td = decode_dev(fx, devfn);
-    io_write(fx->bus, devfn, PCI_INTERRUPT_LINE, 11, 1);
-    io_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, devfn, PCI_INTERRUPT_LINE, 11, 1);
+    tg_cfg_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
     g_assert_cmpint(hypervisor_sim_check_clean(fx->hv), ==, -EBUSY);
     pci_bus_reset(fx->bus);
     g_assert_cmpuint(test_device_resets(td), ==, 1);
@@ -557,8 +546,8 @@ static void test_reset(Fixture *fx, gconstpointer data)
     g_assert_cmphex(pci_bus_ioport_read(fx->bus, PCI_CONFIG_ADDRESS_PORT, 4), ==,
                     PCI_CONFIG_ENABLE | (uint32_t)devfn << 8);
     for (unsigned reg = PCI_BASE_ADDRESS_0; reg <= PCI_BASE_ADDRESS_5; reg += 4)
-        g_assert_cmphex(io_read(fx->bus, devfn, reg, 4) & ~0xfu, ==, 0);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_INTERRUPT_LINE, 1), ==, 0);
+        g_assert_cmphex(tg_cfg_read(fx->bus, devfn, reg, 4) & ~0xfu, ==, 0);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_INTERRUPT_LINE, 1), ==, 0);
 }
 
 static void test_map_hook(Fixture *fx, gconstpointer data)
@@ -570,9 +559,9 @@ static void test_map_hook(Fixture *fx, gconstpointer data)
     test_device_use_map_hook(td, true);
     plug(fx, td, devfn);
     size_t mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000100, 4);
-    io_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000200, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000100, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000200, 4);
     g_assert_cmpint(pci_bus_unplug(fx->bus, devfn), ==, 0);
     assert_hv_log(fx, mark, "");
     const GPtrArray *calls = test_device_map_calls(td);
@@ -593,11 +582,11 @@ static void test_direct_map_rules(Fixture *fx, gconstpointer data)
     TestDevice *td = add_dev(fx, 0x7001);
     test_device_set_bar(td, 0, PCI_BAR_MEM32, 0x100, 0xfe000300, false);
     plug(fx, td, devfn);
-    io_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
     size_t mark = hypervisor_sim_log_len(fx->hv);
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000200, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000200, 4);
     assert_hv_log(fx, mark, "");
-    io_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000300, 4);
+    tg_cfg_write(fx->bus, devfn, PCI_BASE_ADDRESS_0, 0xf0000300, 4);
     assert_hv_log(fx, mark, "map_mmio gfn=0xf0000 mfn=0xfe000 n=1\n");
     g_assert_cmpint(pci_map_direct(NULL, false, 0, 0, 4096, true), ==, -ENODEV);
     g_assert_cmpint(pci_map_direct(fx->hv, false, 0x1000, 0x2001, 16, true), ==, -EINVAL);
@@ -623,12 +612,12 @@ static void test_intx(Fixture *fx, gconstpointer data)
     g_assert_cmpint(pci_device_intx_link(test_device_pci(f0)), ==, -ENOENT);
 
     /* The line register is the bus's; a dword write splits around it. */
-    io_write(fx->bus, devfn, PCI_INTERRUPT_LINE, 0xffffff0b, 4);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_INTERRUPT_LINE, 4) & 0xffff, ==, 0x020b);
+    tg_cfg_write(fx->bus, devfn, PCI_INTERRUPT_LINE, 0xffffff0b, 4);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_INTERRUPT_LINE, 4) & 0xffff, ==, 0x020b);
     g_assert_cmpuint(test_device_writes_at(td, PCI_INTERRUPT_LINE), ==, 0);
     g_assert_cmpuint(test_device_writes_at(td, PCI_INTERRUPT_PIN), ==, 1);
     g_assert_cmpuint(test_device_writes_at(td, PCI_INTERRUPT_PIN + 2), ==, 1);
-    g_assert_cmphex(io_read(fx->bus, devfn, PCI_INTERRUPT_PIN, 1), ==, 2);
+    g_assert_cmphex(tg_cfg_read(fx->bus, devfn, PCI_INTERRUPT_PIN, 1), ==, 2);
 }
 
 /* ------------------------------------------------------------ exports */
@@ -643,9 +632,9 @@ static void export_bus(Fixture *fx)
     plug(fx, f1, PT_DEVFN(5, 1));
     TestDevice *s6 = add_dev(fx, 0x6000);
     plug(fx, s6, PT_DEVFN(6, 0));
-    io_write(fx->bus, PT_DEVFN(5, 0), PCI_ROM_ADDRESS, 0xf1000001, 4);
-    io_write(fx->bus, PT_DEVFN(5, 0), PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
-    io_write(fx->bus, PT_DEVFN(5, 1), PCI_BASE_ADDRESS_0, 0xd000, 4);
+    tg_cfg_write(fx->bus, PT_DEVFN(5, 0), PCI_ROM_ADDRESS, 0xf1000001, 4);
+    tg_cfg_write(fx->bus, PT_DEVFN(5, 0), PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
+    tg_cfg_write(fx->bus, PT_DEVFN(5, 1), PCI_BASE_ADDRESS_0, 0xd000, 4);
 }
 
 static void test_info(Fixture *fx, gconstpointer data)

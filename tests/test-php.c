@@ -19,6 +19,8 @@ typedef struct Fx {
     unsigned scis;
     uint8_t funcs_at_sci;       /* slot population when the SCI was raised */
     int ejected_slot;
+    bool defer_eject;           /* leave the detach for later, as xend's round trip does */
+    unsigned slot_calls;        /* pt-guest's slot observer calls */
 } Fx;
 
 static void on_sci(void *opaque)
@@ -36,6 +38,8 @@ static void on_eject(void *opaque, unsigned vslot)
     PtError err;
 
     fx->ejected_slot = (int)vslot;
+    if (fx->defer_eject)
+        return;
     g_assert_cmpint(pt_guest_detach_slot(fx->rig.guest, vslot, &err), >, 0);
 }
 
@@ -45,6 +49,7 @@ static void on_slot(void *opaque, unsigned vslot, bool inserted)
 {
     Fx *fx = opaque;
 
+    fx->slot_calls++;
     if (inserted)
         php_slot_inserted(fx->php, vslot);
     else
@@ -152,6 +157,62 @@ static void test_eject_through_odd_function_takes_the_slot(void)
     fx_down(&fx);
 }
 
+/* The guest reads every function of the slot absent as soon as it ejects
+ * one, before the device model has detached anything. */
+static void test_eject_clears_every_function_of_the_slot(void)
+{
+    Fx fx;
+    PtError err;
+
+    fx_up(&fx);
+    fx.defer_eject = true;
+    rig_attach(&fx.rig, "0000:00:1d.*@7");     /* functions 0,1,2,7 */
+    g_assert_cmpint(php_request_eject(fx.php, 7), ==, 0);
+    /* _EJ0 of 07.2 (even: 0x01 in 07.2/07.3's byte). */
+    php_ioport_write(fx.php, PHP_IOPORT_SLOTS + 0x1d, PHP_EJECT_EVEN, 1);
+    g_assert_cmpint(fx.ejected_slot, ==, 7);
+    g_assert_cmpint(pt_guest_count(fx.rig.guest), ==, 4);      /* nothing detached yet */
+    for (unsigned f = 0; f < PCI_BUS_FUNCS; f++)
+        g_assert_cmphex(php_guest_sta(fx.php, PT_DEVFN(7, f)), ==, 0);
+    g_assert_cmphex(php_ioport_read(fx.php, PHP_IOPORT_SLOTS + 0x1c, 4), ==, 0);
+    g_assert_cmpint(pt_guest_detach_slot(fx.rig.guest, 7, &err), ==, 4);
+    fx_down(&fx);
+}
+
+/* A function 1 inserted alone (xend asks function by function) is no
+ * event: neither pt-guest's observers hear of the slot, nor does the
+ * controller raise one when told of it, until function 0 comes. */
+static void test_no_event_for_a_slot_without_function0(void)
+{
+    Fx fx;
+    PtWire w;
+    PtError err;
+
+    fx_up(&fx);
+    g_assert_cmpint(pt_wire_parse("0000:00:1d.1@39", &w, &err), ==, 0);
+    PtRequest req = { .domain = 0, .bus = 0, .dev = 0x1d, .nfuncs = 1, .pfunc = { 1 },
+                      .vfunc = { 1 }, .vslot = 7, .opts = w.opts };
+    if (pt_guest_attach_request(fx.rig.guest, &req, "1d.1", true, NULL, &err) < 0)
+        g_error("attach 1d.1: %s", err.msg);
+    g_assert_cmphex(pci_bus_slot_funcs(fx.rig.bus, 7), ==, 0x02);
+    g_assert_cmpuint(fx.slot_calls, ==, 0);
+    /* Told anyway (an observer without pt-guest's guard): still nothing. */
+    php_slot_inserted(fx.php, 7);
+    g_assert_cmpuint(fx.scis, ==, 0);
+    g_assert_cmpuint(php_events(fx.php), ==, 0);
+    g_assert_cmphex(php_guest_sta(fx.php, PT_DEVFN(7, 1)), ==, 0);
+
+    req.pfunc[0] = 0;
+    req.vfunc[0] = 0;
+    if (pt_guest_attach_request(fx.rig.guest, &req, "1d.0", true, NULL, &err) < 0)
+        g_error("attach 1d.0: %s", err.msg);
+    g_assert_cmpuint(fx.slot_calls, ==, 1);
+    g_assert_cmpuint(fx.scis, ==, 1);
+    g_assert_cmphex(fx.funcs_at_sci, ==, 0x03);
+    g_assert_cmphex(php_guest_sta(fx.php, PT_DEVFN(7, 1)), ==, PHP_STA_PRESENT);
+    fx_down(&fx);
+}
+
 static void test_guest_side_ejects_once(void)
 {
     Fx fx;
@@ -213,6 +274,10 @@ int main(int argc, char **argv)
     g_test_add_func("/php/odd-functions-status", test_odd_functions_status);
     g_test_add_func("/php/eject-through-odd-function-takes-the-slot",
                     test_eject_through_odd_function_takes_the_slot);
+    g_test_add_func("/php/eject-clears-every-function-of-the-slot",
+                    test_eject_clears_every_function_of_the_slot);
+    g_test_add_func("/php/no-event-for-a-slot-without-function0",
+                    test_no_event_for_a_slot_without_function0);
     g_test_add_func("/php/guest-side-ejects-once", test_guest_side_ejects_once);
     g_test_add_func("/php/refusals", test_refusals);
     g_test_add_func("/php/boot-devices-present-without-event",

@@ -308,7 +308,14 @@ static void test_bar_data_and_reset(void)
     g_assert_cmpint(pread(fd, &word, 4, 0x10), ==, 4);
     close(fd);
     g_assert_cmphex(word, ==, 0x12345678);
-    /* Outside every BAR: all ones.  I/O BARs have no backing: 0. */
+    /* The BAR's last bytes (it is 1K) are its own; one byte past them,
+     * or an access running over the end, is outside every BAR: all ones.
+     * I/O BARs have no backing: 0. */
+    g_assert_cmpuint(bar_rw(ehci, true, 0xe00003fc, 0xa1b2c3d4, 4, true), ==, 0);
+    g_assert_cmphex(bar_rw(ehci, false, 0xe00003fc, 0, 4, true), ==, 0xa1b2c3d4);
+    g_assert_cmphex(bar_rw(ehci, false, 0xe00003ff, 0, 1, true), ==, 0xa1);
+    g_assert_cmphex(bar_rw(ehci, false, 0xe00003f8, 0, 8, true) >> 32, ==, 0xa1b2c3d4);
+    g_assert_cmphex(bar_rw(ehci, false, 0xe00003fe, 0, 4, true), ==, UINT64_MAX);
     g_assert_cmphex(bar_rw(ehci, false, 0xe0000400, 0, 4, true), ==, UINT64_MAX);
     cfg_write(uhci, PCI_BASE_ADDRESS_4, 0xc000, 4);
     g_assert_cmphex(bar_rw(uhci, false, 0xc000, 0, 2, false), ==, 0);

@@ -957,6 +957,87 @@ static void test_save_restore_least_reversed(void)
     g_unlink(path);
 }
 
+typedef struct SlotSeen {
+    unsigned inserts;
+    uint8_t funcs_at_first;     /* the slot's functions at the first insert */
+    PciBus *bus;
+} SlotSeen;
+
+static void on_slot_seen(void *opaque, unsigned vslot, bool inserted)
+{
+    SlotSeen *seen = opaque;
+
+    if (inserted && !seen->inserts++)
+        seen->funcs_at_first = pci_bus_slot_funcs(seen->bus, vslot);
+}
+
+/* Two host devices share guest slot 07, the one at vfunc 0 attached (and
+ * so saved) first: the restore plugs it last, and the slot is inserted
+ * once, whole.  The other has two functions (07.1, 07.2). */
+static void test_restore_shared_slot_function0_last(void)
+{
+    Rig a, b;
+    PtError err;
+    g_autofree char *path = state_path();
+    int fd = g_mkstemp(path);
+
+    close(fd);
+    rig_up(&a, ASUS);
+    rig_attach(&a, "0000:06:00.1=0@7");
+    /* 1d.0 and 1d.1 at 07.1 and 07.2, one function at a time as xend
+     * inserts them (the notation refuses a device without vfunc 0). */
+    PtWire w;
+    g_assert_cmpint(pt_wire_parse("0000:00:1d.0", &w, &err), ==, 0);
+    for (uint8_t f = 0; f < 2; f++) {
+        PtRequest usb = { .dev = 0x1d, .nfuncs = 1, .pfunc = { f }, .vfunc = { f + 1 },
+                          .vslot = 7, .opts = w.opts };
+        if (pt_guest_attach_request(a.guest, &usb, "1d", true, NULL, &err) < 0)
+            g_error("attach 1d.%u: %s", f, err.msg);
+    }
+    g_assert_cmphex(pci_bus_slot_funcs(a.bus, 7), ==, 0x07);
+    guest_uses_devices(a.bus);
+    g_assert_cmpint(dm_state_save(a.guest, a.bus, path, &err), ==, 0);
+    rig_down(&a);
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_assert_true(g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL));
+    g_autofree char *first = g_key_file_get_string(kf, "function 0", "host", NULL);
+    g_assert_cmpstr(first, ==, "0000:06:00.1");
+
+    rig_up(&b, ASUS);
+    SlotSeen seen = { .bus = b.bus };
+    pt_guest_set_slot_observer(b.guest, on_slot_seen, &seen);
+    size_t from = hypervisor_sim_log_len(b.hv);
+    if (dm_state_restore(b.guest, b.bus, path, &err) < 0)
+        g_error("restore: %s", err.msg);
+    g_assert_cmpuint(seen.inserts, ==, 1);
+    g_assert_cmphex(seen.funcs_at_first, ==, 0x07);
+    static const struct { PtBdf host; uint8_t vdevfn; } want[] = {
+        { { 0, 6, 0, 1 }, 0x38 }, { { 0, 0, 0x1d, 0 }, 0x39 }, { { 0, 0, 0x1d, 1 }, 0x3a },
+    };
+    g_assert_cmpint(pt_guest_count(b.guest), ==, 3);
+    for (int i = 0; i < pt_guest_count(b.guest); i++) {
+        const PtGuestFunc *f = pt_guest_func_at(b.guest, i);
+        size_t k = 0;
+        while (k < G_N_ELEMENTS(want) && (want[k].host.bus != f->host.bus ||
+                                           want[k].host.dev != f->host.dev ||
+                                           want[k].host.func != f->host.func))
+            k++;
+        g_assert_cmpuint(k, <, G_N_ELEMENTS(want));
+        g_assert_cmphex(f->vdevfn, ==, want[k].vdevfn);
+    }
+    PtBdf last = { 0 };
+    for (size_t i = from; i < hypervisor_sim_log_len(b.hv); i++) {
+        const HvCall *c = hypervisor_sim_log_at(b.hv, i);
+        if (c->op == HV_OP_ASSIGN_DEVICE)
+            last = c->host;
+    }
+    g_assert_cmphex(last.bus, ==, 6);
+    g_assert_cmphex(last.func, ==, 1);
+    pt_guest_set_slot_observer(b.guest, NULL, &seen);
+    rig_down(&b);
+    g_unlink(path);
+}
+
 /* Through xenstore: the backend names the saved vdevfns, qemu-dm puts the
  * functions there and loads their state; vdevfn-N stays as saved. */
 static void test_restore_through_backend(void)
@@ -1118,6 +1199,8 @@ int main(int argc, char **argv)
     g_test_add_func("/xenstore/atomic/unopenable-function", test_atomic_unopenable_function);
     g_test_add_func("/xenstore/atomic/every-hypervisor-fault", test_atomic_every_hypervisor_fault);
     g_test_add_func("/xenstore/save-restore/least-reversed", test_save_restore_least_reversed);
+    g_test_add_func("/xenstore/save-restore/shared-slot-function0-last",
+                    test_restore_shared_slot_function0_last);
     g_test_add_func("/xenstore/save-restore/through-backend", test_restore_through_backend);
     g_test_add_func("/xenstore/save-restore/save-command", test_save_command);
     g_test_add_func("/xenstore/save-restore/bad-files", test_restore_refuses_bad_files);

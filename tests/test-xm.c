@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -153,6 +154,34 @@ static char *dm_log(Fx *fx, unsigned domid)
 
     g_file_get_contents(path, &text, NULL, NULL);
     return text ? text : g_strdup("");
+}
+
+/*
+ * qemu-dm's log once it holds needle (bounded).  What qemu-dm logs after
+ * its reply (the test guest's eject line comes once the slot is gone, and
+ * so after xm has its answer) is awaited, never read at once.
+ */
+static char *dm_log_await(Fx *fx, unsigned domid, const char *needle)
+{
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    char *log;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(inotify_add_watch(fd, fx->dir, IN_CREATE | IN_MODIFY), >=, 0);
+    while (!strstr((log = dm_log(fx, domid)), needle)) {
+        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+        if (left <= 0)
+            g_error("qemu-dm-%u.log never said \"%s\":\n%s", domid, needle, log);
+        g_free(log);
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        g_assert_cmpint(poll(&p, 1, (int)left), >=, 0);
+        char events[4096];
+        while (read(fd, events, sizeof(events)) > 0)
+            ;
+    }
+    close(fd);
+    return log;
 }
 
 static unsigned count(const char *text, const char *needle)
@@ -403,8 +432,7 @@ static void test_attach_detach_proposal(void)
     g_assert_cmpstr(d, ==, "removed guest slot 07 (0x38,0x39,0x3a)\n");
     g_autofree char *l2 = xm_ok("pci-list", "1", NULL, NULL);
     g_assert_cmpstr(l2, ==, "Host           Guest  Options\n");
-    g_autofree char *log2 = dm_log(&fx, 1);
-    g_assert_nonnull(strstr(log2, "test-guest: event 3 slot 07 (_STA 0x07): ejected"));
+    g_free(dm_log_await(&fx, 1, "test-guest: event 3 slot 07 (_STA 0x07): ejected"));
     /* VSLOT as its own argument, a single function in libxl's form. */
     g_autofree char *a2 = xm_ok("pci-attach", "hp", "06:00.*,map=least", "8");
     g_assert_cmpstr(a2, ==, "0000:06:00.0 -> 00:08.0\n0000:06:00.1 -> 00:08.1\n");
@@ -794,7 +822,8 @@ static void test_real_guest_hotplug(void)
     g_autofree char *after = xm_ok("pci-list", "1", NULL, NULL);
     g_assert_null(strstr(after, "07."));
     g_assert_nonnull(strstr(after, "0000:00:1a.0   05.0   -\n"));
-    g_autofree char *log = dm_log(&fx, 1);
+    /* qemu-dm logs its reply once it is written: awaited. */
+    g_autofree char *log = dm_log_await(&fx, 1, "pci-removed");
     /* Detached after the guest's eject, not before. */
     const char *ejected = strstr(log, "slot 07: removed from the guest");
     const char *removed = strstr(log, "pci-removed");

@@ -97,3 +97,13 @@ GBytes *rig_host_config(const Rig *rig, const char *bdf)
     g_assert_no_error(gerr);
     return g_bytes_new_take(data, len);
 }
+
+uint8_t rig_header_host_changeable(unsigned offset, uint8_t before, uint8_t written)
+{
+    static const uint8_t header[] = { PCI_COMMAND_MASTER, 0, 0, 0xf9 };
+
+    if (offset < PCI_COMMAND || offset >= PCI_COMMAND + 4)
+        return 0xff;
+    uint8_t bits = header[offset - PCI_COMMAND];
+    return offset == PCI_STATUS + 1 ? (uint8_t)(bits & (before | written)) : bits;
+}

@@ -34,6 +34,15 @@ void rig_attach(Rig *rig, const char *spec);
 char *rig_host_config_path(const Rig *rig, const char *bdf);
 GBytes *rig_host_config(const Rig *rig, const char *bdf);
 
+/*
+ * The bits of a host COMMAND or STATUS byte (offset 4-7) a guest write may
+ * change, stated apart from the emulation's tables: bus mastering, and the
+ * STATUS error bits (0xf900), which the guest clears with a 1 and a
+ * file-backed host keeps as written: set only where the guest wrote 1
+ * (written; 0xff when unknown), or cleared.  0xff at other offsets.
+ */
+uint8_t rig_header_host_changeable(unsigned offset, uint8_t before, uint8_t written);
+
 /* Log lines captured from dm_log while the rig is up. */
 GPtrArray *rig_log(void);
 unsigned rig_log_count(const char *needle);

@@ -638,7 +638,7 @@ int pt_wire_parse(const char *text, PtWire *out, PtError *err)
 
 void pt_wire_format(const PtWire *w, char *buf, size_t len)
 {
-    char bdf[16], opts[96];
+    char bdf[16], opts[128];
     char at[8] = "";
 
     pt_bdf_format(w->bdf, bdf, sizeof(bdf));

@@ -513,6 +513,11 @@ static void test_one_owner(void)
     g_assert_cmpstr(reply->str, ==, "error: 06:00.*: 0000:06:00.0 is passed through to domain 2 "
                                     "(hvm2) already\n");
     monitor_free(mon);
+    /* The other domain lets go: the function is free. */
+    char path[128];
+    xs_path_backend(2, NULL, path, sizeof(path));
+    g_assert_true(xs_rm(fx.ts, XBT_NULL, path));
+    expect_ins(&fx, "0000:06:00.1@101", "0x21");
     expect_ins(&fx, "0000:00:1d.0-2@7", "0x38,0x39,0x3a");
     calls = hypervisor_sim_log_len(fx.rig.hv);
     expect_ins_failed(&fx, "0000:00:1d.1", "0000:00:1d.1 is already attached to this guest "
@@ -520,11 +525,6 @@ static void test_one_owner(void)
     expect_ins_failed(&fx, "00:1d.*", "00:1d.*: 0000:00:1d.0 is already attached to this guest "
                                       "(at 07.0)");
     g_assert_cmpuint(hypervisor_sim_log_len(fx.rig.hv), ==, calls);
-    /* The other domain lets go: the function is free. */
-    char path[128];
-    xs_path_backend(2, NULL, path, sizeof(path));
-    g_assert_true(xs_rm(fx.ts, XBT_NULL, path));
-    expect_ins(&fx, "0000:06:00.1@101", "0x21");
     fx_down(&fx);
 }
 

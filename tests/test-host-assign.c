@@ -753,6 +753,43 @@ static void test_xm_assignable(void)
     simtree_remove(tree);
 }
 
+/*
+ * qemu-dm -dry-run applies the group rules with what it can know: dom0's
+ * drivers and its own -pci list (it reads no xenstore, so other domains'
+ * functions are not seen).  The Samsung's EHCI 1d.0 shares a page with
+ * 1a.0, which dom0's ehci-pci drives; the ASUS GT218 with phantom functions
+ * goes whole or not at all.
+ */
+static void test_dry_run_groups(void)
+{
+    Fx fx;
+    HostAssignReport rep;
+    PtError err;
+
+    fx_up(&fx, SAMSUNG);
+    g_assert_cmpint(host_assign_add(fx.ha, bdf(0, 0x1d, 0), "pci-stub", &rep, &err), ==, 0);
+    dry_run_spec(fx.tree, "00:1d.0", 2, NULL, "qemu-dm: 0000:00:1d.0 shares a 4 KiB BAR page "
+                 "with 0000:00:1a.0 (page 0xfcb06000) which is in use by dom0 (ehci-pci)\n");
+    dry_run_spec(fx.tree, "00:1d.0,strict_page=0", 0, "0000:00:1d.0 -> 00:04.0\n",
+                 "qemu-dm: warning: 0000:00:1d.0 shares a 4 KiB BAR page with 0000:00:1a.0 (page "
+                 "0xfcb06000) which is in use by dom0 (ehci-pci): allowed by strict_page=0\n");
+    fx_down(&fx);
+
+    fx_up(&fx, ASUS);
+    for (unsigned f = 0; f < 2; f++)
+        g_assert_cmpint(host_assign_add(fx.ha, bdf(6, 0, f), "pci-stub", &rep, &err), ==, 0);
+    set_phantom_bits(&fx, bdf(6, 0, 0), 3);
+    const char *phantom = "qemu-dm: 0000:06:00.0 shares a requester ID with 0000:06:00.1 "
+                          "(phantom functions of 0000:06:00.0): assign them together or not at "
+                          "all\n";
+    dry_run_spec(fx.tree, "06:00.0", 2, NULL, phantom);
+    dry_run_spec(fx.tree, "06:00.0,strict_reset=0,strict_iommu=0,strict_intx=0,strict_page=0", 2,
+                 NULL, "phantom functions of 0000:06:00.0");
+    dry_run_spec(fx.tree, "06:00.*@6", 0, "0000:06:00.0 -> 00:06.0\n0000:06:00.1 -> 00:06.1\n",
+                 NULL);
+    fx_down(&fx);
+}
+
 /* Each of want[] in text, in this order. */
 static void assert_in_order(const char *text, const char *const *want)
 {
@@ -885,6 +922,7 @@ int main(int argc, char **argv)
     g_test_add_func("/host-groups/pure", test_groups_pure_stride);
     g_test_add_func("/host-groups/options", test_group_opts_errors);
     g_test_add_func("/xm/assignable", test_xm_assignable);
+    g_test_add_func("/qemu-dm/dry-run-groups", test_dry_run_groups);
     g_test_add_func("/qemu-dm/host-reset", test_qemu_dm_resets);
     g_test_add_func("/real-kernel/assignable-and-reset", test_real_kernel);
     return g_test_run();

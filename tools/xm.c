@@ -673,6 +673,21 @@ static void report_dm_log(unsigned domid, gsize from)
             say("%s", *l);
 }
 
+/* What qemu-dm warned about from byte `from` on (a relaxed group rule), echoed. */
+static void report_dm_warnings(unsigned domid, gsize from)
+{
+    g_autofree char *log = dm_log_path(domid);
+    g_autofree char *text = NULL;
+    gsize len;
+
+    if (!g_file_get_contents(log, &text, &len, NULL) || from > len)
+        return;
+    g_auto(GStrv) lines = g_strsplit(text + from, "\n", -1);
+    for (char **l = lines; *l; l++)
+        if (strstr(*l, ": warning: "))
+            say("%s", *l);
+}
+
 static int pidfd_of(pid_t pid)
 {
     return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -921,9 +936,12 @@ static int cmd_pci_attach(struct xs_handle *h, char **argv)
     if (domain_arg(h, argv[0], &domid))
         return EXIT_REFUSED;
     g_autofree char *what = g_strdup_printf("pci-attach %s", spec);
+    gsize log_from = dm_log_size(domid);
     int rc = request(h, domid, what, "pci-ins", param, xs_replies_pci_ins, "pci-inserted", &reply);
-    if (rc == 0)
+    if (rc == 0) {
+        report_dm_warnings(domid, log_from);
         print_vdevfns(h, domid, reply);
+    }
     return rc;
 }
 

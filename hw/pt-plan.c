@@ -246,8 +246,6 @@ int pt_plan_check_groups(HostPci *host, const PtRequest *req, const char *text,
     PtError e;
     int rc;
 
-    /* Zeroed first: PtBdfs are compared whole, padding included. */
-    memset(funcs, 0, sizeof(funcs));
     for (int i = 0; i < req->nfuncs; i++)
         funcs[i] = (PtBdf){ req->domain, req->bus, req->dev, req->pfunc[i] };
     for (int k = 0; k < PT_STRICT_RULES; k++)

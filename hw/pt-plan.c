@@ -188,10 +188,12 @@ typedef struct GroupCtx {
 } GroupCtx;
 
 /*
- * Who has a group member: a holder (this guest or another domain), else
- * dom0 when a driver of its own is bound.  A bridge's driver (pcieport)
- * does not count: a bridge does no DMA of its own, and VFIO lets it stay
- * in a group given to a guest.
+ * Who has a group member: dom0 when a driver of its own is bound, nobody
+ * when none is; a function bound to a stub is a holder's (this guest or
+ * another domain) or nobody's.  Only stubs are asked of the holders: a
+ * guest's function is bound to one, and each question may cost xenstore
+ * reads.  A bridge's driver (pcieport) does not count: a bridge does no
+ * DMA of its own, and VFIO lets it stay in a group given to a guest.
  */
 static HostOwner group_owner(PtBdf bdf, void *opaque)
 {
@@ -199,16 +201,19 @@ static HostOwner group_owner(PtBdf bdf, void *opaque)
     const HostFuncFacts *f = host_facts_find(c->facts, bdf);
     HostOwner owner = { .domid = HOST_OWNER_NONE };
 
+    if (!f || !f->driver[0] || (f->bridge && !host_assign_is_stub(f->driver)))
+        return owner;
+    if (!host_assign_is_stub(f->driver)) {
+        owner.domid = 0;
+        snprintf(owner.driver, sizeof(owner.driver), "%s", f->driver);
+        return owner;
+    }
     for (const PtHolders *h = c->holders; h; h = h->next) {
         PtHolder who = { .vdevfn = -1 };
         if (h->held(h->opaque, bdf, &who)) {
             owner.domid = who.self ? PLAN_SELF : (int)who.domid;
             return owner;
         }
-    }
-    if (f && f->driver[0] && !f->bridge && !host_assign_is_stub(f->driver)) {
-        owner.domid = 0;
-        snprintf(owner.driver, sizeof(owner.driver), "%s", f->driver);
     }
     return owner;
 }

@@ -225,7 +225,7 @@ static const DmOption dm_options[] = {
       "xen (default: Xen 4.17, needs -domid) or sim (a recording stand-in)" },
     { "monitor", "DEV", CHECK(opt_monitor), "text monitor on stdio or unix:PATH" },
     { "dry-run", NULL, STORE(dry_run),
-      "check and place the -pci devices as a real run would, print host BDF -> guest slot.func, exit" },
+      "check and place the -pci devices as a real run would (reading no xenstore: other domains unseen), print host BDF -> guest slot.func, exit" },
     { "guest", "qemu", CHECK(opt_guest),
       "boot a real Linux guest under qemu-system-x86_64 that sees the -pci devices" },
     { "guest-image", "DIR", STORE(vm.image_dir),

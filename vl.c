@@ -92,6 +92,17 @@ static int opt_pci_map(DmConfig *cfg, const char *value, char *why, size_t len)
     return -1;
 }
 
+static int opt_pci_strict(DmConfig *cfg, const char *value, char *why, size_t len)
+{
+    PtError err;
+
+    if (pt_plan_defaults_strict(&cfg->dflt, value, &err) < 0) {
+        snprintf(why, len, "%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* "0-3,1f": hex slots and ranges. */
 static int opt_reserved(DmConfig *cfg, const char *value, char *why, size_t len)
 {
@@ -206,13 +217,15 @@ static const DmOption dm_options[] = {
       "pass through host functions in the extended notation, e.g. 0000:00:1d.0-2@7" },
     { "pci-map", "SCHEME", CHECK(opt_pci_map),
       "default mapping of multi-function devices: identity (default) or least" },
+    { "pci-strict", "OPTS", CHECK(opt_pci_strict),
+      "group rules this guest relaxes, e.g. strict_reset=0,strict_intx=0 (default: all strict)" },
     { "pci-reserved", "SLOTS", CHECK(opt_reserved),
       "guest slots kept for the platform, hex (default 0-3)" },
     { "hypervisor", "NAME", CHECK(opt_hypervisor),
       "xen (default: Xen 4.17, needs -domid) or sim (a recording stand-in)" },
     { "monitor", "DEV", CHECK(opt_monitor), "text monitor on stdio or unix:PATH" },
     { "dry-run", NULL, STORE(dry_run),
-      "check and place the -pci devices as a real run would, print host BDF -> guest slot.func, exit" },
+      "check and place the -pci devices as a real run would (reading no xenstore: other domains unseen), print host BDF -> guest slot.func, exit" },
     { "guest", "qemu", CHECK(opt_guest),
       "boot a real Linux guest under qemu-system-x86_64 that sees the -pci devices" },
     { "guest-image", "DIR", STORE(vm.image_dir),
@@ -306,7 +319,9 @@ static void print_plan(const PtPlan *plan)
 }
 
 /* Plan every -pci spec (in the order given) under the policy of the real
- * run, then print; all or nothing. */
+ * run, then print; all or nothing.  No xenstore is read: other domains'
+ * functions are not known here, so the group rules see only dom0's drivers
+ * (and the -pci list itself) as other owners. */
 static int dry_run(const DmConfig *cfg)
 {
     PtPlan plans[MAX_SPECS];
@@ -329,8 +344,12 @@ static int dry_run(const DmConfig *cfg)
             return 2;
         }
     }
-    for (int i = 0; i < cfg->nspecs; i++)
+    for (int i = 0; i < cfg->nspecs; i++) {
+        /* A real run logs these as it attaches (hw/pt-guest.c). */
+        for (int w = 0; w < plans[i].warnings.n; w++)
+            fprintf(stderr, "qemu-dm: warning: %s\n", plans[i].warnings.line[w]);
         print_plan(&plans[i]);
+    }
     host_pci_close(host);
     return 0;
 }

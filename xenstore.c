@@ -201,7 +201,7 @@ static int parse_opts(const char *what, const char *text, PtOptions *opts, PtErr
     }
     if (strchr(text, '@') || pt_wire_parse(wire, &w, &e) < 0) {
         fail(err, "%s: '%.60s': not a list of options (msitranslate, power_mgmt, permissive, "
-                  "rdm_policy)", what, text);
+                  "strict_reset, strict_iommu, strict_intx, strict_page, rdm_policy)", what, text);
         return -EINVAL;
     }
     *opts = w.opts;
@@ -232,7 +232,7 @@ static int read_entry(struct xs_handle *h, xs_transaction_t t, unsigned domid, i
         return -EINVAL;
     entry_path(domid, "opts", n, path, sizeof(path));
     snprintf(what, sizeof(what), "backend opts-%d", n);
-    if ((rc = read_node(h, t, path, what, v, 96, err)) < 0 ||
+    if ((rc = read_node(h, t, path, what, v, NODE_MAX, err)) < 0 ||
         (rc == 1 && parse_opts(what, v, &d->opts, err) < 0))
         return -EINVAL;
     entry_path(domid, "key", n, path, sizeof(path));
@@ -294,7 +294,7 @@ int xs_backend_write(struct xs_handle *h, xs_transaction_t t, unsigned domid,
     for (int i = 0; i < list->n; i++) {
         const XsBackendDev *d = &list->dev[i];
         PtOptions o = d->opts;
-        char opts[96];
+        char opts[NODE_MAX];
 
         o.map = PT_MAP_DEFAULT;     /* a spec option, not a wire one */
         pt_options_format(&o, opts, sizeof(opts));
@@ -1144,7 +1144,7 @@ static int bus_regs(PciBus *bus, uint8_t devfn, unsigned offs[PCI_NUM_BARS])
 
 static void save_function(GKeyFile *kf, int i, const PtGuestFunc *f, PciBus *bus)
 {
-    char group[32], bdf[16], opts[96], v[16];
+    char group[32], bdf[16], opts[NODE_MAX], v[16];
     unsigned offs[PCI_NUM_BARS];
     GString *regs = g_string_new(NULL);
     PtOptions o = f->opts;

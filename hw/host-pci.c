@@ -191,6 +191,11 @@ fail:
     return NULL;
 }
 
+const char *host_pci_root(const HostPci *host)
+{
+    return host->root;
+}
+
 void host_pci_close(HostPci *host)
 {
     if (!host)

@@ -28,6 +28,8 @@ typedef struct HostBar {
 /* NULL sysfs_root: the real /sys/bus/pci.  On failure returns NULL, *err set. */
 HostPci *host_pci_open(const char *sysfs_root, PtError *err);
 void host_pci_close(HostPci *host);
+/* The directory holding devices/ (sysfs_root, or /sys/bus/pci). */
+const char *host_pci_root(const HostPci *host);
 
 /* Bit F set: function F of DDDD:BB:SS exists on the host. */
 uint8_t host_pci_present_funcs(HostPci *host, uint16_t domain, uint8_t bus, uint8_t dev);

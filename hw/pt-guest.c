@@ -424,6 +424,8 @@ static int realize(PtGuest *g, PtPlan *plan, const char *text, PtPlan *plan_out,
         dm_log(pt_func_name(staged[k]->pub.fn), "attached (%s)", text);
     if (pl->note[0])
         dm_log(text, "%s", pl->note);
+    for (int w = 0; w < plan->warnings.n; w++)
+        dm_log(text, "warning: %s", plan->warnings.line[w]);
     if (pci_bus_slot_funcs(g->bus, (unsigned)pl->vslot) & 1)
         notify_slot(g, (unsigned)pl->vslot, true);
     if (plan_out)

@@ -203,6 +203,7 @@ typedef struct OptionKey {
 
 static const char *const bool_values[] = { "0", "1", NULL };
 static const char *const map_values[] = { "", "identity", "least", NULL };
+static const char *const strict_values[] = { "", "1", "0", NULL };   /* PtStrict */
 static const char *const rdm_values[] = { "strict", "relaxed", NULL };
 
 static const OptionKey option_keys[] = {
@@ -210,6 +211,11 @@ static const OptionKey option_keys[] = {
     { "power_mgmt",   OPT_SPEC | OPT_WIRE, offsetof(PtOptions, power_mgmt),   bool_values, "0 or 1" },
     { "permissive",   OPT_SPEC | OPT_WIRE, offsetof(PtOptions, permissive),   bool_values, "0 or 1" },
     { "map",          OPT_SPEC,            offsetof(PtOptions, map),          map_values,  "identity or least" },
+    /* Qubes' name; in the wire form too, so a backend list keeps them. */
+    { "strict_reset", OPT_SPEC | OPT_WIRE, offsetof(PtOptions, strict[PT_STRICT_RESET]), strict_values, "0 or 1" },
+    { "strict_iommu", OPT_SPEC | OPT_WIRE, offsetof(PtOptions, strict[PT_STRICT_IOMMU]), strict_values, "0 or 1" },
+    { "strict_intx",  OPT_SPEC | OPT_WIRE, offsetof(PtOptions, strict[PT_STRICT_INTX]),  strict_values, "0 or 1" },
+    { "strict_page",  OPT_SPEC | OPT_WIRE, offsetof(PtOptions, strict[PT_STRICT_PAGE]),  strict_values, "0 or 1" },
     /* libxl writes it into the backend; the placement does not depend on it. */
     { "rdm_policy",   OPT_WIRE,            SIZE_MAX,                          rdm_values,  "strict or relaxed" },
 };
@@ -259,7 +265,7 @@ static int option_value(const OptionKey *k, const char *val, size_t len)
 static int parse_option(Scan *s, unsigned form, PtOptions *opts, unsigned *seen)
 {
     size_t start = s->pos, end = start;
-    char names[120];
+    char names[200];
 
     while (s->text[end] && s->text[end] != ',')
         end++;
@@ -313,8 +319,10 @@ static int parse_options(Scan *s, unsigned form, PtOptions *opts)
 
 PtOptions pt_options_unset(void)
 {
-    return (PtOptions){ .msitranslate = PT_UNSET, .power_mgmt = PT_UNSET,
-                        .permissive = PT_UNSET, .map = PT_MAP_DEFAULT };
+    PtOptions o = { .msitranslate = PT_UNSET, .power_mgmt = PT_UNSET,
+                    .permissive = PT_UNSET, .map = PT_MAP_DEFAULT, .strict = { 0 } };
+
+    return o;
 }
 
 PtOptions pt_options_merge(PtOptions spec, PtOptions dflt)
@@ -329,6 +337,9 @@ PtOptions pt_options_merge(PtOptions spec, PtOptions dflt)
         o.permissive = dflt.permissive;
     if (o.map == PT_MAP_DEFAULT)
         o.map = dflt.map;
+    for (int k = 0; k < PT_STRICT_RULES; k++)
+        if (o.strict[k] == PT_STRICT_DEFAULT)
+            o.strict[k] = dflt.strict[k];
     return o;
 }
 
@@ -627,7 +638,7 @@ int pt_wire_parse(const char *text, PtWire *out, PtError *err)
 
 void pt_wire_format(const PtWire *w, char *buf, size_t len)
 {
-    char bdf[16], opts[96];
+    char bdf[16], opts[128];
     char at[8] = "";
 
     pt_bdf_format(w->bdf, bdf, sizeof(bdf));

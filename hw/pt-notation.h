@@ -7,6 +7,7 @@
  *   spec  := [DDDD:]BB:SS.FUNCS[@VSLOT[.VFUNC]][,OPT...]
  *   FUNCS := F | F-F | F,F[,F...] | * | F=V[,F=V...]   (items may mix F and F-F)
  *   OPT   := msitranslate=0|1 | power_mgmt=0|1 | permissive=0|1 | map=identity|least
+ *          | strict_reset=0|1 | strict_iommu=0|1 | strict_intx=0|1 | strict_page=0|1
  */
 #ifndef PT_NOTATION_H
 #define PT_NOTATION_H
@@ -35,12 +36,24 @@ typedef enum PtMapScheme {
     PT_MAP_LEAST,           /* lowest free vfunc, in the order written */
 } PtMapScheme;
 
+/* The group rules a spec may relax (hw/host-groups.h, HostGroupKind order). */
+enum { PT_STRICT_RESET, PT_STRICT_IOMMU, PT_STRICT_INTX, PT_STRICT_PAGE, PT_STRICT_RULES };
+
+/* strict_X: zero is "not said" (strict unless the guest's default relaxes
+ * it), so a request built without the parser is never relaxed by accident. */
+typedef enum PtStrict {
+    PT_STRICT_DEFAULT = 0,
+    PT_STRICT_ON,           /* strict_X=1 */
+    PT_STRICT_OFF,          /* strict_X=0: the group may be split, with a warning */
+} PtStrict;
+
 /* Per-device options; PT_UNSET where the spec does not say. */
 typedef struct PtOptions {
     int msitranslate;
     int power_mgmt;
     int permissive;
     PtMapScheme map;
+    PtStrict strict[PT_STRICT_RULES];
 } PtOptions;
 
 /* A spec as written, before the host is consulted. */

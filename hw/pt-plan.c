@@ -1,10 +1,21 @@
 #include "pt-plan.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pci/header.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "host-assign.h"
+#include "host-groups.h"
+
+/* The notation's strict_X index the group kinds they relax. */
+_Static_assert((int)PT_STRICT_RESET == (int)HOST_GROUP_RESET &&
+               (int)PT_STRICT_IOMMU == (int)HOST_GROUP_IOMMU &&
+               (int)PT_STRICT_INTX == (int)HOST_GROUP_INTX &&
+               (int)PT_STRICT_PAGE == (int)HOST_GROUP_PAGE,
+               "PtOptions.strict[] follows HostGroupKind");
 
 PtPlanDefaults pt_plan_defaults(void)
 {
@@ -14,9 +25,26 @@ PtPlanDefaults pt_plan_defaults(void)
     return d;
 }
 
+int pt_plan_defaults_strict(PtPlanDefaults *dflt, const char *text, PtError *err)
+{
+    HostGroupOpts o = host_group_opts_default();
+
+    if (host_group_opts_parse(text, &o, err) < 0)
+        return -1;
+    for (int k = 0; k < PT_STRICT_RULES; k++)
+        dflt->opts.strict[k] = o.strict[k] ? PT_STRICT_ON : PT_STRICT_OFF;
+    return 0;
+}
+
 static bool same_bdf(PtBdf a, PtBdf b)
 {
     return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev && a.func == b.func;
+}
+
+/* Does the spec TEXT name just the function called name ("0000:00:1d.1")? */
+static bool names_just(const char *text, const char *name)
+{
+    return !strcmp(text, name) || (!strncmp(name, "0000:", 5) && !strcmp(text, name + 5));
 }
 
 /* "TEXT: BDF why", or "BDF why" when TEXT names just that function. */
@@ -24,18 +52,17 @@ static int refuse(PtError *err, const char *text, PtBdf bdf, const char *fmt, ..
     __attribute__((format(printf, 4, 5)));
 static int refuse(PtError *err, const char *text, PtBdf bdf, const char *fmt, ...)
 {
-    char name[16], why[200];
+    char name[16], why[260];
     va_list ap;
 
     pt_bdf_format(bdf, name, sizeof(name));
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    bool just_it = !strcmp(text, name) || (bdf.domain == 0 && !strcmp(text, name + 5));
-    if (just_it)
-        snprintf(err->msg, sizeof(err->msg), "%s %s", name, why);
+    if (names_just(text, name))
+        snprintf(err->msg, sizeof(err->msg), "%s %.240s", name, why);
     else
-        snprintf(err->msg, sizeof(err->msg), "%.80s: %s %s", text, name, why);
+        snprintf(err->msg, sizeof(err->msg), "%.60s: %s %.240s", text, name, why);
     return -1;
 }
 
@@ -149,9 +176,103 @@ int pt_plan_check_present(HostPci *host, PtBdf bdf, const char *text, PtError *e
                           &req, err) < 0 ? -ENODEV : 0;
 }
 
-int pt_plan_accept(HostPci *host, const PtRequest *req, const char *text,
-                   const PtHolders *holders, PtError *err)
+/* ---- groups that must stay together ---- */
+
+/* The guest being planned for, as host_groups_check's domain: no domid is this high. */
+#define PLAN_SELF INT_MAX
+
+typedef struct GroupCtx {
+    const HostFacts *facts;
+    const PtHolders *holders;
+    PtWarnings *warnings;
+} GroupCtx;
+
+/*
+ * Who has a group member: dom0 when a driver of its own is bound, nobody
+ * when none is; a function bound to a stub is a holder's (this guest or
+ * another domain) or nobody's.  Only stubs are asked of the holders: a
+ * guest's function is bound to one, and each question may cost xenstore
+ * reads.  A bridge's driver (pcieport) does not count: a bridge does no
+ * DMA of its own, and VFIO lets it stay in a group given to a guest.
+ */
+static HostOwner group_owner(PtBdf bdf, void *opaque)
 {
+    const GroupCtx *c = opaque;
+    const HostFuncFacts *f = host_facts_find(c->facts, bdf);
+    HostOwner owner = { .domid = HOST_OWNER_NONE };
+
+    if (!f || !f->driver[0] || (f->bridge && !host_assign_is_stub(f->driver)))
+        return owner;
+    if (!host_assign_is_stub(f->driver)) {
+        owner.domid = 0;
+        snprintf(owner.driver, sizeof(owner.driver), "%s", f->driver);
+        return owner;
+    }
+    for (const PtHolders *h = c->holders; h; h = h->next) {
+        PtHolder who = { .vdevfn = -1 };
+        if (h->held(h->opaque, bdf, &who)) {
+            owner.domid = who.self ? PLAN_SELF : (int)who.domid;
+            return owner;
+        }
+    }
+    return owner;
+}
+
+static void add_warning(const char *msg, void *opaque)
+{
+    PtWarnings *w = ((GroupCtx *)opaque)->warnings;
+
+    if (w->n < PT_PLAN_WARNINGS)
+        snprintf(w->line[w->n++], sizeof(w->line[0]), "%s", msg);
+}
+
+/* host_groups_check's message, with the spec in front as refuse() puts it. */
+static int refuse_group(PtError *err, const char *text, const char *msg)
+{
+    char name[16];
+    size_t n = strcspn(msg, " ");
+
+    snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : 0), msg);
+    if (names_just(text, name))
+        snprintf(err->msg, sizeof(err->msg), "%s", msg);
+    else
+        snprintf(err->msg, sizeof(err->msg), "%.60s: %.250s", text, msg);
+    return -1;
+}
+
+int pt_plan_check_groups(HostPci *host, const PtRequest *req, const char *text,
+                         const PtHolders *holders, PtWarnings *warnings, PtError *err)
+{
+    PtBdf funcs[PT_FUNCS_PER_SLOT];
+    HostGroupOpts opts = host_group_opts_default();
+    HostGroupRequest greq = { .domid = PLAN_SELF, .n = req->nfuncs, .funcs = funcs };
+    HostFacts facts;
+    HostGroups groups;
+    PtError e;
+    int rc;
+
+    for (int i = 0; i < req->nfuncs; i++)
+        funcs[i] = (PtBdf){ req->domain, req->bus, req->dev, req->pfunc[i] };
+    for (int k = 0; k < PT_STRICT_RULES; k++)
+        opts.strict[k] = req->opts.strict[k] != PT_STRICT_OFF;
+    warnings->n = 0;
+    if (host_facts_read(host_pci_root(host), &facts, &e) < 0) {
+        snprintf(err->msg, sizeof(err->msg), "%.60s: the host's groups cannot be read: %.200s",
+                 text, e.msg);
+        return -1;
+    }
+    GroupCtx ctx = { &facts, holders, warnings };
+    host_groups_compute(&facts, &groups);
+    rc = host_groups_check(&groups, &greq, group_owner, &ctx, &opts, add_warning, &ctx, &e);
+    host_groups_free(&groups);
+    host_facts_free(&facts);
+    return rc < 0 ? refuse_group(err, text, e.msg) : 0;
+}
+
+int pt_plan_accept(HostPci *host, const PtRequest *req, const char *text,
+                   const PtHolders *holders, PtWarnings *warnings, PtError *err)
+{
+    warnings->n = 0;
     for (int i = 0; i < req->nfuncs; i++) {
         PtBdf bdf = { req->domain, req->bus, req->dev, req->pfunc[i] };
         if (pt_plan_check_present(host, bdf, text, err) < 0 ||
@@ -159,7 +280,7 @@ int pt_plan_accept(HostPci *host, const PtRequest *req, const char *text,
             check_assignable(host, bdf, text, err) < 0 || check_config(host, bdf, text, err) < 0)
             return -1;
     }
-    return 0;
+    return pt_plan_check_groups(host, req, text, holders, warnings, err);
 }
 
 /* ---- expansion and placement ---- */
@@ -225,10 +346,10 @@ int pt_plan_request(HostPci *host, PtBusMap *map, const PtRequest *request, cons
     PtRequest req = *request;
     PtPlan out;
 
-    if (pt_plan_accept(host, &req, text, holders, err) < 0)
-        return -1;
     out.opts = pt_options_merge(req.opts, dflt->opts);
     req.opts = out.opts;
+    if (pt_plan_accept(host, &req, text, holders, &out.warnings, err) < 0)
+        return -1;
     if (pt_place(map, &req, dflt->opts.map, partial, text, &out.placement, err) < 0)
         return -1;
     *plan = out;

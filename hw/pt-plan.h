@@ -12,6 +12,12 @@
  *   - it is bound to pciback or pci-stub;
  *   - its config space reads (not all ones: powered off or absent) and its
  *     header type is 0 or 1 (a CardBus bridge, type 2, is refused);
+ * then, for the request as a whole:
+ *   - no group of functions that must stay together (hw/host-groups.h:
+ *     reset, IOMMU group, INTx line, BAR page, phantom functions) is split
+ *     between this guest and another owner (another domain's holder, or a
+ *     driver of dom0's own that is not a stub), unless the options relax
+ *     that rule (strict_reset=0...), which is said in a warning;
  *   - it fits on the guest bus (hw/pt-place.c).
  * '*' skips functions that read all ones, with a note.
  */
@@ -27,9 +33,18 @@ typedef struct PtPlanDefaults {
     PtOptions opts;
 } PtPlanDefaults;
 
+/* What the relaxed group rules allowed: one line per split (the first few). */
+#define PT_PLAN_WARNINGS 6
+
+typedef struct PtWarnings {
+    int n;
+    char line[PT_PLAN_WARNINGS][sizeof(((PtError *)0)->msg)];
+} PtWarnings;
+
 typedef struct PtPlan {
     PtPlacement placement;
     PtOptions opts;             /* merged: spec over guest defaults */
+    PtWarnings warnings;
 } PtPlan;
 
 /* Who holds a host function already. */
@@ -68,9 +83,16 @@ int pt_plan_expand(HostPci *host, const char *text, PtRequest *req, char *note, 
 /* The function exists on the host; the notation's message if not. */
 int pt_plan_check_present(HostPci *host, PtBdf bdf, const char *text, PtError *err);
 
-/* The acceptance rules without placement (xm restore checks a saved layout). */
+/* The acceptance rules without placement (xm restore checks a saved layout).
+ * req->opts are the merged options (their strict_X decide the group rules);
+ * what a relaxed rule allowed goes to warnings. */
 int pt_plan_accept(HostPci *host, const PtRequest *req, const char *text,
-                   const PtHolders *holders, PtError *err);
+                   const PtHolders *holders, PtWarnings *warnings, PtError *err);
+
+/* The group rule alone: would giving req's functions to a guest split a
+ * group (xm pci-assignable-add says so beforehand)? */
+int pt_plan_check_groups(HostPci *host, const PtRequest *req, const char *text,
+                         const PtHolders *holders, PtWarnings *warnings, PtError *err);
 
 /* The same from an expanded request (the per-function wire protocol);
  * partial as for pt_place. */
@@ -84,5 +106,8 @@ int pt_plan_request(HostPci *host, PtBusMap *map, const PtRequest *req, const ch
 uint32_t pt_plan_pinned_slots(const char *const *specs, int n);
 
 PtPlanDefaults pt_plan_defaults(void);
+/* A guest's relaxed group rules, "strict_reset=0,strict_intx=0" (qemu-dm
+ * -pci-strict, xm's pci_strict): the default of every spec that does not say. */
+int pt_plan_defaults_strict(PtPlanDefaults *dflt, const char *text, PtError *err);
 
 #endif

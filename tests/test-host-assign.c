@@ -672,12 +672,18 @@ static void put_backend(struct xs_handle *h, unsigned domid, PtBdf b)
     g_assert_cmpint(xs_backend_write(h, XBT_NULL, domid, l, 0), ==, 0);
 }
 
+static void dry_run_spec(const char *tree, const char *spec, int rc, const char *out_has,
+                         const char *err_has)
+{
+    const char *argv[] = { BUILDDIR "/qemu-dm", "-host-sysfs", tree, "-pci", spec, "-dry-run",
+                           NULL };
+
+    expect(rc, argv, out_has, err_has);
+}
+
 static void qemu_dm_dry_run(const char *tree, int rc, const char *has)
 {
-    const char *argv[] = { BUILDDIR "/qemu-dm", "-host-sysfs", tree, "-pci", "00:1d.*@7",
-                           "-dry-run", NULL };
-
-    expect(rc, argv, rc ? NULL : has, rc ? has : NULL);
+    dry_run_spec(tree, "00:1d.*@7", rc, rc ? NULL : has, rc ? has : NULL);
 }
 
 /* The whole ICH7 USB device: add, list, refused while a guest has one, removed with -r. */
@@ -695,12 +701,24 @@ static void test_xm_assignable(void)
     setenv("XM_ASSIGN_DRIVER", "pci-stub", 1);
     qemu_dm_dry_run(tree, 2, "0000:00:1d.0 is not assignable: bound to uhci_hcd");
     expect(0, XM("pci-assignable-add", "0000:00:1d.*"), "0000:00:1d.7: ehci_hcd -> pci-stub; "
-           "reset (pm)\n", "note: 0000:00:1d.0 shares an INTx line with 0000:00:1b.0 (IRQ 16) "
-           "which is in use by dom0 (HDA Intel)");
+           "reset (pm)\n", "xm: note: 0000:00:1d.*: 0000:00:1d.0 shares an INTx line with "
+           "0000:00:1b.0 (IRQ 16) which is in use by dom0 (HDA Intel): a guest given these "
+           "functions would be refused\n");
     g_assert_cmpint(run(&list, &lerr, XM("pci-assignable-list")), ==, 0);
     g_assert_cmpstr(list, ==, "0000:00:1d.0 pci-stub\n0000:00:1d.1 pci-stub\n"
                     "0000:00:1d.2 pci-stub\n0000:00:1d.3 pci-stub\n0000:00:1d.7 pci-stub\n");
-    qemu_dm_dry_run(tree, 0, "0000:00:1d.7 -> 00:07.7\n");
+    /* As the note said: dom0's HDA driver shares 1d.0's line.  Relaxed, both
+     * of the device's shared lines are allowed, one warning each. */
+    qemu_dm_dry_run(tree, 2, "qemu-dm: 00:1d.*@7: 0000:00:1d.0 shares an INTx line with "
+                    "0000:00:1b.0 (IRQ 16) which is in use by dom0 (HDA Intel)\n");
+    dry_run_spec(tree, "00:1d.*@7,strict_intx=0", 0, "0000:00:1d.7 -> 00:07.7\n",
+                 "qemu-dm: warning: 0000:00:1d.0 shares an INTx line with 0000:00:1b.0 (IRQ 16) "
+                 "which is in use by dom0 (HDA Intel): allowed by strict_intx=0\n"
+                 "qemu-dm: warning: 0000:00:1d.1 shares an INTx line with 0000:00:1f.2 (IRQ 17) "
+                 "which is in use by dom0 (ata_piix): allowed by strict_intx=0\n");
+    const char *guest_wide[] = { BUILDDIR "/qemu-dm", "-host-sysfs", tree, "-pci-strict",
+                                 "strict_intx=0", "-pci", "00:1d.*@7", "-dry-run", NULL };
+    expect(0, guest_wide, "0000:00:1d.7 -> 00:07.7\n", "allowed by strict_intx=0\n");
     /* A guest has 1d.1: nothing is given back, and the reason says who has it. */
     put_backend(h, 2, bdf(0, 0x1d, 1));
     expect(1, XM("pci-assignable-remove", "-r", "0000:00:1d.*"), NULL,
@@ -735,6 +753,43 @@ static void test_xm_assignable(void)
     simtree_remove(tree);
 }
 
+/*
+ * qemu-dm -dry-run applies the group rules with what it can know: dom0's
+ * drivers and its own -pci list (it reads no xenstore, so other domains'
+ * functions are not seen).  The Samsung's EHCI 1d.0 shares a page with
+ * 1a.0, which dom0's ehci-pci drives; the ASUS GT218 with phantom functions
+ * goes whole or not at all.
+ */
+static void test_dry_run_groups(void)
+{
+    Fx fx;
+    HostAssignReport rep;
+    PtError err;
+
+    fx_up(&fx, SAMSUNG);
+    g_assert_cmpint(host_assign_add(fx.ha, bdf(0, 0x1d, 0), "pci-stub", &rep, &err), ==, 0);
+    dry_run_spec(fx.tree, "00:1d.0", 2, NULL, "qemu-dm: 0000:00:1d.0 shares a 4 KiB BAR page "
+                 "with 0000:00:1a.0 (page 0xfcb06000) which is in use by dom0 (ehci-pci)\n");
+    dry_run_spec(fx.tree, "00:1d.0,strict_page=0", 0, "0000:00:1d.0 -> 00:04.0\n",
+                 "qemu-dm: warning: 0000:00:1d.0 shares a 4 KiB BAR page with 0000:00:1a.0 (page "
+                 "0xfcb06000) which is in use by dom0 (ehci-pci): allowed by strict_page=0\n");
+    fx_down(&fx);
+
+    fx_up(&fx, ASUS);
+    for (unsigned f = 0; f < 2; f++)
+        g_assert_cmpint(host_assign_add(fx.ha, bdf(6, 0, f), "pci-stub", &rep, &err), ==, 0);
+    set_phantom_bits(&fx, bdf(6, 0, 0), 3);
+    const char *phantom = "qemu-dm: 0000:06:00.0 shares a requester ID with 0000:06:00.1 "
+                          "(phantom functions of 0000:06:00.0): assign them together or not at "
+                          "all\n";
+    dry_run_spec(fx.tree, "06:00.0", 2, NULL, phantom);
+    dry_run_spec(fx.tree, "06:00.0,strict_reset=0,strict_iommu=0,strict_intx=0,strict_page=0", 2,
+                 NULL, "phantom functions of 0000:06:00.0");
+    dry_run_spec(fx.tree, "06:00.*@6", 0, "0000:06:00.0 -> 00:06.0\n0000:06:00.1 -> 00:06.1\n",
+                 NULL);
+    fx_down(&fx);
+}
+
 /* Each of want[] in text, in this order. */
 static void assert_in_order(const char *text, const char *const *want)
 {
@@ -765,6 +820,8 @@ static void test_qemu_dm_resets(void)
                                        G_SUBPROCESS_FLAGS_STDERR_PIPE, &gerr,
                                        BUILDDIR "/qemu-dm", "-host-sysfs", fx.tree,
                                        "-hypervisor", "sim", "-host-reset", "-monitor", "stdio",
+                                       /* dom0 keeps the UHCIs: a split IOMMU group and line */
+                                       "-pci-strict", "strict_iommu=0,strict_intx=0",
                                        "-pci", "00:1d.7@7", NULL);
     g_assert_no_error(gerr);
     g_assert_true(g_subprocess_communicate_utf8(dm, "quit\n", NULL, &out, &log, &gerr));
@@ -865,6 +922,7 @@ int main(int argc, char **argv)
     g_test_add_func("/host-groups/pure", test_groups_pure_stride);
     g_test_add_func("/host-groups/options", test_group_opts_errors);
     g_test_add_func("/xm/assignable", test_xm_assignable);
+    g_test_add_func("/qemu-dm/dry-run-groups", test_dry_run_groups);
     g_test_add_func("/qemu-dm/host-reset", test_qemu_dm_resets);
     g_test_add_func("/real-kernel/assignable-and-reset", test_real_kernel);
     return g_test_run();

@@ -39,6 +39,10 @@ static const GoodSpec good_specs[] = {
     { "1:2:3.4", 1, 2, 3, false, false, false, "4", "", -1, -1, "" },
     { "00:1d.3-3", 0, 0, 0x1d, false, false, true, "3", "", -1, -1, "" },
     { "00:1d.*@7,msitranslate=0", 0, 0, 0x1d, true, false, true, "", "", 7, -1, "msitranslate=0" },
+    { "06:00.1,strict_intx=1,strict_reset=0", 0, 6, 0, false, false, false, "1", "", -1, -1,
+      "strict_reset=0,strict_intx=1" },
+    { "00:1d.0@9,strict_iommu=0,strict_page=0", 0, 0, 0x1d, false, false, false, "0", "", 9, -1,
+      "strict_iommu=0,strict_page=0" },
 };
 
 static void join_u8(const uint8_t *v, int n, char *buf, size_t len)
@@ -127,10 +131,20 @@ static const BadSpec bad_specs[] = {
     { "00:1d.0,msitranslate=2", "00:1d.0,msitranslate=2: option msitranslate=2: the value must be 0 or 1 "
                                 "(at column 22)" },
     { "00:1d.0,permissive=", "00:1d.0,permissive=: option permissive=: the value must be 0 or 1 (at column 20)" },
-    { "00:1d.0,foo=1", "00:1d.0,foo=1: unknown option 'foo' (known: msitranslate, power_mgmt, permissive, map) "
-                       "(at column 9)" },
+    { "00:1d.0,foo=1", "00:1d.0,foo=1: unknown option 'foo' (known: msitranslate, power_mgmt, permissive, map, "
+                       "strict_reset, strict_iommu, strict_intx, strict_page) (at column 9)" },
     { "00:1d.0,rdm_policy=strict", "00:1d.0,rdm_policy=strict: unknown option 'rdm_policy' (known: msitranslate, "
-                                   "power_mgmt, permissive, map) (at column 9)" },
+                                   "power_mgmt, permissive, map, strict_reset, strict_iommu, strict_intx, "
+                                   "strict_page) (at column 9)" },
+    { "06:00.1,strict_reset=no", "06:00.1,strict_reset=no: option strict_reset=no: the value must be 0 or 1 "
+                                 "(at column 22)" },
+    { "06:00.1,strict_reset=", "06:00.1,strict_reset=: option strict_reset=: the value must be 0 or 1 "
+                               "(at column 22)" },
+    { "06:00.1,strict_phantom=0", "06:00.1,strict_phantom=0: unknown option 'strict_phantom' (known: "
+                                  "msitranslate, power_mgmt, permissive, map, strict_reset, strict_iommu, "
+                                  "strict_intx, strict_page) (at column 9)" },
+    { "06:00.1,strict_page=0,strict_page=1", "06:00.1,strict_page=0,strict_page=1: option strict_page given "
+                                             "twice (at column 23)" },
     { "00:1d.0,msitranslate", "00:1d.0,msitranslate: expected key=value, found 'msitranslate' (at column 9)" },
     { "00:1d.0,,map=least", "00:1d.0,,map=least: empty item between commas (at column 9)" },
     { "00:1d.0,", "00:1d.0,: empty item between commas (at column 9)" },
@@ -285,6 +299,20 @@ static void test_options_merge(void)
     m = pt_options_merge(s.opts, dflt);
     g_assert_cmpint(m.map, ==, PT_MAP_LEAST);
     g_assert_cmpint(m.msitranslate, ==, 1);
+
+    /* The guest relaxes reset; a spec may be strict again, or relax another. */
+    PtOptions relaxed = pt_options_unset();
+    relaxed.strict[PT_STRICT_RESET] = PT_STRICT_OFF;
+    g_assert_cmpint(pt_spec_parse("06:00.1,strict_reset=1,strict_page=0", &s, &e), ==, 0);
+    m = pt_options_merge(s.opts, relaxed);
+    pt_options_format(&m, buf, sizeof(buf));
+    g_assert_cmpstr(buf, ==, "strict_reset=1,strict_page=0");
+    g_assert_cmpint(pt_spec_parse("06:00.1", &s, &e), ==, 0);
+    m = pt_options_merge(s.opts, relaxed);
+    g_assert_cmpint(m.strict[PT_STRICT_RESET], ==, PT_STRICT_OFF);
+    g_assert_cmpint(m.strict[PT_STRICT_INTX], ==, PT_STRICT_DEFAULT);
+    /* Not said is strict: a zeroed PtOptions relaxes nothing. */
+    g_assert_cmpint(PT_STRICT_DEFAULT, ==, 0);
 }
 
 /* ---- wire forms on the device-model channel ---- */
@@ -307,6 +335,8 @@ static void test_wire_forms(void)
         { "00:1d.2@3a", true, false, 0x3a, "0000:00:1d.2@3a" },
         { "0000:00:1d.0@3f,msitranslate=1,power_mgmt=0,permissive=1,rdm_policy=strict", true, false, 0x3f,
           "0000:00:1d.0@3f,msitranslate=1,power_mgmt=0,permissive=1" },
+        /* Ours: a relaxed group rule travels with the function (pci-ins, opts-N). */
+        { "0000:06:00.1,strict_reset=0", false, false, 0, "0000:06:00.1,strict_reset=0" },
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -334,7 +364,8 @@ static void test_wire_errors(void)
         { "0000:00:1d.1@200", "0000:00:1d.1@200: vdevfn 200 out of range 00-1ff (at column 14)" },
         { "0000:00:1d.0-2@7", "0000:00:1d.0-2@7: unexpected '-' (at column 13)" },
         { "0000:00:1d.0,map=least", "0000:00:1d.0,map=least: unknown option 'map' (known: msitranslate, "
-                                    "power_mgmt, permissive, rdm_policy) (at column 14)" },
+                                    "power_mgmt, permissive, strict_reset, strict_iommu, strict_intx, "
+                                    "strict_page, rdm_policy) (at column 14)" },
         { "0000:00:1d.0,rdm_policy=loose", "0000:00:1d.0,rdm_policy=loose: option rdm_policy=loose: the value "
                                            "must be strict or relaxed (at column 25)" },
         { "", "\"\": empty device parameter" },

@@ -21,6 +21,7 @@
 #include "xenstored.h"
 
 #define ASUS   "asus-p6t6-x58-ich10-gt218.lspci"
+#define SAMSUNG "samsung-r730-gt216m.lspci"
 #define DOMID  1
 #define TMO    5000
 
@@ -513,6 +514,11 @@ static void test_one_owner(void)
     g_assert_cmpstr(reply->str, ==, "error: 06:00.*: 0000:06:00.0 is passed through to domain 2 "
                                     "(hvm2) already\n");
     monitor_free(mon);
+    /* The other domain lets go: the function is free. */
+    char path[128];
+    xs_path_backend(2, NULL, path, sizeof(path));
+    g_assert_true(xs_rm(fx.ts, XBT_NULL, path));
+    expect_ins(&fx, "0000:06:00.1@101", "0x21");
     expect_ins(&fx, "0000:00:1d.0-2@7", "0x38,0x39,0x3a");
     calls = hypervisor_sim_log_len(fx.rig.hv);
     expect_ins_failed(&fx, "0000:00:1d.1", "0000:00:1d.1 is already attached to this guest "
@@ -520,11 +526,95 @@ static void test_one_owner(void)
     expect_ins_failed(&fx, "00:1d.*", "00:1d.*: 0000:00:1d.0 is already attached to this guest "
                                       "(at 07.0)");
     g_assert_cmpuint(hypervisor_sim_log_len(fx.rig.hv), ==, calls);
-    /* The other domain lets go: the function is free. */
+    fx_down(&fx);
+}
+
+/* ================================================================ groups that stay together */
+
+/* Domain 2 ("hvm2") has one function, bdf, in its backend list. */
+static void put_holder(Fx *fx, const char *bdf)
+{
     char path[128];
-    xs_path_backend(2, NULL, path, sizeof(path));
-    g_assert_true(xs_rm(fx.ts, XBT_NULL, path));
-    expect_ins(&fx, "0000:06:00.1@101", "0x21");
+
+    put(fx, "/local/domain/2/name", "hvm2");
+    xs_path_backend(2, "num_devs", path, sizeof(path));
+    put(fx, path, "1");
+    xs_path_backend(2, "dev-0", path, sizeof(path));
+    put(fx, path, bdf);
+}
+
+/*
+ * Domain 2 has the GT218's GPU.  Its HDMI audio function shares the GPU's
+ * bus reset (neither has FLR) and, on this simulated Linux host, its IOMMU
+ * group: the boot list and pci-ins refuse it, each rule is relaxed by its
+ * own option, and each relaxed rule is one warning in qemu-dm's log.
+ */
+static void test_groups_reset_iommu(void)
+{
+    static const char reset[] = "0000:06:00.1 shares reset with 0000:06:00.0 (no FLR; bus reset) "
+                                "which is passed through to domain 2";
+    static const char iommu[] = "0000:06:00.1 shares an IOMMU group with 0000:06:00.0 (IOMMU "
+                                "group 13) which is passed through to domain 2";
+    Fx fx = { 0 };
+    PtError err;
+
+    fx_store(&fx);
+    put_holder(&fx, "0000:06:00.0");
+    put_be(&fx, "num_devs", "1");
+    put_be(&fx, "dev-0", "0000:06:00.1");
+    g_assert_cmpint(fx_dm_try(&fx, ASUS, false, NULL, &err), <, 0);
+    g_autofree char *boot = g_strdup_printf("backend dev-0 (0000:06:00.1): %s", reset);
+    g_assert_cmpstr(err.msg, ==, boot);
+    g_assert_cmpint(pt_guest_count(fx.rig.guest), ==, 0);
+    rig_down(&fx.rig);
+    put_be(&fx, "num_devs", "0");
+    fx_dm(&fx, true);
+    size_t calls = hypervisor_sim_log_len(fx.rig.hv);
+    expect_ins_failed(&fx, "0000:06:00.1", reset);
+    expect_ins_failed(&fx, "06:00.1@6", reset);
+    expect_ins_failed(&fx, "0000:06:00.1,strict_reset=0", iommu);
+    g_assert_cmpuint(hypervisor_sim_log_len(fx.rig.hv), ==, calls);
+    g_assert_cmpuint(pt_guest_count(fx.rig.guest), ==, 0);
+    expect_ins(&fx, "0000:06:00.1,strict_reset=0,strict_iommu=0", "0x20");
+    g_autofree char *w1 = g_strdup_printf("warning: %s: allowed by strict_reset=0", reset);
+    g_autofree char *w2 = g_strdup_printf("warning: %s: allowed by strict_iommu=0", iommu);
+    g_assert_cmpuint(rig_log_count(w1), ==, 1);
+    g_assert_cmpuint(rig_log_count(w2), ==, 1);
+    g_assert_cmpuint(rig_log_count("warning: "), ==, 2);
+    /* The options stay with the function in the backend list. */
+    g_autofree char *opts = be_entry(&fx, "opts", 0);
+    g_assert_cmpstr(opts, ==, "strict_reset=0,strict_iommu=0");
+    fx_down(&fx);
+}
+
+/*
+ * The Samsung R730's two EHCIs have 1 KiB BARs in one 4 KiB page
+ * (fcb06000 and fcb06400): the hypervisor maps pages, so each owner would
+ * reach the other's registers.  Domain 2 has 1a.0; 1d.0 is refused here,
+ * by pci-ins and the monitor alike, unless strict_page=0.
+ */
+static void test_groups_page(void)
+{
+    static const char page[] = "0000:00:1d.0 shares a 4 KiB BAR page with 0000:00:1a.0 (page "
+                               "0xfcb06000) which is passed through to domain 2";
+    Fx fx = { 0 };
+    PtError err;
+
+    fx_store(&fx);
+    put_holder(&fx, "0000:00:1a.0");
+    if (fx_dm_try(&fx, SAMSUNG, true, NULL, &err) < 0)
+        g_error("dm_xen_start: %s", err.msg);
+    expect_ins_failed(&fx, "0000:00:1d.0", page);
+    MonitorTarget t = { .guest = fx.rig.guest, .bus = fx.rig.bus };
+    Monitor *mon = monitor_new(&t);
+    g_autoptr(GString) reply = g_string_new("");
+    g_assert_cmpint(monitor_execute(mon, "pci_add 00:1d.0@6", reply), ==, -1);
+    g_autofree char *want = g_strdup_printf("error: 00:1d.0@6: %s\n", page);
+    g_assert_cmpstr(reply->str, ==, want);
+    monitor_free(mon);
+    expect_ins(&fx, "0000:00:1d.0@30,strict_page=0", "0x30");
+    g_autofree char *w = g_strdup_printf("warning: %s: allowed by strict_page=0", page);
+    g_assert_cmpuint(rig_log_count(w), ==, 1);
     fx_down(&fx);
 }
 
@@ -1187,6 +1277,8 @@ int main(int argc, char **argv)
     g_test_add_func("/xenstore/boot/malformed", test_boot_malformed);
     g_test_add_func("/xenstore/boot/all-or-none", test_boot_all_or_none);
     g_test_add_func("/xenstore/one-owner", test_one_owner);
+    g_test_add_func("/xenstore/groups/reset-iommu", test_groups_reset_iommu);
+    g_test_add_func("/xenstore/groups/page", test_groups_page);
     g_test_add_func("/xenstore/ins/extended-one-command", test_ins_extended_one_command);
     g_test_add_func("/xenstore/ins/every-form", test_ins_every_form);
     g_test_add_func("/xenstore/ins/legacy-per-function-as-xend",

@@ -673,6 +673,7 @@ static const Divergence divergences[] = {
     { "00:1d.2=0,1=1,0=2@7", REJECT, NULL, ACCEPT, "explicit pfunc=vfunc map" },
     { "00:1d.1@7.2", REJECT, NULL, ACCEPT, "@VSLOT.VFUNC" },
     { "00:1d.*,map=least", REJECT, NULL, ACCEPT, "map= option" },
+    { "06:00.1,strict_reset=0", REJECT, NULL, ACCEPT, "strict_X= options: the group rules (Qubes' name)" },
 };
 
 static Verdict xl_verdict(const char *text, Outcome *xl)

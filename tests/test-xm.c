@@ -298,14 +298,14 @@ static void test_create_auto_keeps_clear_of_pinned(void)
 
     fx_up(&fx, ASUS);
     g_autofree char *ok = write_cfg(&fx, "pins", "pci = [ '00:1a.0', '00:1d.0-2@4' ]", true);
-    g_autofree char *clash = write_cfg(&fx, "clash", "pci = [ '06:00.*@8', '00:1a.1@8' ]", true);
+    g_autofree char *clash = write_cfg(&fx, "clash", "pci = [ '00:1f.2@8', '06:00.1@8' ]", true);
     g_autofree char *c = xm_ok("create", ok, NULL, NULL);
     g_assert_cmpstr(c, ==, "Started domain pins (id=1)\n0000:00:1d.0 -> 00:04.0\n"
                            "0000:00:1d.1 -> 00:04.1\n0000:00:1d.2 -> 00:04.2\n"
                            "0000:00:1a.0 -> 00:05.0\n");
     g_assert_cmpint(xm(&out, &err, "create", clash, NULL), ==, 1);
-    g_assert_nonnull(strstr(err, "clash.cfg: pci[1]: 00:1a.1@8: guest slot 08 function 0 is "
-                                 "already taken (by 0000:06:00.0)\n"));
+    g_assert_nonnull(strstr(err, "clash.cfg: pci[1]: 06:00.1@8: guest slot 08 function 0 is "
+                                 "already taken (by 0000:00:1f.2)\n"));
     g_free(out);
     g_free(err);
     fx_down(&fx);
@@ -353,8 +353,8 @@ static void test_one_owner(void)
     fx_up(&fx, ASUS);
     g_autofree char *c1 = write_cfg(&fx, "hvm1", "pci = [ '06:00.*@5' ]", true);
     g_autofree char *c2 = write_cfg(&fx, "hvm2", "pci = [ ]", true);
-    g_autofree char *c3 = write_cfg(&fx, "hvm3", "pci = [ '00:1a.*', '06:00.1' ]", true);
-    g_autofree char *c4 = write_cfg(&fx, "twice", "pci = [ '00:1d.0@7', '00:1d.0-1@8' ]", true);
+    g_autofree char *c3 = write_cfg(&fx, "hvm3", "pci = [ '00:1f.2', '06:00.1' ]", true);
+    g_autofree char *c4 = write_cfg(&fx, "twice", "pci = [ '00:1d.1@7', '00:1d.0-1@8' ]", true);
     g_free(xm_ok("create", c1, NULL, NULL));
     g_free(xm_ok("create", c2, NULL, NULL));
     for (size_t i = 0; i < G_N_ELEMENTS(taken); i++) {
@@ -381,7 +381,7 @@ static void test_one_owner(void)
     g_free(out);
     g_free(err);
     g_assert_cmpint(xm(&out, &err, "create", c4, NULL), ==, 1);
-    g_assert_nonnull(strstr(err, "twice.cfg: pci[1]: 00:1d.0-1@8: 0000:00:1d.0 is already "
+    g_assert_nonnull(strstr(err, "twice.cfg: pci[1]: 00:1d.0-1@8: 0000:00:1d.1 is already "
                                  "attached to this guest (at 07.0)\n"));
     g_free(out);
     g_free(err);
@@ -398,6 +398,89 @@ static void test_one_owner(void)
     g_assert_cmpint(xm(NULL, NULL, "pci-list", "hvm1", NULL), ==, 1);
     g_autofree char *l2 = xm_ok("pci-list", "hvm2", NULL, NULL);
     g_assert_cmpstr(l2, ==, "Host           Guest  Options\n0000:06:00.1   04.0   -\n");
+    fx_down(&fx);
+}
+
+/* ================================================================ groups */
+
+/* A Xen dom0 has no iommu_group links (the IOMMU is Xen's). */
+static void drop_iommu_groups(const char *tree)
+{
+    g_autofree char *devices = g_build_filename(tree, "devices", NULL);
+    g_autoptr(GDir) d = g_dir_open(devices, 0, NULL);
+
+    for (const char *name; d && (name = g_dir_read_name(d));) {
+        g_autofree char *link = g_build_filename(devices, name, "iommu_group", NULL);
+        g_assert_cmpint(g_unlink(link), ==, 0);
+    }
+}
+
+/*
+ * The GT218's GPU and HDMI audio have no FLR: only a bus reset resets
+ * them, and it resets both.  Domain 1 has the GPU: no other domain gets
+ * the audio function, by pci-attach or create, unless strict_reset=0 says
+ * so (per spec, or pci_strict for the guest), with one warning.
+ */
+static void test_groups_reset_split(void)
+{
+    static const char refused[] = "0000:06:00.1 shares reset with 0000:06:00.0 (no FLR; bus "
+                                  "reset) which is passed through to domain 1";
+    static const char allowed[] = "warning: 0000:06:00.1 shares reset with 0000:06:00.0 (no FLR; "
+                                  "bus reset) which is passed through to domain 1: allowed by "
+                                  "strict_reset=0";
+    Fx fx;
+    char *out, *err;
+
+    fx_up(&fx, ASUS);
+    drop_iommu_groups(fx.tree);
+    g_autofree char *c1 = write_cfg(&fx, "gpu", "pci = [ '06:00.0@5' ]", true);
+    g_autofree char *c2 = write_cfg(&fx, "audio", "pci = [ ]", true);
+    g_autofree char *c3 = write_cfg(&fx, "boot", "pci = [ '06:00.1' ]", true);
+    g_autofree char *c4 = write_cfg(&fx, "relaxed", "pci = [ '06:00.1' ]\n"
+                                                    "pci_strict = 'strict_reset=0'", true);
+    g_free(xm_ok("create", c1, NULL, NULL));
+    g_free(xm_ok("create", c2, NULL, NULL));
+    g_assert_cmpint(xm(&out, &err, "pci-attach", "audio", "06:00.1", NULL), ==, 1);
+    g_autofree char *want = g_strdup_printf("xm: pci-attach 06:00.1: %s\n", refused);
+    g_assert_cmpstr(err, ==, want);
+    g_free(out);
+    g_free(err);
+    g_assert_cmpint(xm(&out, &err, "create", c3, NULL), ==, 1);
+    g_autofree char *want3 = g_strdup_printf("boot.cfg: pci[0]: %s\n", refused);
+    g_assert_nonnull(strstr(err, want3));
+    g_free(out);
+    g_free(err);
+    /* Relaxed for this spec: attached, one warning, here and in qemu-dm's log. */
+    g_assert_cmpint(xm(&out, &err, "pci-attach", "audio", "06:00.1,strict_reset=0", NULL), ==, 0);
+    g_assert_cmpstr(out, ==, "0000:06:00.1 -> 00:04.0\n");
+    g_assert_cmpuint(count(err, "warning: "), ==, 1);
+    g_assert_nonnull(strstr(err, allowed));
+    g_free(out);
+    g_free(err);
+    g_autofree char *log = dm_log(&fx, 2);
+    g_assert_cmpuint(count(log, allowed), ==, 1);
+    g_autofree char *l2 = xm_ok("pci-list", "audio", NULL, NULL);
+    g_assert_cmpstr(l2, ==, "Host           Guest  Options\n0000:06:00.1   04.0   strict_reset=0\n");
+    /* The guest-wide default: create and qemu-dm's boot list accept it. */
+    g_free(xm_ok("destroy", "audio", NULL, NULL));
+    size_t before = strlen(log);    /* domain 2's log: the next domain 2 appends */
+    g_assert_cmpint(xm(&out, &err, "create", c4, NULL), ==, 0);
+    g_assert_true(g_str_has_prefix(out, "Started domain relaxed (id=2)\n"));
+    g_assert_true(g_str_has_suffix(out, "0000:06:00.1 -> 00:04.0\n"));
+    g_assert_cmpuint(count(err, "warning: "), ==, 1);
+    g_assert_nonnull(strstr(err, "relaxed.cfg: pci[0]: warning: 0000:06:00.1 shares reset"));
+    g_free(out);
+    g_free(err);
+    g_autofree char *log4 = dm_log(&fx, 2);
+    g_assert_cmpuint(count(log4 + before, allowed), ==, 1);
+    /* A bad pci_strict is named. */
+    g_autofree char *c5 = write_cfg(&fx, "bad", "pci_strict = 'strict_rest=0'", true);
+    g_assert_cmpint(xm(&out, &err, "create", c5, NULL), ==, 2);
+    g_assert_nonnull(strstr(err, "bad.cfg: pci_strict = 'strict_rest=0': strict_rest=0: unknown "
+                                 "option 'strict_rest' (known: strict_reset, strict_iommu, "
+                                 "strict_intx, strict_page)"));
+    g_free(out);
+    g_free(err);
     fx_down(&fx);
 }
 
@@ -871,6 +954,7 @@ int main(int argc, char **argv)
     g_test_add_func("/xm/create/list-and-pci-map", test_create_list_and_pci_map);
     g_test_add_func("/xm/create/star-skips-all-ones", test_create_star_skips_all_ones);
     g_test_add_func("/xm/one-owner", test_one_owner);
+    g_test_add_func("/xm/groups/reset-split", test_groups_reset_split);
     g_test_add_func("/xm/log-appended", test_log_appended);
     g_test_add_func("/xm/list-options-detach-slot", test_list_options_detach_slot);
     g_test_add_func("/xm/create/auto-keeps-clear-of-pinned",

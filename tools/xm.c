@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #include "host-assign.h"
-#include "host-groups.h"
 #include "host-pci.h"
 #include "pt-plan.h"
 #include "xenstore.h"
@@ -95,6 +94,7 @@ typedef struct XmConfig {
     char *name;
     GPtrArray *pci;
     char *pci_map;
+    char *pci_strict;       /* group rules relaxed for every spec: 'strict_reset=0' */
     char *host_sysfs;
     char *hypervisor;
     char *device_model;
@@ -189,6 +189,7 @@ static const ConfigKey config_keys[] = {
     { "name", offsetof(XmConfig, name), false, false },
     { "pci", offsetof(XmConfig, pci), true, false },
     { "pci_map", offsetof(XmConfig, pci_map), false, false },
+    { "pci_strict", offsetof(XmConfig, pci_strict), false, false },
     { "host_sysfs", offsetof(XmConfig, host_sysfs), false, false },
     { "hypervisor", offsetof(XmConfig, hypervisor), false, false },
     { "device_model", offsetof(XmConfig, device_model), false, false },
@@ -274,6 +275,7 @@ static void config_clear(XmConfig *cfg)
     if (cfg->pci)
         g_ptr_array_unref(cfg->pci);
     g_free(cfg->pci_map);
+    g_free(cfg->pci_strict);
     g_free(cfg->host_sysfs);
     g_free(cfg->hypervisor);
     g_free(cfg->device_model);
@@ -342,6 +344,11 @@ static int config_parse(const char *file, const char *text, XmConfig *cfg, char 
     }
     if (check_choices(file, cfg, why, len) < 0)
         return -1;
+    PtPlanDefaults dflt = pt_plan_defaults();
+    if (cfg->pci_strict && pt_plan_defaults_strict(&dflt, cfg->pci_strict, &err) < 0) {
+        snprintf(why, len, "%s: pci_strict = '%s': %s", file, cfg->pci_strict, err.msg);
+        return -1;
+    }
     for (guint i = 0; i < cfg->pci->len; i++)
         if (pt_spec_parse(g_ptr_array_index(cfg->pci, i), &spec, &err) < 0) {
             snprintf(why, len, "%s: pci[%u]: %s", file, i, err.msg);
@@ -444,12 +451,31 @@ static HostPci *open_host(const XmConfig *cfg, const char *where)
     return host;
 }
 
+/* The guest's defaults for its specs: pci_map, pci_strict (checked by config_parse). */
+static PtPlanDefaults guest_defaults(const XmConfig *cfg)
+{
+    PtPlanDefaults dflt = pt_plan_defaults();
+    PtError err;
+
+    if (cfg->pci_map && !strcmp(cfg->pci_map, "least"))
+        dflt.opts.map = PT_MAP_LEAST;
+    if (cfg->pci_strict)
+        pt_plan_defaults_strict(&dflt, cfg->pci_strict, &err);
+    return dflt;
+}
+
+static void say_warnings(const char *where, const PtWarnings *w)
+{
+    for (int i = 0; i < w->n; i++)
+        say("%s: warning: %s", where, w->line[i]);
+}
+
 /* One entry per function of every spec: the devices qemu-dm places.  The
  * policy sees the config's earlier specs and every other domain's list.
  * Returns an exit status. */
 static int plan_backend(struct xs_handle *h, const XmConfig *cfg, XsBackendList *list)
 {
-    PtPlanDefaults dflt = pt_plan_defaults();
+    PtPlanDefaults dflt = guest_defaults(cfg);
     PtPlan *plans = g_new0(PtPlan, cfg->pci->len + 1);
     PtPlanList earlier = { plans, 0 };
     XsHolders others = { h, 0 };
@@ -463,8 +489,6 @@ static int plan_backend(struct xs_handle *h, const XmConfig *cfg, XsBackendList 
     if (!host)
         goto out;
     rc = EXIT_REFUSED;
-    if (cfg->pci_map && !strcmp(cfg->pci_map, "least"))
-        dflt.opts.map = PT_MAP_LEAST;
     pt_busmap_init(&map, PT_RESERVED_DEFAULT);
     map.pinned = pt_plan_pinned_slots((const char *const *)cfg->pci->pdata, (int)cfg->pci->len);
     list->n = 0;
@@ -478,6 +502,8 @@ static int plan_backend(struct xs_handle *h, const XmConfig *cfg, XsBackendList 
         }
         if (plan->placement.note[0])
             say("%s: pci[%u]: note: %s", cfg->file, i, plan->placement.note);
+        g_autofree char *where = g_strdup_printf("%s: pci[%u]", cfg->file, i);
+        say_warnings(where, &plan->warnings);
         pt_spec_parse(text, &spec, &err);
         for (int f = 0; f < plan->placement.nfuncs && list->n < XS_BACKEND_MAX; f++) {
             XsBackendDev *d = &list->dev[list->n++];
@@ -586,6 +612,10 @@ static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore)
         g_ptr_array_add(argv, "-pci-map");
         g_ptr_array_add(argv, cfg->pci_map);
     }
+    if (cfg->pci_strict) {
+        g_ptr_array_add(argv, "-pci-strict");
+        g_ptr_array_add(argv, cfg->pci_strict);
+    }
     if (cfg->test_guest)
         g_ptr_array_add(argv, "-test-guest");
     const char *guest_opts[][2] = { { "-guest", cfg->guest },
@@ -640,6 +670,21 @@ static void report_dm_log(unsigned domid, gsize from)
     g_auto(GStrv) lines = g_strsplit(text + from, "\n", -1);
     for (char **l = lines; *l; l++)
         if (g_str_has_prefix(*l, "qemu-dm:"))
+            say("%s", *l);
+}
+
+/* What qemu-dm warned about from byte `from` on (a relaxed group rule), echoed. */
+static void report_dm_warnings(unsigned domid, gsize from)
+{
+    g_autofree char *log = dm_log_path(domid);
+    g_autofree char *text = NULL;
+    gsize len;
+
+    if (!g_file_get_contents(log, &text, &len, NULL) || from > len)
+        return;
+    g_auto(GStrv) lines = g_strsplit(text + from, "\n", -1);
+    for (char **l = lines; *l; l++)
+        if (strstr(*l, ": warning: "))
             say("%s", *l);
 }
 
@@ -891,9 +936,12 @@ static int cmd_pci_attach(struct xs_handle *h, char **argv)
     if (domain_arg(h, argv[0], &domid))
         return EXIT_REFUSED;
     g_autofree char *what = g_strdup_printf("pci-attach %s", spec);
+    gsize log_from = dm_log_size(domid);
     int rc = request(h, domid, what, "pci-ins", param, xs_replies_pci_ins, "pci-inserted", &reply);
-    if (rc == 0)
+    if (rc == 0) {
+        report_dm_warnings(domid, log_from);
         print_vdevfns(h, domid, reply);
+    }
     return rc;
 }
 
@@ -1243,25 +1291,49 @@ static int read_save_file(const char *file, XmConfig *cfg, XsBackendList *l, cha
     return 0;
 }
 
+/* The saved functions of one host device, from entry `first` on, as one request. */
+static PtRequest saved_device(const XsBackendList *l, int first, const PtPlanDefaults *dflt,
+                              bool *seen)
+{
+    PtBdf b = l->dev[first].bdf;
+    PtRequest req = { .domain = b.domain, .bus = b.bus, .dev = b.dev,
+                      .opts = pt_options_merge(l->dev[first].opts, dflt->opts) };
+
+    for (int i = first; i < l->n && req.nfuncs < PT_FUNCS_PER_SLOT; i++) {
+        PtBdf o = l->dev[i].bdf;
+        if (!seen[i] && o.domain == b.domain && o.bus == b.bus && o.dev == b.dev) {
+            req.pfunc[req.nfuncs++] = o.func;
+            seen[i] = true;
+        }
+    }
+    return req;
+}
+
 /* The saved functions under the policy before anything is written: another
- * domain may have taken some of them since the save.  An exit status. */
+ * domain may have taken some of them since the save.  The functions of one
+ * device go back together, so they are asked for together.  An exit status. */
 static int check_layout(struct xs_handle *h, const char *file, const XmConfig *cfg,
                         const XsBackendList *l)
 {
     XsHolders others = { h, 0 };
     PtHolders holders = { .held = xs_backend_holds, .opaque = &others };
+    PtPlanDefaults dflt = guest_defaults(cfg);
+    PtWarnings warnings;
     PtError err;
+    bool seen[XS_BACKEND_MAX] = { false };
     g_autofree char *where = g_strdup_printf("restore %s", file);
     HostPci *host = open_host(cfg, where);
     int rc = host ? 0 : EXIT_USAGE;
 
     for (int i = 0; host && i < l->n && rc == 0; i++) {
-        PtBdf b = l->dev[i].bdf;
-        PtRequest req = { .domain = b.domain, .bus = b.bus, .dev = b.dev, .nfuncs = 1,
-                          .pfunc = { b.func } };
-        if (pt_plan_accept(host, &req, l->dev[i].key, &holders, &err) < 0) {
+        if (seen[i])
+            continue;
+        PtRequest req = saved_device(l, i, &dflt, seen);
+        if (pt_plan_accept(host, &req, l->dev[i].key, &holders, &warnings, &err) < 0) {
             say("%s: %s", where, err.msg);
             rc = EXIT_REFUSED;
+        } else {
+            say_warnings(where, &warnings);
         }
     }
     if (host)
@@ -1390,40 +1462,22 @@ static void print_step(PtBdf bdf, const HostAssignReport *rep)
            rep->reset);
 }
 
-typedef struct XmOwners {
-    struct xs_handle *h;
-    HostFacts facts;
-} XmOwners;
-
-/* A guest's (xenstore's backend lists), dom0's (a driver that is not a stub), or nobody's. */
-static HostOwner xm_owner(PtBdf bdf, void *ctx)
-{
-    XmOwners *o = ctx;
-    const HostFuncFacts *f = host_facts_find(&o->facts, bdf);
-    HostOwner owner = { .domid = owner_of(o->h, bdf) };
-
-    if (owner.domid < 0 && f && f->driver[0] && !host_assign_is_stub(f->driver)) {
-        owner.domid = 0;
-        g_strlcpy(owner.driver, f->driver, sizeof(owner.driver));
-    }
-    return owner;
-}
-
 /* What a guest given these functions would be refused for, said now. */
-static void note_groups(struct xs_handle *h, const PtBdf *funcs, int n)
+static void note_groups(struct xs_handle *h, const char *text, const PtBdf *funcs, int n)
 {
-    XmOwners owners = { .h = h };
-    HostGroupRequest req = { .domid = G_MAXINT, .n = n, .funcs = funcs };
-    HostGroups groups;
+    XsHolders others = { h, 0 };
+    PtHolders holders = { .held = xs_backend_holds, .opaque = &others };
+    PtRequest req = { .domain = funcs[0].domain, .bus = funcs[0].bus, .dev = funcs[0].dev,
+                      .nfuncs = n, .opts = pt_options_unset() };
+    PtWarnings warnings;
     PtError err;
+    HostPci *host = host_pci_open(host_sysfs_env(), &err);
 
-    if (host_facts_read(host_sysfs_env(), &owners.facts, &err) < 0)
-        return;
-    host_groups_compute(&owners.facts, &groups);
-    if (host_groups_check(&groups, &req, xm_owner, &owners, NULL, NULL, NULL, &err) < 0)
+    for (int i = 0; i < n; i++)
+        req.pfunc[i] = funcs[i].func;
+    if (host && pt_plan_check_groups(host, &req, text, h ? &holders : NULL, &warnings, &err) < 0)
         say("note: %s: a guest given these functions would be refused", err.msg);
-    host_groups_free(&groups);
-    host_facts_free(&owners.facts);
+    host_pci_close(host);
 }
 
 static int cmd_assignable_add(struct xs_handle *h, char **argv)
@@ -1451,7 +1505,7 @@ static int cmd_assignable_add(struct xs_handle *h, char **argv)
     }
     host_assign_close(ha);
     if (!rc)
-        note_groups(h, funcs, n);
+        note_groups(h, argv[0], funcs, n);
     return rc;
 }
 

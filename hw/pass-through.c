@@ -152,7 +152,7 @@ struct PtFunc {
     uint8_t emu[PT_CFG_SIZE];
     uint8_t wr[PT_CFG_SIZE];
     uint8_t rw1c[PT_CFG_SIZE];
-    uint8_t claimed[PT_CFG_SIZE];   /* inside the header or a visible capability */
+    uint8_t claimed[PT_CFG_SIZE];   /* 0xff: inside the header or a visible capability */
     uint8_t thru[PT_CFG_SIZE];      /* emulated bits also written to the host */
     /* The host's value of fully emulated bytes with write-through bits: only
      * we write them, so a read-modify-write needs no host read. */
@@ -186,7 +186,7 @@ struct PtFunc {
 static void claim_bytes(PtFunc *f, unsigned start, unsigned len)
 {
     for (unsigned o = start; o < start + len && o < PT_CFG_SIZE; o++) {
-        f->claimed[o] = 1;
+        f->claimed[o] = 0xff;
         f->emu[o] = 0xff;
         f->wr[o] = 0;
         f->rw1c[o] = 0;
@@ -669,29 +669,34 @@ static bool access_ok(unsigned offset, unsigned len)
     return (len == 1 || len == 2 || len == 4) && offset <= PT_CFG_SIZE - len;
 }
 
-static bool needs_host(const PtFunc *f, unsigned offset, unsigned len)
+/* Bytes [offset, offset+len) of a per-byte array as one little-endian word
+ * (len 1, 2 or 4). */
+static inline uint32_t load_bytes(const uint8_t *a, unsigned offset, unsigned len)
 {
-    for (unsigned i = 0; i < len; i++)
-        if (f->emu[offset + i] != 0xff)
-            return true;
-    return false;
+    const uint8_t *p = a + offset;
+
+    return len == 4 ? get32(p) : len == 2 ? get16(p) : p[0];
 }
 
+static uint32_t len_ones(unsigned len)
+{
+    return len >= 4 ? UINT32_MAX : (1u << (8 * len)) - 1;
+}
+
+/* The masks are merged a word at a time: the same per-byte rule for every bit. */
 uint32_t pt_func_cfg_read(PtFunc *f, unsigned offset, unsigned len)
 {
     uint8_t live[4] = { 0 };
-    uint32_t val = 0;
 
     if (!access_ok(offset, len))
         return 0xffffffff;
-    if (needs_host(f, offset, len) && host_func_read(f->host, offset, live, len) < 0)
+    uint32_t emu = load_bytes(f->emu, offset, len);
+    uint32_t shadow = load_bytes(f->shadow, offset, len);
+    if (emu == len_ones(len))
+        return shadow;
+    if (host_func_read(f->host, offset, live, len) < 0)
         memset(live, 0xff, sizeof(live));
-    for (unsigned i = 0; i < len; i++) {
-        uint8_t e = f->emu[offset + i];
-        uint8_t b = (uint8_t)((f->shadow[offset + i] & e) | (live[i] & ~e));
-        val |= (uint32_t)b << (8 * i);
-    }
-    return val;
+    return (shadow & emu) | (load_bytes(live, 0, len) & ~emu & len_ones(len));
 }
 
 static void note_dropped(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
@@ -733,6 +738,9 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
         uint8_t keep = (uint8_t)~mask[i] & (uint8_t)~f->rw1c[offset + i];
         cur[i - first] = (uint8_t)((cur[i - first] & keep) | (val[i] & mask[i]));
     }
+    /* Bytes only we write, already holding this value: the host has it. */
+    if (known && !memcmp(cur, f->hostval + offset + first, last - first + 1))
+        return;
     if (host_func_write(f->host, offset + first, cur, last - first + 1) == 0)
         memcpy(f->hostval + offset + first, cur, last - first + 1);
 }
@@ -755,33 +763,58 @@ static void fire_hooks(PtFunc *f, unsigned offset, unsigned len)
     }
 }
 
-void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
+static void store_bytes(uint8_t *a, unsigned offset, uint32_t v, unsigned len)
 {
-    uint8_t bytes[4], host_mask[4] = { 0 };
-    bool unclaimed = false;
+    for (unsigned i = 0; i < len; i++)
+        a[offset + i] = (uint8_t)(v >> (8 * i));
+}
 
-    if (!access_ok(offset, len))
+/* Does the access reach bytes of the config space outside every claimed block? */
+static bool hits_unclaimed(const PtFunc *f, unsigned offset, unsigned len)
+{
+    unsigned room = offset < f->cfg_size ? f->cfg_size - offset : 0;
+    unsigned in = room < len ? room : len;
+
+    return in && (load_bytes(f->claimed, offset, len) & len_ones(in)) != len_ones(in);
+}
+
+static void check_claimed(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
+{
+    if (!hits_unclaimed(f, offset, len))
         return;
-    for (unsigned i = 0; i < len; i++) {
-        unsigned o = offset + i;
-        uint8_t b = bytes[i] = (uint8_t)(val >> (8 * i));
-        uint8_t e = f->emu[o], w = f->wr[o], c = f->rw1c[o];
-
-        f->shadow[o] = (uint8_t)((f->shadow[o] & ~(e & w & ~c)) | (b & e & w & ~c));
-        f->shadow[o] &= (uint8_t)~(b & e & c);
-        /* A 0 written to a live RW1C bit changes nothing: leave it out. */
-        host_mask[i] = (uint8_t)((w & ~e & (~c | b)) | (w & f->thru[o]));
-        unclaimed |= !f->claimed[o] && o < f->cfg_size;
-    }
-    if (unclaimed && !f->permissive)
+    if (!f->permissive)
         note_dropped(f, offset, val, len);
-    if (unclaimed && f->permissive && !f->warned_permissive) {
+    else if (!f->warned_permissive) {
         f->warned_permissive = true;
         dm_log(f->name, "permissive: guest write to unclaimed offset %#x passed to the host",
                offset);
     }
-    write_host(f, offset, len, bytes, host_mask);
-    fire_hooks(f, offset, len);
+}
+
+void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
+{
+    if (!access_ok(offset, len))
+        return;
+    val &= len_ones(len);
+    uint32_t e = load_bytes(f->emu, offset, len), w = load_bytes(f->wr, offset, len);
+    uint32_t c = load_bytes(f->rw1c, offset, len);
+    uint32_t shadow = load_bytes(f->shadow, offset, len);
+    uint32_t mine = e & w & ~c;
+
+    shadow = ((shadow & ~mine) | (val & mine)) & ~(val & e & c);
+    store_bytes(f->shadow, offset, shadow, len);
+    /* A 0 written to a live RW1C bit changes nothing: leave it out. */
+    uint32_t to_host = ((w & ~e & (~c | val)) | (w & load_bytes(f->thru, offset, len))) &
+                       len_ones(len);
+    check_claimed(f, offset, val, len);
+    if (to_host) {
+        uint8_t bytes[4], host_mask[4];
+        store_bytes(bytes, 0, val, len);
+        store_bytes(host_mask, 0, to_host, len);
+        write_host(f, offset, len, bytes, host_mask);
+    }
+    if (load_bytes(f->site_at, offset, len))
+        fire_hooks(f, offset, len);
 }
 
 void pt_func_reset(PtFunc *f)

@@ -784,6 +784,11 @@ static void device_reset(PciDevice *d)
     reconcile(d);
 }
 
+void pci_device_reset(PciDevice *dev)
+{
+    device_reset(dev);
+}
+
 void pci_bus_reset(PciBus *bus)
 {
     bus->config_address = 0;

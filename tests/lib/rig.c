@@ -97,3 +97,9 @@ GBytes *rig_host_config(const Rig *rig, const char *bdf)
     g_assert_no_error(gerr);
     return g_bytes_new_take(data, len);
 }
+
+void rig_tmp_in_memory(void)
+{
+    if (!g_getenv("TMPDIR") && g_file_test("/dev/shm", G_FILE_TEST_IS_DIR))
+        g_setenv("TMPDIR", "/dev/shm", TRUE);
+}

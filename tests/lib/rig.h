@@ -38,4 +38,9 @@ GBytes *rig_host_config(const Rig *rig, const char *bdf);
 GPtrArray *rig_log(void);
 unsigned rig_log_count(const char *needle);
 
+/* Simulated hosts in memory, as sysfs is, for long runs (fuzzers): TMPDIR
+ * becomes /dev/shm when it is not set and /dev/shm exists.  Before the first
+ * tree is built. */
+void rig_tmp_in_memory(void);
+
 #endif

@@ -11,6 +11,7 @@
  */
 #include "pass-through.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pci/pci.h>
@@ -130,6 +131,7 @@ typedef struct HookSite {
 } HookSite;
 
 #define MAX_SITES 16
+#define PT_THRU_SIZE 256
 #define MAX_CAPS  48
 
 typedef struct VisibleCap {
@@ -152,11 +154,13 @@ struct PtFunc {
     uint8_t emu[PT_CFG_SIZE];
     uint8_t wr[PT_CFG_SIZE];
     uint8_t rw1c[PT_CFG_SIZE];
-    uint8_t claimed[PT_CFG_SIZE];   /* 0xff: inside the header or a visible capability */
-    uint8_t thru[PT_CFG_SIZE];      /* emulated bits also written to the host */
+    uint8_t claimed[PT_CFG_SIZE / 8];   /* bit per byte: in the header or a visible cap */
+    /* Write-through registers (bus mastering) are in the conventional space
+     * only: these two arrays stop there (asserted where they are filled). */
+    uint8_t thru[PT_THRU_SIZE];     /* emulated bits also written to the host */
     /* The host's value of fully emulated bytes with write-through bits: only
      * we write them, so a read-modify-write needs no host read. */
-    uint8_t hostval[PT_CFG_SIZE];
+    uint8_t hostval[PT_THRU_SIZE];
     uint8_t site_at[PT_CFG_SIZE];   /* 0: no hook, else sites[n - 1] */
     HookSite sites[MAX_SITES];
     int nsites;
@@ -183,14 +187,20 @@ struct PtFunc {
 
 /* ---- building the masks ---- */
 
+static bool is_claimed(const PtFunc *f, unsigned o)
+{
+    return f->claimed[o / 8] >> (o % 8) & 1;
+}
+
 static void claim_bytes(PtFunc *f, unsigned start, unsigned len)
 {
     for (unsigned o = start; o < start + len && o < PT_CFG_SIZE; o++) {
-        f->claimed[o] = 0xff;
+        f->claimed[o / 8] |= (uint8_t)(1u << (o % 8));
         f->emu[o] = 0xff;
         f->wr[o] = 0;
         f->rw1c[o] = 0;
-        f->thru[o] = 0;
+        if (o < PT_THRU_SIZE)
+            f->thru[o] = 0;
     }
 }
 
@@ -218,7 +228,9 @@ static void apply_reg(PtFunc *f, unsigned base, const RegDesc *r)
         f->emu[o] = (uint8_t)(emu >> (8 * i));
         f->wr[o] = (uint8_t)(r->wr >> (8 * i));
         f->rw1c[o] = (uint8_t)(r->rw1c >> (8 * i));
-        f->thru[o] = (uint8_t)(r->through >> (8 * i));
+        assert(o < PT_THRU_SIZE || !(uint8_t)(r->through >> (8 * i)));
+        if (o < PT_THRU_SIZE)
+            f->thru[o] = (uint8_t)(r->through >> (8 * i));
         f->site_at[o] = (uint8_t)site;
     }
 }
@@ -437,7 +449,7 @@ static const CapKind *find_kind(const CapKind *kinds, size_t n, uint16_t id)
 static bool overlaps_claimed(const PtFunc *f, unsigned off, unsigned size)
 {
     for (unsigned o = off; o < off + size; o++)
-        if (f->claimed[o])
+        if (is_claimed(f, o))
             return true;
     return false;
 }
@@ -574,7 +586,7 @@ static void setup_header(PtFunc *f)
 static void setup_unclaimed(PtFunc *f)
 {
     for (unsigned o = 0; o < PT_CFG_SIZE; o++) {
-        if (f->claimed[o])
+        if (is_claimed(f, o))
             continue;
         f->emu[o] = o >= f->cfg_size ? 0xff : 0;
         f->wr[o] = f->permissive && o < f->cfg_size ? 0xff : 0;
@@ -623,7 +635,7 @@ PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *
         snprintf(err->msg, sizeof(err->msg), "%s: cannot read the host's config space", bdfs);
         goto fail;
     }
-    memcpy(f->hostval, f->initial, f->cfg_size);
+    memcpy(f->hostval, f->initial, sizeof(f->hostval));
     f->header_type = f->initial[PCI_HEADER_TYPE] & 0x7f;
     if (f->header_type != PCI_HEADER_TYPE_NORMAL && f->header_type != PCI_HEADER_TYPE_BRIDGE) {
         snprintf(err->msg, sizeof(err->msg), "%s: header type %u cannot be passed through",
@@ -678,6 +690,18 @@ static inline uint32_t load_bytes(const uint8_t *a, unsigned offset, unsigned le
     return len == 4 ? get32(p) : len == 2 ? get16(p) : p[0];
 }
 
+/* The write-through bits of [offset, offset+len); none past the conventional space. */
+static uint32_t load_thru(const PtFunc *f, unsigned offset, unsigned len)
+{
+    uint32_t v = 0;
+
+    if (offset + len <= PT_THRU_SIZE)
+        return load_bytes(f->thru, offset, len);
+    for (unsigned i = 0; offset + i < PT_THRU_SIZE && i < len; i++)
+        v |= (uint32_t)f->thru[offset + i] << (8 * i);
+    return v;
+}
+
 static uint32_t len_ones(unsigned len)
 {
     return len >= 4 ? UINT32_MAX : (1u << (8 * len)) - 1;
@@ -718,7 +742,7 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
                        const uint8_t *mask)
 {
     unsigned first = len, last = 0;
-    bool known = true;
+    bool known;
     uint8_t cur[4];
 
     for (unsigned i = 0; i < len; i++)
@@ -728,6 +752,7 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
         }
     if (first == len)
         return;
+    known = offset + last < PT_THRU_SIZE;  /* only write-through bytes can be known */
     for (unsigned i = first; i <= last; i++)
         known &= f->emu[offset + i] == 0xff;
     if (known)
@@ -775,7 +800,10 @@ static bool hits_unclaimed(const PtFunc *f, unsigned offset, unsigned len)
     unsigned room = offset < f->cfg_size ? f->cfg_size - offset : 0;
     unsigned in = room < len ? room : len;
 
-    return in && (load_bytes(f->claimed, offset, len) & len_ones(in)) != len_ones(in);
+    for (unsigned i = 0; i < in; i++)
+        if (!is_claimed(f, offset + i))
+            return true;
+    return false;
 }
 
 static void check_claimed(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
@@ -804,7 +832,7 @@ void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
     shadow = ((shadow & ~mine) | (val & mine)) & ~(val & e & c);
     store_bytes(f->shadow, offset, shadow, len);
     /* A 0 written to a live RW1C bit changes nothing: leave it out. */
-    uint32_t to_host = ((w & ~e & (~c | val)) | (w & load_bytes(f->thru, offset, len))) &
+    uint32_t to_host = ((w & ~e & (~c | val)) | (w & load_thru(f, offset, len))) &
                        len_ones(len);
     check_claimed(f, offset, val, len);
     if (to_host) {
@@ -873,7 +901,8 @@ int pt_func_load_shadow(PtFunc *f, const uint8_t *shadow, size_t len)
 
 uint8_t pt_func_host_writable(const PtFunc *f, unsigned offset)
 {
-    return offset < PT_CFG_SIZE ? (uint8_t)(f->wr[offset] & (~f->emu[offset] | f->thru[offset])) : 0;
+    return offset < PT_CFG_SIZE ? (uint8_t)(f->wr[offset] & (~f->emu[offset] | load_thru(f, offset, 1)))
+                                : 0;
 }
 
 /* ---- trapped BAR pages (MSI-X table and PBA) ---- */

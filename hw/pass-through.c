@@ -766,8 +766,10 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
     /* Bytes only we write, already holding this value: the host has it. */
     if (known && !memcmp(cur, f->hostval + offset + first, last - first + 1))
         return;
-    if (host_func_write(f->host, offset + first, cur, last - first + 1) == 0)
-        memcpy(f->hostval + offset + first, cur, last - first + 1);
+    if (host_func_write(f->host, offset + first, cur, last - first + 1) < 0)
+        return;
+    for (unsigned i = first; i <= last && offset + i < PT_THRU_SIZE; i++)
+        f->hostval[offset + i] = cur[i - first];
 }
 
 static void fire_hooks(PtFunc *f, unsigned offset, unsigned len)

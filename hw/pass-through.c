@@ -583,14 +583,25 @@ static void setup_header(PtFunc *f)
 }
 
 /* Unclaimed bytes: live reads; writes dropped, or passed through when permissive. */
+static void set_unclaimed(PtFunc *f, unsigned o, unsigned n)
+{
+    bool beyond = o >= f->cfg_size;     /* a run never straddles cfg_size (a multiple of 8) */
+
+    memset(f->emu + o, beyond ? 0xff : 0, n);
+    memset(f->wr + o, f->permissive && !beyond ? 0xff : 0, n);
+    memset(f->initial + o, beyond ? 0xff : 0, n);
+}
+
+/* Eight bytes at a time: most groups are wholly claimed or wholly not. */
 static void setup_unclaimed(PtFunc *f)
 {
-    for (unsigned o = 0; o < PT_CFG_SIZE; o++) {
-        if (is_claimed(f, o))
-            continue;
-        f->emu[o] = o >= f->cfg_size ? 0xff : 0;
-        f->wr[o] = f->permissive && o < f->cfg_size ? 0xff : 0;
-        f->initial[o] = o >= f->cfg_size ? 0xff : 0;
+    for (unsigned o = 0; o < PT_CFG_SIZE; o += 8) {
+        uint8_t bits = f->claimed[o / 8];
+        if (bits == 0)
+            set_unclaimed(f, o, 8);
+        for (unsigned i = 0; bits && bits != 0xff && i < 8; i++)
+            if (!(bits >> i & 1))
+                set_unclaimed(f, o + i, 1);
     }
 }
 

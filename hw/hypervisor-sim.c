@@ -51,7 +51,7 @@ typedef struct SimPerm {
 typedef struct HvSim {
     Hypervisor hv;
     GArray *calls;          /* HvCall */
-    GPtrArray *lines;       /* char *, one per call */
+    GPtrArray *lines;       /* char *, one per call; NULL until asked for */
     GPtrArray *errors;      /* char * */
     GArray *mmio, *io;      /* SimRange */
     GArray *pirqs;          /* SimPirq */
@@ -509,7 +509,7 @@ static int sim_call(HvSim *s, HvCall *c)
         c->rc = op_desc[c->op].apply(s, c);
     }
     g_array_append_val(s->calls, *c);
-    g_ptr_array_add(s->lines, format_call(c));
+    g_ptr_array_add(s->lines, NULL);    /* formatted when read: most never are */
     return c->rc;
 }
 
@@ -705,6 +705,8 @@ const char *hypervisor_sim_log_line(Hypervisor *hv, size_t i)
 {
     HvSim *s = to_sim(hv);
     g_return_val_if_fail(i < s->lines->len, NULL);
+    if (!g_ptr_array_index(s->lines, i))
+        g_ptr_array_index(s->lines, i) = format_call(&g_array_index(s->calls, HvCall, i));
     return g_ptr_array_index(s->lines, i);
 }
 
@@ -713,8 +715,15 @@ char *hypervisor_sim_log_text(Hypervisor *hv, size_t from)
     HvSim *s = to_sim(hv);
     GString *g = g_string_new("");
     for (guint i = (guint)from; i < s->lines->len; i++)
-        g_string_append_printf(g, "%s\n", (const char *)g_ptr_array_index(s->lines, i));
+        g_string_append_printf(g, "%s\n", hypervisor_sim_log_line(hv, i));
     return g_string_free(g, FALSE);
+}
+
+void hypervisor_sim_log_clear(Hypervisor *hv)
+{
+    HvSim *s = to_sim(hv);
+    g_array_set_size(s->calls, 0);
+    g_ptr_array_set_size(s->lines, 0);
 }
 
 void hypervisor_sim_log_dump(Hypervisor *hv)

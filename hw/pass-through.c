@@ -11,6 +11,7 @@
  */
 #include "pass-through.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pci/pci.h>
@@ -130,6 +131,7 @@ typedef struct HookSite {
 } HookSite;
 
 #define MAX_SITES 16
+#define PT_THRU_SIZE 256
 #define MAX_CAPS  48
 
 typedef struct VisibleCap {
@@ -152,11 +154,13 @@ struct PtFunc {
     uint8_t emu[PT_CFG_SIZE];
     uint8_t wr[PT_CFG_SIZE];
     uint8_t rw1c[PT_CFG_SIZE];
-    uint8_t claimed[PT_CFG_SIZE];   /* inside the header or a visible capability */
-    uint8_t thru[PT_CFG_SIZE];      /* emulated bits also written to the host */
+    uint8_t claimed[PT_CFG_SIZE / 8];   /* bit per byte: in the header or a visible cap */
+    /* Write-through registers (bus mastering) are in the conventional space
+     * only: these two arrays stop there (asserted where they are filled). */
+    uint8_t thru[PT_THRU_SIZE];     /* emulated bits also written to the host */
     /* The host's value of fully emulated bytes with write-through bits: only
      * we write them, so a read-modify-write needs no host read. */
-    uint8_t hostval[PT_CFG_SIZE];
+    uint8_t hostval[PT_THRU_SIZE];
     uint8_t site_at[PT_CFG_SIZE];   /* 0: no hook, else sites[n - 1] */
     HookSite sites[MAX_SITES];
     int nsites;
@@ -183,14 +187,20 @@ struct PtFunc {
 
 /* ---- building the masks ---- */
 
+static bool is_claimed(const PtFunc *f, unsigned o)
+{
+    return f->claimed[o / 8] >> (o % 8) & 1;
+}
+
 static void claim_bytes(PtFunc *f, unsigned start, unsigned len)
 {
     for (unsigned o = start; o < start + len && o < PT_CFG_SIZE; o++) {
-        f->claimed[o] = 1;
+        f->claimed[o / 8] |= (uint8_t)(1u << (o % 8));
         f->emu[o] = 0xff;
         f->wr[o] = 0;
         f->rw1c[o] = 0;
-        f->thru[o] = 0;
+        if (o < PT_THRU_SIZE)
+            f->thru[o] = 0;
     }
 }
 
@@ -218,7 +228,9 @@ static void apply_reg(PtFunc *f, unsigned base, const RegDesc *r)
         f->emu[o] = (uint8_t)(emu >> (8 * i));
         f->wr[o] = (uint8_t)(r->wr >> (8 * i));
         f->rw1c[o] = (uint8_t)(r->rw1c >> (8 * i));
-        f->thru[o] = (uint8_t)(r->through >> (8 * i));
+        assert(o < PT_THRU_SIZE || !(uint8_t)(r->through >> (8 * i)));
+        if (o < PT_THRU_SIZE)
+            f->thru[o] = (uint8_t)(r->through >> (8 * i));
         f->site_at[o] = (uint8_t)site;
     }
 }
@@ -437,7 +449,7 @@ static const CapKind *find_kind(const CapKind *kinds, size_t n, uint16_t id)
 static bool overlaps_claimed(const PtFunc *f, unsigned off, unsigned size)
 {
     for (unsigned o = off; o < off + size; o++)
-        if (f->claimed[o])
+        if (is_claimed(f, o))
             return true;
     return false;
 }
@@ -571,14 +583,25 @@ static void setup_header(PtFunc *f)
 }
 
 /* Unclaimed bytes: live reads; writes dropped, or passed through when permissive. */
+static void set_unclaimed(PtFunc *f, unsigned o, unsigned n)
+{
+    bool beyond = o >= f->cfg_size;     /* a run never straddles cfg_size (a multiple of 8) */
+
+    memset(f->emu + o, beyond ? 0xff : 0, n);
+    memset(f->wr + o, f->permissive && !beyond ? 0xff : 0, n);
+    memset(f->initial + o, beyond ? 0xff : 0, n);
+}
+
+/* Eight bytes at a time: most groups are wholly claimed or wholly not. */
 static void setup_unclaimed(PtFunc *f)
 {
-    for (unsigned o = 0; o < PT_CFG_SIZE; o++) {
-        if (f->claimed[o])
-            continue;
-        f->emu[o] = o >= f->cfg_size ? 0xff : 0;
-        f->wr[o] = f->permissive && o < f->cfg_size ? 0xff : 0;
-        f->initial[o] = o >= f->cfg_size ? 0xff : 0;
+    for (unsigned o = 0; o < PT_CFG_SIZE; o += 8) {
+        uint8_t bits = f->claimed[o / 8];
+        if (bits == 0)
+            set_unclaimed(f, o, 8);
+        for (unsigned i = 0; bits && bits != 0xff && i < 8; i++)
+            if (!(bits >> i & 1))
+                set_unclaimed(f, o + i, 1);
     }
 }
 
@@ -623,7 +646,7 @@ PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *
         snprintf(err->msg, sizeof(err->msg), "%s: cannot read the host's config space", bdfs);
         goto fail;
     }
-    memcpy(f->hostval, f->initial, f->cfg_size);
+    memcpy(f->hostval, f->initial, sizeof(f->hostval));
     f->header_type = f->initial[PCI_HEADER_TYPE] & 0x7f;
     if (f->header_type != PCI_HEADER_TYPE_NORMAL && f->header_type != PCI_HEADER_TYPE_BRIDGE) {
         snprintf(err->msg, sizeof(err->msg), "%s: header type 0x%02x cannot be passed through",
@@ -669,29 +692,46 @@ static bool access_ok(unsigned offset, unsigned len)
     return (len == 1 || len == 2 || len == 4) && offset <= PT_CFG_SIZE - len;
 }
 
-static bool needs_host(const PtFunc *f, unsigned offset, unsigned len)
+/* Bytes [offset, offset+len) of a per-byte array as one little-endian word
+ * (len 1, 2 or 4). */
+static inline uint32_t load_bytes(const uint8_t *a, unsigned offset, unsigned len)
 {
-    for (unsigned i = 0; i < len; i++)
-        if (f->emu[offset + i] != 0xff)
-            return true;
-    return false;
+    const uint8_t *p = a + offset;
+
+    return len == 4 ? get32(p) : len == 2 ? get16(p) : p[0];
 }
 
+/* The write-through bits of [offset, offset+len); none past the conventional space. */
+static uint32_t load_thru(const PtFunc *f, unsigned offset, unsigned len)
+{
+    uint32_t v = 0;
+
+    if (offset + len <= PT_THRU_SIZE)
+        return load_bytes(f->thru, offset, len);
+    for (unsigned i = 0; offset + i < PT_THRU_SIZE && i < len; i++)
+        v |= (uint32_t)f->thru[offset + i] << (8 * i);
+    return v;
+}
+
+static uint32_t len_ones(unsigned len)
+{
+    return len >= 4 ? UINT32_MAX : (1u << (8 * len)) - 1;
+}
+
+/* The masks are merged a word at a time: the same per-byte rule for every bit. */
 uint32_t pt_func_cfg_read(PtFunc *f, unsigned offset, unsigned len)
 {
     uint8_t live[4] = { 0 };
-    uint32_t val = 0;
 
     if (!access_ok(offset, len))
         return 0xffffffff;
-    if (needs_host(f, offset, len) && host_func_read(f->host, offset, live, len) < 0)
+    uint32_t emu = load_bytes(f->emu, offset, len);
+    uint32_t shadow = load_bytes(f->shadow, offset, len);
+    if (emu == len_ones(len))
+        return shadow;
+    if (host_func_read(f->host, offset, live, len) < 0)
         memset(live, 0xff, sizeof(live));
-    for (unsigned i = 0; i < len; i++) {
-        uint8_t e = f->emu[offset + i];
-        uint8_t b = (uint8_t)((f->shadow[offset + i] & e) | (live[i] & ~e));
-        val |= (uint32_t)b << (8 * i);
-    }
-    return val;
+    return (shadow & emu) | (load_bytes(live, 0, len) & ~emu & len_ones(len));
 }
 
 static void note_dropped(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
@@ -713,7 +753,7 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
                        const uint8_t *mask)
 {
     unsigned first = len, last = 0;
-    bool known = true;
+    bool known;
     uint8_t cur[4];
 
     for (unsigned i = 0; i < len; i++)
@@ -723,6 +763,7 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
         }
     if (first == len)
         return;
+    known = offset + last < PT_THRU_SIZE;  /* only write-through bytes can be known */
     for (unsigned i = first; i <= last; i++)
         known &= f->emu[offset + i] == 0xff;
     if (known)
@@ -733,8 +774,13 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
         uint8_t keep = (uint8_t)~mask[i] & (uint8_t)~f->rw1c[offset + i];
         cur[i - first] = (uint8_t)((cur[i - first] & keep) | (val[i] & mask[i]));
     }
-    if (host_func_write(f->host, offset + first, cur, last - first + 1) == 0)
-        memcpy(f->hostval + offset + first, cur, last - first + 1);
+    /* Bytes only we write, already holding this value: the host has it. */
+    if (known && !memcmp(cur, f->hostval + offset + first, last - first + 1))
+        return;
+    if (host_func_write(f->host, offset + first, cur, last - first + 1) < 0)
+        return;
+    for (unsigned i = first; i <= last && offset + i < PT_THRU_SIZE; i++)
+        f->hostval[offset + i] = cur[i - first];
 }
 
 static void fire_hooks(PtFunc *f, unsigned offset, unsigned len)
@@ -755,33 +801,61 @@ static void fire_hooks(PtFunc *f, unsigned offset, unsigned len)
     }
 }
 
-void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
+static void store_bytes(uint8_t *a, unsigned offset, uint32_t v, unsigned len)
 {
-    uint8_t bytes[4], host_mask[4] = { 0 };
-    bool unclaimed = false;
+    for (unsigned i = 0; i < len; i++)
+        a[offset + i] = (uint8_t)(v >> (8 * i));
+}
 
-    if (!access_ok(offset, len))
+/* Does the access reach bytes of the config space outside every claimed block? */
+static bool hits_unclaimed(const PtFunc *f, unsigned offset, unsigned len)
+{
+    unsigned room = offset < f->cfg_size ? f->cfg_size - offset : 0;
+    unsigned in = room < len ? room : len;
+
+    for (unsigned i = 0; i < in; i++)
+        if (!is_claimed(f, offset + i))
+            return true;
+    return false;
+}
+
+static void check_claimed(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
+{
+    if (!hits_unclaimed(f, offset, len))
         return;
-    for (unsigned i = 0; i < len; i++) {
-        unsigned o = offset + i;
-        uint8_t b = bytes[i] = (uint8_t)(val >> (8 * i));
-        uint8_t e = f->emu[o], w = f->wr[o], c = f->rw1c[o];
-
-        f->shadow[o] = (uint8_t)((f->shadow[o] & ~(e & w & ~c)) | (b & e & w & ~c));
-        f->shadow[o] &= (uint8_t)~(b & e & c);
-        /* A 0 written to a live RW1C bit changes nothing: leave it out. */
-        host_mask[i] = (uint8_t)((w & ~e & (~c | b)) | (w & f->thru[o]));
-        unclaimed |= !f->claimed[o] && o < f->cfg_size;
-    }
-    if (unclaimed && !f->permissive)
+    if (!f->permissive)
         note_dropped(f, offset, val, len);
-    if (unclaimed && f->permissive && !f->warned_permissive) {
+    else if (!f->warned_permissive) {
         f->warned_permissive = true;
         dm_log(f->name, "permissive: guest write to unclaimed offset %#x passed to the host",
                offset);
     }
-    write_host(f, offset, len, bytes, host_mask);
-    fire_hooks(f, offset, len);
+}
+
+void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
+{
+    if (!access_ok(offset, len))
+        return;
+    val &= len_ones(len);
+    uint32_t e = load_bytes(f->emu, offset, len), w = load_bytes(f->wr, offset, len);
+    uint32_t c = load_bytes(f->rw1c, offset, len);
+    uint32_t shadow = load_bytes(f->shadow, offset, len);
+    uint32_t mine = e & w & ~c;
+
+    shadow = ((shadow & ~mine) | (val & mine)) & ~(val & e & c);
+    store_bytes(f->shadow, offset, shadow, len);
+    /* A 0 written to a live RW1C bit changes nothing: leave it out. */
+    uint32_t to_host = ((w & ~e & (~c | val)) | (w & load_thru(f, offset, len))) &
+                       len_ones(len);
+    check_claimed(f, offset, val, len);
+    if (to_host) {
+        uint8_t bytes[4], host_mask[4];
+        store_bytes(bytes, 0, val, len);
+        store_bytes(host_mask, 0, to_host, len);
+        write_host(f, offset, len, bytes, host_mask);
+    }
+    if (load_bytes(f->site_at, offset, len))
+        fire_hooks(f, offset, len);
 }
 
 void pt_func_reset(PtFunc *f)
@@ -840,7 +914,8 @@ int pt_func_load_shadow(PtFunc *f, const uint8_t *shadow, size_t len)
 
 uint8_t pt_func_host_writable(const PtFunc *f, unsigned offset)
 {
-    return offset < PT_CFG_SIZE ? (uint8_t)(f->wr[offset] & (~f->emu[offset] | f->thru[offset])) : 0;
+    return offset < PT_CFG_SIZE ? (uint8_t)(f->wr[offset] & (~f->emu[offset] | load_thru(f, offset, 1)))
+                                : 0;
 }
 
 /* ---- trapped BAR pages (MSI-X table and PBA) ---- */

@@ -24,6 +24,8 @@ typedef struct PciBarState {
     uint64_t map_start;     /* extent the live mapping occupies */
     uint64_t map_len;
     bool offset_logged;     /* the page-offset refusal is said once per BAR */
+    struct PciDevice *dev;  /* owner and index, for the bus's map of live mappings */
+    int index;
 } PciBarState;
 
 struct PciDevice {
@@ -46,6 +48,9 @@ struct PciBus {
     uint32_t force_single;
     GPtrArray *log;
     unsigned long log_dropped;
+    /* Live mappings (PciBarState) by map_start, I/O and memory apart: they
+     * never overlap, so the overlap check and the MMIO lookup are a search. */
+    GTree *live[2];
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -195,28 +200,50 @@ static const char *bar_label(int bar, char buf[8])
 {
     if (bar == PCI_BAR_ROM)
         return "ROM";
-    snprintf(buf, 8, "BAR%d", bar);
+    snprintf(buf, 8, "BAR%d", bar & 7);   /* 0-5 here */
     return buf;
 }
 
-/* Another live mapping in the same space that [start, start+len) hits. */
+static gint by_map_start(gconstpointer a, gconstpointer b)
+{
+    uint64_t x = ((const PciBarState *)a)->map_start, y = ((const PciBarState *)b)->map_start;
+
+    return (x > y) - (x < y);
+}
+
+/* The live mapping with the greatest start at or below addr, if any. */
+static const PciBarState *live_at_or_below(GTree *live, uint64_t addr)
+{
+    PciBarState probe = { .map_start = addr };
+    GTreeNode *n = g_tree_upper_bound(live, &probe);
+
+    n = n ? g_tree_node_previous(n) : g_tree_node_last(live);
+    return n ? g_tree_node_key(n) : NULL;
+}
+
+/* Another live mapping in the same space that [start, start+len) hits.  The
+ * live ones are disjoint: only the neighbours around start can. */
 static bool find_overlap(PciBus *bus, bool io, uint64_t start, uint64_t len,
                          const PciDevice **who, int *which)
 {
-    for (unsigned f = 0; f < PCI_BUS_DEVFNS; f++) {
-        const PciDevice *o = bus->dev[f];
-        for (int i = 0; o && i < PCI_NUM_BARS; i++) {
-            const PciBarState *ob = &o->bar[i];
-            if (!ob->mapped || bar_desc(i, ob->info.kind)->io != io)
-                continue;
-            if (start < ob->map_start + ob->map_len && ob->map_start < start + len) {
-                *who = o;
-                *which = i;
-                return true;
-            }
-        }
-    }
-    return false;
+    GTree *live = bus->live[io];
+    PciBarState probe = { .map_start = start };
+    const PciBarState *below = live_at_or_below(live, start);
+    GTreeNode *n = g_tree_lower_bound(live, &probe);
+    const PciBarState *above = n ? g_tree_node_key(n) : NULL;
+    const PciBarState *hit = below && below->map_start + below->map_len > start ? below
+                             : above && above->map_start < start + len ? above : NULL;
+
+    if (!hit)
+        return false;
+    *who = hit->dev;
+    *which = hit->index;
+    return true;
+}
+
+static bool bar_is_io(const PciBarState *b)
+{
+    return bar_desc(b->index, b->info.kind)->io;
 }
 
 static int bar_unmap(PciDevice *d, int bar)
@@ -229,6 +256,7 @@ static int bar_unmap(PciDevice *d, int bar)
                 b->map_addr, g_strerror(-rc));
         return rc;      /* still live: a later reconcile or unplug retries */
     }
+    g_tree_remove(d->bus->live[bar_is_io(b)], b);
     b->mapped = false;
     return 0;
 }
@@ -268,6 +296,7 @@ static void bar_map(PciDevice *d, int bar)
     b->map_addr = b->addr;
     b->map_start = start;
     b->map_len = len;
+    g_tree_insert(d->bus->live[desc->io], b, b);
 }
 
 static uint32_t dev_read(PciDevice *d, unsigned offset, unsigned len)
@@ -288,11 +317,12 @@ static bool bar_decodes(const PciDevice *d, int bar, uint16_t cmd)
         && b->addr + b->info.size < desc->limit;
 }
 
-/* Bring the live mappings in line with COMMAND and the BAR registers. */
-static void reconcile(PciDevice *d)
+/* Bring the live mappings of BARs first..last in line with COMMAND and
+ * their registers. */
+static void reconcile_bars(PciDevice *d, int first, int last)
 {
     uint16_t cmd = (uint16_t)dev_read(d, PCI_COMMAND, 2);
-    for (int i = 0; i < PCI_NUM_BARS; i++) {
+    for (int i = first; i <= last; i++) {
         PciBarState *b = &d->bar[i];
         if (b->info.kind == PCI_BAR_NONE)
             continue;
@@ -302,6 +332,11 @@ static void reconcile(PciDevice *d)
         if (want && !b->mapped)
             bar_map(d, i);
     }
+}
+
+static void reconcile(PciDevice *d)
+{
+    reconcile_bars(d, 0, PCI_NUM_BARS - 1);
 }
 
 /* ------------------------------------------------------------ bus registers */
@@ -369,6 +404,7 @@ static const BusReg bus_regs_bridge[] = {
 typedef struct BusRegMap {
     const BusReg *at[PCI_BUS_HEADER];
     unsigned decode_lo, decode_hi;  /* BARs and ROM: [lo, hi) */
+    uint16_t dwords;                /* bit N: dword N holds a bus register byte */
 } BusRegMap;
 
 static BusRegMap map_normal, map_bridge;
@@ -377,8 +413,10 @@ static void fill_map(BusRegMap *m, const BusReg *regs, size_t n)
 {
     m->decode_lo = PCI_BASE_ADDRESS_0;
     for (size_t i = 0; i < n; i++) {
-        for (unsigned b = 0; b < regs[i].size; b++)
+        for (unsigned b = 0; b < regs[i].size; b++) {
             m->at[regs[i].offset + b] = &regs[i];
+            m->dwords |= (uint16_t)(1u << ((regs[i].offset + b) / 4));
+        }
         if (regs[i].write == bar_write)
             m->decode_hi = MAX(m->decode_hi, regs[i].offset + regs[i].size);
     }
@@ -427,9 +465,27 @@ static unsigned piece_len(const PciDevice *d, unsigned offset, unsigned left,
     return 1;
 }
 
-/* One generic path for reads of every size. */
+/* The bus register that is exactly this access, if any. */
+static const BusReg *exact_reg(const PciDevice *d, unsigned offset, unsigned len)
+{
+    const BusReg *reg = bus_reg_at(d, offset);
+    return reg && reg->offset == offset && reg->size == len ? reg : NULL;
+}
+
+/* Is the whole access the device's?  (offset + len stays in one dword.) */
+static bool all_device(const PciDevice *d, unsigned offset)
+{
+    return offset >= PCI_BUS_HEADER || !(d->regs->dwords & (1u << (offset / 4)));
+}
+
+/* One generic path for reads of every size; most accesses skip the split. */
 static uint32_t cfg_read(PciDevice *d, unsigned offset, unsigned len)
 {
+    if (all_device(d, offset))
+        return dev_read(d, offset, len);
+    const BusReg *whole = exact_reg(d, offset, len);
+    if (whole)
+        return whole->read(d, whole);
     uint32_t val = 0;
     for (unsigned i = 0, n; i < len; i += n) {
         const BusReg *reg;
@@ -453,7 +509,7 @@ static void reg_write_bytes(PciDevice *d, const BusReg *reg, unsigned offset,
 }
 
 /* ... and of writes. */
-static void cfg_write(PciDevice *d, unsigned offset, uint32_t val, unsigned len)
+static void cfg_write_pieces(PciDevice *d, unsigned offset, uint32_t val, unsigned len)
 {
     for (unsigned i = 0, n; i < len; i += n) {
         const BusReg *reg;
@@ -464,8 +520,30 @@ static void cfg_write(PciDevice *d, unsigned offset, uint32_t val, unsigned len)
         else
             d->ops->cfg_write(d, offset + i, bytes, n);
     }
-    if (touches_decode(d, offset, len))
+}
+
+/* A write of one whole BAR register can only change that BAR's mapping. */
+static void reconcile_after(PciDevice *d, const BusReg *whole, unsigned offset, unsigned len)
+{
+    int bar = whole && whole->write == bar_write ? whole->bar : -1;
+    if (bar >= 0 && !(offset < PCI_COMMAND + 2 && PCI_COMMAND < offset + len)) {
+        bar -= bar_is_upper(d, bar);
+        reconcile_bars(d, bar, bar);
+    } else if (touches_decode(d, offset, len)) {
         reconcile(d);
+    }
+}
+
+static void cfg_write(PciDevice *d, unsigned offset, uint32_t val, unsigned len)
+{
+    const BusReg *whole = NULL;
+    if (all_device(d, offset))
+        d->ops->cfg_write(d, offset, val, len);
+    else if ((whole = exact_reg(d, offset, len)) != NULL && whole->write)
+        whole->write(d, whole, val);
+    else if (!whole)
+        cfg_write_pieces(d, offset, val, len);
+    reconcile_after(d, whole, offset, len);
 }
 
 /* ------------------------------------------------------------ guest access */
@@ -545,23 +623,19 @@ void pci_bus_ioport_write(PciBus *bus, uint16_t port, uint32_t val, unsigned len
 
 /* ------------------------------------------------------------ guest memory */
 
-/* The mapped memory BAR (not the ROM) whose range holds [addr, addr+len). */
+/* The mapped memory BAR (not the ROM) whose range holds [addr, addr+len):
+ * only the live mapping starting at or below addr can. */
 static PciDevice *mmio_target(PciBus *bus, uint64_t addr, unsigned len, int *bar,
                               uint64_t *offset)
 {
-    for (unsigned f = 0; f < PCI_BUS_DEVFNS; f++) {
-        PciDevice *d = bus->dev[f];
-        for (int i = 0; d && i < PCI_BAR_ROM; i++) {
-            const PciBarState *b = &d->bar[i];
-            if (!b->mapped || bar_desc(i, b->info.kind)->io || addr < b->map_addr ||
-                addr - b->map_addr + len > b->info.size)
-                continue;
-            *bar = i;
-            *offset = addr - b->map_addr;
-            return d;
-        }
-    }
-    return NULL;
+    const PciBarState *b = live_at_or_below(bus->live[false], addr);
+
+    if (!b || b->index == PCI_BAR_ROM || addr < b->map_addr ||
+        addr - b->map_addr + len > b->info.size)
+        return NULL;
+    *bar = b->index;
+    *offset = addr - b->map_addr;
+    return b->dev;
 }
 
 static bool mmio_len_ok(unsigned len)
@@ -656,7 +730,7 @@ int pci_bus_plug(PciBus *bus, uint8_t devfn, const PciPlug *plug, PciDevice **ou
     d->name = g_strdup(plug->name ? plug->name : "");
     d->config_size = plug->config_size ? plug->config_size : PCI_CONFIG_SIZE;
     for (int i = 0; i < PCI_NUM_BARS; i++)
-        d->bar[i].info = plug->bar[i];
+        d->bar[i] = (PciBarState){ .info = plug->bar[i], .dev = d, .index = i };
     bool bridge = (d->ops->cfg_read(d, PCI_HEADER_TYPE, 1) & 0x7f) == PCI_HEADER_TYPE_BRIDGE;
     d->regs = bridge ? &map_bridge : &map_normal;
     bus->dev[devfn] = d;
@@ -675,6 +749,8 @@ int pci_bus_unplug(PciBus *bus, uint8_t devfn)
         int rc = d->bar[i].mapped ? bar_unmap(d, i) : 0;
         if (rc && !first)
             first = rc;
+        if (rc)     /* the device goes anyway: so does its idea of the mapping */
+            g_tree_remove(bus->live[bar_is_io(&d->bar[i])], &d->bar[i]);
     }
     bus->dev[devfn] = NULL;
     g_free(d->name);
@@ -708,6 +784,11 @@ static void device_reset(PciDevice *d)
     reconcile(d);
 }
 
+void pci_device_reset(PciDevice *dev)
+{
+    device_reset(dev);
+}
+
 void pci_bus_reset(PciBus *bus)
 {
     bus->config_address = 0;
@@ -724,6 +805,8 @@ PciBus *pci_bus_new(Hypervisor *hv)
     PciBus *bus = g_new0(PciBus, 1);
     bus->hv = hv;
     bus->log = g_ptr_array_new_with_free_func(g_free);
+    for (int io = 0; io < 2; io++)
+        bus->live[io] = g_tree_new(by_map_start);
     return bus;
 }
 
@@ -735,6 +818,8 @@ void pci_bus_free(PciBus *bus)
         if (bus->dev[f])
             pci_bus_unplug(bus, (uint8_t)f);
     g_ptr_array_unref(bus->log);
+    for (int io = 0; io < 2; io++)
+        g_tree_destroy(bus->live[io]);
     g_free(bus);
 }
 

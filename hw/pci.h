@@ -109,6 +109,8 @@ uint8_t pci_bus_slot_funcs(PciBus *bus, unsigned slot);
 
 /* Platform reset: BARs cleared and unmapped, each device's reset hook. */
 void pci_bus_reset(PciBus *bus);
+/* What a platform reset does to one device (the address at 0xcf8 stays). */
+void pci_device_reset(PciDevice *dev);
 
 /* Bit S set: slot S is kept for platform devices. */
 void pci_bus_set_reserved(PciBus *bus, uint32_t slots);

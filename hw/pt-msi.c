@@ -58,6 +58,9 @@ struct PtMsi {
 
     unsigned long bad, bad_logged;
     bool warned_size;
+    /* Something may differ from reset state (a vector or a table entry):
+     * a reset with this clear has nothing to do. */
+    bool stirred;
 };
 
 /* What the guest may change in each word of an entry; the rest reads 0. */
@@ -200,6 +203,7 @@ static void msi_apply(PtMsi *m)
 {
     unsigned c = m->msi_cap;
 
+    m->stirred = true;
     if (!c)
         return;
     uint16_t ctrl = (uint16_t)shadow_le(m, c + PCI_MSI_FLAGS, 2);
@@ -301,6 +305,7 @@ static void msix_apply(PtMsi *m)
 {
     if (!m->has_msix)
         return;
+    m->stirred = true;
     MsixState s = msix_state(m);
     for (unsigned i = 0; i < m->x.nvec; i++)
         entry_apply(m, i, &s);
@@ -363,6 +368,7 @@ static void table_write(PtMsi *m, uint64_t rel, unsigned len, uint64_t val)
     unsigned i = (unsigned)(rel / PT_MSIX_ENTRY_SIZE);
     Entry *e = &m->table[i];
 
+    m->stirred = true;
     for (unsigned k = 0; k < len; k += 4) {
         unsigned w = (unsigned)((rel + k) % PT_MSIX_ENTRY_SIZE / 4);
         uint32_t v = (uint32_t)(val >> (8 * k));
@@ -463,11 +469,31 @@ static void ev_bar_map(PtMsi *m, int bar)
         msix_apply(m);
 }
 
+/* A vector the hypervisor would not let go of stays: the next reset retries. */
+static bool vec_held(const Vec *v)
+{
+    return v->bound || v->pirq >= 0;
+}
+
+static bool any_held(const PtMsi *m)
+{
+    for (unsigned i = 0; i < MSI_MAX_MESSAGES; i++)
+        if (vec_held(&m->msi[i]))
+            return true;
+    for (unsigned i = 0; m->has_msix && i < m->x.nvec; i++)
+        if (vec_held(&m->table[i].v))
+            return true;
+    return false;
+}
+
 static void ev_reset(PtMsi *m, int index)
 {
     (void)index;
+    if (!m->stirred)
+        return;
     msi_release(m);
     msix_reset(m);
+    m->stirred = any_held(m);
 }
 
 static void (*const event_handlers[])(PtMsi *m, int index) = {

@@ -108,6 +108,8 @@ typedef struct Access {
     uint8_t devfn;
     uint8_t len;
     bool write;
+    bool host_io;           /* this access read or wrote the host */
+    bool hv_call;           /* ... or called the hypervisor (a BAR mapped or unmapped) */
     uint32_t val;
 } Access;
 
@@ -120,27 +122,27 @@ static struct {
     const Mode *mode;
     GArray *trace;          /* Access */
     Attribution *attr;
-    uint64_t reads_before;  /* host reads when the access began */
+    HostCounters before;    /* host accesses when the access began */
+    unsigned long hv_before;    /* hypervisor calls, likewise */
 } counting;
-
-static uint64_t reads_now(void)
-{
-    return host_reads(counting.mode);
-}
 
 /* The test guest's access hook: runs after each access, so the host reads
  * since the previous one are this access's. */
 static void count_access(void *opaque, uint8_t devfn, unsigned offset, unsigned len,
                          bool write, uint32_t val)
 {
-    Access a = { (uint16_t)offset, devfn, (uint8_t)len, write, write ? val : 0 };
-    uint64_t now = reads_now();
+    HostCounters now = counting.mode->counters(counting.mode->opaque);
+    unsigned long hv_now = hypervisor_sim_calls(counting.mode->hv);
+    bool host_io = now.reads != counting.before.reads || now.writes != counting.before.writes;
+    Access a = { (uint16_t)offset, devfn, (uint8_t)len, write, host_io,
+                 hv_now != counting.hv_before, write ? val : 0 };
 
     (void)opaque;
     g_array_append_val(counting.trace, a);
     if (offset < PCI_EXT_CONFIG_SIZE)
-        counting.attr->reads[write][offset] += now - counting.reads_before;
-    counting.reads_before = now;
+        counting.attr->reads[write][offset] += now.reads - counting.before.reads;
+    counting.before = now;
+    counting.hv_before = hv_now;
 }
 
 /* One counted enumeration from reset (tg_scan itself, its accesses seen
@@ -154,7 +156,8 @@ static GArray *count_scan(const Mode *m, Attribution *attr, TgScan *scan, HostCo
     counting.attr = attr;
     pci_bus_reset(m->bus);
     before = m->counters(m->opaque);
-    counting.reads_before = before.reads;
+    counting.before = before;
+    counting.hv_before = hypervisor_sim_calls(m->hv);
     tg_set_access_hook(count_access, NULL);
     tg_scan(m->bus, true, scan);
     tg_set_access_hook(NULL, NULL);
@@ -214,6 +217,36 @@ static uint32_t replay(const GArray *trace)
     return sum;
 }
 
+/* The floor with mechanism #1's framing: the 0xcf8 word stored, then the
+ * data port's access decoded from it (as pci_bus_ioport_* must). */
+static volatile uint32_t raw_cf8;
+
+static uint32_t replay_framed(const GArray *trace)
+{
+    uint32_t sum = 0;
+
+    for (guint i = 0; i < trace->len; i++) {
+        const Access *a = &g_array_index(trace, Access, i);
+        unsigned offset = a->offset;
+        uint8_t devfn = a->devfn;
+        if (offset < PCI_CONFIG_SIZE) {
+            raw_cf8 = PCI_CONFIG_ENABLE | (uint32_t)devfn << 8 | (offset & 0xfc);
+            uint32_t cf8 = raw_cf8;
+            devfn = (uint8_t)(cf8 >> 8);
+            offset = (cf8 & 0xfc) | (a->offset & 3);
+        }
+        uint8_t *p = &raw_space[devfn][offset];
+        uint32_t v = 0;
+        if (a->write) {
+            memcpy(p, &a->val, a->len);
+            continue;
+        }
+        memcpy(&v, p, a->len);
+        sum += v;
+    }
+    return sum;
+}
+
 /* The floor: the same accesses on arrays, no bus, no host. */
 static void time_raw(const GArray *trace, Result *r)
 {
@@ -226,6 +259,166 @@ static void time_raw(const GArray *trace, Result *r)
         r->ns += now_ns() - t0;
         r->iters++;
     }
+}
+
+/* ------------------------------------------------------------ one access */
+
+/*
+ * One guest config access against the floor: the accesses of the counted
+ * scan replayed in scan order, reads and writes separately, three ways:
+ * straight into the bus (pci_bus_cfg_*), framed as the test guest frames
+ * them (mechanism #1: the 0xcf8 write, then the data port), and on the
+ * plain arrays.  Each round times the three back to back so the machine's
+ * noise falls on all of them; ratios are taken within a round and the
+ * median round is shown.  Writes replay from a platform reset, so every
+ * pass makes the scan's BAR moves again.  "emulated": the accesses that
+ * our emulation serves alone, without a host access or a hypervisor call
+ * (as seen in the counted scan): the cost of the emulation itself.
+ */
+enum { PATH_DIRECT, PATH_MECH1, PATH_RAW, PATH_RAW_MECH1, NPATHS };
+enum { SET_READS, SET_READS_EMU, SET_WRITES, SET_WRITES_EMU, NSETS };
+#define ROUNDS          9
+#define REPLAY_NS       (3 * 1000 * 1000ull)    /* per set, round and host */
+#define REPLAY_MIN      3
+
+static const char *const set_names[NSETS] = {
+    "reads, all", "reads, emulated", "writes, all", "writes, emulated",
+};
+
+typedef struct AccessTimes {
+    double ns[ROUNDS][NSETS][NPATHS];   /* summed over hosts, per pass */
+    uint64_t accesses[NSETS];           /* per pass, summed over hosts */
+} AccessTimes;
+
+static GArray *subset(const GArray *trace, bool write, bool emu_only)
+{
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(Access));
+
+    for (guint i = 0; i < trace->len; i++) {
+        const Access *a = &g_array_index(trace, Access, i);
+        if (a->write == write && !(emu_only && (a->host_io || a->hv_call)))
+            g_array_append_val(out, *a);
+    }
+    return out;
+}
+
+static uint32_t replay_bus(PciBus *bus, const GArray *trace, bool mech1)
+{
+    uint32_t sum = 0;
+
+    for (guint i = 0; i < trace->len; i++) {
+        const Access *a = &g_array_index(trace, Access, i);
+        if (a->write && mech1)
+            tg_cfg_write(bus, a->devfn, a->offset, a->val, a->len);
+        else if (a->write)
+            pci_bus_cfg_write(bus, a->devfn, a->offset, a->val, a->len);
+        else
+            sum += mech1 ? tg_cfg_read(bus, a->devfn, a->offset, a->len)
+                         : pci_bus_cfg_read(bus, a->devfn, a->offset, a->len);
+    }
+    return sum;
+}
+
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU ns of one pass of the trace on one path (writes from a reset, not timed). */
+static uint64_t time_pass(PciBus *bus, const GArray *trace, int path, bool writes)
+{
+    static volatile uint32_t sink;
+
+    if (writes && path < PATH_RAW)
+        pci_bus_reset(bus);
+    uint64_t t0 = cpu_ns();
+    sink += path == PATH_RAW ? replay(trace) : path == PATH_RAW_MECH1 ? replay_framed(trace)
+                                              : replay_bus(bus, trace, path == PATH_MECH1);
+    return cpu_ns() - t0;
+}
+
+/* One round: passes of the three paths in turn; the fastest pass of each
+ * (what the access costs when nothing else takes the core). */
+static void time_round(PciBus *bus, const GArray *trace, bool writes, double out[NPATHS])
+{
+    uint64_t best[NPATHS], spent = 0;
+
+    for (int p = 0; p < NPATHS; p++)
+        best[p] = UINT64_MAX;
+    for (int k = 0; k < REPLAY_MIN || spent < REPLAY_NS; k++)
+        for (int p = 0; p < NPATHS; p++) {
+            uint64_t ns = time_pass(bus, trace, p, writes);
+            best[p] = MIN(best[p], ns);
+            spent += ns;
+        }
+    for (int p = 0; p < NPATHS; p++)
+        out[p] += (double)best[p];
+}
+
+static void time_accesses(PciBus *bus, const GArray *trace, AccessTimes *at)
+{
+    GArray *sets[NSETS] = {
+        subset(trace, false, false), subset(trace, false, true),
+        subset(trace, true, false), subset(trace, true, true),
+    };
+
+    for (int s = 0; s < NSETS; s++)
+        at->accesses[s] += sets[s]->len;
+    for (int r = 0; r < ROUNDS; r++)
+        for (int s = 0; s < NSETS; s++)
+            if (sets[s]->len)
+                time_round(bus, sets[s], s >= SET_WRITES, at->ns[r][s]);
+    for (int s = 0; s < NSETS; s++)
+        g_array_free(sets[s], TRUE);
+    pci_bus_reset(bus);
+}
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), by_double);
+    return v[n / 2];
+}
+
+/* Median over the rounds of ns per access, or of its ratio to path `ref`
+ * within each round (ref < 0: ns). */
+static double access_figure(const AccessTimes *at, int s, int p, int ref)
+{
+    double v[ROUNDS];
+
+    for (int r = 0; r < ROUNDS; r++)
+        v[r] = ref >= 0 ? at->ns[r][s][p] / at->ns[r][s][ref]
+                        : at->ns[r][s][p] / (double)at->accesses[s];
+    return median(v, ROUNDS);
+}
+
+static void print_accesses(const AccessTimes *at)
+{
+    printf("\none guest config access: the scans' accesses replayed, fastest pass of "
+           "interleaved ones, median of %d rounds (ratios within each round); goal: at most "
+           "3x raw\n", ROUNDS);
+    printf("%-17s %6s | %7s %5s | %7s %5s %5s | %6s %6s\n", "", "", "direct", "",
+           "mech#1", "", "", "raw", "raw");
+    printf("%-17s %6s | %7s %5s | %7s %5s %5s | %6s %6s\n", "", "access", "ns",
+           "x raw", "ns", "x raw", "x rm1", "ns", "mech#1");
+    for (int s = 0; s < NSETS; s++)
+        printf("%-17s %6llu | %7.2f %4.1fx | %7.2f %4.1fx %4.1fx | %6.2f %6.2f\n", set_names[s],
+               (unsigned long long)at->accesses[s], access_figure(at, s, PATH_DIRECT, -1),
+               access_figure(at, s, PATH_DIRECT, PATH_RAW),
+               access_figure(at, s, PATH_MECH1, -1), access_figure(at, s, PATH_MECH1, PATH_RAW),
+               access_figure(at, s, PATH_MECH1, PATH_RAW_MECH1),
+               access_figure(at, s, PATH_RAW, -1), access_figure(at, s, PATH_RAW_MECH1, -1));
+    printf("(x rm1: against the raw replay framed the same way, the 0xcf8 word stored and "
+           "decoded; emulated: no host access, no hypervisor call)\n");
 }
 
 /* ------------------------------------------------------------ invariants */
@@ -343,7 +536,7 @@ static void teardown(Rig *rig, const char *host)
 }
 
 static void bench_host(const char *dump, Row *row, Attribution *attr_ours,
-                       Attribution *attr_rt)
+                       Attribution *attr_rt, AccessTimes *at)
 {
     static TgScan ours_scan, rt_scan;
     Rig rig;
@@ -360,6 +553,7 @@ static void bench_host(const char *dump, Row *row, Attribution *attr_ours,
     GArray *ours_trace = run_mode(row, &ours, attr_ours, &row->ours, &ours_scan);
     GArray *rt_trace = run_mode(row, &thru, attr_rt, &row->rt, &rt_scan);
     time_raw(ours_trace, &row->raw);
+    time_accesses(rig.bus, ours_trace, at);
     check_same_scan(row->host, "ours vs read-through", &ours_scan, &rt_scan);
     if (ours_scan.nfuncs != row->funcs)
         fail("%s: %d functions placed, the guest found %d", row->host, row->funcs,
@@ -508,6 +702,7 @@ int main(void)
     GPtrArray *dumps = list_dumps();
     Row *rows = g_new0(Row, dumps->len);
     Attribution *attr_ours = g_new0(Attribution, 1), *attr_rt = g_new0(Attribution, 1);
+    AccessTimes *at = g_new0(AccessTimes, 1);
     Result sum_ours = { 0 }, sum_rt = { 0 }, sum_raw = { 0 };
     int placed = 0, candidates = 0, funcs = 0;
 
@@ -516,7 +711,7 @@ int main(void)
     printf("bench-enumerate: tg_scan with BAR assignment from reset, every device of each "
            "bundled host in slots %d-31\n", FIRST_SLOT);
     for (guint i = 0; i < dumps->len; i++) {
-        bench_host(g_ptr_array_index(dumps, i), &rows[i], attr_ours, attr_rt);
+        bench_host(g_ptr_array_index(dumps, i), &rows[i], attr_ours, attr_rt, at);
         add_result(&sum_ours, &rows[i].ours);
         add_result(&sum_rt, &rows[i].rt);
         add_result(&sum_raw, &rows[i].raw);
@@ -540,9 +735,11 @@ int main(void)
                printerr_lines, printerr_first);
     print_attribution("ours", attr_ours, attribution_total(attr_ours));
     print_attribution("read-through", attr_rt, attribution_total(attr_rt));
+    print_accesses(at);
 
     g_free(attr_ours);
     g_free(attr_rt);
+    g_free(at);
     g_free(rows);
     g_ptr_array_unref(dumps);
     if (failures)

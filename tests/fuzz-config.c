@@ -56,13 +56,15 @@
 #include "pci.h"
 #include "pt-guest.h"
 #include "rig.h"
+#include "simtree.h"
 #include "test-guest.h"
 
 #define MAX_SPECS    4
 #define MAX_ABSENT   2
 #define MAX_TARGETS  16
-/* The sim hypervisor logs every call; rebuild a rig before that log grows large. */
-#define HV_LOG_LIMIT 200000
+/* Inputs on one rig between a detach and attach of all its devices (which
+ * checks that detach leaves the hypervisor clean). */
+#define REATTACH_EVERY 5000
 
 typedef struct RigSpec {
     const char *dump;
@@ -88,12 +90,15 @@ typedef struct Target {
     uint8_t *host;                  /* the host's config file, mapped shared */
     unsigned size;
     bool dirty;
+    bool touched;                   /* accessed by this input: reset before the next */
     uint8_t base[PT_CFG_SIZE];      /* host bytes after attach, restored per input */
     uint8_t mirror[PT_CFG_SIZE];    /* host bytes the checks accepted so far */
 } Target;
 
 typedef struct FuzzRig {
     Rig rig;
+    unsigned long inputs;
+    bool touched_all;               /* a platform reset or the guest's scan ran */
     int ntargets;
     Target t[MAX_TARGETS];
 } FuzzRig;
@@ -177,28 +182,46 @@ static void add_function(FuzzRig *fr, PtFunc *fn)
     memcpy(t->mirror, t->base, t->size);
 }
 
-static void rig_build(FuzzRig *fr, const RigSpec *rs)
+static void attach_all(FuzzRig *fr, const RigSpec *rs)
 {
     fr->ntargets = 0;
-    rig_up(&fr->rig, rs->dump);
     for (int i = 0; i < MAX_SPECS && rs->specs[i]; i++)
         rig_attach(&fr->rig, rs->specs[i]);
     for (int i = 0; i < pt_guest_count(fr->rig.guest); i++)
         add_function(fr, pt_guest_func_at(fr->rig.guest, i)->fn);
     for (int i = 0; i < MAX_ABSENT && rs->absent[i]; i++)
         *new_target(fr) = (Target){ .devfn = rs->absent[i] };
+}
+
+static void rig_build(FuzzRig *fr, const RigSpec *rs)
+{
+    rig_up(&fr->rig, rs->dump);
+    attach_all(fr, rs);
     dm_log_set_sink(quiet_log, NULL);
 }
 
-/* rig_down asserts the hypervisor is clean after detach: a check too. */
-static void rig_destroy(FuzzRig *fr)
+static void unmap_targets(FuzzRig *fr)
 {
     for (int i = 0; i < fr->ntargets; i++)
         if (fr->t[i].host)
             munmap(fr->t[i].host, fr->t[i].size);
-    g_set_printerr_handler(NULL);       /* leaks, if any, are worth seeing */
-    rig_down(&fr->rig);
-    g_set_printerr_handler(quiet_printerr);
+}
+
+/*
+ * Detach everything and attach it again on the same simulated host (its
+ * bytes back to attach time): detach must leave the hypervisor clean, and
+ * attach must work again after it.
+ */
+static void rig_reattach(FuzzRig *fr, const RigSpec *rs)
+{
+    Rig *r = &fr->rig;
+
+    unmap_targets(fr);
+    pt_guest_free(r->guest);
+    if (hypervisor_sim_check_clean(r->hv))
+        die("%s: detach left hypervisor state behind", rs->dump);
+    r->guest = pt_guest_new(r->host, r->bus, r->hv, PT_RESERVED_DEFAULT, &r->dflt);
+    attach_all(fr, rs);
 }
 
 /* FUZZ_CONFIG_TARGETS=1: which target byte picks what, for writing seeds. */
@@ -213,9 +236,20 @@ static void list_targets(void)
         }
 }
 
+/* libFuzzer ends a timed run with exit(): the simulated hosts go with it. */
+static void remove_trees(void)
+{
+    for (size_t r = 0; r < NRIGS; r++) {
+        simtree_remove(rigs[r].rig.tree);
+        rigs[r].rig.tree = NULL;
+    }
+}
+
 static void setup(void)
 {
     g_set_printerr_handler(quiet_printerr);
+    rig_tmp_in_memory();
+    atexit(remove_trees);
     for (size_t r = 0; r < NRIGS; r++)
         rig_build(&rigs[r], &rig_specs[r]);
     if (g_getenv("FUZZ_CONFIG_TARGETS"))
@@ -232,6 +266,8 @@ static void check_hv(const FuzzRig *fr, const char *after)
         die("after %s: sim hypervisor: %s", after, hypervisor_sim_error_at(hv, 0));
 }
 
+#define CHUNK 64   /* bytes compared at once before looking at each (sizes are multiples) */
+
 /*
  * The host bytes of t against what it held: bytes in [lo, hi) may change
  * in host-writable bits, and in COMMAND and STATUS only in the bits stated
@@ -246,6 +282,10 @@ static void check_host(Target *t, unsigned lo, unsigned hi, const uint8_t *writt
     if (!t->fn || !memcmp(now, t->mirror, t->size))
         return;
     for (unsigned o = 0; o < t->size; o++) {
+        if (o % CHUNK == 0 && !memcmp(now + o, t->mirror + o, CHUNK)) {
+            o += CHUNK - 1;     /* nothing changed in this chunk */
+            continue;
+        }
         uint8_t allowed = 0;
         if (o >= lo && o < hi)
             allowed = pt_func_host_writable(t->fn, o) &
@@ -346,6 +386,7 @@ static void size_bars(FuzzRig *fr, Target *t)
 static void run_special(FuzzRig *fr, Target *t, uint8_t ctrl)
 {
     if (!(ctrl & 4)) {
+        fr->touched_all = true;
         pci_bus_reset(fr->rig.bus);
         check_rig(fr, false, "a platform reset");
         return;
@@ -357,6 +398,7 @@ static void run_special(FuzzRig *fr, Target *t, uint8_t ctrl)
         size_bars(fr, t);
         return;
     }
+    fr->touched_all = true;
     tg_scan(fr->rig.bus, true, &scan);
     check_rig(fr, true, "the guest's enumeration");
 }
@@ -379,6 +421,7 @@ static size_t run_op(FuzzRig *fr, const uint8_t *d, size_t n)
         return 0;
     uint8_t ctrl = d[0];
     Op op = { .fr = fr, .t = &fr->t[d[1] % fr->ntargets] };
+    op.t->touched = true;
     if ((ctrl & 3) == 3) {
         run_special(fr, op.t, ctrl);
         return 2;
@@ -408,16 +451,40 @@ static void restore_host(Target *t)
     t->dirty = false;
 }
 
+/*
+ * A platform reset, as far as it changes anything: every function this rig
+ * has was reset when an input last touched it, so only those the last
+ * input touched need it again (all of them after a reset or a scan).
+ */
+static void reset_touched(FuzzRig *fr)
+{
+    PciBus *bus = fr->rig.bus;
+
+    if (fr->touched_all) {
+        pci_bus_reset(bus);
+    } else {
+        pci_bus_ioport_write(bus, PCI_CONFIG_ADDRESS_PORT, 0, 4);
+        for (int i = 0; i < fr->ntargets; i++)
+            if (fr->t[i].touched && fr->t[i].fn)
+                pci_device_reset(pt_func_device(fr->t[i].fn));
+    }
+    for (int i = 0; i < fr->ntargets; i++)
+        fr->t[i].touched = false;
+    fr->touched_all = false;
+}
+
 /* Back to a platform reset and the host bytes of attach time. */
 static void begin_input(FuzzRig *fr)
 {
-    if (hypervisor_sim_log_len(fr->rig.hv) > HV_LOG_LIMIT) {
-        rig_destroy(fr);
-        rig_build(fr, &rig_specs[fr - rigs]);
-    }
-    pci_bus_reset(fr->rig.bus);
     for (int i = 0; i < fr->ntargets; i++)
         restore_host(&fr->t[i]);
+    if (++fr->inputs % REATTACH_EVERY == 0) {
+        rig_reattach(fr, &rig_specs[fr - rigs]);
+        fr->touched_all = true;
+    }
+    /* The checks look at the live state only: the call log would just grow. */
+    hypervisor_sim_log_clear(fr->rig.hv);
+    reset_touched(fr);
     guest_ran = false;
 }
 

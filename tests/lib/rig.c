@@ -107,3 +107,9 @@ uint8_t rig_header_host_changeable(unsigned offset, uint8_t before, uint8_t writ
     uint8_t bits = header[offset - PCI_COMMAND];
     return offset == PCI_STATUS + 1 ? (uint8_t)(bits & (before | written)) : bits;
 }
+
+void rig_tmp_in_memory(void)
+{
+    if (!g_getenv("TMPDIR") && g_file_test("/dev/shm", G_FILE_TEST_IS_DIR))
+        g_setenv("TMPDIR", "/dev/shm", TRUE);
+}

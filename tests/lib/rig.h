@@ -47,4 +47,9 @@ uint8_t rig_header_host_changeable(unsigned offset, uint8_t before, uint8_t writ
 GPtrArray *rig_log(void);
 unsigned rig_log_count(const char *needle);
 
+/* Simulated hosts in memory, as sysfs is, for long runs (fuzzers): TMPDIR
+ * becomes /dev/shm when it is not set and /dev/shm exists.  Before the first
+ * tree is built. */
+void rig_tmp_in_memory(void);
+
 #endif

@@ -24,6 +24,12 @@ static void apply_sidecar(HostDump *dump, const char *dump_path)
 char *simtree_build(const char *name, bool all_assignable)
 {
     g_autofree char *path = simtree_dump_path(name);
+
+    return simtree_build_path(path, all_assignable);
+}
+
+char *simtree_build_path(const char *path, bool all_assignable)
+{
     g_autoptr(GError) gerr = NULL;
     char *dir = g_dir_make_tmp("simtree-XXXXXX", &gerr);
     g_autofree PtBdf *bdfs = NULL;

@@ -12,6 +12,8 @@ char *simtree_dump_path(const char *name);
 /* Build the tree; every function assignable when all_assignable.  Aborts the
  * test on failure.  Returns the tree's directory (g_free it). */
 char *simtree_build(const char *name, bool all_assignable);
+/* The same from a dump anywhere (a test that constructs one). */
+char *simtree_build_path(const char *path, bool all_assignable);
 
 /* Conditions no bundled dump shows, made in a built tree: bytes of a
  * function's config file ("0000:06:00.1") replaced; a function that reads

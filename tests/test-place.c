@@ -19,7 +19,8 @@
 
 static PtOptions opts_unset(void)
 {
-    return (PtOptions){ PT_UNSET, PT_UNSET, PT_UNSET, PT_MAP_DEFAULT };
+    return (PtOptions){ .msitranslate = PT_UNSET, .power_mgmt = PT_UNSET, .permissive = PT_UNSET,
+                        .map = PT_MAP_DEFAULT };
 }
 
 /* Host device 0000:00:DEV with the functions given, in that order. */

@@ -3,6 +3,8 @@
  * style (a double dash is accepted too), read through one table.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host-pci.h"
 #include "hypervisor.h"
@@ -621,10 +624,26 @@ out:
     return r.status;
 }
 
+/* A closed standard descriptor would be reused by the next file opened
+ * (the stdio monitor would read a host file as commands): point it at
+ * /dev/null instead. */
+static void standard_fds_open(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int nul = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+            if (nul >= 0 && nul != fd) {
+                dup2(nul, fd);
+                close(nul);
+            }
+        }
+}
+
 int main(int argc, char **argv)
 {
     DmConfig cfg = { .reserved = PT_RESERVED_DEFAULT, .dflt = pt_plan_defaults(), .domid = -1 };
 
+    standard_fds_open();
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     if (parse_args(argc, argv, &cfg) < 0)

@@ -354,17 +354,28 @@ static gboolean on_exit_timeout(gpointer opaque)
  * within EXIT_WAIT_SECONDS (a monitor spinning on a closed pipe never exits);
  * returns its stdout.
  */
+static void close_stdin(gpointer unused)
+{
+    (void)unused;
+    close(0);
+}
+
+/* stdin_path NULL: a pipe fed with input; "" : no stdin at all (closed). */
 static char *stdio_monitor_session(const char *stdin_path, const char *input)
 {
+    bool closed = stdin_path && !*stdin_path;
     g_autofree char *tree = simtree_build(ASUS, true);
     g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
         G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE |
-        (stdin_path ? 0 : G_SUBPROCESS_FLAGS_STDIN_PIPE));
+        (stdin_path ? 0 : G_SUBPROCESS_FLAGS_STDIN_PIPE) |
+        (closed ? G_SUBPROCESS_FLAGS_STDIN_INHERIT : 0));
     g_autoptr(GError) gerr = NULL;
     g_autoptr(GBytes) in = input ? g_bytes_new_static(input, strlen(input)) : NULL;
     Communicated c = { .loop = g_main_loop_new(NULL, FALSE) };
 
-    if (stdin_path)
+    if (closed)
+        g_subprocess_launcher_set_child_setup(l, close_stdin, NULL, NULL);
+    else if (stdin_path)
         g_subprocess_launcher_set_stdin_file_path(l, stdin_path);
     g_autoptr(GSubprocess) dm = g_subprocess_launcher_spawn(
         l, &gerr, BUILDDIR "/qemu-dm", "-host-sysfs", tree, "-hypervisor", "sim",
@@ -412,6 +423,15 @@ static void test_stdio_pipe_empty(void)
     g_assert_cmpstr(out, ==, "0000:00:1a.0 -> 00:04.0\n" GREETING);
 }
 
+/* qemu-dm started with no stdin: the files it opens must not become its
+ * monitor's input (the host tree's config files read as commands). */
+static void test_stdio_closed(void)
+{
+    g_autofree char *out = stdio_monitor_session("", NULL);
+
+    g_assert_cmpstr(out, ==, "0000:00:1a.0 -> 00:04.0\n" GREETING);
+}
+
 static void test_stdio_devnull(void)
 {
     g_autofree char *out = stdio_monitor_session("/dev/null", NULL);
@@ -447,6 +467,7 @@ int main(int argc, char **argv)
     g_test_add_func("/monitor/stdio-eof/pipe-empty", test_stdio_pipe_empty);
     g_test_add_func("/monitor/stdio-eof/dev-null", test_stdio_devnull);
     g_test_add_func("/monitor/stdio-eof/file", test_stdio_file);
+    g_test_add_func("/monitor/stdio-eof/stdin-closed", test_stdio_closed);
     alarm(120);     /* a hung qemu-dm fails the run instead of stalling it */
     return g_test_run();
 }

@@ -74,20 +74,6 @@ static int cmd_pci_add(Monitor *mon, const char *args, GString *out)
     return 0;
 }
 
-/* "7", "07" or "0x07": a guest slot; anything else is a device spec. */
-static bool parse_vslot(const char *s, unsigned *slot)
-{
-    char *end;
-
-    if (!isxdigit((unsigned char)s[0]) || strchr(s, ':'))
-        return false;
-    unsigned long v = strtoul(s, &end, 16);
-    if (*end || v >= PT_SLOTS)
-        return false;
-    *slot = (unsigned)v;
-    return true;
-}
-
 static int cmd_pci_del(Monitor *mon, const char *args, GString *out)
 {
     unsigned slot;
@@ -96,7 +82,7 @@ static int cmd_pci_del(Monitor *mon, const char *args, GString *out)
 
     if (!*args)
         return fail(out, "pci_del needs a device spec or a guest slot, e.g. pci_del 07");
-    vslot = parse_vslot(args, &slot) ? (int)slot
+    vslot = pt_vslot_parse(args, &slot) ? (int)slot
                                      : pt_guest_slot_of_spec(mon->t.guest, args, &err);
     if (vslot < 0)
         return fail(out, "%s", err.msg);

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct Scan {
@@ -593,6 +594,19 @@ int pt_spec_expand(const PtSpec *spec, const char *text, uint8_t host_funcs,
     req.multi = req.nfuncs > 1;
     *out = req;
     return 0;
+}
+
+bool pt_vslot_parse(const char *text, unsigned *slot)
+{
+    char *end;
+
+    if (!isxdigit((unsigned char)text[0]) || strchr(text, ':'))
+        return false;
+    unsigned long v = strtoul(text, &end, 16);
+    if (*end || v >= PT_SLOTS)
+        return false;
+    *slot = (unsigned)v;
+    return true;
 }
 
 const char *pt_bdf_format(PtBdf bdf, char *buf, size_t len)

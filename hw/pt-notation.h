@@ -105,6 +105,10 @@ int pt_spec_expand(const PtSpec *spec, const char *text, uint8_t host_funcs,
 PtOptions pt_options_merge(PtOptions spec, PtOptions dflt);
 PtOptions pt_options_unset(void);
 
+/* "7", "07" or "0x07": a guest slot (hex, below PT_SLOTS), as pci_del and
+ * xm pci-detach take it; false for anything else (a device spec). */
+bool pt_vslot_parse(const char *text, unsigned *slot);
+
 /* "0000:00:1d.1" into buf (at least 13 bytes). */
 const char *pt_bdf_format(PtBdf bdf, char *buf, size_t len);
 

@@ -658,8 +658,8 @@ static gsize dm_log_size(unsigned domid)
     return g_stat(log, &st) == 0 ? (gsize)st.st_size : 0;
 }
 
-/* The lines this run of qemu-dm (from byte `from`) wrote about why it stopped. */
-static void report_dm_log(unsigned domid, gsize from)
+/* The lines of this run of qemu-dm's log (from byte `from`) that holds. */
+static void report_dm_lines(unsigned domid, gsize from, bool (*wanted)(const char *line))
 {
     g_autofree char *log = dm_log_path(domid);
     g_autofree char *text = NULL;
@@ -669,23 +669,20 @@ static void report_dm_log(unsigned domid, gsize from)
         return;
     g_auto(GStrv) lines = g_strsplit(text + from, "\n", -1);
     for (char **l = lines; *l; l++)
-        if (g_str_has_prefix(*l, "qemu-dm:"))
+        if (wanted(*l))
             say("%s", *l);
 }
 
-/* What qemu-dm warned about from byte `from` on (a relaxed group rule), echoed. */
-static void report_dm_warnings(unsigned domid, gsize from)
+/* Why qemu-dm stopped. */
+static bool is_dm_error(const char *line)
 {
-    g_autofree char *log = dm_log_path(domid);
-    g_autofree char *text = NULL;
-    gsize len;
+    return g_str_has_prefix(line, "qemu-dm:");
+}
 
-    if (!g_file_get_contents(log, &text, &len, NULL) || from > len)
-        return;
-    g_auto(GStrv) lines = g_strsplit(text + from, "\n", -1);
-    for (char **l = lines; *l; l++)
-        if (strstr(*l, ": warning: "))
-            say("%s", *l);
+/* What qemu-dm warned about (a relaxed group rule). */
+static bool is_dm_warning(const char *line)
+{
+    return strstr(line, ": warning: ") != NULL;
 }
 
 static int pidfd_of(pid_t pid)
@@ -789,7 +786,7 @@ static int start_domain(struct xs_handle *h, const XmConfig *cfg, const XsBacken
     }
     if (rc == -ECHILD) {
         say("qemu-dm of %s stopped before it ran:", cfg->name);
-        report_dm_log(nd.domid, log_from);
+        report_dm_lines(nd.domid, log_from, is_dm_error);
     } else {
         say("timed out after %d.%03d s waiting for qemu-dm of %s", timeout_ms / 1000,
             timeout_ms % 1000, cfg->name);
@@ -939,24 +936,10 @@ static int cmd_pci_attach(struct xs_handle *h, char **argv)
     gsize log_from = dm_log_size(domid);
     int rc = request(h, domid, what, "pci-ins", param, xs_replies_pci_ins, "pci-inserted", &reply);
     if (rc == 0) {
-        report_dm_warnings(domid, log_from);
+        report_dm_lines(domid, log_from, is_dm_warning);
         print_vdevfns(h, domid, reply);
     }
     return rc;
-}
-
-/* "7", "07" or "0x07": a guest slot, as the monitor's pci_del takes it. */
-static bool parse_vslot(const char *s, unsigned *slot)
-{
-    char *end;
-
-    if (!isxdigit((unsigned char)s[0]) || strchr(s, ':'))
-        return false;
-    unsigned long v = strtoul(s, &end, 16);
-    if (*end || v >= PT_SLOTS)
-        return false;
-    *slot = (unsigned)v;
-    return true;
 }
 
 /* A function the backend list has in guest slot vslot, as the unplug spec. */
@@ -981,7 +964,7 @@ static int cmd_pci_detach(struct xs_handle *h, char **argv)
     PtSpec spec;
     PtError err;
     g_autofree char *reply = NULL, *param = NULL;
-    bool by_slot = parse_vslot(argv[1], &vslot);
+    bool by_slot = pt_vslot_parse(argv[1], &vslot);
 
     if (!by_slot && pt_spec_parse_unplug(argv[1], &spec, &err) < 0) {
         say("pci-detach: %s", err.msg);

@@ -168,6 +168,47 @@ static void vec_release(PtMsi *m, Vec *v)
     v->pirq = -1;
 }
 
+/* ---- the function's own enable bits ---- */
+
+/*
+ * Xen 4.17 programs the host's messages but leaves the function's enable
+ * bits to dom0's device model (its "split brain" model: dom0 enables MSI
+ * and disables INTx).  Left clear, the device keeps signalling INTx and no
+ * message arrives.  Set after the binding, cleared before it goes: the
+ * device never sends a message nothing is bound to.
+ */
+static void host_enable(PtMsi *m, unsigned reg, uint16_t bit, bool on)
+{
+    HostFunc *h = pt_func_host(m->fn);
+    uint8_t b[2];
+    int rc = host_func_read(h, reg, b, 2);
+
+    if (rc == 0) {
+        uint16_t v = (uint16_t)(b[0] | b[1] << 8);
+        uint16_t want = on ? v | bit : v & (uint16_t)~bit;
+        if (want == v)
+            return;
+        b[0] = (uint8_t)want;
+        b[1] = (uint8_t)(want >> 8);
+        rc = host_func_write(h, reg, b, 2);
+    }
+    if (rc < 0)
+        complain(m, "cannot %s %s on the host (%s)", on ? "enable" : "disable",
+                 reg == m->msi_cap + PCI_MSI_FLAGS ? "MSI" : "MSI-X", strerror(-rc));
+}
+
+static void msi_host_enable(PtMsi *m, bool on)
+{
+    if (m->msi_cap)
+        host_enable(m, m->msi_cap + PCI_MSI_FLAGS, PCI_MSI_FLAGS_ENABLE, on);
+}
+
+static void msix_host_enable(PtMsi *m, bool on)
+{
+    if (m->has_msix)
+        host_enable(m, m->x.cap + MSIX_FLAGS, PCI_MSIX_ENABLE, on);
+}
+
 /* ---- MSI ---- */
 
 static uint32_t shadow_le(const PtMsi *m, unsigned off, unsigned len)
@@ -211,6 +252,7 @@ static void msi_apply(PtMsi *m)
     HvMsi base;
 
     if (!(ctrl & PCI_MSI_FLAGS_ENABLE)) {
+        msi_host_enable(m, false);
         msi_release(m);
         return;
     }
@@ -231,11 +273,13 @@ static void msi_apply(PtMsi *m)
         if (rc < 0) {
             complain(m, "MSI message %u: the hypervisor refused it (%s): MSI not delivered",
                      i, strerror(-rc));
+            msi_host_enable(m, false);
             msi_release(m);
             return;
         }
     }
     m->msi_n = n;
+    msi_host_enable(m, true);
 }
 
 /* ---- MSI-X ---- */
@@ -302,8 +346,12 @@ static void msix_apply(PtMsi *m)
     if (!m->has_msix)
         return;
     MsixState s = msix_state(m);
+    if (!s.enabled)
+        msix_host_enable(m, false);
     for (unsigned i = 0; i < m->x.nvec; i++)
         entry_apply(m, i, &s);
+    if (s.enabled)
+        msix_host_enable(m, true);
 }
 
 /* Power-on state of an entry: masked, nothing bound. */
@@ -466,6 +514,8 @@ static void ev_bar_map(PtMsi *m, int bar)
 static void ev_reset(PtMsi *m, int index)
 {
     (void)index;
+    msi_host_enable(m, false);
+    msix_host_enable(m, false);
     msi_release(m);
     msix_reset(m);
 }
@@ -520,6 +570,8 @@ void pt_msi_free(PtMsi *m)
 {
     if (!m)
         return;
+    msi_host_enable(m, false);
+    msix_host_enable(m, false);
     msi_release(m);
     msix_reset(m);
     unsigned held = 0;

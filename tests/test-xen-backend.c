@@ -895,6 +895,65 @@ static void test_attach_failure_walk(void)
     assert_stub_clean();
 }
 
+static uint16_t host_cfg16(Run *r, const char *bdf, unsigned off)
+{
+    g_autoptr(GBytes) cfg = rig_host_config(&r->rig, bdf);
+    gsize n;
+    const uint8_t *p = g_bytes_get_data(cfg, &n);
+
+    g_assert_cmpuint(n, >, off + 1);
+    return (uint16_t)(p[off] | p[off + 1] << 8);
+}
+
+/*
+ * Xen 4.17 binds a message but leaves the function's own enable bits and
+ * INTx disable to dom0 (its "split brain" model; the stand-in, like Xen,
+ * never touches config space).  Kept only in our shadow, the device went
+ * on signalling INTx: the nested real Xen's shared line stormed.
+ */
+static void test_host_enables(void)
+{
+    const char *gpu = "0000:06:00.0", *nic = "0000:01:00.0";
+    uint8_t vga = PT_DEVFN(8, 0), eth = PT_DEVFN(4, 0);
+    PtError err;
+    Run r;
+
+    run_up(&r, true, ASUS, boot_gpu);
+    enumerate(&r, true);
+    unsigned msi = find_cap(&r, vga, PCI_CAP_ID_MSI);
+    uint16_t cmd = (uint16_t)cfg_read(&r, vga, PCI_COMMAND, 2);
+    cfg_write(&r, vga, PCI_COMMAND, cmd | PCI_COMMAND_DISABLE_INTx, 2);
+    g_assert_true(host_cfg16(&r, gpu, PCI_COMMAND) & PCI_COMMAND_DISABLE_INTx);
+    msi_program(&r, vga, tg_msi_address(0, false, false), tg_msi_data(0x41, 0, false), true);
+    g_assert_true(host_cfg16(&r, gpu, msi + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_ENABLE);
+    msi_program(&r, vga, 0, 0, false);
+    g_assert_false(host_cfg16(&r, gpu, msi + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_ENABLE);
+    cfg_write(&r, vga, PCI_COMMAND, cmd, 2);
+    g_assert_false(host_cfg16(&r, gpu, PCI_COMMAND) & PCI_COMMAND_DISABLE_INTx);
+    /* Enabled when the function goes: the host is left with it off. */
+    msi_program(&r, vga, tg_msi_address(0, false, false), tg_msi_data(0x41, 0, false), true);
+    g_assert_cmpint(pt_guest_detach_slot(r.rig.guest, 8, &err), >, 0);
+    g_assert_false(host_cfg16(&r, gpu, msi + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_ENABLE);
+    g_array_unref(run_down(&r));
+    assert_stub_clean();
+
+    /* MSI-X in Linux's order: enabled function-masked, then unmasked. */
+    run_up(&r, true, I82576, boot_nic);
+    enumerate(&r, true);
+    unsigned msix = find_cap(&r, eth, PCI_CAP_ID_MSIX);
+    g_assert_cmpuint(msix, !=, 0);
+    cfg_write(&r, eth, msix + 2, PCI_MSIX_ENABLE | PCI_MSIX_MASK, 2);
+    cfg_write(&r, eth, msix + 2, PCI_MSIX_ENABLE, 2);
+    g_assert_true(host_cfg16(&r, nic, msix + 2) & PCI_MSIX_ENABLE);
+    cfg_write(&r, eth, msix + 2, 0, 2);
+    g_assert_false(host_cfg16(&r, nic, msix + 2) & PCI_MSIX_ENABLE);
+    cfg_write(&r, eth, msix + 2, PCI_MSIX_ENABLE, 2);
+    g_assert_cmpint(pt_guest_detach_slot(r.rig.guest, 4, &err), >, 0);
+    g_assert_false(host_cfg16(&r, nic, msix + 2) & PCI_MSIX_ENABLE);
+    g_array_unref(run_down(&r));
+    assert_stub_clean();
+}
+
 /* The ioreq server's set-up fails at each step: named, nothing left. */
 static void test_ioreq_setup_failures(void)
 {
@@ -1161,6 +1220,7 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/xen-backend/encodings", test_encodings);
     g_test_add_func("/xen-backend/attach-failure-walk", test_attach_failure_walk);
+    g_test_add_func("/xen-backend/host-enables", test_host_enables);
     g_test_add_func("/xen-backend/ioreq-setup-failures", test_ioreq_setup_failures);
     g_test_add_func("/xen-backend/ioreq-decode", test_ioreq_decode);
     g_test_add_func("/xen-backend/stub-covers-imports", test_stub_covers_imports);

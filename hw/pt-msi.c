@@ -113,10 +113,29 @@ static const FlagBit msi_flag_bits[] = {
     { true, PT_MSI_DATA_LEVEL, HV_MSI_TRIG_LEVEL },
 };
 
+static bool xen_pirq_message(uint32_t data)
+{
+    return (data >> PT_MSI_DATA_MODE_SHIFT & PT_MSI_DATA_MODE_MASK) == PT_MSI_MODE_XEN_PIRQ;
+}
+
+int pt_msi_guest_pirq(uint64_t addr, uint32_t data)
+{
+    if (!xen_pirq_message(data) ||
+        (uint32_t)addr >> PT_MSI_ADDR_BASE_SHIFT != PT_MSI_ADDR_BASE >> PT_MSI_ADDR_BASE_SHIFT ||
+        addr >> 32 & ~(uint64_t)PT_MSI_ADDR_EXT_DEST)
+        return -1;
+    int pirq = (int)((addr >> 32 & PT_MSI_ADDR_EXT_DEST) |
+                     (addr >> PT_MSI_ADDR_DEST_SHIFT & PT_MSI_ADDR_DEST_MASK));
+    return pirq > 0 ? pirq : -1;        /* 0: misprogrammed, not a pirq */
+}
+
 bool pt_msi_decode(uint64_t addr, uint32_t data, HvMsi *out)
 {
+    /* High address bits only as a pirq-based message's extended pirq. */
+    if (pt_msi_guest_pirq(addr, data) >= 0)
+        addr &= 0xffffffffu;
     if (addr >> PT_MSI_ADDR_BASE_SHIFT != PT_MSI_ADDR_BASE >> PT_MSI_ADDR_BASE_SHIFT)
-        return false;       /* also refuses any high address bits */
+        return false;       /* also refuses any other high address bits */
     *out = (HvMsi){
         .vector = (uint8_t)(data & PT_MSI_DATA_VECTOR_MASK),
         .dest = (uint32_t)(addr >> PT_MSI_ADDR_DEST_SHIFT) & PT_MSI_ADDR_DEST_MASK,
@@ -139,14 +158,23 @@ static bool msi_equal(const HvMsi *a, const HvMsi *b)
 
 /* ---- one vector in the hypervisor ---- */
 
-/* Map a pirq on first use, then bind, or update a live binding. */
-static int vec_set(PtMsi *m, Vec *v, int entry, uint64_t table_base, const HvMsi *want)
+static void vec_release(PtMsi *m, Vec *v);
+
+/* Map a pirq on first use (the guest's own when it names one: a new name
+ * maps again), then bind, or update a live binding. */
+static int vec_set(PtMsi *m, Vec *v, int entry, uint64_t table_base, const HvMsi *want,
+                   int guest_pirq)
 {
     int rc;
 
-    if (v->pirq < 0 && (rc = hv_map_pirq_msi(m->hv, m->host, entry, table_base, &v->pirq)) < 0) {
-        v->pirq = -1;
-        return rc;
+    if (v->pirq >= 0 && guest_pirq >= 0 && v->pirq != guest_pirq)
+        vec_release(m, v);
+    if (v->pirq < 0) {
+        v->pirq = guest_pirq;
+        if ((rc = hv_map_pirq_msi(m->hv, m->host, entry, table_base, &v->pirq)) < 0) {
+            v->pirq = -1;
+            return rc;
+        }
     }
     rc = v->bound ? hv_update_msi(m->hv, v->pirq, want) : hv_bind_msi(m->hv, v->pirq, want);
     if (rc < 0)
@@ -269,7 +297,8 @@ static void msi_apply(PtMsi *m)
         want.vector = (uint8_t)((base.vector & ~(n - 1)) | i);
         if (m->msi[i].bound && msi_equal(&m->msi[i].msi, &want))
             continue;
-        int rc = vec_set(m, &m->msi[i], (int)i, 0, &want);
+        int rc = vec_set(m, &m->msi[i], (int)i, 0, &want,
+                         i == 0 ? pt_msi_guest_pirq(addr, data) : -1);
         if (rc < 0) {
             complain(m, "MSI message %u: the hypervisor refused it (%s): MSI not delivered",
                      i, strerror(-rc));
@@ -336,7 +365,9 @@ static void entry_apply(PtMsi *m, unsigned i, const MsixState *s)
     want.table = s->table;
     if (e->v.bound && msi_equal(&e->v.msi, &want))
         return;
-    int rc = vec_set(m, &e->v, (int)i, m->host_table_base, &want);
+    int pirq = unmasking ? pt_msi_guest_pirq(entry_addr(e), e->word[PT_MSIX_ENTRY_DATA / 4])
+                         : e->v.pirq;
+    int rc = vec_set(m, &e->v, (int)i, m->host_table_base, &want, pirq);
     if (rc < 0)
         complain(m, "MSI-X entry %u: the hypervisor refused it (%s)", i, strerror(-rc));
 }

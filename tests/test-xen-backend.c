@@ -32,6 +32,7 @@
 
 #include "dm-log.h"
 #include "php.h"
+#include "pt-msi.h"
 #include "rig.h"
 #include "simtree.h"
 #include "test-guest.h"
@@ -799,7 +800,7 @@ static void test_encodings(void)
     Hypervisor *hv = xen_hv();
     PtBdf dev = { 0x0001, 0x03, 0x1c, 0x5 };
     PtBdf dev0 = { 0, 0x06, 0x00, 0x1 };
-    int pirq;
+    int pirq = -1;
 
     g_assert_cmpint(hv_assign_device(hv, dev, PT_DEVFN(5, 0)), ==, 0);
     g_autofree char *a = last_log_line("xc_assign_device");
@@ -950,6 +951,75 @@ static void test_host_enables(void)
     cfg_write(&r, eth, msix + 2, PCI_MSIX_ENABLE, 2);
     g_assert_cmpint(pt_guest_detach_slot(r.rig.guest, 4, &err), >, 0);
     g_assert_false(host_cfg16(&r, nic, msix + 2) & PCI_MSIX_ENABLE);
+    g_array_unref(run_down(&r));
+    assert_stub_clean();
+}
+
+/* The last stand-in log line starting with prefix and containing needle. */
+static char *stub_line_with(const char *prefix, const char *needle)
+{
+    g_auto(GStrv) lines = stub_log_lines();
+    char *found = NULL;
+
+    for (char **l = lines; *l; l++)
+        if (g_str_has_prefix(*l, prefix) && strstr(*l, needle)) {
+            g_free(found);
+            found = g_strdup(*l);
+        }
+    return found;
+}
+
+/*
+ * Linux on Xen (PVHVM, "xen-pirq" in /proc/interrupts) allocates its own
+ * pirq, binds an event channel to it and writes it into the message:
+ * delivery mode 3, pirq bits 7:0 as the destination, 31:8 in the high
+ * address.  Xen delivers to that pirq, so it is the one to map: mapped to
+ * any other, the nested real Xen's e1000e vectors never counted.
+ */
+static void test_guest_pirq(void)
+{
+    uint8_t eth = PT_DEVFN(4, 0), vga = PT_DEVFN(8, 0);
+    uint32_t xen_pirq_data = PT_MSI_MODE_XEN_PIRQ << PT_MSI_DATA_MODE_SHIFT | 1u << 14;
+    Run r;
+
+    g_assert_cmpint(pt_msi_guest_pirq(0xfee37000ull | 0x100ull << 32, xen_pirq_data), ==, 0x137);
+    g_assert_cmpint(pt_msi_guest_pirq(0xfee37000ull, tg_msi_data(0x41, 0, false)), ==, -1);
+    g_assert_cmpint(pt_msi_guest_pirq(0xfee00000ull, xen_pirq_data), ==, -1);
+
+    run_up(&r, true, I82576, boot_nic);
+    enumerate(&r, true);
+    unsigned cap = find_cap(&r, eth, PCI_CAP_ID_MSIX);
+    uint32_t tbl = cfg_read(&r, eth, cap + PCI_MSIX_TABLE, 4);
+    uint64_t table = (cfg_read(&r, eth, PCI_BASE_ADDRESS_0 + 4 * (tbl & PCI_MSIX_BIR), 4) &
+                      PCI_BASE_ADDRESS_MEM_MASK) + (tbl & ~(uint32_t)PCI_MSIX_BIR);
+    cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE | PCI_MSIX_MASK, 2);
+    mmio_write(&r, table, 4, 0xfee37000u);
+    mmio_write(&r, table + 4, 4, 0x100);
+    mmio_write(&r, table + 8, 4, xen_pirq_data);
+    cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE, 2);
+    mmio_write(&r, table + 12, 4, 0);
+    g_autofree char *map = stub_line_with("xc_physdev_map_pirq_msi", "entry=0");
+    g_assert_nonnull(strstr(map, " pirq=311 devfn"));
+    g_assert_nonnull(strstr(map, "-> pirq=311"));
+    g_autofree char *bind = last_log_line("xc_domain_update_msi_irq");
+    g_assert_nonnull(strstr(bind, "pirq=311 "));
+    /* The guest re-allocates: the vector moves to its new pirq. */
+    mmio_write(&r, table + 12, 4, 1);
+    mmio_write(&r, table, 4, 0xfee38000u);
+    mmio_write(&r, table + 12, 4, 0);
+    g_autofree char *moved = last_log_line("xc_domain_update_msi_irq");
+    g_assert_nonnull(strstr(moved, "pirq=312 "));
+    g_assert_cmpuint(rig_log_count("not an interrupt message"), ==, 0);
+    g_array_unref(run_down(&r));
+    assert_stub_clean();
+
+    /* MSI: the same with the 32-bit message of the GT218. */
+    run_up(&r, true, ASUS, boot_gpu);
+    enumerate(&r, true);
+    msi_program(&r, vga, 0xfee42000u, xen_pirq_data, true);
+    g_autofree char *msi = last_log_line("xc_physdev_map_pirq_msi");
+    g_assert_nonnull(strstr(msi, "-> pirq=66"));
+    msi_program(&r, vga, 0, 0, false);
     g_array_unref(run_down(&r));
     assert_stub_clean();
 }
@@ -1221,6 +1291,7 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-backend/encodings", test_encodings);
     g_test_add_func("/xen-backend/attach-failure-walk", test_attach_failure_walk);
     g_test_add_func("/xen-backend/host-enables", test_host_enables);
+    g_test_add_func("/xen-backend/guest-pirq", test_guest_pirq);
     g_test_add_func("/xen-backend/ioreq-setup-failures", test_ioreq_setup_failures);
     g_test_add_func("/xen-backend/ioreq-decode", test_ioreq_decode);
     g_test_add_func("/xen-backend/stub-covers-imports", test_stub_covers_imports);

@@ -328,9 +328,13 @@ static uint64_t entry_addr(const Entry *e)
            (uint64_t)e->word[PT_MSIX_ENTRY_ADDR_HI / 4] << 32;
 }
 
+/* A Xen guest masks a pirq-based message through its event channel and
+ * never unmasks it in the table (Linux: pci_msi_ignore_mask), so its mask
+ * bit is left as it was at reset: not a mask. */
 static bool entry_masked(const Entry *e)
 {
-    return e->word[PT_MSIX_ENTRY_CTRL / 4] & PT_MSIX_ENTRY_MASKED;
+    return e->word[PT_MSIX_ENTRY_CTRL / 4] & PT_MSIX_ENTRY_MASKED &&
+           pt_msi_guest_pirq(entry_addr(e), e->word[PT_MSIX_ENTRY_DATA / 4]) < 0;
 }
 
 /*

@@ -13,7 +13,9 @@
  * A Xen HVM guest with pirq-based MSI (Linux on Xen: "xen-pirq") names its
  * own pirq in the message: delivery mode 3, the pirq in the address's
  * destination and extended-destination bits.  That pirq is the one mapped,
- * since Xen delivers to the guest's event channel bound to it.
+ * since Xen delivers to the guest's event channel bound to it.  Such a guest
+ * never unmasks the MSI-X entry (masking is the event channel's), so the
+ * entry's mask bit does not hold it back.
  *
  * MSI: enabling maps one pirq per enabled message (multiple-message enable:
  * 2^QSIZE, at most what the function can do; message i is map_pirq_msi

@@ -113,9 +113,11 @@ static const FlagBit msi_flag_bits[] = {
     { true, PT_MSI_DATA_LEVEL, HV_MSI_TRIG_LEVEL },
 };
 
+/* Vector 0 is never an interrupt (0-15 are reserved): Xen reads it as "a
+ * pirq, named in the destination" (as QEMU's xen_pt does). */
 static bool xen_pirq_message(uint32_t data)
 {
-    return (data >> PT_MSI_DATA_MODE_SHIFT & PT_MSI_DATA_MODE_MASK) == PT_MSI_MODE_XEN_PIRQ;
+    return (data & PT_MSI_DATA_VECTOR_MASK) == 0;
 }
 
 int pt_msi_guest_pirq(uint64_t addr, uint32_t data)

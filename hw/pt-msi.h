@@ -11,8 +11,9 @@
  * before it goes: Xen 4.17 leaves them to dom0.
  *
  * A Xen HVM guest with pirq-based MSI (Linux on Xen: "xen-pirq") names its
- * own pirq in the message: delivery mode 3, the pirq in the address's
- * destination and extended-destination bits.  That pirq is the one mapped,
+ * own pirq in the message: vector 0, the pirq in the address's destination
+ * and extended-destination bits (Linux 6.1 sets delivery mode ExtINT, older
+ * ones 3; Xen and QEMU go by the vector).  That pirq is the one mapped,
  * since Xen delivers to the guest's event channel bound to it.  Such a guest
  * never unmasks the MSI-X entry (masking is the event channel's), so the
  * entry's mask bit does not hold it back.
@@ -61,9 +62,8 @@
 #define PT_MSI_DATA_MODE_SHIFT  8
 #define PT_MSI_DATA_MODE_MASK   0x7u
 #define PT_MSI_DATA_LEVEL       (1u << 15)
-/* Xen's pirq-based MSI (Linux: XEN_PIRQ_MSI_DATA): delivery mode 3, the
- * pirq's bits 7:0 in the destination, bits 31:8 in the high address. */
-#define PT_MSI_MODE_XEN_PIRQ    3u
+/* Xen's pirq-based MSI: vector 0, the pirq's bits 7:0 in the destination,
+ * bits 31:8 in the high address. */
 #define PT_MSI_ADDR_EXT_DEST    0xffffff00u
 
 /* MSI-X table entry (PCI spec 6.8.2). */

@@ -972,19 +972,19 @@ static char *stub_line_with(const char *prefix, const char *needle)
 /*
  * Linux on Xen (PVHVM, "xen-pirq" in /proc/interrupts) allocates its own
  * pirq, binds an event channel to it and writes it into the message:
- * delivery mode 3, pirq bits 7:0 as the destination, 31:8 in the high
- * address.  Xen delivers to that pirq, so it is the one to map: mapped to
+ * vector 0 (6.1: delivery mode ExtINT), pirq bits 7:0 as the destination,
+ * 31:8 in the high address.  Xen delivers to that pirq, so it is the one to map: mapped to
  * any other, the nested real Xen's e1000e vectors never counted.
  */
 static void test_guest_pirq(void)
 {
     uint8_t eth = PT_DEVFN(4, 0), vga = PT_DEVFN(8, 0);
-    uint32_t xen_pirq_data = PT_MSI_MODE_XEN_PIRQ << PT_MSI_DATA_MODE_SHIFT | 1u << 14;
+    uint32_t xen_pirq_data = 7u << PT_MSI_DATA_MODE_SHIFT;     /* Linux 6.1's message */
     Run r;
 
     g_assert_cmpint(pt_msi_guest_pirq(0xfee37000ull | 0x100ull << 32, xen_pirq_data), ==, 0x137);
     g_assert_cmpint(pt_msi_guest_pirq(0xfee37000ull, tg_msi_data(0x41, 0, false)), ==, -1);
-    g_assert_cmpint(pt_msi_guest_pirq(0xfee00000ull, xen_pirq_data), ==, -1);
+    g_assert_cmpint(pt_msi_guest_pirq(0xfee00000ull, xen_pirq_data), ==, -1);   /* no pirq 0 */
 
     run_up(&r, true, I82576, boot_nic);
     enumerate(&r, true);
@@ -1003,7 +1003,7 @@ static void test_guest_pirq(void)
     g_assert_nonnull(strstr(map, "-> pirq=311"));
     g_autofree char *bind = last_log_line("xc_domain_update_msi_irq");
     g_assert_nonnull(strstr(bind, "pirq=311 "));
-    g_assert_nonnull(strstr(bind, "gflags=0x13"));     /* unmasked, delivery mode 3 */
+    g_assert_nonnull(strstr(bind, "gflags=0x17037 "));  /* unmasked, ExtINT, pirq's dest */
     /* The guest sets up again with a new pirq: the vector moves to it. */
     cfg_write(&r, eth, cap + 2, 0, 2);
     mmio_write(&r, table, 4, 0xfee38000u);

@@ -114,10 +114,14 @@ static const FlagBit msi_flag_bits[] = {
 };
 
 /* Vector 0 is never an interrupt (0-15 are reserved): Xen reads it as "a
- * pirq, named in the destination" (as QEMU's xen_pt does). */
+ * pirq, named in the destination" (as QEMU's xen_pt does).  The delivery
+ * mode must be one Linux on Xen writes (3, or ExtINT since 6.1), neither
+ * valid for MSI, so that a half-written entry (data still 0) is not one. */
 static bool xen_pirq_message(uint32_t data)
 {
-    return (data & PT_MSI_DATA_VECTOR_MASK) == 0;
+    unsigned mode = data >> PT_MSI_DATA_MODE_SHIFT & PT_MSI_DATA_MODE_MASK;
+
+    return (data & PT_MSI_DATA_VECTOR_MASK) == 0 && (1u << mode & PT_MSI_XEN_PIRQ_MODES);
 }
 
 int pt_msi_guest_pirq(uint64_t addr, uint32_t data)

@@ -62,8 +62,9 @@
 #define PT_MSI_DATA_MODE_SHIFT  8
 #define PT_MSI_DATA_MODE_MASK   0x7u
 #define PT_MSI_DATA_LEVEL       (1u << 15)
-/* Xen's pirq-based MSI: vector 0, the pirq's bits 7:0 in the destination,
- * bits 31:8 in the high address. */
+/* Xen's pirq-based MSI: vector 0, delivery mode 3 or ExtINT (7), the
+ * pirq's bits 7:0 in the destination, bits 31:8 in the high address. */
+#define PT_MSI_XEN_PIRQ_MODES   (1u << 3 | 1u << 7)
 #define PT_MSI_ADDR_EXT_DEST    0xffffff00u
 
 /* MSI-X table entry (PCI spec 6.8.2). */

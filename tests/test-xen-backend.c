@@ -985,6 +985,8 @@ static void test_guest_pirq(void)
     g_assert_cmpint(pt_msi_guest_pirq(0xfee37000ull | 0x100ull << 32, xen_pirq_data), ==, 0x137);
     g_assert_cmpint(pt_msi_guest_pirq(0xfee37000ull, tg_msi_data(0x41, 0, false)), ==, -1);
     g_assert_cmpint(pt_msi_guest_pirq(0xfee00000ull, xen_pirq_data), ==, -1);   /* no pirq 0 */
+    g_assert_cmpint(pt_msi_guest_pirq(0xfee37000ull, 3u << PT_MSI_DATA_MODE_SHIFT), ==, 0x37);
+    g_assert_cmpint(pt_msi_guest_pirq(0xfee37000ull, 0), ==, -1);     /* data not yet written */
 
     run_up(&r, true, I82576, boot_nic);
     enumerate(&r, true);

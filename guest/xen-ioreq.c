@@ -582,6 +582,8 @@ XenIoreq *xen_ioreq_new(uint32_t domid, PciBus *bus, PtGuest *guest, PtError *er
                  domid);
         goto fail;
     }
+    /* A toolstack unpauses the guest once it sees this line. */
+    dm_log(s->who, "ioreq server %u serving %u vCPUs", s->id, s->nvcpus);
     return s;
 fail:
     xen_ioreq_free(s);

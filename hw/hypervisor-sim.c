@@ -245,9 +245,15 @@ static int apply_map_pirq(HvSim *s, HvCall *c)
     return 0;
 }
 
+/* The guest's own pirq when it names one (c->pirq >= 0), as Xen maps it. */
 static int apply_map_pirq_msi(HvSim *s, HvCall *c)
 {
-    SimPirq p = { .pirq = alloc_pirq(s, SIM_MSI_PIRQ_BASE), .msi = true, .refs = 1 };
+    guint at;
+
+    if (c->pirq >= 0 && find_pirq(s, c->pirq, &at))
+        return violation(s, EEXIST, "map_pirq_msi: pirq %d already mapped", c->pirq);
+    SimPirq p = { .pirq = c->pirq >= 0 ? c->pirq : alloc_pirq(s, SIM_MSI_PIRQ_BASE),
+                  .msi = true, .refs = 1 };
     g_array_append_val(s->pirqs, p);
     c->pirq = p.pirq;
     return 0;
@@ -570,7 +576,7 @@ static int sim_map_pirq_msi(Hypervisor *hv, PtBdf host, int entry,
                             uint64_t table_base, int *pirq)
 {
     HvCall c = { .op = HV_OP_MAP_PIRQ_MSI, .host = host, .gsi = entry,
-                 .table_base = table_base };
+                 .table_base = table_base, .pirq = *pirq };
     int rc = sim_call(to_sim(hv), &c);
     if (rc == 0)
         *pirq = c.pirq;

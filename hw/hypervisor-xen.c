@@ -203,7 +203,7 @@ static int xen_map_pirq(Hypervisor *hv, int gsi, int *pirq)
 static int xen_map_pirq_msi(Hypervisor *hv, PtBdf h, int entry, uint64_t table_base, int *pirq)
 {
     HvXen *x = to_xen(hv);
-    int p = -1, rc;
+    int p = *pirq, rc;
 
     if (h.domain != 0) {
         dm_log(x->who, "xc_physdev_map_pirq_msi: segment %04x is not reachable "
@@ -212,8 +212,8 @@ static int xen_map_pirq_msi(Hypervisor *hv, PtBdf h, int entry, uint64_t table_b
     }
     rc = xen_rc(x, xc_physdev_map_pirq_msi(x->xch, x->domid, -1, &p, PT_DEVFN(h.dev, h.func),
                                            h.bus, entry, table_base),
-                "xc_physdev_map_pirq_msi", "bus=0x%x devfn=0x%x entry=%d table=0x%" PRIx64,
-                h.bus, PT_DEVFN(h.dev, h.func), entry, table_base);
+                "xc_physdev_map_pirq_msi", "pirq=%d bus=0x%x devfn=0x%x entry=%d table=0x%" PRIx64,
+                *pirq, h.bus, PT_DEVFN(h.dev, h.func), entry, table_base);
     if (rc == 0)
         *pirq = p;
     return rc;

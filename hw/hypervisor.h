@@ -53,7 +53,9 @@ typedef struct HypervisorOps {
     int (*unmap_ioport)(Hypervisor *hv, uint32_t gport, uint32_t mport, uint32_t n);
 
     /* A pirq for a host GSI (INTx) or for an MSI/MSI-X vector of a device
-     * (entry: MSI-X table entry, 0 for MSI; table_base: host table address). */
+     * (entry: MSI-X table entry, 0 for MSI; table_base: host table address).
+     * map_pirq_msi's *pirq is in/out: the guest's own pirq to map (a Xen
+     * HVM guest names one in its message, see pt-msi.h), or -1 for any. */
     int (*map_pirq)(Hypervisor *hv, int gsi, int *pirq);
     int (*map_pirq_msi)(Hypervisor *hv, PtBdf host, int entry,
                         uint64_t table_base, int *pirq);

@@ -2,7 +2,7 @@
  * Configuration-space emulation of a passed-through function (see the
  * header for the mask model).  Security semantics by default:
  *  - COMMAND decode bits are the guest's view only; host decode stays on
- *    (XSA-126).  Bus mastering goes through.
+ *    (XSA-126).  Bus mastering and INTx disable go through.
  *  - Every write is merged per byte, so a wide write never reaches a field
  *    it does not own (XSA-128).
  *  - MSI per-vector masking is hidden (XSA-129).
@@ -62,10 +62,11 @@ typedef struct RegDesc {
                       PCI_STATUS_SIG_SYSTEM_ERROR | PCI_STATUS_DETECTED_PARITY)
 
 static const RegDesc header_common[] = {
-    /* Decode is the guest's view (XSA-126); bus mastering is written through
-     * to the host but read from the shadow, so reading COMMAND costs no
-     * host access. */
-    { PCI_COMMAND, 2, 0xffff, CMD_GUEST_WR, 0, 0, HOOK_COMMAND, PCI_COMMAND_MASTER },
+    /* Decode is the guest's view (XSA-126); bus mastering and INTx disable
+     * are written through to the host (Xen leaves INTx to dom0 once MSI is
+     * on) but read from the shadow, so reading COMMAND costs no host access. */
+    { PCI_COMMAND, 2, 0xffff, CMD_GUEST_WR, 0, 0, HOOK_COMMAND,
+      PCI_COMMAND_MASTER | PCI_COMMAND_DISABLE_INTx },
     /* Error bits are live and cleared on the host; the list bit is ours. */
     { PCI_STATUS, 2, PCI_STATUS_CAP_LIST | 0x0007, STATUS_RW1C, STATUS_RW1C, 0, HOOK_NONE, 0 },
     { PCI_CACHE_LINE_SIZE, 1, 0xff, 0xff, 0, 0, HOOK_NONE, 0 },

@@ -116,10 +116,35 @@ static const FlagBit msi_flag_bits[] = {
     { true, PT_MSI_DATA_LEVEL, HV_MSI_TRIG_LEVEL },
 };
 
+/* Vector 0 is never an interrupt (0-15 are reserved): Xen reads it as "a
+ * pirq, named in the destination" (as QEMU's xen_pt does).  The delivery
+ * mode must be one Linux on Xen writes (3, or ExtINT since 6.1), neither
+ * valid for MSI, so that a half-written entry (data still 0) is not one. */
+static bool xen_pirq_message(uint32_t data)
+{
+    unsigned mode = data >> PT_MSI_DATA_MODE_SHIFT & PT_MSI_DATA_MODE_MASK;
+
+    return (data & PT_MSI_DATA_VECTOR_MASK) == 0 && (1u << mode & PT_MSI_XEN_PIRQ_MODES);
+}
+
+int pt_msi_guest_pirq(uint64_t addr, uint32_t data)
+{
+    if (!xen_pirq_message(data) ||
+        (uint32_t)addr >> PT_MSI_ADDR_BASE_SHIFT != PT_MSI_ADDR_BASE >> PT_MSI_ADDR_BASE_SHIFT ||
+        addr >> 32 & ~(uint64_t)PT_MSI_ADDR_EXT_DEST)
+        return -1;
+    int pirq = (int)((addr >> 32 & PT_MSI_ADDR_EXT_DEST) |
+                     (addr >> PT_MSI_ADDR_DEST_SHIFT & PT_MSI_ADDR_DEST_MASK));
+    return pirq > 0 ? pirq : -1;        /* 0: misprogrammed, not a pirq */
+}
+
 bool pt_msi_decode(uint64_t addr, uint32_t data, HvMsi *out)
 {
+    /* High address bits only as a pirq-based message's extended pirq. */
+    if (pt_msi_guest_pirq(addr, data) >= 0)
+        addr &= 0xffffffffu;
     if (addr >> PT_MSI_ADDR_BASE_SHIFT != PT_MSI_ADDR_BASE >> PT_MSI_ADDR_BASE_SHIFT)
-        return false;       /* also refuses any high address bits */
+        return false;       /* also refuses any other high address bits */
     *out = (HvMsi){
         .vector = (uint8_t)(data & PT_MSI_DATA_VECTOR_MASK),
         .dest = (uint32_t)(addr >> PT_MSI_ADDR_DEST_SHIFT) & PT_MSI_ADDR_DEST_MASK,
@@ -142,14 +167,23 @@ static bool msi_equal(const HvMsi *a, const HvMsi *b)
 
 /* ---- one vector in the hypervisor ---- */
 
-/* Map a pirq on first use, then bind, or update a live binding. */
-static int vec_set(PtMsi *m, Vec *v, int entry, uint64_t table_base, const HvMsi *want)
+static void vec_release(PtMsi *m, Vec *v);
+
+/* Map a pirq on first use (the guest's own when it names one: a new name
+ * maps again), then bind, or update a live binding. */
+static int vec_set(PtMsi *m, Vec *v, int entry, uint64_t table_base, const HvMsi *want,
+                   int guest_pirq)
 {
     int rc;
 
-    if (v->pirq < 0 && (rc = hv_map_pirq_msi(m->hv, m->host, entry, table_base, &v->pirq)) < 0) {
-        v->pirq = -1;
-        return rc;
+    if (v->pirq >= 0 && guest_pirq >= 0 && v->pirq != guest_pirq)
+        vec_release(m, v);
+    if (v->pirq < 0) {
+        v->pirq = guest_pirq;
+        if ((rc = hv_map_pirq_msi(m->hv, m->host, entry, table_base, &v->pirq)) < 0) {
+            v->pirq = -1;
+            return rc;
+        }
     }
     rc = v->bound ? hv_update_msi(m->hv, v->pirq, want) : hv_bind_msi(m->hv, v->pirq, want);
     if (rc < 0)
@@ -169,6 +203,47 @@ static void vec_release(PtMsi *m, Vec *v)
     if (v->pirq >= 0 && hv_unmap_pirq(m->hv, v->pirq) < 0)
         return;
     v->pirq = -1;
+}
+
+/* ---- the function's own enable bits ---- */
+
+/*
+ * Xen 4.17 programs the host's messages but leaves the function's enable
+ * bits to dom0's device model (its "split brain" model: dom0 enables MSI
+ * and disables INTx).  Left clear, the device keeps signalling INTx and no
+ * message arrives.  Set after the binding, cleared before it goes: the
+ * device never sends a message nothing is bound to.
+ */
+static void host_enable(PtMsi *m, unsigned reg, uint16_t bit, bool on)
+{
+    HostFunc *h = pt_func_host(m->fn);
+    uint8_t b[2];
+    int rc = host_func_read(h, reg, b, 2);
+
+    if (rc == 0) {
+        uint16_t v = (uint16_t)(b[0] | b[1] << 8);
+        uint16_t want = on ? v | bit : v & (uint16_t)~bit;
+        if (want == v)
+            return;
+        b[0] = (uint8_t)want;
+        b[1] = (uint8_t)(want >> 8);
+        rc = host_func_write(h, reg, b, 2);
+    }
+    if (rc < 0)
+        complain(m, "cannot %s %s on the host (%s)", on ? "enable" : "disable",
+                 reg == m->msi_cap + PCI_MSI_FLAGS ? "MSI" : "MSI-X", strerror(-rc));
+}
+
+static void msi_host_enable(PtMsi *m, bool on)
+{
+    if (m->msi_cap)
+        host_enable(m, m->msi_cap + PCI_MSI_FLAGS, PCI_MSI_FLAGS_ENABLE, on);
+}
+
+static void msix_host_enable(PtMsi *m, bool on)
+{
+    if (m->has_msix)
+        host_enable(m, m->x.cap + MSIX_FLAGS, PCI_MSIX_ENABLE, on);
 }
 
 /* ---- MSI ---- */
@@ -215,6 +290,7 @@ static void msi_apply(PtMsi *m)
     HvMsi base;
 
     if (!(ctrl & PCI_MSI_FLAGS_ENABLE)) {
+        msi_host_enable(m, false);
         msi_release(m);
         return;
     }
@@ -231,15 +307,18 @@ static void msi_apply(PtMsi *m)
         want.vector = (uint8_t)((base.vector & ~(n - 1)) | i);
         if (m->msi[i].bound && msi_equal(&m->msi[i].msi, &want))
             continue;
-        int rc = vec_set(m, &m->msi[i], (int)i, 0, &want);
+        int rc = vec_set(m, &m->msi[i], (int)i, 0, &want,
+                         i == 0 ? pt_msi_guest_pirq(addr, data) : -1);
         if (rc < 0) {
             complain(m, "MSI message %u: the hypervisor refused it (%s): MSI not delivered",
                      i, strerror(-rc));
+            msi_host_enable(m, false);
             msi_release(m);
             return;
         }
     }
     m->msi_n = n;
+    msi_host_enable(m, true);
 }
 
 /* ---- MSI-X ---- */
@@ -259,9 +338,13 @@ static uint64_t entry_addr(const Entry *e)
            (uint64_t)e->word[PT_MSIX_ENTRY_ADDR_HI / 4] << 32;
 }
 
+/* A Xen guest masks a pirq-based message through its event channel and
+ * never unmasks it in the table (Linux: pci_msi_ignore_mask), so its mask
+ * bit is left as it was at reset: not a mask. */
 static bool entry_masked(const Entry *e)
 {
-    return e->word[PT_MSIX_ENTRY_CTRL / 4] & PT_MSIX_ENTRY_MASKED;
+    return e->word[PT_MSIX_ENTRY_CTRL / 4] & PT_MSIX_ENTRY_MASKED &&
+           pt_msi_guest_pirq(entry_addr(e), e->word[PT_MSIX_ENTRY_DATA / 4]) < 0;
 }
 
 /*
@@ -296,7 +379,9 @@ static void entry_apply(PtMsi *m, unsigned i, const MsixState *s)
     want.table = s->table;
     if (e->v.bound && msi_equal(&e->v.msi, &want))
         return;
-    int rc = vec_set(m, &e->v, (int)i, m->host_table_base, &want);
+    int pirq = unmasking ? pt_msi_guest_pirq(entry_addr(e), e->word[PT_MSIX_ENTRY_DATA / 4])
+                         : e->v.pirq;
+    int rc = vec_set(m, &e->v, (int)i, m->host_table_base, &want, pirq);
     if (rc < 0)
         complain(m, "MSI-X entry %u: the hypervisor refused it (%s)", i, strerror(-rc));
 }
@@ -307,8 +392,12 @@ static void msix_apply(PtMsi *m)
         return;
     m->stirred = true;
     MsixState s = msix_state(m);
+    if (!s.enabled)
+        msix_host_enable(m, false);
     for (unsigned i = 0; i < m->x.nvec; i++)
         entry_apply(m, i, &s);
+    if (s.enabled)
+        msix_host_enable(m, true);
 }
 
 /* Power-on state of an entry: masked, nothing bound. */
@@ -491,6 +580,8 @@ static void ev_reset(PtMsi *m, int index)
     (void)index;
     if (!m->stirred)
         return;
+    msi_host_enable(m, false);
+    msix_host_enable(m, false);
     msi_release(m);
     msix_reset(m);
     m->stirred = any_held(m);
@@ -546,6 +637,8 @@ void pt_msi_free(PtMsi *m)
 {
     if (!m)
         return;
+    msi_host_enable(m, false);
+    msix_host_enable(m, false);
     msi_release(m);
     msix_reset(m);
     unsigned held = 0;

@@ -4,9 +4,19 @@
  * emulated MSI-X table; this module turns that into host pirqs bound to
  * the guest's vectors through hw/hypervisor.h.
  *
- * The hypervisor owns the host's MSI state (it programs the host's
- * address/data, enables and masks): no MSI or MSI-X write of the guest
- * ever reaches the host's config space or table (XSA-128, XSA-129).
+ * The hypervisor owns the host's messages (it programs the host's
+ * address/data and masks): no MSI or MSI-X address, data or mask of the
+ * guest reaches the host (XSA-128, XSA-129).  The function's MSI/MSI-X
+ * enable bits are set on the host once the binding is in place and cleared
+ * before it goes: Xen 4.17 leaves them to dom0.
+ *
+ * A Xen HVM guest with pirq-based MSI (Linux on Xen: "xen-pirq") names its
+ * own pirq in the message: vector 0, the pirq in the address's destination
+ * and extended-destination bits (Linux 6.1 sets delivery mode ExtINT, older
+ * ones 3; Xen and QEMU go by the vector).  That pirq is the one mapped,
+ * since Xen delivers to the guest's event channel bound to it.  Such a guest
+ * never unmasks the MSI-X entry (masking is the event channel's), so the
+ * entry's mask bit does not hold it back.
  *
  * MSI: enabling maps one pirq per enabled message (multiple-message enable:
  * 2^QSIZE, at most what the function can do; message i is map_pirq_msi
@@ -52,6 +62,10 @@
 #define PT_MSI_DATA_MODE_SHIFT  8
 #define PT_MSI_DATA_MODE_MASK   0x7u
 #define PT_MSI_DATA_LEVEL       (1u << 15)
+/* Xen's pirq-based MSI: vector 0, delivery mode 3 or ExtINT (7), the
+ * pirq's bits 7:0 in the destination, bits 31:8 in the high address. */
+#define PT_MSI_XEN_PIRQ_MODES   (1u << 3 | 1u << 7)
+#define PT_MSI_ADDR_EXT_DEST    0xffffff00u
 
 /* MSI-X table entry (PCI spec 6.8.2). */
 #define PT_MSIX_ENTRY_ADDR_LO   0
@@ -73,6 +87,8 @@ void pt_msi_free(PtMsi *m);
 /* Decode an x86 MSI address/data pair; false if the address is not an
  * interrupt message (0xfeexxxxx). */
 bool pt_msi_decode(uint64_t addr, uint32_t data, HvMsi *out);
+/* The pirq a Xen guest's pirq-based message names, or -1 for an ordinary one. */
+int pt_msi_guest_pirq(uint64_t addr, uint32_t data);
 
 /*
  * Trapped BAR pages (normally reached through pci_bus_mmio_read/write):

@@ -35,6 +35,7 @@ static void test_log_lines(void)
     g_assert_cmpint(hv_map_pirq(hv, 16, &pirq), ==, 0);
     g_assert_cmpint(pirq, ==, 16);
     g_assert_cmpint(hv_bind_intx(hv, pirq, PT_DEVFN(5, 0), 0), ==, 0);
+    pirq = -1;                                  /* any: the sim picks */
     g_assert_cmpint(hv_map_pirq_msi(hv, dev_a, 0, 0, &pirq), ==, 0);
     g_assert_cmpint(hv_bind_msi(hv, pirq, &msi), ==, 0);
     g_assert_cmpint(hv_iomem_permission(hv, 0xfe000, 4, true), ==, 0);
@@ -158,7 +159,7 @@ static void test_msi_pirq(void)
 {
     Hypervisor *hv = sim();
     HvMsi msi = { .vector = 0x40 }, moved = { .vector = 0x41, .dest = 1 };
-    int p0, p1, gsi_pirq;
+    int p0 = -1, p1 = -1, gsi_pirq;
     g_assert_cmpint(hv_map_pirq_msi(hv, dev_a, 0, 0xfe001000, &p0), ==, 0);
     g_assert_cmpint(hv_map_pirq_msi(hv, dev_a, 1, 0xfe001000, &p1), ==, 0);
     g_assert_cmpint(p0, !=, p1);

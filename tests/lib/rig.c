@@ -100,7 +100,7 @@ GBytes *rig_host_config(const Rig *rig, const char *bdf)
 
 uint8_t rig_header_host_changeable(unsigned offset, uint8_t before, uint8_t written)
 {
-    static const uint8_t header[] = { PCI_COMMAND_MASTER, 0, 0, 0xf9 };
+    static const uint8_t header[] = { PCI_COMMAND_MASTER, PCI_COMMAND_DISABLE_INTx >> 8, 0, 0xf9 };
 
     if (offset < PCI_COMMAND || offset >= PCI_COMMAND + 4)
         return 0xff;

@@ -36,8 +36,9 @@ GBytes *rig_host_config(const Rig *rig, const char *bdf);
 
 /*
  * The bits of a host COMMAND or STATUS byte (offset 4-7) a guest write may
- * change, stated apart from the emulation's tables: bus mastering, and the
- * STATUS error bits (0xf900), which the guest clears with a 1 and a
+ * change, stated apart from the emulation's tables: bus mastering and INTx
+ * disable (Xen leaves both to the device model: an INTx the guest disabled
+ * must stop on the host, or a shared line storms), and the STATUS error bits (0xf900), which the guest clears with a 1 and a
  * file-backed host keeps as written: set only where the guest wrote 1
  * (written; 0xff when unknown), or cleared.  0xff at other offsets.
  */

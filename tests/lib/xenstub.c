@@ -10,7 +10,8 @@
  *    channels) and refuses what Xen would refuse, recording each refusal as
  *    a violation; xenstub_check_clean() says what is left;
  *  - it hands out pirqs as Xen does for an HVM guest (GSI: lowest free from
- *    16; MSI: from the top), event channel ports, and the ioreq page
+ *    16; MSI: from the top, or the pirq the device model names: a guest's
+ *    own, for pirq-based MSI), event channel ports, and the ioreq page
  *    (memfd-backed shared memory) with vp_eport filled once the server is
  *    enabled;
  *  - a test acts as the guest through xenstub_ioreq_post()/_poll() (found
@@ -440,10 +441,16 @@ static int pirq_alloc(uint32_t dom, bool msi)
     return -1;
 }
 
+/* *pirq >= 0: that pirq (an HVM guest's own, for MSI), as Xen maps it. */
 static int pirq_new(uint32_t dom, int index, bool msi, uint32_t sbdf, int *pirq)
 {
     Pirq *slot = NULL;
-    int p = pirq_alloc(dom, msi);
+    int p = *pirq >= 0 ? *pirq : pirq_alloc(dom, msi);
+
+    if (*pirq >= STUB_NR_PIRQS)
+        return violation(EINVAL, "pirq %d beyond the domain's %d", *pirq, STUB_NR_PIRQS);
+    if (*pirq >= 0 && pirq_find(dom, *pirq))
+        return violation(EEXIST, "pirq %d already mapped", *pirq);
 
     for (int i = 0; i < STUB_MAX && !slot; i++)
         if (!pirqs[i].live)
@@ -489,8 +496,8 @@ int xc_physdev_map_pirq_msi(xc_interface *xch, uint32_t domid, int index, int *p
         if (assigned[i].live && assigned[i].dom == domid && assigned[i].a == sbdf)
             dev = &assigned[i];
     rc = !domain_ok(domid) ? violation(ESRCH, "no guest domain %u", domid)
-       : index != -1 || in != -1 || entry_nr < 0 ? violation(EINVAL, "map_pirq_msi index=%d "
-                                                             "pirq=%d entry=%d", index, in, entry_nr)
+       : index != -1 || in < -1 || entry_nr < 0 ? violation(EINVAL, "map_pirq_msi index=%d "
+                                                            "pirq=%d entry=%d", index, in, entry_nr)
        : !dev ? violation(ENODEV, "map_pirq_msi: 0x%x is not assigned to dom%u", sbdf, domid)
        : pirq_new(domid, -1, true, sbdf, pirq);
     stub_log("xc_physdev_map_pirq_msi dom=%u index=%d pirq=%d devfn=0x%x bus=0x%x entry=%d "

@@ -53,6 +53,7 @@
 #include "pass-through.h"
 #include "pci.h"
 #include "pt-guest.h"
+#include "pt-msi.h"
 #include "rig.h"
 #include "test-guest.h"
 
@@ -241,7 +242,8 @@ static void check_host(Target *t, unsigned lo, unsigned hi, const char *after)
     if (!t->fn || !memcmp(now, t->mirror, t->size))
         return;
     for (unsigned o = 0; o < t->size; o++) {
-        uint8_t allowed = o >= lo && o < hi ? pt_func_host_writable(t->fn, o) : 0;
+        uint8_t allowed = (o >= lo && o < hi ? pt_func_host_writable(t->fn, o) : 0) |
+                          pt_msi_host_enable_bits(t->fn, o);
         if ((now[o] ^ t->mirror[o]) & ~allowed)
             die("%s: after %s: host byte %#x changed 0x%02x -> 0x%02x, host-writable 0x%02x",
                 target_name(t), after, o, t->mirror[o], now[o], allowed);

@@ -671,6 +671,19 @@ unsigned pt_msi_bound(const PtMsi *m)
     return n;
 }
 
+uint8_t pt_msi_host_enable_bits(const PtFunc *fn, unsigned offset)
+{
+    unsigned msi = pt_func_find_cap(fn, PCI_CAP_ID_MSI);
+    PtMsixInfo x;
+    uint8_t bits = 0;
+
+    if (msi && offset == msi + PCI_MSI_FLAGS)
+        bits |= PCI_MSI_FLAGS_ENABLE;
+    if (pt_func_msix_info(fn, &x) == 0 && offset == x.cap + MSIX_FLAGS + 1)
+        bits |= PCI_MSIX_ENABLE >> 8;
+    return bits;
+}
+
 unsigned long pt_msi_bad_accesses(const PtMsi *m)
 {
     return m->bad;

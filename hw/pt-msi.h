@@ -99,6 +99,9 @@ int pt_msi_mmio_write(PtMsi *m, int bar, uint64_t offset, unsigned len, uint64_t
 
 /* For tests and fuzzers. */
 unsigned pt_msi_bound(const PtMsi *m);          /* live MSI + MSI-X bindings */
+/* Host bits at a config offset that this module itself sets or clears:
+ * the MSI and MSI-X enable bits (beyond pt_func_host_writable). */
+uint8_t pt_msi_host_enable_bits(const PtFunc *fn, unsigned offset);
 unsigned long pt_msi_bad_accesses(const PtMsi *m);
 
 #endif

@@ -55,6 +55,7 @@
 #include "pass-through.h"
 #include "pci.h"
 #include "pt-guest.h"
+#include "pt-msi.h"
 #include "rig.h"
 #include "simtree.h"
 #include "test-guest.h"
@@ -286,10 +287,10 @@ static void check_host(Target *t, unsigned lo, unsigned hi, const uint8_t *writt
             o += CHUNK - 1;     /* nothing changed in this chunk */
             continue;
         }
-        uint8_t allowed = 0;
+        uint8_t allowed = pt_msi_host_enable_bits(t->fn, o);
         if (o >= lo && o < hi)
-            allowed = pt_func_host_writable(t->fn, o) &
-                      rig_header_host_changeable(o, t->mirror[o], written ? written[o - lo] : 0xff);
+            allowed |= pt_func_host_writable(t->fn, o) &
+                       rig_header_host_changeable(o, t->mirror[o], written ? written[o - lo] : 0xff);
         if ((now[o] ^ t->mirror[o]) & ~allowed)
             die("%s: after %s: host byte %#x changed 0x%02x -> 0x%02x, allowed 0x%02x",
                 target_name(t), after, o, t->mirror[o], now[o], allowed);

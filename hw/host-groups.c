@@ -14,6 +14,7 @@
 #include <pci/pci.h>
 
 #include "host-groups.h"
+#include "host-assign.h"
 
 #define HOST_SYSFS_DEFAULT "/sys/bus/pci"
 #define PAGE_SHIFT_4K      12
@@ -117,6 +118,20 @@ static bool af_flr(const uint8_t *cfg, unsigned len)
 bool host_cfg_has_flr(const uint8_t *cfg, unsigned len)
 {
     return (exp_devcap(cfg, len) & PCI_EXP_DEVCAP_FLRESET) || af_flr(cfg, len);
+}
+
+static bool cap_flag_set(const uint8_t *cfg, unsigned len, uint8_t id, uint16_t bit)
+{
+    unsigned pos = host_cfg_find_cap(cfg, len, id);
+
+    return pos && pos + 4 <= len && (cfg16(cfg, pos + 2) & bit);
+}
+
+bool host_cfg_intx_quiet(const uint8_t *cfg, unsigned len)
+{
+    return (cfg16(cfg, PCI_COMMAND) & PCI_COMMAND_DISABLE_INTx) ||
+           cap_flag_set(cfg, len, PCI_CAP_ID_MSI, PCI_MSI_FLAGS_ENABLE) ||
+           cap_flag_set(cfg, len, PCI_CAP_ID_MSIX, PCI_MSIX_ENABLE);
 }
 
 static bool pm_soft_reset(const uint8_t *cfg, unsigned len)
@@ -225,6 +240,7 @@ static void read_config_facts(const char *dir, HostFuncFacts *f)
     f->bridge = (cfg[PCI_HEADER_TYPE] & 0x7f) == PCI_HEADER_TYPE_BRIDGE;
     f->secondary_bus = f->bridge ? cfg[PCI_SECONDARY_BUS] : -1;
     f->pin = cfg[PCI_INTERRUPT_PIN];
+    f->intx_quiet = host_cfg_intx_quiet(cfg, (unsigned)len);
     f->phantom_stride = host_cfg_phantom_stride(cfg, (unsigned)len, f->bdf.func);
 }
 
@@ -335,11 +351,20 @@ static bool shares_iommu(const HostFacts *facts, int i, int j, char *why, size_t
     return true;
 }
 
+/* A driver of dom0's own that has its function on MSI/MSI-X (or INTx off)
+ * has no handler on the line: nothing of dom0 shares it.  A function bound
+ * to a stub is some guest's, whose INTx use is not known here: it counts. */
+static bool dom0_leaves_line(const HostFuncFacts *f)
+{
+    return f->intx_quiet && f->driver[0] && !host_assign_is_stub(f->driver);
+}
+
 static bool shares_intx(const HostFacts *facts, int i, int j, char *why, size_t len)
 {
     const HostFuncFacts *a = &facts->f[i], *b = &facts->f[j];
 
-    if (!a->pin || !b->pin || a->irq <= 0 || a->irq != b->irq)
+    if (!a->pin || !b->pin || a->irq <= 0 || a->irq != b->irq ||
+        dom0_leaves_line(a) || dom0_leaves_line(b))
         return false;
     snprintf(why, len, "IRQ %d", a->irq);
     return true;

@@ -55,6 +55,10 @@ unsigned host_cfg_reset_methods(const uint8_t *cfg, unsigned len, bool alone_bel
 /* 8 >> DevCap phantom bits when the function number is below it, else 0. */
 unsigned host_cfg_phantom_stride(const uint8_t *cfg, unsigned len, uint8_t func);
 
+/* The function does not signal INTx: COMMAND's INTx disable, or MSI or
+ * MSI-X enabled, in its config space. */
+bool host_cfg_intx_quiet(const uint8_t *cfg, unsigned len);
+
 #define HOST_FACT_BARS 6
 
 /* What sysfs shows of one function, as far as grouping goes. */
@@ -67,6 +71,7 @@ typedef struct HostFuncFacts {
     bool bridge;                /* header type 1 */
     int secondary_bus;          /* bridges only, else -1 */
     uint8_t pin;                /* INTx pin, 0 none */
+    bool intx_quiet;            /* INTx disabled, or MSI/MSI-X enabled: it does not signal its line */
     int irq;                    /* sysfs irq where pin != 0 */
     uint64_t bar_base[HOST_FACT_BARS], bar_size[HOST_FACT_BARS];   /* memory BARs */
     unsigned phantom_stride;    /* 0: no phantom functions */

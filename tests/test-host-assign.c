@@ -719,6 +719,15 @@ static void test_xm_assignable(void)
     const char *guest_wide[] = { BUILDDIR "/qemu-dm", "-host-sysfs", tree, "-pci-strict",
                                  "strict_intx=0", "-pci", "00:1d.*@7", "-dry-run", NULL };
     expect(0, guest_wide, "0000:00:1d.7 -> 00:07.7\n", "allowed by strict_intx=0\n");
+    /* A dom0 driver with INTx disabled (as on MSI) has no handler on the
+     * line: HDA's IRQ 16 is no longer shared, ata_piix's IRQ 17 still is. */
+    uint8_t hda_hi;
+    simtree_peek(tree, "0000:00:1b.0", PCI_COMMAND + 1, &hda_hi, 1);
+    uint8_t hda_quiet = hda_hi | PCI_COMMAND_DISABLE_INTx >> 8;
+    simtree_poke(tree, "0000:00:1b.0", PCI_COMMAND + 1, &hda_quiet, 1);
+    qemu_dm_dry_run(tree, 2, "qemu-dm: 00:1d.*@7: 0000:00:1d.1 shares an INTx line with "
+                    "0000:00:1f.2 (IRQ 17) which is in use by dom0 (ata_piix)\n");
+    simtree_poke(tree, "0000:00:1b.0", PCI_COMMAND + 1, &hda_hi, 1);
     /* A guest has 1d.1: nothing is given back, and the reason says who has it. */
     put_backend(h, 2, bdf(0, 0x1d, 1));
     expect(1, XM("pci-assignable-remove", "-r", "0000:00:1d.*"), NULL,

@@ -89,6 +89,17 @@ void simtree_poke(const char *dir, const char *bdf, unsigned offset, const void 
         g_error("%s: cannot write it back", path);
 }
 
+void simtree_peek(const char *dir, const char *bdf, unsigned offset, void *bytes, size_t len)
+{
+    g_autofree char *path = g_build_filename(dir, "devices", bdf, "config", NULL);
+    g_autofree char *text = NULL;
+    gsize size;
+
+    if (!g_file_get_contents(path, &text, &size, NULL) || offset + len > size)
+        g_error("%s: cannot read %zu bytes at 0x%x", path, len, offset);
+    memcpy(bytes, text + offset, len);
+}
+
 void simtree_all_ones(const char *dir, const char *bdf)
 {
     g_autofree char *path = g_build_filename(dir, "devices", bdf, "config", NULL);

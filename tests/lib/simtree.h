@@ -22,6 +22,8 @@ char *simtree_build_path(const char *path, bool all_assignable);
 void simtree_poke(const char *dir, const char *bdf, unsigned offset, const void *bytes,
                   size_t len);
 void simtree_all_ones(const char *dir, const char *bdf);
+/* The bytes of a function's config file at offset. */
+void simtree_peek(const char *dir, const char *bdf, unsigned offset, void *bytes, size_t len);
 
 /* Remove a tree made by simtree_build. */
 void simtree_remove(char *dir);

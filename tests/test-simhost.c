@@ -16,6 +16,7 @@
 
 #include "dm-log.h"
 #include "host-dump.h"
+#include "simtree.h"
 
 #define HOSTS     SRCDIR "/tests/data/hosts"
 #define BAD       HOSTS "/bad"
@@ -319,6 +320,27 @@ static void test_resource_lines(void)
     g_free(text);
     g_free(path);
     sim_teardown(&sim);
+}
+
+/* A bridge's subsystem IDs live in its Subsystem ID capability (the ICH7-M
+ * root ports: [90], 1458:1999), an endpoint's in the header (1458:1466 on
+ * the HDA): sysfs shows each as Linux reads it. */
+static void test_subsystem_ids(void)
+{
+    static const struct { const char *bdf, *file, *want; } cases[] = {
+        { "0000:00:1c.0", "subsystem_vendor", "0x1458\n" },
+        { "0000:00:1c.0", "subsystem_device", "0x1999\n" },
+        { "0000:00:1b.0", "subsystem_device", "0x1466\n" },
+    };
+    g_autofree char *tree = simtree_build("gigabyte-ich7m-rootports.lspci", false);
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *path = g_build_filename(tree, "devices", cases[i].bdf, cases[i].file, NULL);
+        g_autofree char *text = NULL;
+        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+        g_assert_cmpstr(text, ==, cases[i].want);
+    }
+    simtree_remove(g_steal_pointer(&tree));
 }
 
 static void test_files(void)
@@ -982,6 +1004,7 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/simhost/resource-lines", test_resource_lines);
     g_test_add_func("/simhost/files", test_files);
+    g_test_add_func("/simhost/subsystem-ids", test_subsystem_ids);
     g_test_add_func("/simhost/parse-forms", test_parse_forms);
     g_test_add_func("/simhost/pasted/parse", test_pasted);
     g_test_add_func("/simhost/pasted/cli", test_pasted_cli);

@@ -118,20 +118,13 @@ static int write_text(SimCtx *c, int dirfd, const char *rel, const char *file,
     return write_file(c, dirfd, rel, file, buf, (size_t)n, 0444);
 }
 
-/* Offset of the bridge's Subsystem ID capability, 0 if none. */
+/* Offset of the bridge's Subsystem ID capability (its IDs inside the
+ * dump), 0 if none. */
 static unsigned find_ssvid_cap(const DumpFunc *fn)
 {
-    unsigned pos = fn->config[PCI_CAPABILITY_LIST] & ~3u;
+    unsigned pos = host_cfg_find_cap(fn->config, fn->config_len, PCI_CAP_ID_SSVID);
 
-    if (!(cfg16(fn, PCI_STATUS) & PCI_STATUS_CAP_LIST))
-        return 0;
-    /* 48 hops at most: a capability list cannot be longer, loops end here. */
-    for (int hops = 0; hops < 48 && pos >= 0x40 && pos + 8 <= fn->config_len; hops++) {
-        if (fn->config[pos + PCI_CAP_LIST_ID] == PCI_CAP_ID_SSVID)
-            return pos;
-        pos = fn->config[pos + PCI_CAP_LIST_NEXT] & ~3u;
-    }
-    return 0;
+    return pos && pos + 8 <= fn->config_len ? pos : 0;
 }
 
 /* Where the subsystem IDs live: by header type, as Linux reads them. */

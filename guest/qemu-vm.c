@@ -1,11 +1,10 @@
 /*
  * qemu-system-x86_64 as a real guest for qemu-dm.  See qemu-vm.h.
  *
- * QMP runs over a socketpair whose other end QEMU gets as an inherited fd
- * (-chardev socket,fd=N): connected from the start, no path, nothing to
- * poll.  Commands go out one at a time from a queue; each has a timeout.
- * QMP replies are one JSON object per line; the few keys needed ("id",
- * "desc", "event", "device") are picked out of the line.
+ * QMP (guest/qmp.c) runs over a socketpair whose other end QEMU gets as an
+ * inherited fd (-chardev socket,fd=N): connected from the start, no path,
+ * nothing to poll.  Hot-plug is guest/qemu-hotplug.c's, with one
+ * x-pci-proxy-dev per function.
  */
 #include "qemu-vm.h"
 
@@ -21,35 +20,12 @@
 #include <unistd.h>
 
 #include "mpqemu.h"
+#include "qemu-hotplug.h"
+#include "qmp.h"
 
-#define QMP_TIMEOUT_S     10    /* a command's reply */
-#define EJECT_TIMEOUT_S   30    /* the guest's ACPI eject after device_del */
 #define STOP_TIMEOUT_S    5     /* QEMU's exit after SIGTERM, then SIGKILL */
 #define FIRST_CHILD_FD    10    /* where inherited fds start in QEMU */
 #define QBOOT_ROM         "/usr/share/qemu/qboot.rom"
-
-typedef struct QmpCmd QmpCmd;
-typedef void (*QmpDoneFn)(QemuVm *vm, QmpCmd *cmd, const char *error);
-
-struct QmpCmd {
-    char *json;                 /* without the id */
-    char *what;                 /* "device_add pt08_1", for messages */
-    int fd;                     /* sent with the command (getfd), or -1 */
-    QmpDoneFn done;
-    unsigned slot;
-    bool last;                  /* the last command of a slot's plug */
-};
-
-typedef enum SlotState { SLOT_EMPTY, SLOT_PLUGGING, SLOT_IN, SLOT_REMOVING } SlotState;
-
-typedef struct VmSlot {
-    SlotState state;
-    int nfuncs;
-    int open_at_del;            /* sockets open when device_del went out */
-    guint eject_timer;
-    QemuVmEjectFn eject_done;   /* who asked for the eject, if anyone */
-    void *eject_opaque;
-} VmSlot;
 
 struct QemuVm {
     QemuVmConfig cfg;
@@ -66,15 +42,9 @@ struct QemuVm {
     int readers;                /* console and stderr readers still going */
     FILE *console;
 
-    int qmp_fd;
-    guint qmp_watch;
-    GString *qmp_in;
-    GQueue qmp_queue;           /* QmpCmd: waiting to be sent */
-    QmpCmd *qmp_inflight;
-    unsigned qmp_next_id;
-    guint qmp_timer;
-
-    VmSlot slots[PCI_BUS_SLOTS];
+    Qmp *qmp;
+    QemuHotplug *hp;
+    int open_at_del[PCI_BUS_SLOTS];     /* sockets open when device_del went out */
 };
 
 static void G_GNUC_PRINTF(1, 2) say(const char *fmt, ...)
@@ -88,452 +58,78 @@ static void G_GNUC_PRINTF(1, 2) say(const char *fmt, ...)
     g_free(msg);
 }
 
-static void dev_id(char *buf, size_t len, uint8_t devfn)
-{
-    snprintf(buf, len, "pt%02x_%x", PT_SLOT(devfn), PT_FUNC(devfn));
-}
-
-/* Functions of slot in plug order: 1..7 first, function 0 last. */
-static int slot_devfns(QemuVm *vm, unsigned slot, uint8_t out[PCI_BUS_FUNCS])
-{
-    int n = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < pt_guest_count(vm->guest); i++) {
-            uint8_t d = pt_guest_func_at(vm->guest, i)->vdevfn;
-            if (PT_SLOT(d) == slot && (PT_FUNC(d) == 0) == (pass == 1))
-                out[n++] = d;
-        }
-    return n;
-}
-
 /* "-device" value for one function; fd is a number (boot) or a name (QMP getfd). */
 static char *device_opts(uint8_t devfn, const char *fd, bool multi)
 {
     char id[16];
-    dev_id(id, sizeof(id), devfn);
+    qemu_hotplug_dev_id(id, sizeof(id), devfn);
     return g_strdup_printf("x-pci-proxy-dev,id=%s,fd=%s,addr=%02x.%x%s", id, fd,
                            PT_SLOT(devfn), PT_FUNC(devfn),
                            multi && PT_FUNC(devfn) == 0 ? ",multifunction=on" : "");
 }
 
-/* ------------------------------------------------------------ QMP */
-
-static void qmp_send_next(QemuVm *vm);
-static void plug_done(QemuVm *vm, QmpCmd *c, const char *error);
-
-static void qmp_cmd_free(QmpCmd *c)
-{
-    if (c->fd >= 0)
-        close(c->fd);
-    g_free(c->json);
-    g_free(c->what);
-    g_free(c);
-}
-
-static void qmp_finish(QemuVm *vm, const char *error)
-{
-    QmpCmd *c = vm->qmp_inflight;
-    vm->qmp_inflight = NULL;
-    if (vm->qmp_timer)
-        g_source_remove(vm->qmp_timer);
-    vm->qmp_timer = 0;
-    if (c && c->done)
-        c->done(vm, c, error);
-    else if (c && error)
-        say("QEMU refused %s: %s", c->what, error);
-    if (c)
-        qmp_cmd_free(c);
-    qmp_send_next(vm);
-}
-
-static gboolean qmp_timeout(gpointer opaque)
-{
-    QemuVm *vm = opaque;
-    vm->qmp_timer = 0;
-    qmp_finish(vm, "no reply within " G_STRINGIFY(QMP_TIMEOUT_S) " s");
-    return G_SOURCE_REMOVE;
-}
-
-/* One command on the wire, with its fd as SCM_RIGHTS if it has one. */
-static int qmp_write(QemuVm *vm, QmpCmd *c)
-{
-    char *line = g_strdup_printf("%.*s, \"id\": %u}\n", (int)strlen(c->json) - 1, c->json,
-                                 ++vm->qmp_next_id);
-    struct iovec iov = { line, strlen(line) };
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-    if (c->fd >= 0) {
-        memset(&ctl, 0, sizeof(ctl));
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = sizeof(ctl.buf);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &c->fd, sizeof(int));
-    }
-    ssize_t n = sendmsg(vm->qmp_fd, &mh, MSG_NOSIGNAL);
-    int rc = n == (ssize_t)iov.iov_len ? 0 : -EIO;
-    g_free(line);
-    if (c->fd >= 0) {       /* QEMU has its own copy now */
-        close(c->fd);
-        c->fd = -1;
-    }
-    return rc;
-}
-
-static void qmp_send_next(QemuVm *vm)
-{
-    while (!vm->qmp_inflight && vm->qmp_fd >= 0 && !g_queue_is_empty(&vm->qmp_queue)) {
-        vm->qmp_inflight = g_queue_pop_head(&vm->qmp_queue);
-        if (qmp_write(vm, vm->qmp_inflight) < 0) {
-            qmp_finish(vm, "the QMP socket is closed");
-            return;
-        }
-        vm->qmp_timer = g_timeout_add_seconds(QMP_TIMEOUT_S, qmp_timeout, vm);
-    }
-}
-
-static void qmp_queue(QemuVm *vm, char *json, char *what, int fd, QmpDoneFn done,
-                      unsigned slot, bool last)
-{
-    QmpCmd *c = g_new0(QmpCmd, 1);
-    *c = (QmpCmd){ .json = json, .what = what, .fd = fd, .done = done, .slot = slot,
-                   .last = last };
-    g_queue_push_tail(&vm->qmp_queue, c);
-    qmp_send_next(vm);
-}
-
-/* The JSON string or number after the last "key": in line, or NULL. */
-static char *json_pick(const char *line, const char *key)
-{
-    char *pat = g_strdup_printf("\"%s\":", key);
-    const char *p = NULL;
-    for (const char *q = strstr(line, pat); q; q = strstr(q + 1, pat))
-        p = q;
-    p = p ? p + strlen(pat) : NULL;
-    g_free(pat);
-    while (p && *p == ' ')
-        p++;
-    if (!p)
-        return NULL;
-    if (*p != '"')
-        return g_strndup(p, strspn(p, "-0123456789"));
-    GString *s = g_string_new(NULL);
-    for (p++; *p && *p != '"'; p++) {
-        if (*p == '\\' && p[1])
-            p++;
-        g_string_append_c(s, *p);
-    }
-    return g_string_free(s, FALSE);
-}
-
-static void slot_removed(QemuVm *vm, unsigned slot, const char *how);
-static void eject_answer(QemuVm *vm, unsigned slot, const char *failure);
-
-static void qmp_event(QemuVm *vm, const char *line)
-{
-    g_autofree char *event = json_pick(line, "event");
-    g_autofree char *device = json_pick(line, "device");
-    unsigned slot, fn;
-
-    if (!event || strcmp(event, "DEVICE_DELETED") || !device)
-        return;
-    if (sscanf(device, "pt%2x_%1x", &slot, &fn) != 2 || fn != 0 || slot >= PCI_BUS_SLOTS)
-        return;
-    if (vm->slots[slot].state == SLOT_REMOVING) {
-        slot_removed(vm, slot, "removed from the guest");
-        eject_answer(vm, slot, NULL);
-    } else if (vm->slots[slot].state == SLOT_IN) {
-        /* The guest ejected it unasked, or after the wait for it ended:
-         * the device is gone from QEMU, so qemu-dm lets go of it too. */
-        PtError err;
-        slot_removed(vm, slot, "ejected by the guest");
-        pt_guest_detach_slot(vm->guest, slot, &err);
-    }
-}
-
-static void qmp_line(QemuVm *vm, const char *line)
-{
-    if (strstr(line, "\"QMP\":"))
-        return;                             /* the greeting */
-    if (strstr(line, "\"event\":")) {
-        qmp_event(vm, line);
-        return;
-    }
-    g_autofree char *id = json_pick(line, "id");
-    if (!vm->qmp_inflight || !id || strtoul(id, NULL, 10) != vm->qmp_next_id)
-        return;
-    if (strstr(line, "\"return\":")) {
-        qmp_finish(vm, NULL);
-        return;
-    }
-    g_autofree char *desc = json_pick(line, "desc");
-    qmp_finish(vm, desc ? desc : "error");
-}
-
-static void qmp_close(QemuVm *vm)
-{
-    if (vm->qmp_watch)
-        g_source_remove(vm->qmp_watch);
-    vm->qmp_watch = 0;
-    if (vm->qmp_fd >= 0)
-        close(vm->qmp_fd);
-    vm->qmp_fd = -1;
-    if (vm->qmp_inflight)
-        qmp_finish(vm, "QEMU is gone");
-    QmpCmd *c;
-    while ((c = g_queue_pop_head(&vm->qmp_queue)))
-        qmp_cmd_free(c);
-}
-
-static gboolean qmp_readable(gint fd, GIOCondition cond, gpointer opaque)
-{
-    QemuVm *vm = opaque;
-    char buf[4096];
-    (void)cond;
-
-    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return G_SOURCE_CONTINUE;
-    if (n <= 0) {
-        vm->qmp_watch = 0;
-        qmp_close(vm);
-        return G_SOURCE_REMOVE;
-    }
-    g_string_append_len(vm->qmp_in, buf, n);
-    char *nl;
-    while ((nl = memchr(vm->qmp_in->str, '\n', vm->qmp_in->len))) {
-        *nl = '\0';
-        qmp_line(vm, vm->qmp_in->str);
-        g_string_erase(vm->qmp_in, 0, nl - vm->qmp_in->str + 1);
-    }
-    return G_SOURCE_CONTINUE;
-}
-
 /* ------------------------------------------------------------ hot-plug */
 
-/* Drop the slot's commands still queued (a refused plug goes no further). */
-static void drop_queued(QemuVm *vm, unsigned slot)
+/* One x-pci-proxy-dev per function, each with its socket (getfd first). */
+static int plug_slot(void *opaque, QemuHotplug *hp, unsigned slot, char *why, size_t len)
 {
-    for (GList *l = vm->qmp_queue.head, *next; l; l = next) {
-        QmpCmd *c = l->data;
-        next = l->next;
-        if (c->done != plug_done || c->slot != slot)
-            continue;
-        g_queue_delete_link(&vm->qmp_queue, l);
-        qmp_cmd_free(c);
-    }
-}
-
-/*
- * A refused plug: the rest of the slot's commands are dropped and its
- * sockets closed.  Functions QEMU already took stay hidden there (no
- * function 0) until the slot is removed; qemu-dm keeps the slot attached.
- */
-static void plug_done(QemuVm *vm, QmpCmd *c, const char *error)
-{
-    VmSlot *s = &vm->slots[c->slot];
-    if (error) {
-        /* Nothing stays half-attached: the guest never got the slot, so
-         * qemu-dm lets go of it too (sockets, mappings, assignment). */
-        PtError err;
-        unsigned slot = c->slot;
-        drop_queued(vm, slot);
-        mpq_close_slot(vm->mpq, slot);
-        s->state = SLOT_EMPTY;
-        pt_guest_detach_slot(vm->guest, slot, &err);
-        say("QEMU refused %s: %s; slot %02x detached again", c->what, error, slot);
-        return;
-    }
-    if (c->last && s->state == SLOT_PLUGGING) {
-        s->state = SLOT_IN;
-        say("slot %02x: %d function%s plugged into the guest", c->slot, s->nfuncs,
-            s->nfuncs == 1 ? "" : "s");
-    }
-}
-
-static void slot_insert(QemuVm *vm, unsigned slot)
-{
+    QemuVm *vm = opaque;
     uint8_t devfns[PCI_BUS_FUNCS];
-    int n = slot_devfns(vm, slot, devfns);
-    VmSlot *s = &vm->slots[slot];
+    int peers[PCI_BUS_FUNCS];
+    int n = qemu_hotplug_slot_devfns(vm->guest, slot, devfns);
 
-    s->state = SLOT_PLUGGING;
-    s->nfuncs = n;
+    for (int i = 0; i < n; i++) {
+        int rc = mpq_channel_open(vm->mpq, devfns[i], &peers[i]);
+        if (rc < 0) {
+            snprintf(why, len, "no socket for %02x.%x: %s", slot, PT_FUNC(devfns[i]),
+                     g_strerror(-rc));
+            while (i-- > 0)
+                close(peers[i]);
+            mpq_close_slot(vm->mpq, slot);
+            return rc;
+        }
+    }
     for (int i = 0; i < n; i++) {
         char id[16];
-        int peer, rc = mpq_channel_open(vm->mpq, devfns[i], &peer);
-        dev_id(id, sizeof(id), devfns[i]);
-        if (rc < 0) {
-            say("slot %02x: no socket for %s: %s", slot, id, g_strerror(-rc));
-            s->state = SLOT_EMPTY;
-            return;
-        }
-        qmp_queue(vm, g_strdup_printf("{\"execute\": \"getfd\", \"arguments\": "
-                                      "{\"fdname\": \"%s\"}}", id),
-                  g_strdup_printf("getfd %s", id), peer, plug_done, slot, false);
+        qemu_hotplug_dev_id(id, sizeof(id), devfns[i]);
         g_autofree char *opts = device_opts(devfns[i], id, n > 1);
-        GString *json = g_string_new("{\"execute\": \"device_add\", \"arguments\": {"
-                                     "\"driver\": \"x-pci-proxy-dev\"");
-        /* "k=v,k=v" after the driver -> JSON members */
-        g_auto(GStrv) kv = g_strsplit(strchr(opts, ',') + 1, ",", -1);
-        for (int k = 0; kv[k]; k++) {
-            char *eq = strchr(kv[k], '=');
-            *eq = '\0';
-            g_string_append_printf(json, ", \"%s\": \"%s\"", kv[k], eq + 1);
-        }
-        g_string_append(json, "}}");
-        qmp_queue(vm, g_string_free(json, FALSE), g_strdup_printf("device_add %s", id), -1,
-                  plug_done, slot, i == n - 1);
+        qemu_hotplug_add(hp, slot, devfns[i], opts, peers[i], i == n - 1);
     }
+    return n;
 }
 
-static gboolean eject_timeout(gpointer opaque);
-
-static void slot_removed(QemuVm *vm, unsigned slot, const char *how)
+static void unplugging(void *opaque, unsigned slot)
 {
-    VmSlot *s = &vm->slots[slot];
-    if (s->eject_timer)
-        g_source_remove(s->eject_timer);
-    s->eject_timer = 0;
-    int hung_up = s->open_at_del - mpq_open_channels(vm->mpq, slot);
+    QemuVm *vm = opaque;
+    vm->open_at_del[slot] = mpq_open_channels(vm->mpq, slot);
+}
+
+static void released(void *opaque, unsigned slot, const char *how)
+{
+    QemuVm *vm = opaque;
+    int hung_up = vm->open_at_del[slot] - mpq_open_channels(vm->mpq, slot);
     int closed = mpq_close_slot(vm->mpq, slot);
-    s->state = SLOT_EMPTY;
-    say("slot %02x: %s; sockets released: %d closed by QEMU, %d by qemu-dm, %d open",
-        slot, how, hung_up, closed, mpq_open_channels(vm->mpq, slot));
+
+    vm->open_at_del[slot] = 0;
+    if (how)
+        say("slot %02x: %s; sockets released: %d closed by QEMU, %d by qemu-dm, %d open",
+            slot, how, hung_up, closed, mpq_open_channels(vm->mpq, slot));
 }
 
-/* Tell whoever asked for the eject of slot, once. */
-static void eject_answer(QemuVm *vm, unsigned slot, const char *failure)
-{
-    VmSlot *s = &vm->slots[slot];
-    QemuVmEjectFn done = s->eject_done;
-
-    s->eject_done = NULL;
-    if (done)
-        done(s->eject_opaque, slot, failure);
-}
-
-/* An asked-for eject that did not happen: the device is still in QEMU and
- * the guest, so the slot stays in with its sockets. */
-static void eject_refused(QemuVm *vm, unsigned slot, const char *why)
-{
-    VmSlot *s = &vm->slots[slot];
-
-    if (s->eject_timer)
-        g_source_remove(s->eject_timer);
-    s->eject_timer = 0;
-    s->state = SLOT_IN;
-    say("slot %02x: not ejected (%s); it stays in the guest", slot, why);
-    eject_answer(vm, slot, why);
-}
-
-typedef struct EjectWait {
-    QemuVm *vm;
-    unsigned slot;
-} EjectWait;
-
-static gboolean eject_timeout(gpointer opaque)
-{
-    EjectWait *w = opaque;
-    w->vm->slots[w->slot].eject_timer = 0;
-    if (w->vm->slots[w->slot].eject_done) {
-        eject_refused(w->vm, w->slot,
-                      "the guest did not eject it within " G_STRINGIFY(EJECT_TIMEOUT_S) " s");
-        return G_SOURCE_REMOVE;
-    }
-    slot_removed(w->vm, w->slot,
-                 "the guest did not eject it within " G_STRINGIFY(EJECT_TIMEOUT_S) " s");
-    return G_SOURCE_REMOVE;
-}
-
-static void unplug_done(QemuVm *vm, QmpCmd *c, const char *error)
-{
-    if (!error)
-        return;         /* DEVICE_DELETED follows once the guest ejected */
-    say("QEMU refused %s: %s", c->what, error);
-    if (vm->slots[c->slot].state != SLOT_REMOVING)
-        return;
-    if (vm->slots[c->slot].eject_done) {
-        g_autofree char *why = g_strdup_printf("QEMU refused %s: %s", c->what, error);
-        eject_refused(vm, c->slot, why);
-    } else {
-        slot_removed(vm, c->slot, "not removed by QEMU");
-    }
-}
-
-/* device_del of function 0; DEVICE_DELETED or the timer ends the wait. */
-static void start_unplug(QemuVm *vm, unsigned slot)
-{
-    VmSlot *s = &vm->slots[slot];
-    char id[16];
-
-    dev_id(id, sizeof(id), PT_DEVFN(slot, 0));
-    s->state = SLOT_REMOVING;
-    s->open_at_del = mpq_open_channels(vm->mpq, slot);
-    EjectWait *w = g_new(EjectWait, 1);
-    *w = (EjectWait){ vm, slot };
-    s->eject_timer = g_timeout_add_seconds_full(G_PRIORITY_DEFAULT, EJECT_TIMEOUT_S,
-                                                eject_timeout, w, g_free);
-    qmp_queue(vm, g_strdup_printf("{\"execute\": \"device_del\", \"arguments\": "
-                                  "{\"id\": \"%s\"}}", id),
-              g_strdup_printf("device_del %s", id), -1, unplug_done, slot, false);
-}
-
-static void slot_remove(QemuVm *vm, unsigned slot)
-{
-    VmSlot *s = &vm->slots[slot];
-
-    if (mpq_open_channels(vm->mpq, slot) == 0 && s->state == SLOT_EMPTY)
-        return;
-    if (s->state == SLOT_REMOVING) {
-        /* Detached while an asked-for eject is under way: that device_del
-         * completes the removal; nobody waits for the answer any more. */
-        s->eject_done = NULL;
-        return;
-    }
-    start_unplug(vm, slot);
-}
+static const QemuHotplugOps vm_hotplug_ops = {
+    .plug = plug_slot, .unplugging = unplugging, .released = released,
+};
 
 int qemu_vm_request_eject(QemuVm *vm, unsigned vslot, QemuVmEjectFn done, void *opaque)
 {
-    if (vslot >= PCI_BUS_SLOTS)
-        return -EINVAL;
-    VmSlot *s = &vm->slots[vslot];
-    if (vm->exited || vm->qmp_fd < 0)
+    if (vm->exited)
         return -ENOTCONN;
-    if (s->state == SLOT_REMOVING)
-        return -EBUSY;
-    if (s->state == SLOT_EMPTY)
-        return -ENOENT;
-    s->eject_done = done;
-    s->eject_opaque = opaque;
-    start_unplug(vm, vslot);
-    return 0;
+    return qemu_hotplug_request_eject(vm->hp, vslot, done, opaque);
 }
 
-static void on_slot(void *opaque, unsigned vslot, bool inserted)
+static void on_qmp_event(void *opaque, const char *event, const char *line)
 {
-    QemuVm *vm = opaque;
-
-    if (vslot >= PCI_BUS_SLOTS)
-        return;
-    if (vm->exited || vm->qmp_fd < 0) {
-        say("slot %02x %s while QEMU is not running: no guest sees it", vslot,
-            inserted ? "inserted" : "removed");
-        if (!inserted)
-            mpq_close_slot(vm->mpq, vslot);
-        return;
-    }
-    if (inserted)
-        slot_insert(vm, vslot);
-    else
-        slot_remove(vm, vslot);
+    qemu_hotplug_event(((QemuVm *)opaque)->hp, event, line);
 }
 
 /* ------------------------------------------------------------ QEMU's output */
@@ -633,15 +229,8 @@ static void on_exited(GObject *src, GAsyncResult *res, gpointer opaque)
     QemuVm *vm = opaque;
     vm->exited = true;
     describe_exit(vm);
-    qmp_close(vm);
-    for (unsigned s = 0; s < PCI_BUS_SLOTS; s++) {
-        if (vm->slots[s].eject_timer)
-            g_source_remove(vm->slots[s].eject_timer);
-        vm->slots[s].eject_timer = 0;
-        vm->slots[s].state = SLOT_EMPTY;
-        mpq_close_slot(vm->mpq, s);
-        eject_answer(vm, s, "QEMU is gone");
-    }
+    qmp_close(vm->qmp);
+    qemu_hotplug_gone(vm->hp);
     if (!vm->stopping && vm->on_exit)
         vm->on_exit(vm->opaque, vm->failed);
 }
@@ -661,18 +250,10 @@ QemuVm *qemu_vm_new(const QemuVmConfig *cfg, PtGuest *guest, PciBus *bus,
     vm->bus = bus;
     vm->on_exit = on_exit;
     vm->opaque = opaque;
-    vm->qmp_fd = -1;
-    vm->qmp_in = g_string_new(NULL);
     vm->cancel = g_cancellable_new();
-    g_queue_init(&vm->qmp_queue);
     vm->mpq = mpq_server_new(guest, bus, cfg->sysfs_root);
+    vm->hp = qemu_hotplug_new("qemu-vm", guest, &vm_hotplug_ops, vm);
     return vm;
-}
-
-/* A QEMU that fails this early is reported once, by its exit. */
-static void qmp_greeted(QemuVm *vm, QmpCmd *c, const char *error)
-{
-    (void)vm, (void)c, (void)error;
 }
 
 static int image_files(QemuVm *vm, char **kernel, char **initrd, char *why, size_t len)
@@ -731,7 +312,7 @@ static int boot_devices(QemuVm *vm, GSubprocessLauncher *l, GPtrArray *argv, int
 {
     for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++) {
         uint8_t devfns[PCI_BUS_FUNCS];
-        int n = slot_devfns(vm, slot, devfns);
+        int n = qemu_hotplug_slot_devfns(vm->guest, slot, devfns);
         if (n == 0 || !(pci_bus_slot_funcs(vm->bus, slot) & 1))
             continue;       /* no function 0: invisible, as on the bus */
         for (int i = 0; i < n; i++) {
@@ -747,7 +328,7 @@ static int boot_devices(QemuVm *vm, GSubprocessLauncher *l, GPtrArray *argv, int
             g_ptr_array_add(argv, g_strdup("-device"));
             g_ptr_array_add(argv, device_opts(devfns[i], fd, n > 1));
         }
-        vm->slots[slot] = (VmSlot){ .state = SLOT_IN, .nfuncs = n };
+        qemu_hotplug_slot_in(vm->hp, slot, n);
     }
     return 0;
 }
@@ -802,14 +383,12 @@ int qemu_vm_start(QemuVm *vm, char *why, size_t len)
     int n = mpq_open_channels(vm->mpq, -1);
     say("booting %s/vmlinuz under QEMU (pid %s), %d function socket%s", vm->image_dir,
         pid ? pid : "gone", n, n == 1 ? "" : "s");
-    vm->qmp_fd = sv[0];
-    vm->qmp_watch = g_unix_fd_add(vm->qmp_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, qmp_readable, vm);
-    qmp_queue(vm, g_strdup("{\"execute\": \"qmp_capabilities\"}"),
-              g_strdup("qmp_capabilities"), -1, qmp_greeted, 0, false);
+    vm->qmp = qmp_new(sv[0], on_qmp_event, NULL, vm);
+    qemu_hotplug_set_qmp(vm->hp, vm->qmp);
     reader_start(vm, g_subprocess_get_stdout_pipe(vm->proc), true);
     reader_start(vm, g_subprocess_get_stderr_pipe(vm->proc), false);
     g_subprocess_wait_async(vm->proc, vm->cancel, on_exited, vm);
-    pt_guest_set_slot_observer(vm->guest, on_slot, vm);
+    pt_guest_set_slot_observer(vm->guest, qemu_hotplug_slot_changed, vm->hp);
     return 0;
 }
 
@@ -845,7 +424,7 @@ void qemu_vm_free(QemuVm *vm)
 {
     if (!vm)
         return;
-    pt_guest_set_slot_observer(vm->guest, NULL, vm);
+    pt_guest_set_slot_observer(vm->guest, NULL, vm->hp);
     if (vm->proc && !vm->exited) {
         vm->stopping = true;
         g_subprocess_send_signal(vm->proc, SIGTERM);
@@ -858,17 +437,14 @@ void qemu_vm_free(QemuVm *vm)
         wait_exit(vm, STOP_TIMEOUT_S);      /* the rest of its output */
     }
     g_cancellable_cancel(vm->cancel);
-    qmp_close(vm);
-    for (unsigned s = 0; s < PCI_BUS_SLOTS; s++)
-        if (vm->slots[s].eject_timer)
-            g_source_remove(vm->slots[s].eject_timer);
+    qmp_free(vm->qmp);
+    qemu_hotplug_free(vm->hp);
     mpq_server_free(vm->mpq);
     if (vm->console)
         fclose(vm->console);
     if (vm->proc)
         g_object_unref(vm->proc);
     g_object_unref(vm->cancel);
-    g_string_free(vm->qmp_in, TRUE);
     g_free(vm->image_dir);
     g_free(vm->console_path);
     g_free(vm->qemu);

@@ -21,6 +21,7 @@
 #include "pt-guest.h"
 #include "pt-plan.h"
 #include "qemu-vm.h"
+#include "xen-hotplug.h"
 #include "xen-ioreq.h"
 #include "xenstore.h"
 
@@ -42,6 +43,7 @@ typedef struct DmConfig {
     uint32_t single_function;           /* test only: slots shown single-function */
     int domid;                          /* -domid, -1 unset */
     bool xenstore;                      /* -xenstore: the device-model channel */
+    const char *guest_qmp;              /* -guest-qmp: the Xen guest's own QEMU */
     DmXenConfig xen;                    /* xenstore, hot-plug controller, save/restore */
 } DmConfig;
 
@@ -242,6 +244,8 @@ static const DmOption dm_options[] = {
     { "domid", "N", CHECK(opt_domid), "the guest's domain id (Xen, -xenstore)" },
     { "xenstore", NULL, STORE(xenstore),
       "boot devices from the pci backend list, hot-plug commands on the device-model channel" },
+    { "guest-qmp", "PATH", STORE(guest_qmp),
+      "Xen: announce slots through the guest's own QEMU (its QMP socket) and its ACPI hot-plug" },
     { "test-guest", NULL, STORE(xen.test_guest),
       "in-process guest that answers ACPI hot-plug events (inserts, ejects)" },
     { "save-state", "FILE", STORE(xen.save_state), "the file the xenstore `save` command writes" },
@@ -453,6 +457,23 @@ static QemuVm *start_guest(const DmConfig *cfg, PtGuest *guest, PciBus *bus, DmR
     return vm;
 }
 
+/* On Xen "running" lets the toolstack unpause the guest: not before the
+ * ioreq server claims the slots and the guest's QEMU knows them. */
+static bool serves_later(const DmConfig *cfg)
+{
+    return !strcmp(cfg->hypervisor, "xen");
+}
+
+static int xc_serve(DmXen *xen)
+{
+    PtError err;
+
+    if (dm_xen_serve(xen, &err) == 0)
+        return 0;
+    fprintf(stderr, "qemu-dm: %s\n", err.msg);
+    return -1;
+}
+
 static DmXen *start_xen(const DmConfig *cfg, HostPci *host, PtGuest *guest, PciBus *bus,
                         DmRun *r)
 {
@@ -460,16 +481,20 @@ static DmXen *start_xen(const DmConfig *cfg, HostPci *host, PtGuest *guest, PciB
     PtError err;
 
     xc.domid = cfg->xenstore ? cfg->domid : -1;
+    xc.serve_later = serves_later(cfg);
     DmXen *x = dm_xen_start(&xc, host, guest, bus, request_quit, r, &err);
     if (!x)
         fprintf(stderr, "qemu-dm: %s\n", err.msg);
     return x;
 }
 
-/* With a QEMU guest, pci-rem goes through QEMU's own ACPI hot-plug: the
- * guest never sees qemu-dm's controller there. */
+/* With a QEMU guest, or on Xen with -guest-qmp, pci-rem goes through a
+ * QEMU's own ACPI hot-plug: the guest never sees qemu-dm's controller. */
+typedef int (*EjectRequestFn)(void *target, unsigned vslot, QemuHotplugEjectFn done,
+                              void *opaque);
 typedef struct QemuEjector {
-    QemuVm *vm;
+    EjectRequestFn request;
+    void *target;               /* QemuVm or XenHotplug */
     DmXen *xen;
 } QemuEjector;
 
@@ -482,7 +507,31 @@ static int qemu_eject(void *opaque, unsigned vslot)
 {
     QemuEjector *e = opaque;
 
-    return qemu_vm_request_eject(e->vm, vslot, qemu_ejected, e);
+    return e->request(e->target, vslot, qemu_ejected, e);
+}
+
+static int vm_request_eject(void *vm, unsigned vslot, QemuHotplugEjectFn done, void *opaque)
+{
+    return qemu_vm_request_eject(vm, vslot, done, opaque);
+}
+
+static int xen_request_eject(void *xh, unsigned vslot, QemuHotplugEjectFn done, void *opaque)
+{
+    return xen_hotplug_request_eject(xh, vslot, done, opaque);
+}
+
+static XenHotplug *start_xen_hotplug(const DmConfig *cfg, PtGuest *guest)
+{
+    char why[300];
+    XenHotplug *xh;
+
+    if (strcmp(cfg->hypervisor, "xen") != 0) {
+        fprintf(stderr, "qemu-dm: -guest-qmp needs -hypervisor xen\n");
+        return NULL;
+    }
+    if (!(xh = xen_hotplug_start(cfg->guest_qmp, guest, why, sizeof(why))))
+        fprintf(stderr, "qemu-dm: -guest-qmp: %s\n", why);
+    return xh;
 }
 
 /* No Xen: one line, and the way to a simulated run. */
@@ -564,6 +613,7 @@ static int run(const DmConfig *cfg)
     QemuVm *vm = NULL;
     DmXen *xen = NULL;
     XenIoreq *ioreq = NULL;
+    XenHotplug *xhp = NULL;
     QemuEjector ejector = { 0 };
 
     if (!(hv = open_hypervisor(cfg)))
@@ -587,6 +637,11 @@ static int run(const DmConfig *cfg)
         goto out;
     if (start_ioreq(cfg, bus, guest, xen, &ioreq) < 0)
         goto out;
+    /* After the ioreq server: it claims a slot before the guest hears of it. */
+    if (cfg->guest_qmp && !(xhp = start_xen_hotplug(cfg, guest)))
+        goto out;
+    if (serves_later(cfg) && xc_serve(xen) < 0)
+        goto out;
     if (cfg->monitor) {
         MonitorTarget t = { .guest = guest, .bus = bus, .quit = request_quit, .opaque = &r };
         mon = monitor_new(&t);
@@ -595,8 +650,9 @@ static int run(const DmConfig *cfg)
     }
     if (cfg->guest_qemu && !(vm = start_guest(cfg, guest, bus, &r)))
         goto out;
-    if (vm && cfg->xenstore) {      /* commands run from the loop, after this */
-        ejector = (QemuEjector){ vm, xen };
+    if (cfg->xenstore && (vm || xhp)) {     /* commands run from the loop, after this */
+        ejector = vm ? (QemuEjector){ vm_request_eject, vm, xen }
+                     : (QemuEjector){ xen_request_eject, xhp, xen };
         dm_xen_set_ejector(xen, qemu_eject, &ejector);
     }
     g_unix_signal_add(SIGINT, on_signal, &r);
@@ -608,6 +664,7 @@ out:
     if (xen)
         dm_xen_set_ejector(xen, NULL, NULL);
     monitor_free(mon);
+    xen_hotplug_free(xhp);
     if (ioreq)
         pt_guest_set_slot_observer(guest, NULL, ioreq);
     xen_ioreq_free(ioreq);

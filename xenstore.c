@@ -1576,12 +1576,17 @@ DmXen *dm_xen_start(const DmXenConfig *cfg, HostPci *host, PtGuest *guest, PciBu
     pt_guest_set_slot_observer(guest, on_slot, x);
     if (cfg->test_guest)
         log_boot_view(x);
-    if (x->xs && xs_dm_start(x->xs, err) < 0)
+    if (!cfg->serve_later && dm_xen_serve(x, err) < 0)
         goto fail;
     return x;
 fail:
     dm_xen_stop(x);
     return NULL;
+}
+
+int dm_xen_serve(DmXen *x, PtError *err)
+{
+    return x->xs ? xs_dm_start(x->xs, err) : 0;
 }
 
 Php *dm_xen_php(DmXen *x)

@@ -180,6 +180,7 @@ typedef struct DmXenConfig {
     bool test_guest;            /* in-process guest answers hot-plug events */
     const char *save_state;     /* file the `save` command writes */
     const char *restore_state;  /* file loaded at start */
+    bool serve_later;           /* the command channel waits for dm_xen_serve */
 } DmXenConfig;
 
 typedef struct DmXen DmXen;
@@ -192,6 +193,9 @@ typedef struct DmXen DmXen;
  */
 DmXen *dm_xen_start(const DmXenConfig *cfg, HostPci *host, PtGuest *guest, PciBus *bus,
                     void (*lost)(void *opaque), void *opaque, PtError *err);
+/* Serve the command channel and say running (with serve_later: once the
+ * guest can be served, e.g. the ioreq server claims its slots). */
+int dm_xen_serve(DmXen *x, PtError *err);
 /* Before pt_guest_free. */
 void dm_xen_stop(DmXen *x);
 /* The ACPI hot-plug controller, for a front-end that delivers the guest's

@@ -37,6 +37,7 @@
 #include "host-pci.h"
 #include "pt-plan.h"
 #include "xenstore.h"
+#include "xl-domain.h"
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE   2
@@ -102,6 +103,7 @@ typedef struct XmConfig {
     char *guest_image;
     char *guest_console;
     bool test_guest;
+    GArray *own_spans;      /* size_t pairs: xm's own statements, kept from xl */
 } XmConfig;
 
 typedef struct Lexer {
@@ -237,6 +239,15 @@ static int store_value(Lexer *lx, XmConfig *cfg, const char *key, char *scalar, 
     return 0;
 }
 
+/* On a real Xen, xl gets the config without the statements xm acts on. */
+static void note_own_statement(Lexer *lx, XmConfig *cfg, const char *key, const char *start)
+{
+    size_t span[2] = { (size_t)(start - cfg->text), (size_t)(lx->p - cfg->text) };
+
+    if (config_key(key) && strcmp(key, "name") != 0)
+        g_array_append_vals(cfg->own_spans, span, 2);
+}
+
 static int parse_statement(Lexer *lx, XmConfig *cfg)
 {
     const char *start = lx->p;
@@ -264,6 +275,7 @@ static int parse_statement(Lexer *lx, XmConfig *cfg)
         return lex_fail(lx, "unexpected text after the value");
     if (*lx->p == ';')
         lx->p++;
+    note_own_statement(lx, cfg, key, start);
     return store_value(lx, cfg, key, scalar, list);
 }
 
@@ -282,6 +294,8 @@ static void config_clear(XmConfig *cfg)
     g_free(cfg->guest);
     g_free(cfg->guest_image);
     g_free(cfg->guest_console);
+    if (cfg->own_spans)
+        g_array_unref(cfg->own_spans);
 }
 
 static bool valid_name(const char *n)
@@ -322,12 +336,13 @@ static int check_choices(const char *file, const XmConfig *cfg, char *why, size_
 /* Syntax and meaning; *why says what and where. */
 static int config_parse(const char *file, const char *text, XmConfig *cfg, char *why, size_t len)
 {
-    Lexer lx = { .file = file, .p = text, .line = 1 };
     PtSpec spec;
     PtError err;
 
     *cfg = (XmConfig){ .file = g_strdup(file), .text = g_strdup(text),
-                       .pci = g_ptr_array_new_with_free_func(g_free) };
+                       .pci = g_ptr_array_new_with_free_func(g_free),
+                       .own_spans = g_array_new(FALSE, FALSE, sizeof(size_t)) };
+    Lexer lx = { .file = file, .p = cfg->text, .line = 1 };
     for (;;) {
         skip_space(&lx, true);
         if (!*lx.p)
@@ -534,19 +549,14 @@ static bool put(struct xs_handle *h, xs_transaction_t t, const char *path, const
     return xs_write(h, t, path, v, (unsigned)strlen(v));
 }
 
-static int write_domain(struct xs_handle *h, xs_transaction_t t, void *ctx)
+/* The pci backend list and its nodes. */
+static int write_backend(struct xs_handle *h, xs_transaction_t t, void *ctx)
 {
     NewDomain *nd = ctx;
     char path[PATH_LEN], v[32];
     static const char *const be_nodes[][2] = { { "online", "1" }, { "state", "1" } };
 
     snprintf(v, sizeof(v), "%u", nd->domid);
-    g_autofree char *name = domain_path(nd->domid, "name");
-    g_autofree char *id = domain_path(nd->domid, "domid");
-    g_autofree char *config = domain_path(nd->domid, "xm/config");
-    if (!put(h, t, name, nd->cfg->name) || !put(h, t, id, v) ||
-        !put(h, t, config, nd->cfg->text))
-        return -errno;
     for (size_t i = 0; i < G_N_ELEMENTS(be_nodes); i++) {
         xs_path_backend(nd->domid, be_nodes[i][0], path, sizeof(path));
         if (!put(h, t, path, be_nodes[i][1]))
@@ -559,6 +569,22 @@ static int write_domain(struct xs_handle *h, xs_transaction_t t, void *ctx)
     if (!put(h, t, path, nd->cfg->name))
         return -errno;
     return xs_backend_write(h, t, nd->domid, nd->list, 0);
+}
+
+/* The domain as xm simulates it without Xen, and its backend list. */
+static int write_domain(struct xs_handle *h, xs_transaction_t t, void *ctx)
+{
+    NewDomain *nd = ctx;
+    char v[32];
+
+    snprintf(v, sizeof(v), "%u", nd->domid);
+    g_autofree char *name = domain_path(nd->domid, "name");
+    g_autofree char *id = domain_path(nd->domid, "domid");
+    g_autofree char *config = domain_path(nd->domid, "xm/config");
+    if (!put(h, t, name, nd->cfg->name) || !put(h, t, id, v) ||
+        !put(h, t, config, nd->cfg->text))
+        return -errno;
+    return write_backend(h, t, ctx);
 }
 
 
@@ -584,7 +610,8 @@ static char *dm_state_path(unsigned domid, const char *what)
 }
 
 /* Detached from xm (own session), output to the domain's log. */
-static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore)
+static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore,
+                      const char *guest_qmp)
 {
     g_autofree char *dm = cfg->device_model ? g_strdup(cfg->device_model)
                                             : default_device_model();
@@ -630,6 +657,10 @@ static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore)
         g_ptr_array_add(argv, "-restore-state");
         g_ptr_array_add(argv, (char *)restore);
     }
+    if (guest_qmp) {
+        g_ptr_array_add(argv, "-guest-qmp");
+        g_ptr_array_add(argv, (char *)guest_qmp);
+    }
     g_ptr_array_add(argv, NULL);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -647,6 +678,33 @@ static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore)
         return -1;
     }
     return pid;
+}
+
+/*
+ * On a real Xen the guest's QEMU (libxl's) owns image/device-model-pid,
+ * and a guest may write its own /local/domain/N: qemu-dm's pid is kept in
+ * dom0's device-model/N/xm-pid, which also marks a domain xl created.
+ */
+static char *xl_pid_path(unsigned domid)
+{
+    char path[PATH_LEN];
+
+    xs_path_dm(domid, "xm-pid", path, sizeof(path));
+    return g_strdup(path);
+}
+
+static bool is_xl_domain(struct xs_handle *h, unsigned domid)
+{
+    g_autofree char *p = xl_pid_path(domid);
+    g_autofree char *v = read_str(h, p);
+
+    return v != NULL;
+}
+
+static char *dm_pid_path(struct xs_handle *h, unsigned domid)
+{
+    return is_xl_domain(h, domid) ? xl_pid_path(domid)
+                                  : domain_path(domid, "image/device-model-pid");
 }
 
 /* How much of the domain's log earlier runs wrote. */
@@ -746,13 +804,41 @@ static void print_layout(XsBackendList *l)
     }
 }
 
-/* Write the entries, start qemu-dm, wait until it runs; undone on failure. */
-static int start_domain(struct xs_handle *h, const XmConfig *cfg, const XsBackendList *list,
-                        const char *restore, const char *verb)
+/* qemu-dm says running; else why not is said and it is stopped.  0 or an
+ * exit status. */
+static int dm_started(struct xs_handle *h, const XmConfig *cfg, unsigned domid, pid_t pid,
+                      gsize log_from)
 {
-    NewDomain nd = { .cfg = cfg, .list = list };
-    int rc;
+    int rc = await_running(h, domid, pid);
 
+    if (rc == 0)
+        return 0;
+    if (rc == -ECHILD) {
+        say("qemu-dm of %s stopped before it ran:", cfg->name);
+        report_dm_lines(domid, log_from, is_dm_error);
+    } else {
+        say("timed out after %d.%03d s waiting for qemu-dm of %s", timeout_ms / 1000,
+            timeout_ms % 1000, cfg->name);
+        kill(pid, SIGKILL);
+    }
+    waitpid(pid, NULL, 0);
+    return rc == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_REFUSED;
+}
+
+static void print_started(struct xs_handle *h, const XmConfig *cfg, unsigned domid,
+                          const char *verb)
+{
+    XsBackendList *now = g_new0(XsBackendList, 1);
+    PtError err;
+
+    printf("%s domain %s (id=%u)\n", verb, cfg->name, domid);
+    if (xs_backend_read(h, XBT_NULL, domid, now, &err) == 0)
+        print_layout(now);
+    g_free(now);
+}
+
+static int prepare_start(struct xs_handle *h, const XmConfig *cfg)
+{
     unsigned other;
 
     if (find_domain(h, cfg->name, &other) == 0) {
@@ -763,39 +849,127 @@ static int start_domain(struct xs_handle *h, const XmConfig *cfg, const XsBacken
         say("cannot create %s (%s): set XM_RUNDIR", rundir(), strerror(errno));
         return EXIT_REFUSED;
     }
+    return 0;
+}
+
+/* Write the entries, start qemu-dm, wait until it runs; undone on failure. */
+static int start_domain(struct xs_handle *h, const XmConfig *cfg, const XsBackendList *list,
+                        const char *restore, const char *verb)
+{
+    NewDomain nd = { .cfg = cfg, .list = list };
+    int rc;
+
+    if ((rc = prepare_start(h, cfg)) != 0)
+        return rc;
     nd.domid = free_domid(h);
     if ((rc = xs_in_transaction(h, write_domain, &nd)) < 0) {
         say("cannot write the domain's entries (%s)", strerror(-rc));
         return EXIT_REFUSED;
     }
     gsize log_from = dm_log_size(nd.domid);
-    pid_t pid = spawn_dm(cfg, nd.domid, restore);
+    pid_t pid = spawn_dm(cfg, nd.domid, restore, NULL);
     g_autofree char *pidpath = domain_path(nd.domid, "image/device-model-pid");
     g_autofree char *pidtext = g_strdup_printf("%d", (int)pid);
-    if (pid < 0 || !put(h, XBT_NULL, pidpath, pidtext))
-        goto undo;
-    rc = await_running(h, nd.domid, pid);
-    if (rc == 0) {
-        XsBackendList *now = g_new0(XsBackendList, 1);
-        PtError err;
-        printf("%s domain %s (id=%u)\n", verb, cfg->name, nd.domid);
-        if (xs_backend_read(h, XBT_NULL, nd.domid, now, &err) == 0)
-            print_layout(now);
-        g_free(now);
+    rc = EXIT_REFUSED;
+    if (pid >= 0 && put(h, XBT_NULL, pidpath, pidtext) &&
+        (rc = dm_started(h, cfg, nd.domid, pid, log_from)) == 0) {
+        print_started(h, cfg, nd.domid, verb);
         return 0;
     }
-    if (rc == -ECHILD) {
-        say("qemu-dm of %s stopped before it ran:", cfg->name);
-        report_dm_lines(nd.domid, log_from, is_dm_error);
-    } else {
-        say("timed out after %d.%03d s waiting for qemu-dm of %s", timeout_ms / 1000,
-            timeout_ms % 1000, cfg->name);
-        kill(pid, SIGKILL);
-    }
-    waitpid(pid, NULL, 0);
-undo:
     remove_domain_entries(h, nd.domid);
-    return rc == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_REFUSED;
+    return rc;
+}
+
+/* ---- on a real Xen: the domain through xl ---- */
+
+static int stop_dm(struct xs_handle *h, unsigned domid);
+
+static char *xl_log_path(const char *name)
+{
+    return g_strdup_printf("%s/xl-%s.log", rundir(), name);
+}
+
+/* The config xl gets and the guest QEMU's QMP socket qemu-dm announces
+ * slots through. */
+static int write_xl_config(const XmConfig *cfg, char **file, char **qmp)
+{
+    g_autoptr(GError) gerr = NULL;
+
+    *file = g_strdup_printf("%s/%s.xl.cfg", rundir(), cfg->name);
+    *qmp = g_strdup_printf("%s/%s.qmp", rundir(), cfg->name);
+    g_autofree char *text = xl_config_text(cfg->text, (const size_t *)cfg->own_spans->data,
+                                           cfg->own_spans->len / 2, *qmp);
+    if (!g_file_set_contents(*file, text, -1, &gerr)) {
+        say("%s", gerr->message);
+        return EXIT_REFUSED;
+    }
+    return 0;
+}
+
+/* qemu-dm first (it lets go of the functions), the backend list (so
+ * libxl's destroy finds no devices of its own to remove), then xl. */
+static int xl_teardown(struct xs_handle *h, unsigned domid, const char *name)
+{
+    char path[PATH_LEN], why[300];
+    g_autofree char *log = xl_log_path(name);
+
+    stop_dm(h, domid);
+    snprintf(path, sizeof(path), "/local/domain/0/backend/pci/%u", domid);
+    xs_rm(h, XBT_NULL, path);
+    if (xl_destroy(domid, log, why, sizeof(why)) < 0) {
+        say("domain %u: %s (see %s)", domid, why, log);
+        return EXIT_REFUSED;
+    }
+    xs_path_dm(domid, NULL, path, sizeof(path));
+    xs_rm(h, XBT_NULL, path);
+    return 0;
+}
+
+/* xl create -p; the backend list; qemu-dm with the guest QEMU's QMP; unpause. */
+static int start_xl_domain(struct xs_handle *h, const XmConfig *cfg, const XsBackendList *list)
+{
+    g_autofree char *xlcfg = NULL, *qmp = NULL, *log = xl_log_path(cfg->name);
+    NewDomain nd = { .cfg = cfg, .list = list };
+    char path[PATH_LEN], why[300];
+    int rc;
+
+    if ((rc = prepare_start(h, cfg)) != 0 || (rc = write_xl_config(cfg, &xlcfg, &qmp)) != 0)
+        return rc;
+    printf("xl create -p %s\n", xlcfg);
+    if (xl_create_paused(xlcfg, cfg->name, log, &nd.domid, why, sizeof(why)) < 0) {
+        say("%s: %s (see %s)", cfg->file, why, log);
+        return EXIT_REFUSED;
+    }
+    printf("domain %s is d%u, paused; starting qemu-dm\n", cfg->name, nd.domid);
+    /* The guest's QEMU said running here too: wait for qemu-dm's word. */
+    xs_path_dm(nd.domid, "state", path, sizeof(path));
+    xs_rm(h, XBT_NULL, path);
+    gsize log_from = dm_log_size(nd.domid);
+    pid_t pid = -1;
+    rc = EXIT_REFUSED;
+    if (xs_in_transaction(h, write_backend, &nd) == 0 &&
+        (pid = spawn_dm(cfg, nd.domid, NULL, qmp)) >= 0) {
+        g_autofree char *pidpath = xl_pid_path(nd.domid);
+        g_autofree char *pidtext = g_strdup_printf("%d", (int)pid);
+        if (put(h, XBT_NULL, pidpath, pidtext) &&
+            (rc = dm_started(h, cfg, nd.domid, pid, log_from)) == 0 &&
+            xl_unpause(nd.domid, log, why, sizeof(why)) < 0) {
+            say("%s (see %s)", why, log);
+            rc = EXIT_REFUSED;
+        }
+    }
+    if (rc == 0) {
+        print_started(h, cfg, nd.domid, "Started");
+        return 0;
+    }
+    xl_teardown(h, nd.domid, cfg->name);
+    return rc;
+}
+
+/* xm's own hypervisor: none named, or xen, where Xen runs. */
+static bool on_real_xen(const XmConfig *cfg)
+{
+    return (!cfg->hypervisor || !strcmp(cfg->hypervisor, "xen")) && xl_xen_present();
 }
 
 /* ================================================================ commands */
@@ -816,7 +990,9 @@ static int cmd_create(struct xs_handle *h, char **argv)
 
     if (config_load(argv[0], &cfg) == 0) {
         rc = plan_backend(h, &cfg, list);
-        if (rc == 0)
+        if (rc == 0 && on_real_xen(&cfg))
+            rc = start_xl_domain(h, &cfg, list);
+        else if (rc == 0)
             rc = start_domain(h, &cfg, list, NULL, "Started");
     }
     config_clear(&cfg);
@@ -1107,7 +1283,7 @@ static bool is_our_dm(pid_t pid, unsigned domid)
 
 static int stop_dm(struct xs_handle *h, unsigned domid)
 {
-    g_autofree char *pidpath = domain_path(domid, "image/device-model-pid");
+    g_autofree char *pidpath = dm_pid_path(h, domid);
     g_autofree char *pidtext = read_str(h, pidpath);
     long pid = pidtext ? strtol(pidtext, NULL, 10) : 0;
 
@@ -1141,7 +1317,12 @@ static int cmd_destroy(struct xs_handle *h, char **argv)
         return EXIT_REFUSED;
     g_autofree char *np = domain_path(domid, "name");
     g_autofree char *name = read_str(h, np);
-    destroy(h, domid);
+    if (is_xl_domain(h, domid)) {
+        if (xl_teardown(h, domid, name ? name : "unnamed") != 0)
+            return EXIT_REFUSED;
+    } else {
+        destroy(h, domid);
+    }
     printf("Destroyed domain %s (id=%u)\n", name ? name : "?", domid);
     return 0;
 }
@@ -1196,6 +1377,11 @@ static int cmd_save(struct xs_handle *h, char **argv)
 
     if (domain_arg(h, argv[0], &domid))
         return EXIT_REFUSED;
+    if (is_xl_domain(h, domid)) {
+        say("save %s: not on a real Xen yet (xl would save the guest's memory, qemu-dm its "
+            "functions: that pairing is not built)", argv[0]);
+        return EXIT_REFUSED;
+    }
     g_autofree char *what = g_strdup_printf("save %s", argv[0]);
     int rc = request(h, domid, what, "save", "", xs_replies_save, "paused", &reply);
     if (rc)
@@ -1333,8 +1519,12 @@ static int cmd_restore(struct xs_handle *h, char **argv)
 
     if (read_save_file(argv[0], &cfg, l, &dm_state) == 0) {
         rc = check_layout(h, argv[0], &cfg, l);
-        if (rc == 0)
+        if (rc == 0 && on_real_xen(&cfg)) {
+            say("restore %s: not on a real Xen yet (xm save is refused there)", argv[0]);
+            rc = EXIT_REFUSED;
+        } else if (rc == 0) {
             rc = start_domain(h, &cfg, l, dm_state, "Restored");
+        }
         g_unlink(dm_state);
     }
     config_clear(&cfg);

@@ -21,6 +21,7 @@
 #include <libxlutil.h>
 
 #include "pt-notation.h"
+#include "xl-domain.h"
 
 #define DEFAULT_SEED  0x5eed2024u
 #define DEFAULT_COUNT 4000u
@@ -711,6 +712,65 @@ static void test_divergences(void)
         check_divergence(&divergences[i]);
 }
 
+/* [start, end) of the statement of key: from its line's start to just
+ * before the first `upto` after it. */
+static void span_of(const char *text, const char *key, const char *upto, size_t *span)
+{
+    g_autofree char *pat = g_strdup_printf("\n%s =", key);
+    const char *p = strstr(text, pat);
+    g_assert_nonnull(p);
+    const char *end = strstr(p + 1, upto);
+    g_assert_nonnull(end);
+    span[0] = (size_t)(p + 1 - text);
+    span[1] = (size_t)(end - text);
+}
+
+/*
+ * What xm hands xl on a real Xen, read back by xl's own config parser: xm's
+ * own statements gone (pci would make libxl pass the devices through
+ * itself), everything else as written, and the guest QEMU's QMP socket for
+ * qemu-dm in device_model_args_hvm.
+ */
+static void test_config_for_xl(void)
+{
+    const char *text = "name = \"hvm1\"\ntype = \"hvm\"\n# the set\n"
+                       "pci = [ '0000:00:1d.*@7',\n        '0000:00:0b.1,0@8' ]\n"
+                       "pci_map = \"least\"\nmemory = 256\n";
+    size_t cut[4];
+    XLU_ConfigList *list;
+    const char *v;
+    long l;
+    int n;
+
+    span_of(text, "pci", " ]\n", cut);
+    cut[1] += 2;
+    span_of(text, "pci_map", "\n", cut + 2);
+    g_autofree char *out = xl_config_text(text, cut, 2, "/run/xen/xm/hvm1.qmp");
+    FILE *sink = fopen("/dev/null", "w");
+    XLU_Config *cfg = xlu_cfg_init(sink, "xm-for-xl");
+    g_assert_cmpint(xlu_cfg_readdata(cfg, out, (int)strlen(out)), ==, 0);
+    g_assert_cmpint(xlu_cfg_get_list(cfg, "pci", &list, &n, 1), !=, 0);
+    g_assert_cmpint(xlu_cfg_get_string(cfg, "pci_map", &v, 1), !=, 0);
+    g_assert_cmpint(xlu_cfg_get_string(cfg, "name", &v, 0), ==, 0);
+    g_assert_cmpstr(v, ==, "hvm1");
+    g_assert_cmpint(xlu_cfg_get_string(cfg, "type", &v, 0), ==, 0);
+    g_assert_cmpstr(v, ==, "hvm");
+    g_assert_cmpint(xlu_cfg_get_long(cfg, "memory", &l, 0), ==, 0);
+    g_assert_cmpint(l, ==, 256);
+    g_assert_cmpint(xlu_cfg_get_list(cfg, "device_model_args_hvm", &list, &n, 0), ==, 0);
+    g_assert_cmpint(n, ==, 2);
+    g_assert_cmpstr(xlu_cfg_get_listitem(list, 0), ==, "-qmp");
+    g_assert_cmpstr(xlu_cfg_get_listitem(list, 1), ==, "unix:/run/xen/xm/hvm1.qmp,server=on,wait=off");
+    xlu_cfg_destroy(cfg);
+    fclose(sink);
+}
+
+static void test_xen_absent_here(void)
+{
+    /* This machine is no dom0: xm keeps to the simulated host. */
+    g_assert_false(xl_xen_present());
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -718,5 +778,7 @@ int main(int argc, char **argv)
     g_test_add_func("/xl-oracle/reference-examples", test_reference_examples);
     g_test_add_func("/xl-oracle/generated", test_generated);
     g_test_add_func("/xl-oracle/divergences", test_divergences);
+    g_test_add_func("/xl-oracle/xm-config-for-xl", test_config_for_xl);
+    g_test_add_func("/xl-oracle/xen-absent-here", test_xen_absent_here);
     return g_test_run();
 }

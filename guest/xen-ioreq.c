@@ -60,6 +60,7 @@ struct XenIoreq {
     uint8_t pcidev[PCI_BUS_DEVFNS / 8];     /* bit devfn: claimed */
     GArray *mmio;               /* MmioRange claimed */
     unsigned long served, refused;
+    unsigned long syncs;            /* claim re-syncs: slot changes and BAR moves only */
 };
 
 /* ------------------------------------------------------------ errors */
@@ -215,9 +216,6 @@ static void serve_vcpu(XenIoreq *s, unsigned v)
     slot->state = STATE_IORESP_READY;
     s->served++;
     xenevtchn_notify(s->xce, (evtchn_port_t)s->local[v]);
-    /* A config write may have moved a BAR's trapped pages; a hot-plug
-     * port access may follow a slot change nobody told us about. */
-    xen_ioreq_sync(s);
 }
 
 static gboolean on_event(gint fd, GIOCondition cond, gpointer opaque)
@@ -416,6 +414,7 @@ int xen_ioreq_sync(XenIoreq *s)
 {
     int a = sync_pcidevs(s), b = sync_mmio(s);
 
+    s->syncs++;
     return a ? a : b;
 }
 
@@ -423,6 +422,21 @@ void xen_ioreq_slot_changed(void *opaque, unsigned vslot, bool inserted)
 {
     (void)vslot, (void)inserted;
     xen_ioreq_sync(opaque);
+}
+
+/* A BAR moved: its trapped pages (MSI-X, sub-page BARs) move with it. */
+static void bar_changed(void *opaque, PciDevice *dev, int bar, uint64_t addr, bool map)
+{
+    XenIoreq *s = opaque;
+    (void)dev, (void)bar, (void)addr, (void)map;
+
+    sync_mmio(s);
+    s->syncs++;
+}
+
+unsigned long xen_ioreq_syncs(const XenIoreq *s)
+{
+    return s->syncs;
 }
 
 int xen_ioreq_add_ports(XenIoreq *s, uint16_t first, uint16_t count, const XenPortOps *ops,
@@ -582,6 +596,7 @@ XenIoreq *xen_ioreq_new(uint32_t domid, PciBus *bus, PtGuest *guest, PtError *er
                  domid);
         goto fail;
     }
+    pci_bus_listen_bars(bus, bar_changed, s);
     /* A toolstack unpauses the guest once it sees this line. */
     dm_log(s->who, "ioreq server %u serving %u vCPUs", s->id, s->nvcpus);
     return s;
@@ -608,6 +623,8 @@ void xen_ioreq_free(XenIoreq *s)
 {
     if (!s)
         return;
+    if (s->bus)
+        pci_bus_listen_bars(s->bus, NULL, s);
     if (s->watch)
         g_source_remove(s->watch);
     if (s->created)

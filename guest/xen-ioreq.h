@@ -63,5 +63,8 @@ unsigned xen_ioreq_vcpus(const XenIoreq *s);
 unsigned xen_ioreq_claimed_pcidevs(const XenIoreq *s);
 unsigned xen_ioreq_claimed_mmio(const XenIoreq *s);
 unsigned long xen_ioreq_served(const XenIoreq *s);
+/* Claim re-syncs so far: one per slot change and per BAR (un)mapping, none
+ * for other guest accesses. */
+unsigned long xen_ioreq_syncs(const XenIoreq *s);
 
 #endif

@@ -180,8 +180,7 @@ struct PtFunc {
     uint8_t served;                 /* bit N: sub-page BAR N, trapped whole (see plug) */
     bool warned_forward;
 
-    PtEventFn event_cb;
-    void *event_opaque;
+    struct { PtEventFn cb; void *opaque; } listeners[PT_FUNC_LISTENERS];
     unsigned long dropped;
     bool warned_dropped, warned_permissive;
 };
@@ -680,10 +679,29 @@ void pt_func_close(PtFunc *f)
     free(f);
 }
 
-void pt_func_set_events(PtFunc *f, PtEventFn cb, void *opaque)
+void pt_func_listen(PtFunc *f, PtEventFn cb, void *opaque)
 {
-    f->event_cb = cb;
-    f->event_opaque = opaque;
+    int free_at = -1;
+
+    for (int i = 0; i < PT_FUNC_LISTENERS; i++) {
+        if (f->listeners[i].cb && f->listeners[i].opaque == opaque) {
+            f->listeners[i].cb = cb;        /* replace, or remove with NULL */
+            return;
+        }
+        if (!f->listeners[i].cb && free_at < 0)
+            free_at = i;
+    }
+    if (cb && free_at >= 0) {
+        f->listeners[free_at].cb = cb;
+        f->listeners[free_at].opaque = opaque;
+    }
+}
+
+static void emit(PtFunc *f, PtEvent ev, int index)
+{
+    for (int i = 0; i < PT_FUNC_LISTENERS; i++)
+        if (f->listeners[i].cb)
+            f->listeners[i].cb(f->listeners[i].opaque, f, ev, index);
 }
 
 /* ---- guest accesses: one generic merge for every size ---- */
@@ -797,8 +815,7 @@ static void fire_hooks(PtFunc *f, unsigned offset, unsigned len)
             continue;
         fired[nfired++] = site;
         const HookSite *s = &f->sites[site - 1];
-        if (f->event_cb)
-            f->event_cb(f->event_opaque, f, (PtEvent)hook_event[s->hook], 0);
+        emit(f, (PtEvent)hook_event[s->hook], 0);
     }
 }
 
@@ -862,10 +879,8 @@ void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
 void pt_func_reset(PtFunc *f)
 {
     memcpy(f->shadow, f->initial, sizeof(f->shadow));
-    if (f->event_cb) {
-        f->event_cb(f->event_opaque, f, PT_EV_COMMAND, 0);
-        f->event_cb(f->event_opaque, f, PT_EV_RESET, 0);
-    }
+    emit(f, PT_EV_COMMAND, 0);
+    emit(f, PT_EV_RESET, 0);
 }
 
 /* ---- queries ---- */
@@ -906,10 +921,8 @@ int pt_func_load_shadow(PtFunc *f, const uint8_t *shadow, size_t len)
     for (size_t o = 0; o < PT_CFG_SIZE; o++)
         f->shadow[o] = (uint8_t)((f->shadow[o] & ~f->emu[o]) | (shadow[o] & f->emu[o]));
     /* Interrupt state came back with it: let its listener bind it again. */
-    if (f->event_cb) {
-        f->event_cb(f->event_opaque, f, PT_EV_MSI, 0);
-        f->event_cb(f->event_opaque, f, PT_EV_MSIX, 0);
-    }
+    emit(f, PT_EV_MSI, 0);
+    emit(f, PT_EV_MSIX, 0);
     return 0;
 }
 
@@ -1043,8 +1056,7 @@ static int dev_bar_map(PciDevice *dev, int bar, uint64_t gaddr, bool map)
             return rc;
         }
     }
-    if (f->event_cb)
-        f->event_cb(f->event_opaque, f, PT_EV_BAR_MAP, bar);
+    emit(f, PT_EV_BAR_MAP, bar);
     return 0;
 }
 

@@ -52,7 +52,11 @@ PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *
                      PtError *err);
 void pt_func_close(PtFunc *fn);
 
-void pt_func_set_events(PtFunc *fn, PtEventFn cb, void *opaque);
+/* Listeners of the function's events (its MSI/MSI-X state, the Xen ioreq
+ * server's claims), keyed by opaque: a second call with the same opaque
+ * replaces its function, cb NULL removes it. */
+#define PT_FUNC_LISTENERS 4
+void pt_func_listen(PtFunc *fn, PtEventFn cb, void *opaque);
 
 /*
  * The MSI-X layout, checked at open: the table (nvec entries of

@@ -51,6 +51,7 @@ struct PciBus {
     /* Live mappings (PciBarState) by map_start, I/O and memory apart: they
      * never overlap, so the overlap check and the MMIO lookup are a search. */
     GTree *live[2];
+    struct { PciBarFn fn; void *opaque; } bar_listeners[PCI_BUS_LISTENERS];
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -246,6 +247,32 @@ static bool bar_is_io(const PciBarState *b)
     return bar_desc(b->index, b->info.kind)->io;
 }
 
+void pci_bus_listen_bars(PciBus *bus, PciBarFn fn, void *opaque)
+{
+    int free_at = -1;
+
+    for (int i = 0; i < PCI_BUS_LISTENERS; i++) {
+        if (bus->bar_listeners[i].fn && bus->bar_listeners[i].opaque == opaque) {
+            bus->bar_listeners[i].fn = fn;      /* replace, or remove with NULL */
+            return;
+        }
+        if (!bus->bar_listeners[i].fn && free_at < 0)
+            free_at = i;
+    }
+    if (fn && free_at >= 0) {
+        bus->bar_listeners[free_at].fn = fn;
+        bus->bar_listeners[free_at].opaque = opaque;
+    }
+}
+
+/* After the bus's own state changed: listeners see the BAR as it now is. */
+static void bar_changed(PciDevice *d, int bar, uint64_t addr, bool map)
+{
+    for (int i = 0; i < PCI_BUS_LISTENERS; i++)
+        if (d->bus->bar_listeners[i].fn)
+            d->bus->bar_listeners[i].fn(d->bus->bar_listeners[i].opaque, d, bar, addr, map);
+}
+
 static int bar_unmap(PciDevice *d, int bar)
 {
     PciBarState *b = &d->bar[bar];
@@ -258,6 +285,7 @@ static int bar_unmap(PciDevice *d, int bar)
     }
     g_tree_remove(d->bus->live[bar_is_io(b)], b);
     b->mapped = false;
+    bar_changed(d, bar, b->map_addr, false);
     return 0;
 }
 
@@ -297,6 +325,7 @@ static void bar_map(PciDevice *d, int bar)
     b->map_start = start;
     b->map_len = len;
     g_tree_insert(d->bus->live[desc->io], b, b);
+    bar_changed(d, bar, b->addr, true);
 }
 
 static uint32_t dev_read(PciDevice *d, unsigned offset, unsigned len)

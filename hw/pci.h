@@ -90,6 +90,13 @@ typedef struct PciPlug {
 
 /* hv may be NULL for a bus of emulated devices that all have bar_map hooks. */
 PciBus *pci_bus_new(Hypervisor *hv);
+
+/* A BAR of dev was mapped at guest address addr (map) or unmapped from it,
+ * told after the bus's state changed.  Listeners are keyed by opaque: a
+ * second call with the same opaque replaces its function, NULL removes it. */
+typedef void (*PciBarFn)(void *opaque, PciDevice *dev, int bar, uint64_t addr, bool map);
+#define PCI_BUS_LISTENERS 4
+void pci_bus_listen_bars(PciBus *bus, PciBarFn fn, void *opaque);
 /* Unplugs every device first. */
 void pci_bus_free(PciBus *bus);
 Hypervisor *pci_bus_hypervisor(PciBus *bus);

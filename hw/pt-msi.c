@@ -629,7 +629,7 @@ PtMsi *pt_msi_new(PtFunc *fn, Hypervisor *hv)
         m->host_table_base = bar.host;
         pt_func_set_mmio(fn, &msix_mmio_ops, m);
     }
-    pt_func_set_events(fn, on_event, m);
+    pt_func_listen(fn, on_event, m);
     return m;
 }
 
@@ -651,7 +651,7 @@ void pt_msi_free(PtMsi *m)
     if (m->bad > m->bad_logged)
         dm_log(m->name, "%lu bad MSI/MSI-X accesses in all, %lu of them not logged",
                m->bad, m->bad - m->bad_logged);
-    pt_func_set_events(m->fn, NULL, NULL);
+    pt_func_listen(m->fn, NULL, m);
     if (m->has_msix)
         pt_func_set_mmio(m->fn, NULL, NULL);
     free(m->table);

@@ -1149,6 +1149,33 @@ static void test_ioreq_decode(void)
     assert_stub_clean();
 }
 
+/*
+ * The ioreq server re-syncs its claims on the events that change them (a
+ * BAR mapped or unmapped, a slot in or out), not after every access: the
+ * guest's scan and plain config writes cost none, a BAR move one per
+ * unmap and map.
+ */
+static void test_ioreq_syncs_on_events(void)
+{
+    Run r;
+    uint8_t vga = PT_DEVFN(8, 0);
+
+    run_up(&r, true, ASUS, boot_gpu);
+    enumerate(&r, true);                /* maps the BARs: events */
+    unsigned long before = xen_ioreq_syncs(r.srv);
+    g_assert_cmpuint(before, >, 0);
+    for (int i = 0; i < 50; i++) {
+        cfg_read(&r, vga, PCI_VENDOR_ID, 4);
+        cfg_write(&r, vga, PCI_INTERRUPT_LINE, (uint32_t)i, 1);
+        cfg_write(&r, vga, PCI_COMMAND, cfg_read(&r, vga, PCI_COMMAND, 2), 2);
+    }
+    g_assert_cmpuint(xen_ioreq_syncs(r.srv), ==, before);
+    cfg_write(&r, vga, PCI_BASE_ADDRESS_0, 0xf0000000u, 4);
+    g_assert_cmpuint(xen_ioreq_syncs(r.srv), ==, before + 2);
+    g_array_unref(run_down(&r));
+    assert_stub_clean();
+}
+
 /* The ioreq server's id, from the stand-in's log of its claims. */
 static unsigned server_id(void)
 {
@@ -1406,6 +1433,7 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-backend/guest-pirq", test_guest_pirq);
     g_test_add_func("/xen-backend/ioreq-setup-failures", test_ioreq_setup_failures);
     g_test_add_func("/xen-backend/ioreq-decode", test_ioreq_decode);
+    g_test_add_func("/xen-backend/ioreq-syncs-on-events", test_ioreq_syncs_on_events);
     g_test_add_func("/xen-backend/ioreq-other-bus-or-segment", test_ioreq_other_bus_or_segment);
     g_test_add_func("/xen-backend/stub-covers-imports", test_stub_covers_imports);
     g_test_add_func("/xen-backend/qemu-dm-without-xen", test_qemu_dm_without_xen);

@@ -600,83 +600,104 @@ static HostAssign *open_reset(const DmConfig *cfg)
     return ha;
 }
 
+/* Everything a run sets up, torn down in reverse. */
+typedef struct DmParts {
+    HostPci *host;
+    HostAssign *reset;
+    Hypervisor *hv;
+    PciBus *bus;
+    PtGuest *guest;
+    Monitor *mon;
+    QemuVm *vm;
+    DmXen *xen;
+    XenIoreq *ioreq;
+    XenHotplug *xhp;
+    QemuEjector ejector;
+} DmParts;
+
+static int setup_guest(const DmConfig *cfg, DmParts *p)
+{
+    PtError err;
+
+    if (!(p->hv = open_hypervisor(cfg)))
+        return -1;
+    if (!(p->host = host_pci_open(cfg->host_sysfs, &err))) {
+        fprintf(stderr, "qemu-dm: %s\n", err.msg);
+        return -1;
+    }
+    p->bus = pci_bus_new(p->hv);
+    pci_bus_set_reserved(p->bus, cfg->reserved);
+    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++)
+        if (cfg->single_function & (1u << slot))
+            pci_bus_force_single_function(p->bus, slot, true);
+    p->guest = pt_guest_new(p->host, p->bus, p->hv, cfg->reserved, &cfg->dflt);
+    if (cfg->host_reset && !(p->reset = open_reset(cfg)))
+        return -1;
+    pt_guest_set_host_reset(p->guest, p->reset);
+    return attach_boot_devices(cfg, p->guest);
+}
+
+/* The Xen side, the monitor and the QEMU guest, in the order they may
+ * first be needed. */
+static int setup_front_ends(const DmConfig *cfg, DmParts *p, DmRun *r)
+{
+    if (!(p->xen = start_xen(cfg, p->host, p->guest, p->bus, r)) ||
+        start_ioreq(cfg, p->bus, p->guest, p->xen, &p->ioreq) < 0)
+        return -1;
+    /* After the ioreq server: it claims a slot before the guest hears of it. */
+    if (cfg->guest_qmp && !(p->xhp = start_xen_hotplug(cfg, p->guest)))
+        return -1;
+    if (serves_later(cfg) && xc_serve(p->xen) < 0)
+        return -1;
+    if (cfg->monitor) {
+        MonitorTarget t = { .guest = p->guest, .bus = p->bus, .quit = request_quit, .opaque = r };
+        p->mon = monitor_new(&t);
+        if (start_monitor(cfg, p->mon) < 0)
+            return -1;
+    }
+    if (cfg->guest_qemu && !(p->vm = start_guest(cfg, p->guest, p->bus, r)))
+        return -1;
+    if (cfg->xenstore && (p->vm || p->xhp)) {   /* commands run from the loop, after this */
+        p->ejector = p->vm ? (QemuEjector){ vm_request_eject, p->vm, p->xen }
+                           : (QemuEjector){ xen_request_eject, p->xhp, p->xen };
+        dm_xen_set_ejector(p->xen, qemu_eject, &p->ejector);
+    }
+    return 0;
+}
+
+static void teardown(DmParts *p)
+{
+    qemu_vm_free(p->vm);
+    if (p->xen)
+        dm_xen_set_ejector(p->xen, NULL, NULL);
+    monitor_free(p->mon);
+    xen_hotplug_free(p->xhp);
+    if (p->ioreq)
+        pt_guest_set_slot_observer(p->guest, NULL, p->ioreq);
+    xen_ioreq_free(p->ioreq);
+    dm_xen_stop(p->xen);
+    pt_guest_free(p->guest);
+    host_assign_close(p->reset);
+    if (p->bus)
+        pci_bus_free(p->bus);
+    if (p->hv)
+        hypervisor_free(p->hv);
+    if (p->host)
+        host_pci_close(p->host);
+}
+
 static int run(const DmConfig *cfg)
 {
     DmRun r = { .loop = g_main_loop_new(NULL, FALSE), .status = 2 };
-    PtError err;
-    HostPci *host = NULL;
-    HostAssign *reset = NULL;
-    Hypervisor *hv = NULL;
-    PciBus *bus = NULL;
-    PtGuest *guest = NULL;
-    Monitor *mon = NULL;
-    QemuVm *vm = NULL;
-    DmXen *xen = NULL;
-    XenIoreq *ioreq = NULL;
-    XenHotplug *xhp = NULL;
-    QemuEjector ejector = { 0 };
+    DmParts p = { 0 };
 
-    if (!(hv = open_hypervisor(cfg)))
-        goto out;
-    if (!(host = host_pci_open(cfg->host_sysfs, &err))) {
-        fprintf(stderr, "qemu-dm: %s\n", err.msg);
-        goto out;
+    if (setup_guest(cfg, &p) == 0 && setup_front_ends(cfg, &p, &r) == 0) {
+        g_unix_signal_add(SIGINT, on_signal, &r);
+        g_unix_signal_add(SIGTERM, on_signal, &r);
+        g_main_loop_run(r.loop);
+        r.status = r.vm_failed ? 1 : 0;
     }
-    bus = pci_bus_new(hv);
-    pci_bus_set_reserved(bus, cfg->reserved);
-    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++)
-        if (cfg->single_function & (1u << slot))
-            pci_bus_force_single_function(bus, slot, true);
-    guest = pt_guest_new(host, bus, hv, cfg->reserved, &cfg->dflt);
-    if (cfg->host_reset && !(reset = open_reset(cfg)))
-        goto out;
-    pt_guest_set_host_reset(guest, reset);
-    if (attach_boot_devices(cfg, guest) < 0)
-        goto out;
-    if (!(xen = start_xen(cfg, host, guest, bus, &r)))
-        goto out;
-    if (start_ioreq(cfg, bus, guest, xen, &ioreq) < 0)
-        goto out;
-    /* After the ioreq server: it claims a slot before the guest hears of it. */
-    if (cfg->guest_qmp && !(xhp = start_xen_hotplug(cfg, guest)))
-        goto out;
-    if (serves_later(cfg) && xc_serve(xen) < 0)
-        goto out;
-    if (cfg->monitor) {
-        MonitorTarget t = { .guest = guest, .bus = bus, .quit = request_quit, .opaque = &r };
-        mon = monitor_new(&t);
-        if (start_monitor(cfg, mon) < 0)
-            goto out;
-    }
-    if (cfg->guest_qemu && !(vm = start_guest(cfg, guest, bus, &r)))
-        goto out;
-    if (cfg->xenstore && (vm || xhp)) {     /* commands run from the loop, after this */
-        ejector = vm ? (QemuEjector){ vm_request_eject, vm, xen }
-                     : (QemuEjector){ xen_request_eject, xhp, xen };
-        dm_xen_set_ejector(xen, qemu_eject, &ejector);
-    }
-    g_unix_signal_add(SIGINT, on_signal, &r);
-    g_unix_signal_add(SIGTERM, on_signal, &r);
-    g_main_loop_run(r.loop);
-    r.status = r.vm_failed ? 1 : 0;
-out:
-    qemu_vm_free(vm);
-    if (xen)
-        dm_xen_set_ejector(xen, NULL, NULL);
-    monitor_free(mon);
-    xen_hotplug_free(xhp);
-    if (ioreq)
-        pt_guest_set_slot_observer(guest, NULL, ioreq);
-    xen_ioreq_free(ioreq);
-    dm_xen_stop(xen);
-    pt_guest_free(guest);
-    host_assign_close(reset);
-    if (bus)
-        pci_bus_free(bus);
-    if (hv)
-        hypervisor_free(hv);
-    if (host)
-        host_pci_close(host);
+    teardown(&p);
     g_main_loop_unref(r.loop);
     return r.status;
 }

@@ -609,6 +609,34 @@ static char *dm_state_path(unsigned domid, const char *what)
     return g_strdup_printf("%s/qemu-%s.%u", rundir(), what, domid);
 }
 
+/* qemu-dm's command line for the domain (strings owned by cfg and the caller). */
+static GPtrArray *dm_argv(const XmConfig *cfg, char *dm, char *id, char *save,
+                          const char *restore, const char *guest_qmp)
+{
+    GPtrArray *argv = g_ptr_array_new();
+    const char *pairs[][2] = {
+        { "-hypervisor", cfg->hypervisor }, { "-host-sysfs", cfg->host_sysfs },
+        { "-pci-map", cfg->pci_map }, { "-pci-strict", cfg->pci_strict },
+        { "-test-guest", cfg->test_guest ? "" : NULL }, { "-guest", cfg->guest },
+        { "-guest-image", cfg->guest_image }, { "-guest-console", cfg->guest_console },
+        { "-restore-state", restore }, { "-guest-qmp", guest_qmp },
+    };
+
+    g_ptr_array_add(argv, dm);
+    const char *fixed[] = { "-domid", id, "-xenstore", "-save-state", save };
+    for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
+        g_ptr_array_add(argv, (char *)fixed[i]);
+    for (size_t i = 0; i < G_N_ELEMENTS(pairs); i++) {
+        if (!pairs[i][1])
+            continue;
+        g_ptr_array_add(argv, (char *)pairs[i][0]);
+        if (*pairs[i][1])               /* "": a flag */
+            g_ptr_array_add(argv, (char *)pairs[i][1]);
+    }
+    g_ptr_array_add(argv, NULL);
+    return argv;
+}
+
 /* Detached from xm (own session), output to the domain's log. */
 static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore,
                       const char *guest_qmp)
@@ -618,50 +646,11 @@ static pid_t spawn_dm(const XmConfig *cfg, unsigned domid, const char *restore,
     g_autofree char *id = g_strdup_printf("%u", domid);
     g_autofree char *save = dm_state_path(domid, "save");
     g_autofree char *log = dm_log_path(domid);
-    GPtrArray *argv = g_ptr_array_new();
+    GPtrArray *argv = dm_argv(cfg, dm, id, save, restore, guest_qmp);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     pid_t pid = -1;
 
-    g_ptr_array_add(argv, dm);
-    const char *fixed[] = { "-domid", id, "-xenstore", "-save-state", save };
-    for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
-        g_ptr_array_add(argv, (char *)fixed[i]);
-    if (cfg->hypervisor) {
-        g_ptr_array_add(argv, "-hypervisor");
-        g_ptr_array_add(argv, cfg->hypervisor);
-    }
-    if (cfg->host_sysfs) {
-        g_ptr_array_add(argv, "-host-sysfs");
-        g_ptr_array_add(argv, cfg->host_sysfs);
-    }
-    if (cfg->pci_map) {
-        g_ptr_array_add(argv, "-pci-map");
-        g_ptr_array_add(argv, cfg->pci_map);
-    }
-    if (cfg->pci_strict) {
-        g_ptr_array_add(argv, "-pci-strict");
-        g_ptr_array_add(argv, cfg->pci_strict);
-    }
-    if (cfg->test_guest)
-        g_ptr_array_add(argv, "-test-guest");
-    const char *guest_opts[][2] = { { "-guest", cfg->guest },
-                                    { "-guest-image", cfg->guest_image },
-                                    { "-guest-console", cfg->guest_console } };
-    for (size_t i = 0; i < G_N_ELEMENTS(guest_opts); i++)
-        if (guest_opts[i][1]) {
-            g_ptr_array_add(argv, (char *)guest_opts[i][0]);
-            g_ptr_array_add(argv, (char *)guest_opts[i][1]);
-        }
-    if (restore) {
-        g_ptr_array_add(argv, "-restore-state");
-        g_ptr_array_add(argv, (char *)restore);
-    }
-    if (guest_qmp) {
-        g_ptr_array_add(argv, "-guest-qmp");
-        g_ptr_array_add(argv, (char *)guest_qmp);
-    }
-    g_ptr_array_add(argv, NULL);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     /* Appended: a reused domid keeps the earlier runs' lines. */

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dm-log.h"
 #include "mpqemu.h"
 #include "qemu-hotplug.h"
 #include "qmp.h"
@@ -47,16 +48,7 @@ struct QemuVm {
     int open_at_del[PCI_BUS_SLOTS];     /* sockets open when device_del went out */
 };
 
-static void G_GNUC_PRINTF(1, 2) say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "qemu-vm: %s\n", msg);
-    fflush(stderr);
-    g_free(msg);
-}
+#define say(...) dm_log("qemu-vm", __VA_ARGS__)
 
 /* "-device" value for one function; fd is a number (boot) or a name (QMP getfd). */
 static char *device_opts(uint8_t devfn, const char *fd, bool multi)

@@ -11,6 +11,8 @@
 #include <glib.h>
 #include "pci.h"
 
+#include "dm-log.h"
+
 #define PCI_LOG_MAX     256     /* bound on kept and printed bus log lines */
 #define PCI_BUS_HEADER  0x40    /* the bus only owns registers in the header */
 #define PCI_MEM64_LIMIT (1ull << 52)    /* x86 physical address width */
@@ -86,7 +88,7 @@ bus_log(PciDevice *d, const char *fmt, ...)
     char *line = g_strdup_printf("%02x.%x %s: %s", PT_SLOT(d->devfn), PT_FUNC(d->devfn),
                                  d->name, msg);
     g_free(msg);
-    g_printerr("pci: %s\n", line);
+    dm_log("pci", "%s", line);
     g_ptr_array_add(bus->log, line);
 }
 

@@ -418,10 +418,15 @@ int xen_ioreq_sync(XenIoreq *s)
     return a ? a : b;
 }
 
+/* The claims after a slot change, in the log: what Xen still sends here. */
 void xen_ioreq_slot_changed(void *opaque, unsigned vslot, bool inserted)
 {
-    (void)vslot, (void)inserted;
-    xen_ioreq_sync(opaque);
+    XenIoreq *s = opaque;
+
+    xen_ioreq_sync(s);
+    dm_log(s->who, "slot %02x %s: claiming %u functions' config space, %u MMIO ranges",
+           vslot, inserted ? "in" : "out", xen_ioreq_claimed_pcidevs(s),
+           xen_ioreq_claimed_mmio(s));
 }
 
 /* A BAR moved: its trapped pages (MSI-X, sub-page BARs) move with it. */

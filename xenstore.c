@@ -1466,37 +1466,16 @@ static void on_slot(void *opaque, unsigned vslot, bool inserted)
     xs_dm_slot_changed(x->xs, vslot, inserted);
 }
 
-/* What the in-process guest finds in a slot through mechanism #1, the
- * way Linux looks: function 0, the others behind the multi-function bit. */
-static void guest_view(PciBus *bus, unsigned vslot, char *buf, size_t len)
-{
-    size_t used = 0;
-
-    buf[0] = '\0';
-    uint32_t id0 = tg_cfg_read(bus, PT_DEVFN(vslot, 0), PCI_VENDOR_ID, 4);
-    if ((id0 & 0xffff) == 0xffff) {
-        snprintf(buf, len, "nothing");
-        return;
-    }
-    bool mf = tg_cfg_read(bus, PT_DEVFN(vslot, 0), PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MFD;
-    for (unsigned f = 0; f < (mf ? PCI_BUS_FUNCS : 1u) && used < len; f++) {
-        uint32_t id = tg_cfg_read(bus, PT_DEVFN(vslot, f), PCI_VENDOR_ID, 4);
-        if ((id & 0xffff) != 0xffff)
-            used += (size_t)snprintf(buf + used, len - used, "%s%02x.%x %04x:%04x",
-                                     used ? " " : "", vslot, f, id & 0xffff, id >> 16);
-    }
-}
-
 static void test_guest_sci(void *opaque)
 {
     DmXen *x = opaque;
     PhpGuestEvent ev;
     char view[256];
 
-    if (php_guest_sci(x->php, &ev) < 0)
+    if (tg_php_sci(x->php, &ev) < 0)
         return;
     if (ev.event == PHP_EVENT_INSERT) {
-        guest_view(x->bus, ev.vslot, view, sizeof(view));
+        tg_slot_view(x->bus, ev.vslot, view, sizeof(view));
         dm_log("test-guest", "event %d slot %02x (_STA 0x%02x): sees %s", ev.event, ev.vslot,
                ev.present, view);
     } else {
@@ -1551,7 +1530,7 @@ static void log_boot_view(DmXen *x)
 
     for (unsigned s = 0; s < PCI_BUS_SLOTS; s++)
         if (pci_bus_slot_funcs(x->bus, s) & 1) {
-            guest_view(x->bus, s, view, sizeof(view));
+            tg_slot_view(x->bus, s, view, sizeof(view));
             dm_log("test-guest", "boot: slot %02x: sees %s", s, view);
         }
 }

@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "php.h"
 #include "pt-msi.h"
 
 TgWindows tg_default_windows(void)
@@ -429,4 +431,59 @@ int tg_msix_program(PciBus *bus, const TgMsix *x, unsigned entry, uint64_t addr,
     if (!rc && unmask)
         rc = tg_msix_mask(bus, x, entry, false);
     return rc;
+}
+
+/* What the in-process guest finds in a slot through mechanism #1, the
+ * way Linux looks: function 0, the others behind the multi-function bit. */
+void tg_slot_view(PciBus *bus, unsigned vslot, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    uint32_t id0 = tg_cfg_read(bus, PT_DEVFN(vslot, 0), PCI_VENDOR_ID, 4);
+    if ((id0 & 0xffff) == 0xffff) {
+        snprintf(buf, len, "nothing");
+        return;
+    }
+    bool mf = tg_cfg_read(bus, PT_DEVFN(vslot, 0), PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MFD;
+    for (unsigned f = 0; f < (mf ? PCI_BUS_FUNCS : 1u) && used < len; f++) {
+        uint32_t id = tg_cfg_read(bus, PT_DEVFN(vslot, f), PCI_VENDOR_ID, 4);
+        if ((id & 0xffff) != 0xffff)
+            used += (size_t)snprintf(buf + used, len - used, "%s%02x.%x %04x:%04x",
+                                     used ? " " : "", vslot, f, id & 0xffff, id >> 16);
+    }
+}
+
+/* ---- ACPI hot-plug as hvmloader's AML and the OS's driver drive it ---- */
+
+uint8_t tg_php_sta(Php *php, uint8_t devfn)
+{
+    uint8_t b = (uint8_t)php_ioport_read(php, (uint16_t)(PHP_IOPORT_SLOTS + devfn / 2), 1);
+
+    /* The fixed AML: odd functions live in the high nibble. */
+    return (devfn & 1) ? b >> 4 : b & 0xf;
+}
+
+int tg_php_sci(Php *php, PhpGuestEvent *ev)
+{
+    uint8_t psta = (uint8_t)php_ioport_read(php, PHP_IOPORT_PSTA, 1);
+    uint8_t pstb = (uint8_t)php_ioport_read(php, PHP_IOPORT_PSTB, 1);
+
+    *ev = (PhpGuestEvent){ .event = psta, .vslot = PT_SLOT(pstb) };
+    if (psta != PHP_EVENT_INSERT && psta != PHP_EVENT_REMOVE)
+        return -EINVAL;
+    for (unsigned f = 0; f < PCI_BUS_FUNCS; f++)
+        if (tg_php_sta(php, PT_DEVFN(ev->vslot, f)) == PHP_STA_PRESENT)
+            ev->present |= (uint8_t)(1u << f);
+    if (psta != PHP_EVENT_REMOVE)
+        return 0;
+    for (unsigned f = 0; f < PCI_BUS_FUNCS && !ev->ejected; f++) {
+        uint8_t devfn = PT_DEVFN(ev->vslot, f);
+        if (tg_php_sta(php, devfn) != PHP_STA_PRESENT)
+            continue;
+        php_ioport_write(php, (uint16_t)(PHP_IOPORT_SLOTS + devfn / 2),
+                         (devfn & 1) ? PHP_EJECT_ODD : PHP_EJECT_EVEN, 1);
+        ev->ejected = true;
+    }
+    return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "pci.h"
+#include "php.h"
 
 #define TG_MAX_CAPS 32
 
@@ -105,5 +106,29 @@ void tg_msix_control(PciBus *bus, uint8_t devfn, const TgMsix *x, bool enable, b
 int tg_msix_program(PciBus *bus, const TgMsix *x, unsigned entry, uint64_t addr,
                     uint32_t data, bool unmask);
 int tg_msix_mask(PciBus *bus, const TgMsix *x, unsigned entry, bool masked);
+
+/* What the guest finds in a slot, the way Linux looks (function 0, the
+ * others behind the multi-function bit): "07.0 8086:2934 07.1 ..." or
+ * "nothing". */
+void tg_slot_view(PciBus *bus, unsigned vslot, char *buf, size_t len);
+
+/*
+ * qemu-dm's ACPI hot-plug controller as this guest drives it: what
+ * hvmloader's _L03 and the OS's ACPI hot-plug driver do on the SCI,
+ * through the I/O ports only.
+ * Reads PSTA/PSTB; evaluates _STA of the slot's eight functions (with the
+ * fixed odd-function nibble); on a remove event ejects the first present
+ * function (which takes the slot).  Returns 0 with *ev filled.
+ */
+typedef struct PhpGuestEvent {
+    int event;              /* PHP_EVENT_INSERT or PHP_EVENT_REMOVE */
+    unsigned vslot;
+    uint8_t present;        /* bit F: _STA of function F said present (before an eject) */
+    bool ejected;
+} PhpGuestEvent;
+
+int tg_php_sci(Php *php, PhpGuestEvent *ev);
+/* _STA of one function as the guest evaluates it. */
+uint8_t tg_php_sta(Php *php, uint8_t devfn);
 
 #endif

@@ -165,37 +165,3 @@ void php_ioport_write(Php *php, uint16_t port, uint32_t val, unsigned len)
     for (unsigned i = 0; i < len; i++)
         write_byte(php, (uint16_t)(port + i), (uint8_t)(val >> (8 * i)));
 }
-
-/* ---- the guest's side (hvmloader's AML, the OS's hot-plug driver) ---- */
-
-uint8_t php_guest_sta(Php *php, uint8_t devfn)
-{
-    uint8_t b = (uint8_t)php_ioport_read(php, (uint16_t)(PHP_IOPORT_SLOTS + devfn / 2), 1);
-
-    /* The fixed AML: odd functions live in the high nibble. */
-    return (devfn & 1) ? b >> 4 : b & 0xf;
-}
-
-int php_guest_sci(Php *php, PhpGuestEvent *ev)
-{
-    uint8_t psta = (uint8_t)php_ioport_read(php, PHP_IOPORT_PSTA, 1);
-    uint8_t pstb = (uint8_t)php_ioport_read(php, PHP_IOPORT_PSTB, 1);
-
-    *ev = (PhpGuestEvent){ .event = psta, .vslot = PT_SLOT(pstb) };
-    if (psta != PHP_EVENT_INSERT && psta != PHP_EVENT_REMOVE)
-        return -EINVAL;
-    for (unsigned f = 0; f < PCI_BUS_FUNCS; f++)
-        if (php_guest_sta(php, PT_DEVFN(ev->vslot, f)) == PHP_STA_PRESENT)
-            ev->present |= (uint8_t)(1u << f);
-    if (psta != PHP_EVENT_REMOVE)
-        return 0;
-    for (unsigned f = 0; f < PCI_BUS_FUNCS && !ev->ejected; f++) {
-        uint8_t devfn = PT_DEVFN(ev->vslot, f);
-        if (php_guest_sta(php, devfn) != PHP_STA_PRESENT)
-            continue;
-        php_ioport_write(php, (uint16_t)(PHP_IOPORT_SLOTS + devfn / 2),
-                         (devfn & 1) ? PHP_EJECT_ODD : PHP_EJECT_EVEN, 1);
-        ev->ejected = true;
-    }
-    return 0;
-}

@@ -65,22 +65,4 @@ int php_request_eject(Php *php, unsigned vslot);
 /* Events raised since creation. */
 unsigned long php_events(const Php *php);
 
-/*
- * The guest's side, for the in-process guest: what hvmloader's _L03 and
- * the OS's ACPI hot-plug driver do on the SCI, through the I/O ports only.
- * Reads PSTA/PSTB; evaluates _STA of the slot's eight functions (with the
- * fixed odd-function nibble); on a remove event ejects the first present
- * function (which takes the slot).  Returns 0 with *ev filled.
- */
-typedef struct PhpGuestEvent {
-    int event;              /* PHP_EVENT_INSERT or PHP_EVENT_REMOVE */
-    unsigned vslot;
-    uint8_t present;        /* bit F: _STA of function F said present (before an eject) */
-    bool ejected;
-} PhpGuestEvent;
-
-int php_guest_sci(Php *php, PhpGuestEvent *ev);
-/* _STA of one function as the guest evaluates it. */
-uint8_t php_guest_sta(Php *php, uint8_t devfn);
-
 #endif

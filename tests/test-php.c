@@ -102,7 +102,7 @@ static void test_insert_one_event_after_function0(void)
     g_assert_cmphex(php_ioport_read(fx.php, PHP_IOPORT_SLOTS + 0x1d, 1), ==, 0x0f);
     /* The guest's view of the event. */
     PhpGuestEvent ev;
-    g_assert_cmpint(php_guest_sci(fx.php, &ev), ==, 0);
+    g_assert_cmpint(tg_php_sci(fx.php, &ev), ==, 0);
     g_assert_cmpint(ev.event, ==, PHP_EVENT_INSERT);
     g_assert_cmpuint(ev.vslot, ==, 7);
     g_assert_cmphex(ev.present, ==, 0x07);
@@ -125,7 +125,7 @@ static void test_odd_functions_status(void)
         { 0x3c, 0 }, { 0x3d, 0 }, { 0x3e, 0 }, { 0x3f, 0xf },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(want); i++)
-        g_assert_cmphex(php_guest_sta(fx.php, want[i].devfn), ==, want[i].sta);
+        g_assert_cmphex(tg_php_sta(fx.php, want[i].devfn), ==, want[i].sta);
     /* The historical AML would have called 07.7 absent and 07.3 present. */
     g_assert_cmphex(buggy_sta(fx.php, 0x3f), ==, 0);
     g_assert_cmphex(buggy_sta(fx.php, 0x3b), ==, 0xf);
@@ -173,7 +173,7 @@ static void test_eject_clears_every_function_of_the_slot(void)
     g_assert_cmpint(fx.ejected_slot, ==, 7);
     g_assert_cmpint(pt_guest_count(fx.rig.guest), ==, 4);      /* nothing detached yet */
     for (unsigned f = 0; f < PCI_BUS_FUNCS; f++)
-        g_assert_cmphex(php_guest_sta(fx.php, PT_DEVFN(7, f)), ==, 0);
+        g_assert_cmphex(tg_php_sta(fx.php, PT_DEVFN(7, f)), ==, 0);
     g_assert_cmphex(php_ioport_read(fx.php, PHP_IOPORT_SLOTS + 0x1c, 4), ==, 0);
     g_assert_cmpint(pt_guest_detach_slot(fx.rig.guest, 7, &err), ==, 4);
     fx_down(&fx);
@@ -200,7 +200,7 @@ static void test_no_event_for_a_slot_without_function0(void)
     php_slot_inserted(fx.php, 7);
     g_assert_cmpuint(fx.scis, ==, 0);
     g_assert_cmpuint(php_events(fx.php), ==, 0);
-    g_assert_cmphex(php_guest_sta(fx.php, PT_DEVFN(7, 1)), ==, 0);
+    g_assert_cmphex(tg_php_sta(fx.php, PT_DEVFN(7, 1)), ==, 0);
 
     req.pfunc[0] = 0;
     req.vfunc[0] = 0;
@@ -209,7 +209,7 @@ static void test_no_event_for_a_slot_without_function0(void)
     g_assert_cmpuint(fx.slot_calls, ==, 1);
     g_assert_cmpuint(fx.scis, ==, 1);
     g_assert_cmphex(fx.funcs_at_sci, ==, 0x03);
-    g_assert_cmphex(php_guest_sta(fx.php, PT_DEVFN(7, 1)), ==, PHP_STA_PRESENT);
+    g_assert_cmphex(tg_php_sta(fx.php, PT_DEVFN(7, 1)), ==, PHP_STA_PRESENT);
     fx_down(&fx);
 }
 
@@ -221,7 +221,7 @@ static void test_guest_side_ejects_once(void)
     fx_up(&fx);
     rig_attach(&fx.rig, "0000:00:1d.1,2@9");
     g_assert_cmpint(php_request_eject(fx.php, 9), ==, 0);
-    g_assert_cmpint(php_guest_sci(fx.php, &ev), ==, 0);
+    g_assert_cmpint(tg_php_sci(fx.php, &ev), ==, 0);
     g_assert_cmpint(ev.event, ==, PHP_EVENT_REMOVE);
     g_assert_cmpuint(ev.vslot, ==, 9);
     g_assert_cmphex(ev.present, ==, 0x05);     /* 1d.1 moved to 09.0, 1d.2 at 09.2 */
@@ -259,9 +259,9 @@ static void test_boot_devices_present_without_event(void)
     rig_up(&rig, ASUS);
     rig_attach(&rig, "0000:06:00.*@5");
     Php *php = php_new(rig.bus, NULL, NULL);
-    g_assert_cmphex(php_guest_sta(php, 0x28), ==, 0xf);
-    g_assert_cmphex(php_guest_sta(php, 0x29), ==, 0xf);
-    g_assert_cmphex(php_guest_sta(php, 0x2a), ==, 0);
+    g_assert_cmphex(tg_php_sta(php, 0x28), ==, 0xf);
+    g_assert_cmphex(tg_php_sta(php, 0x29), ==, 0xf);
+    g_assert_cmphex(tg_php_sta(php, 0x2a), ==, 0);
     g_assert_cmpuint(php_events(php), ==, 0);
     php_free(php);
     rig_down(&rig);

@@ -23,7 +23,8 @@
 #include "qemu-vm.h"
 #include "xen-hotplug.h"
 #include "xen-ioreq.h"
-#include "xenstore.h"
+#include "dm-xen.h"
+#include "xs-channel.h"
 
 #define MAX_SPECS 64
 
@@ -201,7 +202,7 @@ static int opt_single_function(DmConfig *cfg, const char *value, char *why, size
     return 0;
 }
 
-/* ---- the Xen side (xenstore.h) ---- */
+/* ---- the Xen side (dm-xen.h, xs-channel.h) ---- */
 
 static int opt_domid(DmConfig *cfg, const char *value, char *why, size_t len)
 {

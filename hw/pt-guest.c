@@ -543,15 +543,19 @@ const PtGuestFunc *pt_guest_func_at(const PtGuest *g, int i)
     return i >= 0 && i < g->nfns ? &g->fns[i]->pub : NULL;
 }
 
+const PtGuestFunc *pt_guest_func_of(const PtGuest *g, PtBdf bdf)
+{
+    for (int i = 0; i < g->nfns; i++)
+        if (pt_bdf_equal(g->fns[i]->pub.host, bdf))
+            return &g->fns[i]->pub;
+    return NULL;
+}
+
 int pt_guest_vslot_of(const PtGuest *g, PtBdf host)
 {
-    for (int i = 0; i < g->nfns; i++) {
-        PtBdf h = g->fns[i]->pub.host;
-        if (h.domain == host.domain && h.bus == host.bus && h.dev == host.dev &&
-            h.func == host.func)
-            return PT_SLOT(g->fns[i]->pub.vdevfn);
-    }
-    return -1;
+    const PtGuestFunc *f = pt_guest_func_of(g, host);
+
+    return f ? PT_SLOT(f->vdevfn) : -1;
 }
 
 const PtBusMap *pt_guest_busmap(const PtGuest *g)

@@ -75,6 +75,8 @@ typedef struct PtGuestFunc {
 
 int pt_guest_count(const PtGuest *g);
 const PtGuestFunc *pt_guest_func_at(const PtGuest *g, int i);
+/* The attached function of host function bdf, or NULL. */
+const PtGuestFunc *pt_guest_func_of(const PtGuest *g, PtBdf bdf);
 /* The guest slot of a host function, or -1. */
 int pt_guest_vslot_of(const PtGuest *g, PtBdf host);
 const PtBusMap *pt_guest_busmap(const PtGuest *g);

@@ -6,6 +6,7 @@
 #include "pt-notation.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -661,4 +662,67 @@ void pt_wire_format(const PtWire *w, char *buf, size_t len)
                                                        : (unsigned)w->vdevfn);
     pt_options_format(&w->opts, opts, sizeof(opts));
     snprintf(buf, len, "%s%s%s%s", bdf, at, opts[0] ? "," : "", opts);
+}
+
+/* ---- small shared parsers ---- */
+
+void pt_error_set(PtError *err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+int pt_parse_uint(const char *text, int base, unsigned long max, unsigned long *out)
+{
+    char *end;
+
+    if (!*text || strlen(text) > 10)
+        return -EINVAL;
+    for (const char *p = text; *p; p++)
+        if (!(base == 16 ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p)))
+            return -EINVAL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, base);
+    if (errno || *end || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int pt_bdf_parse_plain(const char *text, PtBdf *out, PtError *err)
+{
+    PtWire w;
+
+    if (pt_wire_parse(text, &w, err) < 0)
+        return -EINVAL;
+    if (w.has_vdevfn || strchr(text, ',')) {
+        pt_error_set(err, "'%.40s': expected a plain DDDD:BB:SS.F", text);
+        return -EINVAL;
+    }
+    *out = w.bdf;
+    return 0;
+}
+
+int pt_options_parse(const char *text, PtOptions *opts, PtError *err)
+{
+    char wire[200];
+    PtWire w;
+    PtError e;
+
+    if (!*text) {
+        *opts = pt_options_unset();
+        return 0;
+    }
+    snprintf(wire, sizeof(wire), "0000:00:00.0,%.180s", text);
+    if (strlen(text) > 180 || strchr(text, '@') || pt_wire_parse(wire, &w, &e) < 0) {
+        pt_error_set(err, "'%.60s': not a list of options (msitranslate, power_mgmt, "
+                          "permissive, strict_reset, strict_iommu, strict_intx, strict_page, "
+                          "rdm_policy)", text);
+        return -EINVAL;
+    }
+    *opts = w.opts;
+    return 0;
 }

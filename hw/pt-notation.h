@@ -112,6 +112,31 @@ bool pt_vslot_parse(const char *text, unsigned *slot);
 /* "0000:00:1d.1" into buf (at least 13 bytes). */
 const char *pt_bdf_format(PtBdf bdf, char *buf, size_t len);
 
+static inline bool pt_bdf_equal(PtBdf a, PtBdf b)
+{
+    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev && a.func == b.func;
+}
+
+/* The same device (slot), any function. */
+static inline bool pt_bdf_same_device(PtBdf a, PtBdf b)
+{
+    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev;
+}
+
+/* The error type's one setter. */
+void pt_error_set(PtError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Digits only (base 16 or 10: no sign, space or 0x prefix), at most 10 of
+ * them, at most max: 0 with *out, or -EINVAL. */
+int pt_parse_uint(const char *text, int base, unsigned long max, unsigned long *out);
+
+/* A plain "DDDD:BB:SS.F" (no @VDEVFN, no options). */
+int pt_bdf_parse_plain(const char *text, PtBdf *out, PtError *err);
+
+/* "msitranslate=1,permissive=0,..." as the wire form writes them; "" is
+ * all unset. */
+int pt_options_parse(const char *text, PtOptions *opts, PtError *err);
+
 /* "msitranslate=1,power_mgmt=0,..." for the options that are set. */
 void pt_options_format(const PtOptions *opts, char *buf, size_t len);
 

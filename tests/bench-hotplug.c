@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include "rig.h"
-#include "xenstore.h"
+#include "dm-xen.h"
+#include "xs-channel.h"
 #include "xenstored.h"
 
 #define ASUS   "asus-p6t6-x58-ich10-gt218.lspci"

@@ -21,7 +21,7 @@
 #include "guest-image.h"
 #include "host-sim.h"
 #include "simtree.h"
-#include "xenstore.h"
+#include "xs-channel.h"
 #include "xenstored.h"
 
 #define ASUS    "asus-p6t6-x58-ich10-gt218.lspci"      /* no drivers in the dump */

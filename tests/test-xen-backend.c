@@ -37,7 +37,8 @@
 #include "simtree.h"
 #include "test-guest.h"
 #include "xen-ioreq.h"
-#include "xenstore.h"
+#include "dm-state.h"
+#include "xs-channel.h"
 #include "xenstored.h"
 #include "xenstub.h"
 #include <xendevicemodel.h>     /* after xenctrl.h, which it needs */

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "xenstore.h"
+#include "xs-channel.h"
 #include "xenstored.h"
 
 static void test_imports_covered(void)

@@ -17,7 +17,9 @@
 #include "php.h"
 #include "rig.h"
 #include "test-guest.h"
-#include "xenstore.h"
+#include "dm-state.h"
+#include "dm-xen.h"
+#include "xs-channel.h"
 #include "xenstored.h"
 
 #define ASUS   "asus-p6t6-x58-ich10-gt218.lspci"

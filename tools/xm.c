@@ -36,7 +36,7 @@
 #include "host-assign.h"
 #include "host-pci.h"
 #include "pt-plan.h"
-#include "xenstore.h"
+#include "xs-channel.h"
 #include "xl-domain.h"
 
 #define EXIT_REFUSED 1

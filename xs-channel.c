@@ -1,5 +1,4 @@
-/* Angle brackets: found through -I. so that its #include_next reaches libxenstore's. */
-#include <xenstore.h>
+#include "xs-channel.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -35,26 +34,16 @@ void xs_path_dm(unsigned domid, const char *node, char *buf, size_t len)
              node ? node : "");
 }
 
-static void fail(PtError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(PtError *err, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
-}
-
 /* Text from xenstore is untrusted: bounded, printable ASCII, no NUL. */
 static int check_text(const char *what, const char *v, unsigned len, size_t max, PtError *err)
 {
     if (len > max) {
-        fail(err, "%s: %u bytes, at most %zu accepted", what, len, max);
+        pt_error_set(err, "%s: %u bytes, at most %zu accepted", what, len, max);
         return -EINVAL;
     }
     for (unsigned i = 0; i < len; i++)
         if (!isprint((unsigned char)v[i]) || (unsigned char)v[i] > 0x7e) {
-            fail(err, "%s: byte 0x%02x at column %u is not printable ASCII", what,
+            pt_error_set(err, "%s: byte 0x%02x at column %u is not printable ASCII", what,
                  (unsigned char)v[i], i + 1);
             return -EINVAL;
         }
@@ -71,7 +60,7 @@ static int read_node(struct xs_handle *h, xs_transaction_t t, const char *path, 
     if (!v) {
         if (errno == ENOENT)
             return 0;
-        fail(err, "%s: cannot read %s (%s)", what, path, strerror(errno));
+        pt_error_set(err, "%s: cannot read %s (%s)", what, path, strerror(errno));
         return -errno;
     }
     int rc = check_text(what, v, len, size - 1, err);
@@ -89,22 +78,6 @@ static bool write_str(struct xs_handle *h, xs_transaction_t t, const char *path,
 }
 
 /* Strict unsigned number in base 10 or 16, within max. */
-static int parse_uint(const char *s, int base, unsigned long max, unsigned long *out)
-{
-    char *end;
-
-    if (!*s || strlen(s) > 10)
-        return -EINVAL;
-    for (const char *p = s; *p; p++)     /* no sign, space or 0x prefix */
-        if (!(base == 16 ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p)))
-            return -EINVAL;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, base);
-    if (errno || *end || v > max)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
 
 /* Run fn in a transaction, again on a conflict (EAGAIN). */
 int xs_in_transaction(struct xs_handle *h, XsTxnFn fn, void *ctx)
@@ -135,32 +108,15 @@ static void format_vdevfns(const uint8_t *vdevfn, int n, char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, "%s0x%02x", i ? "," : "", vdevfn[i]);
 }
 
-static bool same_bdf(PtBdf a, PtBdf b)
-{
-    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev && a.func == b.func;
-}
-
-static bool same_device(PtBdf a, PtBdf b)
-{
-    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev;
-}
-
 /* A plain "DDDD:BB:SS.F": the wire parser, with nothing after the BDF. */
 static int parse_plain_bdf(const char *what, const char *text, PtBdf *out, PtError *err)
 {
-    PtWire w;
     PtError e;
 
-    if (pt_wire_parse(text, &w, &e) < 0) {
-        fail(err, "%s: %.250s", what, e.msg);
-        return -EINVAL;
-    }
-    if (w.has_vdevfn || strchr(text, ',')) {
-        fail(err, "%s: '%.40s': expected a plain DDDD:BB:SS.F", what, text);
-        return -EINVAL;
-    }
-    *out = w.bdf;
-    return 0;
+    if (pt_bdf_parse_plain(text, out, &e) == 0)
+        return 0;
+    pt_error_set(err, "%s: %.250s", what, e.msg);
+    return -EINVAL;
 }
 
 /* ================================================================ backend list */
@@ -178,8 +134,8 @@ static int parse_vdevfn(const char *what, const char *text, XsBackendDev *d, PtE
 {
     unsigned long v;
 
-    if (parse_uint(text, 16, 0x1ff, &v) < 0 || ((v & 0x100) && (v & 0xf8))) {
-        fail(err, "%s: '%.20s': expected a hex devfn 00-ff, or 100-107 for any slot", what, text);
+    if (pt_parse_uint(text, 16, 0x1ff, &v) < 0 || ((v & 0x100) && (v & 0xf8))) {
+        pt_error_set(err, "%s: '%.20s': expected a hex devfn 00-ff, or 100-107 for any slot", what, text);
         return -EINVAL;
     }
     d->has_vdevfn = true;
@@ -190,22 +146,12 @@ static int parse_vdevfn(const char *what, const char *text, XsBackendDev *d, PtE
 
 static int parse_opts(const char *what, const char *text, PtOptions *opts, PtError *err)
 {
-    char wire[NODE_MAX + 16];
-    PtWire w;
     PtError e;
 
-    snprintf(wire, sizeof(wire), "0000:00:00.0,%s", text);
-    if (!*text) {
-        *opts = pt_options_unset();
+    if (pt_options_parse(text, opts, &e) == 0)
         return 0;
-    }
-    if (strchr(text, '@') || pt_wire_parse(wire, &w, &e) < 0) {
-        fail(err, "%s: '%.60s': not a list of options (msitranslate, power_mgmt, permissive, "
-                  "strict_reset, strict_iommu, strict_intx, strict_page, rdm_policy)", what, text);
-        return -EINVAL;
-    }
-    *opts = w.opts;
-    return 0;
+    pt_error_set(err, "%s: %.250s", what, e.msg);
+    return -EINVAL;
 }
 
 static int read_entry(struct xs_handle *h, xs_transaction_t t, unsigned domid, int n,
@@ -220,7 +166,7 @@ static int read_entry(struct xs_handle *h, xs_transaction_t t, unsigned domid, i
     snprintf(what, sizeof(what), "backend dev-%d", n);
     if ((rc = read_node(h, t, path, what, v, 32, err)) <= 0) {
         if (rc == 0)
-            fail(err, "%s: missing (num_devs counts it)", what);
+            pt_error_set(err, "%s: missing (num_devs counts it)", what);
         return rc < 0 ? rc : -EINVAL;
     }
     if (parse_plain_bdf(what, v, &d->bdf, err) < 0)
@@ -244,8 +190,8 @@ static int read_entry(struct xs_handle *h, xs_transaction_t t, unsigned domid, i
     if ((rc = read_node(h, t, path, what, v, 8, err)) < 0)
         return -EINVAL;
     if (rc == 1) {
-        if (parse_uint(v, 10, 8, &st) < 0) {
-            fail(err, "%s: '%s': expected a XenbusState 0-8", what, v);
+        if (pt_parse_uint(v, 10, 8, &st) < 0) {
+            pt_error_set(err, "%s: '%s': expected a XenbusState 0-8", what, v);
             return -EINVAL;
         }
         d->state = (int)st;
@@ -264,8 +210,8 @@ int xs_backend_read(struct xs_handle *h, xs_transaction_t t, unsigned domid,
     xs_path_backend(domid, "num_devs", path, sizeof(path));
     if ((rc = read_node(h, t, path, "backend num_devs", v, sizeof(v), err)) <= 0)
         return rc;
-    if (parse_uint(v, 10, XS_BACKEND_MAX, &n) < 0) {
-        fail(err, "backend num_devs: '%s': expected a decimal count 0-%d", v, XS_BACKEND_MAX);
+    if (pt_parse_uint(v, 10, XS_BACKEND_MAX, &n) < 0) {
+        pt_error_set(err, "backend num_devs: '%s': expected a decimal count 0-%d", v, XS_BACKEND_MAX);
         return -EINVAL;
     }
     for (int i = 0; i < (int)n; i++)
@@ -333,7 +279,7 @@ static bool backend_equal(const XsBackendList *a, const XsBackendList *b)
         return false;
     for (int i = 0; i < a->n; i++) {
         const XsBackendDev *x = &a->dev[i], *y = &b->dev[i];
-        if (!same_bdf(x->bdf, y->bdf) || x->has_vdevfn != y->has_vdevfn ||
+        if (!pt_bdf_equal(x->bdf, y->bdf) || x->has_vdevfn != y->has_vdevfn ||
             x->auto_slot != y->auto_slot || x->vdevfn != y->vdevfn || x->state != y->state ||
             strcmp(x->key, y->key) || memcmp(&x->opts, &y->opts, sizeof(x->opts)))
             return false;
@@ -354,11 +300,11 @@ bool xs_backend_holds(void *xs_holders, PtBdf bdf, PtHolder *who)
 
     for (unsigned i = 0; ids && i < n && !held; i++) {
         unsigned long id;
-        if (parse_uint(ids[i], 10, 0x7fef, &id) < 0 || id == xh->self ||
+        if (pt_parse_uint(ids[i], 10, 0x7fef, &id) < 0 || id == xh->self ||
             xs_backend_read(xh->h, XBT_NULL, (unsigned)id, l, &err) < 0)
             continue;
         for (int k = 0; k < l->n && !held; k++)
-            held = same_bdf(l->dev[k].bdf, bdf) && l->dev[k].state != XS_STATE_CLOSED;
+            held = pt_bdf_equal(l->dev[k].bdf, bdf) && l->dev[k].state != XS_STATE_CLOSED;
         if (held) {
             char path[NODE_MAX];
             *who = (PtHolder){ .domid = (unsigned)id, .vdevfn = -1 };
@@ -377,7 +323,7 @@ XsHolders *xs_holders_open(unsigned self, PtError *err)
     struct xs_handle *h = xs_open(0);
 
     if (!h) {
-        fail(err, "cannot connect to xenstored (%s)", strerror(errno));
+        pt_error_set(err, "cannot connect to xenstored (%s)", strerror(errno));
         return NULL;
     }
     XsHolders *xh = g_new0(XsHolders, 1);
@@ -420,7 +366,7 @@ XsDm *xs_dm_open(unsigned domid, PtGuest *guest, HostPci *host, const XsDmHooks 
 
     dm->h = xs_open(0);
     if (!dm->h) {
-        fail(err, "cannot connect to xenstored (%s)", strerror(errno));
+        pt_error_set(err, "cannot connect to xenstored (%s)", strerror(errno));
         g_free(dm);
         return NULL;
     }
@@ -458,18 +404,10 @@ unsigned long xs_dm_commands(const XsDm *dm)
 
 /* ---- the mirror: the backend list follows what is attached ---- */
 
-static const PtGuestFunc *attached_func(const PtGuest *g, PtBdf bdf)
-{
-    for (int i = 0; i < pt_guest_count(g); i++)
-        if (same_bdf(pt_guest_func_at(g, i)->host, bdf))
-            return pt_guest_func_at(g, i);
-    return NULL;
-}
-
 static bool in_list(const XsBackendList *l, PtBdf bdf)
 {
     for (int i = 0; i < l->n; i++)
-        if (same_bdf(l->dev[i].bdf, bdf))
+        if (pt_bdf_equal(l->dev[i].bdf, bdf))
             return true;
     return false;
 }
@@ -489,7 +427,7 @@ static void mirror_build(const XsDm *dm, const char *key, XsBackendList *out)
 
     out->n = 0;
     for (int i = 0; i < dm->list->n; i++) {
-        const PtGuestFunc *f = attached_func(dm->guest, dm->list->dev[i].bdf);
+        const PtGuestFunc *f = pt_guest_func_of(dm->guest, dm->list->dev[i].bdf);
         if (!f)
             continue;
         XsBackendDev *d = &out->dev[out->n++];
@@ -568,7 +506,7 @@ int xs_dm_sync_backend(XsDm *dm, PtError *err)
     int rc = publish(dm, NULL, NULL, NULL);
 
     if (rc < 0)
-        fail(err, "cannot write the backend list (%s)", strerror(-rc));
+        pt_error_set(err, "cannot write the backend list (%s)", strerror(-rc));
     return rc;
 }
 
@@ -601,7 +539,7 @@ static int pinned_request(const XsBackendList *l, const Group *g, PtRequest *req
     for (int i = 0; i < g->n; i++) {
         const XsBackendDev *d = &l->dev[g->idx[i]];
         if ((int)PT_SLOT(d->vdevfn) != req->vslot) {
-            fail(err, "backend dev-%d (%s): vdevfn %02x is not in guest slot %02x like dev-%d",
+            pt_error_set(err, "backend dev-%d (%s): vdevfn %02x is not in guest slot %02x like dev-%d",
                  g->idx[i], d->key, d->vdevfn, req->vslot, g->idx[0]);
             return -EINVAL;
         }
@@ -645,7 +583,7 @@ static int attach_group(XsDm *dm, const XsBackendList *l, const Group *g, PtErro
 
     for (int i = 0; i < g->n; i++)
         if (pt_plan_check_present(dm->host, l->dev[g->idx[i]].bdf, text, &e) < 0) {
-            fail(err, "backend dev-%d: %.250s", g->idx[i], e.msg);
+            pt_error_set(err, "backend dev-%d: %.250s", g->idx[i], e.msg);
             return -ENODEV;
         }
     if (all_pinned(l, g)) {
@@ -654,12 +592,12 @@ static int attach_group(XsDm *dm, const XsBackendList *l, const Group *g, PtErro
     } else if (g->n > 1 || (first->key[0] && pt_spec_parse(first->key, &spec, &e) == 0 &&
                             spec.multi_form)) {
         if (pt_spec_parse(first->key, &spec, &e) < 0) {
-            fail(err, "backend key-%d: %.250s", g->idx[0], e.msg);
+            pt_error_set(err, "backend key-%d: %.250s", g->idx[0], e.msg);
             return -EINVAL;
         }
         char note[sizeof(((PtPlacement *)0)->note)];
         if (pt_plan_expand(dm->host, first->key, &req, note, sizeof(note), &e) < 0) {
-            fail(err, "backend key-%d: %.250s", g->idx[0], e.msg);
+            pt_error_set(err, "backend key-%d: %.250s", g->idx[0], e.msg);
             return -EINVAL;
         }
         if (note[0])
@@ -667,9 +605,9 @@ static int attach_group(XsDm *dm, const XsBackendList *l, const Group *g, PtErro
         uint8_t named = 0;
         for (int i = 0; i < req.nfuncs; i++)
             named |= (uint8_t)(1u << req.pfunc[i]);
-        if (!same_device(first->bdf, (PtBdf){ req.domain, req.bus, req.dev, 0 }) ||
+        if (!pt_bdf_same_device(first->bdf, (PtBdf){ req.domain, req.bus, req.dev, 0 }) ||
             named != group_funcs(l, g)) {
-            fail(err, "backend key-%d '%.60s' names functions 0x%02x of %04x:%02x:%02x, but its "
+            pt_error_set(err, "backend key-%d '%.60s' names functions 0x%02x of %04x:%02x:%02x, but its "
                       "dev-N entries name 0x%02x of %.12s",
                  g->idx[0], first->key, named, req.domain, req.bus, req.dev, group_funcs(l, g),
                  pt_bdf_format(first->bdf, name, sizeof(name)));
@@ -684,7 +622,7 @@ static int attach_group(XsDm *dm, const XsBackendList *l, const Group *g, PtErro
         partial = w.has_vdevfn && PT_FUNC(w.vdevfn) != 0;
     }
     if (pt_guest_attach_request(dm->guest, &req, text, partial, NULL, &e) < 0) {
-        fail(err, "backend dev-%d (%.12s): %.250s", g->idx[0],
+        pt_error_set(err, "backend dev-%d (%.12s): %.250s", g->idx[0],
              pt_bdf_format(first->bdf, name, sizeof(name)), e.msg);
         return -EINVAL;
     }
@@ -704,7 +642,7 @@ static void next_group(const XsBackendList *l, bool *taken, int i, Group *g)
     taken[i] = true;
     for (int j = i + 1; shared && j < l->n && g->n < PT_FUNCS_PER_SLOT; j++) {
         const XsBackendDev *d = &l->dev[j];
-        if (!taken[j] && !strcmp(d->key, first->key) && same_device(d->bdf, first->bdf) &&
+        if (!taken[j] && !strcmp(d->key, first->key) && pt_bdf_same_device(d->bdf, first->bdf) &&
             d->state != XS_STATE_CLOSING && d->state != XS_STATE_CLOSED) {
             g->idx[g->n++] = j;
             taken[j] = true;
@@ -719,7 +657,7 @@ static int check_slots(XsDm *dm, PtError *err)
 
     for (unsigned s = 0; s < PT_SLOTS; s++)
         if (map->used[s] && !(map->used[s] & 1)) {
-            fail(err, "backend list leaves guest slot %02x without function 0 (functions 0x%02x "
+            pt_error_set(err, "backend list leaves guest slot %02x without function 0 (functions 0x%02x "
                       "would be invisible to the guest)", s, map->used[s]);
             return -EINVAL;
         }
@@ -850,7 +788,7 @@ static int cmd_save(XsDm *dm, const char *param, PtError *err)
 {
     (void)param;
     if (!dm->hooks.save) {
-        fail(err, "this qemu-dm was started without a state file (-save-state)");
+        pt_error_set(err, "this qemu-dm was started without a state file (-save-state)");
         return -ENOTSUP;
     }
     int rc = dm->hooks.save(dm->hooks.opaque, err);
@@ -897,7 +835,7 @@ static void handle_command(XsDm *dm)
     dm->commands++;
     const XsCommand *c = rc > 0 ? find_command(cmd) : NULL;
     if (rc > 0 && !c)
-        fail(&err, "unknown command '%s' (known: pci-ins, pci-rem, save, continue)", cmd);
+        pt_error_set(&err, "unknown command '%s' (known: pci-ins, pci-rem, save, continue)", cmd);
     if (c && (rc = read_node(dm->h, XBT_NULL, dm->param_path, "parameter", param,
                              sizeof(param), &err)) >= 0) {
         dm_log(WHO, "%s %s", cmd, param);
@@ -959,13 +897,13 @@ static gboolean on_xs_readable(gint fd, GIOCondition cond, gpointer opaque)
 int xs_dm_start(XsDm *dm, PtError *err)
 {
     if (!xs_watch(dm->h, dm->cmd_path, CMD_TOKEN)) {
-        fail(err, "cannot watch %s (%s)", dm->cmd_path, strerror(errno));
+        pt_error_set(err, "cannot watch %s (%s)", dm->cmd_path, strerror(errno));
         return -errno;
     }
     dm->source = g_unix_fd_add(xs_fileno(dm->h), G_IO_IN | G_IO_HUP | G_IO_ERR, on_xs_readable,
                                dm);
     if (publish(dm, NULL, "running", "") < 0) {
-        fail(err, "cannot write %s", dm->state_path);
+        pt_error_set(err, "cannot write %s", dm->state_path);
         return -EIO;
     }
     return 0;
@@ -1078,11 +1016,11 @@ static void explain_timeout(struct xs_handle *h, const Request *r, int timeout_m
     g_autofree char *pending = read_string(h, path);
     if (pending) {
         xs_rm(h, XBT_NULL, path);       /* nobody took it: do not leave it armed */
-        fail(err, "timed out after %d.%03d s: qemu-dm of domain %u did not take the %s command "
+        pt_error_set(err, "timed out after %d.%03d s: qemu-dm of domain %u did not take the %s command "
                   "(is it running?)", timeout_ms / 1000, timeout_ms % 1000, r->domid, r->cmd);
         return;
     }
-    fail(err, "timed out after %d.%03d s: qemu-dm of domain %u took the %s command but did not "
+    pt_error_set(err, "timed out after %d.%03d s: qemu-dm of domain %u took the %s command but did not "
               "answer%s", timeout_ms / 1000, timeout_ms % 1000, r->domid, r->cmd,
          !strcmp(r->cmd, "pci-rem") ? " (the guest did not eject the slot)" : "");
 }
@@ -1098,9 +1036,9 @@ int xs_tool_request(struct xs_handle *h, unsigned domid, const char *cmd, const 
     *state = *reply = NULL;
     if (rc < 0) {
         if (r.busy)
-            fail(err, "qemu-dm of domain %u is busy: a command is already pending", domid);
+            pt_error_set(err, "qemu-dm of domain %u is busy: a command is already pending", domid);
         else
-            fail(err, "cannot write the %s command (%s)", cmd, strerror(-rc));
+            pt_error_set(err, "cannot write the %s command (%s)", cmd, strerror(-rc));
         g_free(r.old_state);
         return rc;
     }
@@ -1118,488 +1056,8 @@ int xs_tool_request(struct xs_handle *h, unsigned domid, const char *cmd, const 
     } else if (rc == -ETIMEDOUT) {
         explain_timeout(h, &r, timeout_ms, err);
     } else {
-        fail(err, "waiting for qemu-dm of domain %u: %s", domid, strerror(-rc));
+        pt_error_set(err, "waiting for qemu-dm of domain %u: %s", domid, strerror(-rc));
     }
     g_free(r.old_state);
     return rc;
-}
-
-/* ================================================================ save/restore */
-
-#define STATE_FORMAT 1
-#define STATE_GROUP  "qemu-dm"
-
-/* The registers the bus owns: BAR0-5 and the ROM (bridges: BAR0-1, ROM at 0x38). */
-static int bus_regs(PciBus *bus, uint8_t devfn, unsigned offs[PCI_NUM_BARS])
-{
-    bool bridge = (pci_bus_cfg_read(bus, devfn, PCI_HEADER_TYPE, 1) & 0x7f) ==
-                  PCI_HEADER_TYPE_BRIDGE;
-    int n = 0;
-
-    for (int i = 0; i < (bridge ? 2 : 6); i++)
-        offs[n++] = PCI_BASE_ADDRESS_0 + 4u * (unsigned)i;
-    offs[n++] = bridge ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS;
-    return n;
-}
-
-static void save_function(GKeyFile *kf, int i, const PtGuestFunc *f, PciBus *bus)
-{
-    char group[32], bdf[16], opts[NODE_MAX], v[16];
-    unsigned offs[PCI_NUM_BARS];
-    GString *regs = g_string_new(NULL);
-    PtOptions o = f->opts;
-
-    snprintf(group, sizeof(group), "function %d", i);
-    g_key_file_set_string(kf, group, "host", pt_bdf_format(f->host, bdf, sizeof(bdf)));
-    snprintf(v, sizeof(v), "%02x", f->vdevfn);
-    g_key_file_set_string(kf, group, "vdevfn", v);
-    o.map = PT_MAP_DEFAULT;
-    pt_options_format(&o, opts, sizeof(opts));
-    g_key_file_set_string(kf, group, "options", opts);
-    g_autofree char *shadow = g_base64_encode(pt_func_shadow(f->fn), PT_CFG_SIZE);
-    g_key_file_set_string(kf, group, "shadow", shadow);
-    int n = bus_regs(bus, f->vdevfn, offs);
-    for (int r = 0; r < n; r++)
-        g_string_append_printf(regs, "%s%02x=%08x", r ? ";" : "", offs[r],
-                               pci_bus_cfg_read(bus, f->vdevfn, offs[r], 4));
-    g_string_append_printf(regs, ";%02x=%02x", PCI_INTERRUPT_LINE,
-                           pci_bus_cfg_read(bus, f->vdevfn, PCI_INTERRUPT_LINE, 1));
-    g_key_file_set_string(kf, group, "bus", regs->str);
-    snprintf(v, sizeof(v), "%04x", pci_bus_cfg_read(bus, f->vdevfn, PCI_COMMAND, 2));
-    g_key_file_set_string(kf, group, "command", v);
-    g_string_free(regs, TRUE);
-}
-
-int dm_state_save(PtGuest *g, PciBus *bus, const char *path, PtError *err)
-{
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_autoptr(GError) gerr = NULL;
-    int n = pt_guest_count(g);
-
-    g_key_file_set_integer(kf, STATE_GROUP, "format", STATE_FORMAT);
-    g_key_file_set_integer(kf, STATE_GROUP, "functions", n);
-    for (int i = 0; i < n; i++)
-        save_function(kf, i, pt_guest_func_at(g, i), bus);
-    if (!g_key_file_save_to_file(kf, path, &gerr)) {
-        fail(err, "cannot write the state file: %.250s", gerr->message);
-        return -EIO;
-    }
-    dm_log("save", "%d functions saved to %s", n, path);
-    return 0;
-}
-
-typedef struct SavedFunc {
-    PtBdf host;
-    uint8_t vdevfn;
-    PtOptions opts;
-    uint8_t shadow[PT_CFG_SIZE];
-    int nregs;
-    unsigned reg_off[PCI_NUM_BARS + 1];
-    uint32_t reg_val[PCI_NUM_BARS + 1];
-    uint16_t command;
-} SavedFunc;
-
-static char *state_string(GKeyFile *kf, const char *group, const char *key, PtError *err)
-{
-    char *v = g_key_file_get_string(kf, group, key, NULL);
-
-    if (!v)
-        fail(err, "state file: [%s] has no %s", group, key);
-    return v;
-}
-
-/* "10=c0000000;14=00000000;...;3c=0b": only bus-owned offsets. */
-static int parse_regs(const char *group, const char *text, SavedFunc *sf, PtError *err)
-{
-    g_auto(GStrv) items = g_strsplit(text, ";", -1);
-
-    sf->nregs = 0;
-    for (char **it = items; *it; it++) {
-        char *eq = strchr(*it, '=');
-        unsigned long off, val;
-        if (!eq || sf->nregs == PCI_NUM_BARS + 1)
-            goto bad;
-        *eq = '\0';
-        if (parse_uint(*it, 16, 0xff, &off) < 0 || parse_uint(eq + 1, 16, 0xffffffffu, &val) < 0)
-            goto bad;
-        bool bar = off >= PCI_BASE_ADDRESS_0 && off <= PCI_BASE_ADDRESS_5 && off % 4 == 0;
-        if (!bar && off != PCI_ROM_ADDRESS && off != PCI_ROM_ADDRESS1 &&
-            !(off == PCI_INTERRUPT_LINE && val <= 0xff))
-            goto bad;
-        sf->reg_off[sf->nregs] = (unsigned)off;
-        sf->reg_val[sf->nregs++] = (uint32_t)val;
-    }
-    return 0;
-bad:
-    fail(err, "state file: [%s] bus: expected OFFSET=VALUE;... of BARs, ROM and interrupt line",
-         group);
-    return -EINVAL;
-}
-
-static int load_function(GKeyFile *kf, int i, SavedFunc *sf, PtError *err)
-{
-    char group[32];
-    unsigned long v;
-
-    snprintf(group, sizeof(group), "function %d", i);
-    g_autofree char *host = state_string(kf, group, "host", err);
-    g_autofree char *vdevfn = host ? state_string(kf, group, "vdevfn", err) : NULL;
-    g_autofree char *opts = vdevfn ? state_string(kf, group, "options", err) : NULL;
-    g_autofree char *shadow = opts ? state_string(kf, group, "shadow", err) : NULL;
-    g_autofree char *regs = shadow ? state_string(kf, group, "bus", err) : NULL;
-    g_autofree char *cmd = regs ? state_string(kf, group, "command", err) : NULL;
-    char what[80];
-
-    if (!cmd)
-        return -EINVAL;
-    snprintf(what, sizeof(what), "state file: [%s] host", group);
-    if (parse_plain_bdf(what, host, &sf->host, err) < 0)
-        return -EINVAL;
-    if (parse_uint(vdevfn, 16, 0xff, &v) < 0) {
-        fail(err, "state file: [%s] vdevfn '%.20s': expected hex 00-ff", group, vdevfn);
-        return -EINVAL;
-    }
-    sf->vdevfn = (uint8_t)v;
-    snprintf(what, sizeof(what), "state file: [%s] options", group);
-    if (parse_opts(what, opts, &sf->opts, err) < 0)
-        return -EINVAL;
-    gsize len = 0;
-    g_autofree guchar *raw = g_base64_decode(shadow, &len);
-    if (len != PT_CFG_SIZE) {
-        fail(err, "state file: [%s] shadow: %zu bytes, expected %d", group, (size_t)len,
-             PT_CFG_SIZE);
-        return -EINVAL;
-    }
-    memcpy(sf->shadow, raw, PT_CFG_SIZE);
-    if (parse_regs(group, regs, sf, err) < 0)
-        return -EINVAL;
-    if (parse_uint(cmd, 16, 0xffff, &v) < 0) {
-        fail(err, "state file: [%s] command '%.20s': expected hex 0000-ffff", group, cmd);
-        return -EINVAL;
-    }
-    sf->command = (uint16_t)v;
-    return 0;
-}
-
-static int load_state(const char *path, SavedFunc **out, int *count, PtError *err)
-{
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_autoptr(GError) gerr = NULL;
-
-    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &gerr)) {
-        fail(err, "state file %.200s: %.100s", path, gerr->message);
-        return -EINVAL;
-    }
-    int format = g_key_file_get_integer(kf, STATE_GROUP, "format", NULL);
-    int n = g_key_file_get_integer(kf, STATE_GROUP, "functions", NULL);
-    if (format != STATE_FORMAT || n < 0 || n > PCI_BUS_DEVFNS) {
-        fail(err, "state file %.200s: not a qemu-dm state (format %d, %d functions)", path,
-             format, n);
-        return -EINVAL;
-    }
-    SavedFunc *sf = g_new0(SavedFunc, n ? n : 1);
-    for (int i = 0; i < n; i++) {
-        if (load_function(kf, i, &sf[i], err) < 0)
-            goto bad;
-        for (int j = 0; j < i; j++)
-            if (same_bdf(sf[j].host, sf[i].host) || sf[j].vdevfn == sf[i].vdevfn) {
-                fail(err, "state file: functions %d and %d share a host function or a vdevfn",
-                     j, i);
-                goto bad;
-            }
-    }
-    *out = sf;
-    *count = n;
-    return 0;
-bad:
-    g_free(sf);
-    return -EINVAL;
-}
-
-/*
- * A device without vfunc 0 goes into a slot whose function 0 comes later:
- * the placer takes that only one pinned function at a time (xend's way),
- * so its functions go one by one.  A failure leaves the earlier ones for
- * the caller's rollback.
- */
-static int attach_without_function0(PtGuest *g, const PtRequest *req, const char *text,
-                                    PtError *err)
-{
-    for (int i = 0; i < req->nfuncs; i++) {
-        PtRequest one = *req;
-        one.nfuncs = 1;
-        one.multi = false;
-        one.pfunc[0] = req->pfunc[i];
-        one.vfunc[0] = req->vfunc[i];
-        int rc = pt_guest_attach_request(g, &one, text, true, NULL, err);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* Attach the saved functions of one host device in one slot, pinned. */
-static int restore_device(PtGuest *g, const SavedFunc *sf, const int *idx, int n, PtError *err)
-{
-    PtRequest req = { .domain = sf[idx[0]].host.domain, .bus = sf[idx[0]].host.bus,
-                      .dev = sf[idx[0]].host.dev, .nfuncs = n, .multi = n > 1,
-                      .vslot = PT_SLOT(sf[idx[0]].vdevfn), .opts = sf[idx[0]].opts };
-    bool partial = true;
-    int attached = 0;
-    char text[32];
-
-    for (int i = 0; i < n; i++) {
-        const PtGuestFunc *f = attached_func(g, sf[idx[i]].host);
-        if (f && f->vdevfn != sf[idx[i]].vdevfn) {
-            char bdf[16];
-            fail(err, "restore: %s is attached at %02x.%x, saved at %02x.%x",
-                 pt_bdf_format(f->host, bdf, sizeof(bdf)), PT_SLOT(f->vdevfn), PT_FUNC(f->vdevfn),
-                 PT_SLOT(sf[idx[i]].vdevfn), PT_FUNC(sf[idx[i]].vdevfn));
-            return -EEXIST;
-        }
-        attached += f != NULL;
-        req.pfunc[i] = sf[idx[i]].host.func;
-        req.vfunc[i] = PT_FUNC(sf[idx[i]].vdevfn);
-        partial &= req.vfunc[i] != 0;
-    }
-    if (attached == n)
-        return 0;       /* the backend list already put them there */
-    if (attached) {
-        fail(err, "restore: %04x:%02x:%02x is only partly attached", req.domain, req.bus, req.dev);
-        return -EEXIST;
-    }
-    snprintf(text, sizeof(text), "restore %04x:%02x:%02x", req.domain, req.bus, req.dev);
-    if (partial)
-        return attach_without_function0(g, &req, text, err);
-    return pt_guest_attach_request(g, &req, text, false, NULL, err);
-}
-
-/* Slot by slot; within a slot, the device holding vfunc 0 goes last. */
-static int restore_layout(PtGuest *g, const SavedFunc *sf, int n, PtError *err)
-{
-    for (unsigned s = 0; s < PT_SLOTS; s++)
-        for (int pass = 0; pass < 2; pass++) {
-            bool done[PCI_BUS_DEVFNS] = { 0 };
-            for (int i = 0; i < n; i++) {
-                if (done[i] || PT_SLOT(sf[i].vdevfn) != s)
-                    continue;
-                int idx[PT_FUNCS_PER_SLOT], m = 0;
-                bool has0 = false;
-                for (int j = i; j < n && m < PT_FUNCS_PER_SLOT; j++)
-                    if (!done[j] && PT_SLOT(sf[j].vdevfn) == s &&
-                        same_device(sf[j].host, sf[i].host)) {
-                        idx[m++] = j;
-                        done[j] = true;
-                        has0 |= PT_FUNC(sf[j].vdevfn) == 0;
-                    }
-                if (has0 != (pass == 1))
-                    continue;
-                int rc = restore_device(g, sf, idx, m, err);
-                if (rc < 0)
-                    return rc;
-            }
-        }
-    return 0;
-}
-
-/* Emulated registers first, then the bus registers as the guest wrote
- * them, decode off while the BARs move, then the guest's COMMAND. */
-static void restore_registers(PtGuest *g, PciBus *bus, const SavedFunc *sf)
-{
-    const PtGuestFunc *f = attached_func(g, sf->host);
-
-    pt_func_load_shadow(f->fn, sf->shadow, PT_CFG_SIZE);
-    pci_bus_cfg_write(bus, sf->vdevfn, PCI_COMMAND,
-                      sf->command & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
-    for (int r = 0; r < sf->nregs; r++)
-        pci_bus_cfg_write(bus, sf->vdevfn, sf->reg_off[r], sf->reg_val[r],
-                          sf->reg_off[r] == PCI_INTERRUPT_LINE ? 1 : 4);
-    pci_bus_cfg_write(bus, sf->vdevfn, PCI_COMMAND, sf->command, 2);
-}
-
-int dm_state_restore(PtGuest *g, PciBus *bus, const char *path, PtError *err)
-{
-    PtBusMap before = *pt_guest_busmap(g);
-    SavedFunc *sf = NULL;
-    int n = 0, rc;
-
-    if ((rc = load_state(path, &sf, &n, err)) < 0)
-        return rc;
-    if ((rc = restore_layout(g, sf, n, err)) < 0) {
-        PtError e;
-        const PtBusMap *now = pt_guest_busmap(g);
-        for (unsigned s = 0; s < PT_SLOTS; s++)
-            if (now->used[s] && !before.used[s])
-                pt_guest_detach_slot(g, s, &e);
-        g_free(sf);
-        return rc;
-    }
-    for (int i = 0; i < n; i++)
-        restore_registers(g, bus, &sf[i]);
-    dm_log("restore", "%d functions restored from %s", n, path);
-    g_free(sf);
-    return 0;
-}
-
-/* ================================================================ qemu-dm's Xen side */
-
-struct DmXen {
-    DmXenConfig cfg;
-    PtGuest *guest;
-    PciBus *bus;
-    Php *php;
-    XsDm *xs;
-    DmEjectFn eject;            /* NULL: the hot-plug controller asks */
-    void *eject_opaque;
-    void (*lost)(void *opaque);
-    void *opaque;
-};
-
-static void on_slot(void *opaque, unsigned vslot, bool inserted)
-{
-    DmXen *x = opaque;
-
-    if (inserted)
-        php_slot_inserted(x->php, vslot);
-    else
-        php_slot_removed(x->php, vslot);
-    xs_dm_slot_changed(x->xs, vslot, inserted);
-}
-
-static void test_guest_sci(void *opaque)
-{
-    DmXen *x = opaque;
-    PhpGuestEvent ev;
-    char view[256];
-
-    if (tg_php_sci(x->php, &ev) < 0)
-        return;
-    if (ev.event == PHP_EVENT_INSERT) {
-        tg_slot_view(x->bus, ev.vslot, view, sizeof(view));
-        dm_log("test-guest", "event %d slot %02x (_STA 0x%02x): sees %s", ev.event, ev.vslot,
-               ev.present, view);
-    } else {
-        dm_log("test-guest", "event %d slot %02x (_STA 0x%02x): %s", ev.event, ev.vslot,
-               ev.present, ev.ejected ? "ejected" : "nothing to eject");
-    }
-}
-
-static void php_eject(void *opaque, unsigned vslot)
-{
-    DmXen *x = opaque;
-    PtError e;
-
-    if (pt_guest_detach_slot(x->guest, vslot, &e) < 0)
-        dm_log("php", "eject of slot %02x: %s", vslot, e.msg);
-}
-
-static const PhpOps dm_php_ops = { .sci = NULL, .eject = php_eject };
-static const PhpOps dm_php_ops_guest = { .sci = test_guest_sci, .eject = php_eject };
-
-static int xen_request_eject(void *opaque, unsigned vslot)
-{
-    DmXen *x = opaque;
-
-    if (x->eject)
-        return x->eject(x->eject_opaque, vslot);
-    return php_request_eject(x->php, vslot);
-}
-
-static int xen_save(void *opaque, PtError *err)
-{
-    DmXen *x = opaque;
-
-    if (!x->cfg.save_state) {
-        fail(err, "this qemu-dm was started without -save-state FILE");
-        return -ENOTSUP;
-    }
-    return dm_state_save(x->guest, x->bus, x->cfg.save_state, err);
-}
-
-static void xen_lost(void *opaque)
-{
-    DmXen *x = opaque;
-
-    if (x->lost)
-        x->lost(x->opaque);
-}
-
-static void log_boot_view(DmXen *x)
-{
-    char view[256];
-
-    for (unsigned s = 0; s < PCI_BUS_SLOTS; s++)
-        if (pci_bus_slot_funcs(x->bus, s) & 1) {
-            tg_slot_view(x->bus, s, view, sizeof(view));
-            dm_log("test-guest", "boot: slot %02x: sees %s", s, view);
-        }
-}
-
-DmXen *dm_xen_start(const DmXenConfig *cfg, HostPci *host, PtGuest *guest, PciBus *bus,
-                    void (*lost)(void *opaque), void *opaque, PtError *err)
-{
-    DmXen *x = g_new0(DmXen, 1);
-    XsDmHooks hooks = { .request_eject = xen_request_eject, .save = xen_save, .lost = xen_lost,
-                        .opaque = x };
-
-    *x = (DmXen){ .cfg = *cfg, .guest = guest, .bus = bus, .lost = lost, .opaque = opaque };
-    if (cfg->domid >= 0) {
-        if (!(x->xs = xs_dm_open((unsigned)cfg->domid, guest, host, &hooks, err)) ||
-            xs_dm_attach_boot_devices(x->xs, err) < 0)
-            goto fail;
-    }
-    if (cfg->restore_state && (dm_state_restore(guest, bus, cfg->restore_state, err) < 0 ||
-                               (x->xs && xs_dm_sync_backend(x->xs, err) < 0)))
-        goto fail;
-    x->php = php_new(bus, cfg->test_guest ? &dm_php_ops_guest : &dm_php_ops, x);
-    pt_guest_set_slot_observer(guest, on_slot, x);
-    if (cfg->test_guest)
-        log_boot_view(x);
-    if (!cfg->serve_later && dm_xen_serve(x, err) < 0)
-        goto fail;
-    return x;
-fail:
-    dm_xen_stop(x);
-    return NULL;
-}
-
-int dm_xen_serve(DmXen *x, PtError *err)
-{
-    return x->xs ? xs_dm_start(x->xs, err) : 0;
-}
-
-Php *dm_xen_php(DmXen *x)
-{
-    return x ? x->php : NULL;
-}
-
-void dm_xen_set_ejector(DmXen *x, DmEjectFn fn, void *opaque)
-{
-    x->eject = fn;
-    x->eject_opaque = opaque;
-}
-
-void dm_xen_slot_ejected(DmXen *x, unsigned vslot, const char *failure)
-{
-    PtError e;
-
-    if (failure) {
-        xs_dm_eject_failed(x->xs, vslot, failure);
-        return;
-    }
-    /* As the controller's eject: the detach's observer replies pci-removed. */
-    if (pt_guest_detach_slot(x->guest, vslot, &e) < 0) {
-        dm_log("eject", "slot %02x: %s", vslot, e.msg);
-        xs_dm_eject_failed(x->xs, vslot, e.msg);
-    }
-}
-
-void dm_xen_stop(DmXen *x)
-{
-    if (!x)
-        return;
-    pt_guest_set_slot_observer(x->guest, NULL, x);
-    xs_dm_close(x->xs);
-    php_free(x->php);
-    g_free(x);
 }

@@ -1,5 +1,5 @@
 /*
- * qemu-dm and xenstore.
+ * qemu-dm and xenstore: the pci backend list and the device-model channel.
  *
  *   backend list   /local/domain/0/backend/pci/<domid>/0/
  *                  num_devs; per entry N: dev-N, vdevfn-N, opts-N, key-N, state-N
@@ -8,9 +8,8 @@
  * Both sides live here: the device model's (XsDm: boot-time devices, the
  * command channel served from the GLib main loop) and the toolstack's
  * (xs_tool_request, used by xm, tests and benchmarks), so they cannot
- * drift apart.  Also here: qemu-dm's state file for save/restore, and the
- * wiring of the Xen side of qemu-dm (dm_xen_*: xenstore channel, ACPI
- * hot-plug controller, in-process test guest).
+ * drift apart.  qemu-dm's state file is hw/dm-state.c; the wiring of
+ * qemu-dm's Xen side is dm-xen.c.
  *
  * Commands (parameter -> state, parameter):
  *   pci-ins  DDDD:BB:SS.F[@VDEVFN][,opts]  xend/libxl per function (0x100|vfunc:
@@ -25,21 +24,13 @@
  *   save     -> paused (the state file written) | save-failed "<reason>"
  *   continue -> running
  */
-#ifndef QEMU_DM_XENSTORE_H
-#define QEMU_DM_XENSTORE_H
+#ifndef XS_CHANNEL_H
+#define XS_CHANNEL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-/*
- * libxenstore's own xenstore.h, which this file's name shadows on -I.: it
- * is reached when this file was found through the include path (from a
- * subdirectory, or as <xenstore.h>).  Included by quotes from the top
- * directory (vl.c), only the declarations below are needed.
- */
-#include_next <xenstore.h>
-struct xs_handle;
-typedef uint32_t xs_transaction_t;
+#include <xenstore.h>
 
 #include "pci.h"
 #include "pt-guest.h"
@@ -156,65 +147,5 @@ int xs_tool_request(struct xs_handle *h, unsigned domid, const char *cmd, const 
  * what it held.  -ETIMEDOUT after timeout_ms.  Uses a watch, no polling. */
 int xs_tool_wait(struct xs_handle *h, const char *path, const char *const *values,
                  int timeout_ms, char **got);
-
-/* ------------------------------------------------------------ save/restore */
-
-/*
- * The device model's state: every attached function's host BDF, vdevfn,
- * options, emulated registers (the shadow) and the bus-owned registers
- * (BARs, ROM, interrupt line) with the guest's COMMAND.
- */
-int dm_state_save(PtGuest *g, PciBus *bus, const char *path, PtError *err);
-/*
- * Put every saved function back at its saved vdevfn (never re-placed: a
- * function already attached there is kept, one attached elsewhere is an
- * error), then load its emulated state and replay the bus registers.
- * On failure the functions attached here are detached again.
- */
-int dm_state_restore(PtGuest *g, PciBus *bus, const char *path, PtError *err);
-
-/* ------------------------------------------------------------ qemu-dm's Xen side */
-
-typedef struct DmXenConfig {
-    int domid;                  /* -1: no xenstore channel */
-    bool test_guest;            /* in-process guest answers hot-plug events */
-    const char *save_state;     /* file the `save` command writes */
-    const char *restore_state;  /* file loaded at start */
-    bool serve_later;           /* the command channel waits for dm_xen_serve */
-} DmXenConfig;
-
-typedef struct DmXen DmXen;
-
-/*
- * After the command line's devices: xenstore boot devices, the restored
- * state, the ACPI hot-plug controller and (with test_guest) the guest
- * answering it, then the command channel.  lost is called when xenstored
- * goes away.  NULL with err set on failure (everything undone).
- */
-DmXen *dm_xen_start(const DmXenConfig *cfg, HostPci *host, PtGuest *guest, PciBus *bus,
-                    void (*lost)(void *opaque), void *opaque, PtError *err);
-/* Serve the command channel and say running (with serve_later: once the
- * guest can be served, e.g. the ioreq server claims its slots). */
-int dm_xen_serve(DmXen *x, PtError *err);
-/* Before pt_guest_free. */
-void dm_xen_stop(DmXen *x);
-/* The ACPI hot-plug controller, for a front-end that delivers the guest's
- * port accesses (the Xen ioreq server). */
-struct Php;
-struct Php *dm_xen_php(DmXen *x);
-
-/*
- * How pci-rem asks the guest to eject a slot: 0 when asked (the answer
- * comes through dm_xen_slot_ejected), negative when the guest cannot be
- * asked (the slot is detached at once).  The default is the ACPI hot-plug
- * controller; a front-end with hot-plug of its own (QEMU's) installs its
- * ejector; fn NULL restores the controller.
- */
-typedef int (*DmEjectFn)(void *opaque, unsigned vslot);
-void dm_xen_set_ejector(DmXen *x, DmEjectFn fn, void *opaque);
-/* The guest's answer: failure NULL, it ejected vslot (detached, pci-removed);
- * else it refused or did not answer (pci-remove-failed with failure,
- * nothing detached). */
-void dm_xen_slot_ejected(DmXen *x, unsigned vslot, const char *failure);
 
 #endif

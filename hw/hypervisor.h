@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "pt-notation.h"
+#include "pt-types.h"
 
 typedef struct Hypervisor Hypervisor;
 

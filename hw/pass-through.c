@@ -252,21 +252,10 @@ static uint64_t pow2_at_least(uint64_t v, uint64_t floor)
     return p;
 }
 
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Type bits come from the host's BAR register, the size from the host. */
 static int setup_bar(PtFunc *f, int i, unsigned nbars)
 {
-    uint32_t reg = get32(f->initial + PCI_BASE_ADDRESS_0 + 4 * (unsigned)i);
+    uint32_t reg = pt_le32(f->initial + PCI_BASE_ADDRESS_0 + 4 * (unsigned)i);
     HostBar hb;
 
     host_func_bar(f->host, i, &hb);
@@ -314,14 +303,9 @@ static unsigned size_pm(const PtFunc *f, unsigned off) { (void)f, (void)off; ret
 static unsigned size_msix(const PtFunc *f, unsigned off) { (void)f, (void)off; return 12; }
 static unsigned size_dsn(const PtFunc *f, unsigned off) { (void)f, (void)off; return 12; }
 
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
 static unsigned size_msi(const PtFunc *f, unsigned off)
 {
-    uint16_t flags = get16(f->initial + off + PCI_MSI_FLAGS);
+    uint16_t flags = pt_le16(f->initial + off + PCI_MSI_FLAGS);
     unsigned size = flags & PCI_MSI_FLAGS_64BIT ? 14 : 10;
 
     return flags & PCI_MSI_FLAGS_MASK_BIT ? size + 10 : size;
@@ -336,7 +320,7 @@ static unsigned size_vndr(const PtFunc *f, unsigned off)
 
 static unsigned size_exp(const PtFunc *f, unsigned off)
 {
-    return (get16(f->initial + off + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_VERS) >= 2 ? 0x3c : 0x24;
+    return (pt_le16(f->initial + off + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_VERS) >= 2 ? 0x3c : 0x24;
 }
 
 static unsigned size_aer(const PtFunc *f, unsigned off)
@@ -352,7 +336,7 @@ static void setup_pm(PtFunc *f, unsigned off)
 
 static void setup_msi(PtFunc *f, unsigned off)
 {
-    uint16_t flags = get16(f->initial + off + PCI_MSI_FLAGS);
+    uint16_t flags = pt_le16(f->initial + off + PCI_MSI_FLAGS);
 
     if (flags & PCI_MSI_FLAGS_64BIT)
         apply_regs(f, off, cap_msi64, sizeof(cap_msi64) / sizeof(cap_msi64[0]));
@@ -377,11 +361,11 @@ static bool inside_mem_bar(const PtFunc *f, int bar, uint64_t off, uint64_t len)
 /* Table and PBA where the capability says, or no MSI-X for this guest. */
 static void read_msix_layout(PtFunc *f, unsigned off)
 {
-    uint32_t table = get32(f->initial + off + PCI_MSIX_TABLE);
-    uint32_t pba = get32(f->initial + off + PCI_MSIX_PBA);
+    uint32_t table = pt_le32(f->initial + off + PCI_MSIX_TABLE);
+    uint32_t pba = pt_le32(f->initial + off + PCI_MSIX_PBA);
     PtMsixInfo m = {
         .cap = off,
-        .nvec = (get16(f->initial + off + PT_MSIX_FLAGS) & PCI_MSIX_TABSIZE) + 1u,
+        .nvec = (pt_le16(f->initial + off + PT_MSIX_FLAGS) & PCI_MSIX_TABSIZE) + 1u,
         .table_bar = (int)(table & PCI_MSIX_BIR), .table_off = table & ~(uint32_t)PCI_MSIX_BIR,
         .pba_bar = (int)(pba & PCI_MSIX_BIR), .pba_off = pba & ~(uint32_t)PCI_MSIX_BIR,
     };
@@ -467,7 +451,7 @@ static void walk_legacy(PtFunc *f)
     uint8_t seen[256] = { 0 };
     unsigned off = f->initial[PCI_CAPABILITY_LIST] & ~3u;
 
-    if (!(get16(f->initial + PCI_STATUS) & PCI_STATUS_CAP_LIST))
+    if (!(pt_le16(f->initial + PCI_STATUS) & PCI_STATUS_CAP_LIST))
         return;
     for (int hops = 0; off && hops < MAX_CAPS; hops++) {
         if (off < 0x40 || off > 0xfc) {
@@ -503,7 +487,7 @@ static void walk_extended(PtFunc *f)
             dm_log(f->name, "extended capability list loops back to %#x: list cut there", off);
             return;
         }
-        uint32_t hdr = get32(f->initial + off);
+        uint32_t hdr = pt_le32(f->initial + off);
         if (hdr == 0 || hdr == 0xffffffff)
             return;
         const CapKind *k = find_kind(ext_caps, sizeof(ext_caps) / sizeof(ext_caps[0]),
@@ -525,7 +509,7 @@ static void rechain(PtFunc *f)
     f->initial[PCI_CAPABILITY_LIST] = 0;
     if (f->cfg_size > 256) {
         claim_bytes(f, 0x100, 4);
-        put32(f->initial + 0x100, 0);
+        pt_put_le32(f->initial + 0x100, 0);
     }
     for (int i = 0; i < f->ncaps; i++) {
         VisibleCap *c = &f->caps[i];
@@ -536,13 +520,13 @@ static void rechain(PtFunc *f)
             any_legacy = true;
             continue;
         }
-        uint32_t hdr = get32(f->initial + c->offset) & 0x000fffff;
+        uint32_t hdr = pt_le32(f->initial + c->offset) & 0x000fffff;
         if (prev_ext)
-            put32(f->initial + prev_ext, (get32(f->initial + prev_ext) & 0x000fffff) |
+            pt_put_le32(f->initial + prev_ext, (pt_le32(f->initial + prev_ext) & 0x000fffff) |
                                          (uint32_t)c->offset << 20);
         else if (c->offset != 0x100)
-            put32(f->initial + 0x100, (uint32_t)c->offset << 20);   /* a null header leads on */
-        put32(f->initial + c->offset, hdr);
+            pt_put_le32(f->initial + 0x100, (uint32_t)c->offset << 20);   /* a null header leads on */
+        pt_put_le32(f->initial + c->offset, hdr);
         prev_ext = c->offset;
     }
     if (any_legacy)
@@ -566,7 +550,7 @@ static void clear_bar_registers(PtFunc *f)
     unsigned rom = f->header_type == PCI_HEADER_TYPE_NORMAL ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1;
 
     memset(f->initial + PCI_BASE_ADDRESS_0, 0, 4 * nbars);
-    put32(f->initial + rom, 0);
+    pt_put_le32(f->initial + rom, 0);
 }
 
 static void setup_header(PtFunc *f)
@@ -717,7 +701,7 @@ static inline uint32_t load_bytes(const uint8_t *a, unsigned offset, unsigned le
 {
     const uint8_t *p = a + offset;
 
-    return len == 4 ? get32(p) : len == 2 ? get16(p) : p[0];
+    return len == 4 ? pt_le32(p) : len == 2 ? pt_le16(p) : p[0];
 }
 
 /* The write-through bits of [offset, offset+len); none past the conventional space. */
@@ -895,7 +879,7 @@ int pt_func_bar(const PtFunc *f, int index, PtBar *bar)
 
 uint16_t pt_func_guest_command(const PtFunc *f)
 {
-    return get16(f->shadow + PCI_COMMAND);
+    return pt_le16(f->shadow + PCI_COMMAND);
 }
 
 unsigned pt_func_find_cap(const PtFunc *f, uint8_t id)

@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <pci/pci.h>
 #include "hypervisor.h"
-#include "pt-place.h"
+#include "pt-types.h"
 
 #define PCI_BUS_SLOTS       32
 #define PCI_BUS_FUNCS       8

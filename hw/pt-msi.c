@@ -221,7 +221,7 @@ static void host_enable(PtMsi *m, unsigned reg, uint16_t bit, bool on)
     int rc = host_func_read(h, reg, b, 2);
 
     if (rc == 0) {
-        uint16_t v = (uint16_t)(b[0] | b[1] << 8);
+        uint16_t v = pt_le16(b);
         uint16_t want = on ? v | bit : v & (uint16_t)~bit;
         if (want == v)
             return;

@@ -16,19 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PT_FUNCS_PER_SLOT 8
-#define PT_SLOTS          32
-#define PT_UNSET          (-1)
+#include "pt-types.h"
 
-/* Room for "<spec>: <reason> (at column N)" with any realistic spec. */
-typedef struct PtError {
-    char msg[320];
-} PtError;
-
-typedef struct PtBdf {
-    uint16_t domain;
-    uint8_t bus, dev, func;
-} PtBdf;
 
 typedef enum PtMapScheme {
     PT_MAP_DEFAULT = 0,     /* not given: the guest's default applies */
@@ -108,23 +97,6 @@ PtOptions pt_options_unset(void);
 /* "7", "07" or "0x07": a guest slot (hex, below PT_SLOTS), as pci_del and
  * xm pci-detach take it; false for anything else (a device spec). */
 bool pt_vslot_parse(const char *text, unsigned *slot);
-
-/* "0000:00:1d.1" into buf (at least 13 bytes). */
-const char *pt_bdf_format(PtBdf bdf, char *buf, size_t len);
-
-static inline bool pt_bdf_equal(PtBdf a, PtBdf b)
-{
-    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev && a.func == b.func;
-}
-
-/* The same device (slot), any function. */
-static inline bool pt_bdf_same_device(PtBdf a, PtBdf b)
-{
-    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev;
-}
-
-/* The error type's one setter. */
-void pt_error_set(PtError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Digits only (base 16 or 10: no sign, space or 0x prefix), at most 10 of
  * them, at most max: 0 with *out, or -EINVAL. */

@@ -56,8 +56,4 @@ int pt_place(PtBusMap *map, const PtRequest *req, PtMapScheme scheme,
 /* Release the functions of a placement (only its own, in a shared slot). */
 void pt_unplace(PtBusMap *map, const PtPlacement *pl);
 
-#define PT_DEVFN(slot, fn) ((uint8_t)(((slot) << 3) | (fn)))
-#define PT_SLOT(devfn)     ((devfn) >> 3)
-#define PT_FUNC(devfn)     ((devfn) & 7)
-
 #endif

@@ -1,0 +1,65 @@
+/*
+ * The types and helpers every layer shares: a host function's address
+ * (PtBdf, one format, one equality), the error type (one setter), guest
+ * devfn/slot/function, and little-endian access to config-space bytes.
+ */
+#ifndef PT_TYPES_H
+#define PT_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PT_FUNCS_PER_SLOT 8
+#define PT_SLOTS          32
+#define PT_UNSET          (-1)
+
+#define PT_DEVFN(slot, fn) ((uint8_t)(((slot) << 3) | (fn)))
+#define PT_SLOT(devfn)     ((devfn) >> 3)
+#define PT_FUNC(devfn)     ((devfn) & 7)
+
+/* Room for "<spec>: <reason> (at column N)" with any realistic spec. */
+typedef struct PtError {
+    char msg[320];
+} PtError;
+
+/* The error type's one setter. */
+void pt_error_set(PtError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+typedef struct PtBdf {
+    uint16_t domain;
+    uint8_t bus, dev, func;
+} PtBdf;
+
+/* "0000:00:1d.1" into buf (at least 13 bytes). */
+const char *pt_bdf_format(PtBdf bdf, char *buf, size_t len);
+
+static inline bool pt_bdf_equal(PtBdf a, PtBdf b)
+{
+    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev && a.func == b.func;
+}
+
+/* The same device (slot), any function. */
+static inline bool pt_bdf_same_device(PtBdf a, PtBdf b)
+{
+    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev;
+}
+
+/* Config space is little-endian whatever the machine. */
+static inline uint16_t pt_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t pt_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void pt_put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+#endif

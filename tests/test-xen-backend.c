@@ -847,13 +847,13 @@ static void test_encodings(void)
 
     g_assert_cmpint(hv_assign_device(hv, dev0, PT_DEVFN(5, 1)), ==, 0);
     g_assert_cmpint(hv_map_pirq_msi(hv, dev0, 3, 0xfe001000, &pirq), ==, 0);
-    g_assert_cmpint(pirq, ==, 1023);            /* MSI pirqs from the top, as Xen */
+    g_assert_cmpint(pirq, ==, 55);              /* MSI pirqs from the top (24 + 32), as Xen */
     HvMsi m = { .vector = 0x31, .dest = 0x12, .delivery_mode = 1,
                 .flags = HV_MSI_DEST_LOGICAL | HV_MSI_REDIR_HINT | HV_MSI_TRIG_LEVEL |
                          HV_MSI_UNMASKED, .table = 0xf0001000 };
     g_assert_cmpint(hv_bind_msi(hv, pirq, &m), ==, 0);
     g_autofree char *b = last_log_line("xc_domain_update_msi_irq");
-    g_assert_cmpstr(b, ==, "xc_domain_update_msi_irq dom=7 gvec=0x31 pirq=1023 "
+    g_assert_cmpstr(b, ==, "xc_domain_update_msi_irq dom=7 gvec=0x31 pirq=55 "
                            "gflags=0x19312 gtable=0xf0001000");
     HvMsi wide = m;
     wide.dest = 0x100;
@@ -862,7 +862,7 @@ static void test_encodings(void)
     m.delivery_mode = 7;
     g_assert_cmpint(hv_unbind_msi(hv, pirq, &m), ==, 0);
     g_autofree char *c = last_log_line("xc_domain_unbind_msi_irq");
-    g_assert_cmpstr(c, ==, "xc_domain_unbind_msi_irq dom=7 gvec=0x31 pirq=1023 gflags=0x7012");
+    g_assert_cmpstr(c, ==, "xc_domain_unbind_msi_irq dom=7 gvec=0x31 pirq=55 gflags=0x7012");
     g_assert_cmpint(hv_unmap_pirq(hv, pirq), ==, 0);
 
     /* A GSI shared by two functions: Xen is asked once, released once. */
@@ -877,7 +877,7 @@ static void test_encodings(void)
     g_assert_cmpint(hv_irq_permission(hv, p1, false), ==, 0);
     g_assert_cmpint(hv_unmap_pirq(hv, p1), ==, 0);
     g_autofree char *e = last_log_line("xc_physdev_unmap_pirq");
-    g_assert_cmpstr(e, ==, "xc_physdev_unmap_pirq dom=7 pirq=1023");   /* not yet 16 */
+    g_assert_cmpstr(e, ==, "xc_physdev_unmap_pirq dom=7 pirq=55");     /* not yet 16 */
     g_assert_cmpint(hv_unmap_pirq(hv, p2), ==, 0);
     g_autofree char *f = last_log_line("xc_physdev_unmap_pirq");
     g_assert_cmpstr(f, ==, "xc_physdev_unmap_pirq dom=7 pirq=16");
@@ -1055,21 +1055,21 @@ static void test_guest_pirq(void)
     /* Linux's order, without touching the entry's mask bit (pci_msi_ignore_mask). */
     cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE | PCI_MSIX_MASK, 2);
     mmio_write(&r, table, 4, 0xfee37000u);
-    mmio_write(&r, table + 4, 4, 0x100);
+    mmio_write(&r, table + 4, 4, 0);       /* a guest's pirqs are Xen's: below 24 + 32 */
     mmio_write(&r, table + 8, 4, xen_pirq_data);
     cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE, 2);
     g_autofree char *map = stub_line_with("xc_physdev_map_pirq_msi", "entry=0");
-    g_assert_nonnull(strstr(map, " pirq=311 devfn"));
-    g_assert_nonnull(strstr(map, "-> pirq=311"));
+    g_assert_nonnull(strstr(map, " pirq=55 devfn"));
+    g_assert_nonnull(strstr(map, "-> pirq=55"));
     g_autofree char *bind = last_log_line("xc_domain_update_msi_irq");
-    g_assert_nonnull(strstr(bind, "pirq=311 "));
+    g_assert_nonnull(strstr(bind, "pirq=55 "));
     g_assert_nonnull(strstr(bind, "gflags=0x17037 "));  /* unmasked, ExtINT, pirq's dest */
     /* The guest sets up again with a new pirq: the vector moves to it. */
     cfg_write(&r, eth, cap + 2, 0, 2);
-    mmio_write(&r, table, 4, 0xfee38000u);
+    mmio_write(&r, table, 4, 0xfee36000u);
     cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE, 2);
     g_autofree char *moved = last_log_line("xc_domain_update_msi_irq");
-    g_assert_nonnull(strstr(moved, "pirq=312 "));
+    g_assert_nonnull(strstr(moved, "pirq=54 "));
     g_assert_cmpuint(rig_log_count("not an interrupt message"), ==, 0);
     g_array_unref(run_down(&r));
     assert_stub_clean();
@@ -1077,9 +1077,9 @@ static void test_guest_pirq(void)
     /* MSI: the same with the 32-bit message of the GT218. */
     run_up(&r, true, ASUS, boot_gpu);
     enumerate(&r, true);
-    msi_program(&r, vga, 0xfee42000u, xen_pirq_data, true);
+    msi_program(&r, vga, 0xfee30000u, xen_pirq_data, true);
     g_autofree char *msi = last_log_line("xc_physdev_map_pirq_msi");
-    g_assert_nonnull(strstr(msi, "-> pirq=66"));
+    g_assert_nonnull(strstr(msi, "-> pirq=48"));
     msi_program(&r, vga, 0, 0, false);
     g_array_unref(run_down(&r));
     assert_stub_clean();

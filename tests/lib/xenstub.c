@@ -10,10 +10,11 @@
  *    channels) and refuses what Xen would refuse, recording each refusal as
  *    a violation; xenstub_check_clean() says what is left;
  *  - it hands out pirqs as Xen does for an HVM guest (GSI: lowest free from
- *    16; MSI: from the top, or the pirq the device model names: a guest's
- *    own, for pirq-based MSI), event channel ports, and the ioreq page
- *    (memfd-backed shared memory) with vp_eport filled once the server is
- *    enabled;
+ *    16; MSI: from the top of the guest's 24 + 32 (Xen's nr_irqs_gsi of a
+ *    one-IO-APIC host plus its extra_domU_irqs), or the pirq the device
+ *    model names: a guest's own, for pirq-based MSI), event channel ports,
+ *    and the ioreq page (memfd-backed shared memory) with vp_eport filled
+ *    once the server is enabled;
  *  - a test acts as the guest through xenstub_ioreq_post()/_poll() (found
  *    with dlsym): a request goes into a vCPU's ioreq slot, the bound event
  *    channel fires, and the response is there once the device model
@@ -52,7 +53,7 @@
 #define STUB_PAGE        4096
 #define STUB_MAX         512         /* entries per table */
 #define STUB_GSI_PIRQ0   16
-#define STUB_NR_PIRQS    1024
+#define STUB_NR_PIRQS    (24 + 32)
 #define STUB_MAX_VCPUS   (STUB_PAGE / sizeof(ioreq_t))
 #define STUB_MAX_RANGES  64
 

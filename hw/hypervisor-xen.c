@@ -259,6 +259,43 @@ static int xen_unbind_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx
                   pirq, PT_SLOT(devfn), intx);
 }
 
+/* ------------------------------------------------------------ MSI as INTx */
+
+/*
+ * PT_IRQ_TYPE_MSI_TRANSLATE (Xen 4.17's pt_irq_create_bind takes it as the
+ * PCI type: the MSI pirq asserts the guest's INTx of device/intx, and Xen
+ * EOIs the MSI itself as soon as it is delivered).  libxenctrl's
+ * xc_domain_bind_pt_irq carries the pirq in 8 bits.
+ */
+static int msi_intx(HvXen *x, int pirq, uint8_t devfn, uint8_t intx, bool bind)
+{
+    const char *call = bind ? "xc_domain_bind_pt_irq" : "xc_domain_unbind_pt_irq";
+
+    if (intx > 3)
+        return -EINVAL;
+    if (pirq < 0 || pirq > UINT8_MAX) {
+        dm_log(x->who, "%s(irq=%d type=MSI_TRANSLATE): the pirq does not fit the 8 bits "
+               "Xen 4.17's libxenctrl has for it", call, pirq);
+        return -ERANGE;
+    }
+    int rc = bind ? xc_domain_bind_pt_irq(x->xch, x->domid, (uint8_t)pirq,
+                                          PT_IRQ_TYPE_MSI_TRANSLATE, 0, PT_SLOT(devfn), intx, 0)
+                  : xc_domain_unbind_pt_irq(x->xch, x->domid, (uint8_t)pirq,
+                                            PT_IRQ_TYPE_MSI_TRANSLATE, 0, PT_SLOT(devfn), intx, 0);
+    return xen_rc(x, rc, call, "irq=%d type=MSI_TRANSLATE dev=0x%x intx=%u",
+                  pirq, PT_SLOT(devfn), intx);
+}
+
+static int xen_bind_msi_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{
+    return msi_intx(to_xen(hv), pirq, devfn, intx, true);
+}
+
+static int xen_unbind_msi_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{
+    return msi_intx(to_xen(hv), pirq, devfn, intx, false);
+}
+
 /* ------------------------------------------------------------ MSI */
 
 /* value placed in the field that mask covers */
@@ -443,5 +480,7 @@ static const HypervisorOps xen_ops = {
     .iomem_permission = xen_iomem_permission,
     .ioport_permission = xen_ioport_permission,
     .irq_permission = xen_irq_permission,
+    .bind_msi_intx = xen_bind_msi_intx,
+    .unbind_msi_intx = xen_unbind_msi_intx,
     .free = xen_free,
 };

@@ -65,6 +65,11 @@ typedef struct HypervisorOps {
      * derives the link with the same swizzle as hw/pci.h). */
     int (*bind_intx)(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx);
     int (*unbind_intx)(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx);
+    /* msitranslate: an MSI pirq (map_pirq_msi, entry 0) delivered as the
+     * guest's INTx of devfn, pin intx (Xen: PT_IRQ_TYPE_MSI_TRANSLATE).  An
+     * MSI pirq is bound either this way or by bind_msi, never both. */
+    int (*bind_msi_intx)(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx);
+    int (*unbind_msi_intx)(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx);
     /* MSI: pirq -> guest vector; update rewrites a live binding. */
     int (*bind_msi)(Hypervisor *hv, int pirq, const HvMsi *msi);
     int (*update_msi)(Hypervisor *hv, int pirq, const HvMsi *msi);
@@ -111,6 +116,10 @@ static inline int hv_bind_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t 
 { return hv->ops->bind_intx(hv, pirq, devfn, intx); }
 static inline int hv_unbind_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
 { return hv->ops->unbind_intx(hv, pirq, devfn, intx); }
+static inline int hv_bind_msi_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{ return hv->ops->bind_msi_intx(hv, pirq, devfn, intx); }
+static inline int hv_unbind_msi_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{ return hv->ops->unbind_msi_intx(hv, pirq, devfn, intx); }
 static inline int hv_bind_msi(Hypervisor *hv, int pirq, const HvMsi *msi)
 { return hv->ops->bind_msi(hv, pirq, msi); }
 static inline int hv_update_msi(Hypervisor *hv, int pirq, const HvMsi *msi)
@@ -154,6 +163,8 @@ typedef enum HvOp {
     HV_OP_IOMEM_PERMISSION,
     HV_OP_IOPORT_PERMISSION,
     HV_OP_IRQ_PERMISSION,
+    HV_OP_BIND_MSI_INTX,
+    HV_OP_UNBIND_MSI_INTX,
     HV_OP_COUNT
 } HvOp;
 
@@ -163,8 +174,8 @@ typedef struct HvCall {
     int rc;                 /* what the caller got back */
     bool injected;          /* rc came from fault injection */
     PtBdf host;             /* device ops, map_pirq_msi */
-    uint8_t devfn;          /* assign/deassign, bind/unbind_intx */
-    uint8_t intx;           /* bind/unbind_intx */
+    uint8_t devfn;          /* assign/deassign, bind/unbind_(msi_)intx */
+    uint8_t intx;           /* bind/unbind_(msi_)intx */
     uint64_t guest;         /* gfn, gport */
     uint64_t machine;       /* mfn, mport, permission start */
     uint64_t count;         /* frames, ports */

@@ -84,6 +84,17 @@ PtMsi *pt_msi_new(PtFunc *fn, Hypervisor *hv);
 /* Unbind and unmap every vector, log the summary, let go of fn. */
 void pt_msi_free(PtMsi *m);
 
+/*
+ * msitranslate=1: deliver the function's MSI (message 0) as the guest's
+ * INTx of devfn, pin intx (0 = INTA), through the hypervisor's MSI-to-INTx
+ * binding, while the guest does not enable MSI itself: its own MSI takes
+ * over when it does, and the translation comes back when it disables MSI
+ * or resets.  0, -ENODEV without an MSI capability, or the hypervisor's
+ * -errno (nothing left mapped or bound).
+ */
+int pt_msi_translate(PtMsi *m, uint8_t devfn, uint8_t intx);
+bool pt_msi_translating(const PtMsi *m);
+
 /* Decode an x86 MSI address/data pair; false if the address is not an
  * interrupt message (0xfeexxxxx). */
 bool pt_msi_decode(uint64_t addr, uint32_t data, HvMsi *out);

@@ -388,6 +388,7 @@ static const char *const boot_usb_gpu[] = { "00:1d.*@7", "06:00.*@8", NULL };
 static const char *const boot_gpu[] = { "06:00.*@8", NULL };
 static const char *const boot_nic[] = { "01:00.0", NULL };
 static const char *const boot_ich7_usb[] = { "00:1d.*@7", NULL };
+static const char *const boot_gpu_translated[] = { "06:00.*@8,msitranslate=1", NULL };
 
 /* Boot-time placement: the guest finds both multi-function slots. */
 static void sc_boot(Run *r)
@@ -455,6 +456,18 @@ static void sc_msi(Run *r)
     msi_program(r, PT_DEVFN(8, 1), tg_msi_address(2, true, true), tg_msi_data(0x52, 1, true),
                 true);
     msi_program(r, PT_DEVFN(8, 0), tg_msi_address(5, false, false), tg_msi_data(0x61, 0, false),
+                true);
+    msi_program(r, PT_DEVFN(8, 0), 0, 0, false);
+}
+
+/* msitranslate=1: both functions' MSI reach the guest as their INTx; the
+ * guest's own MSI takes over 08.0 and gives it back. */
+static void sc_msitranslate(Run *r)
+{
+    enumerate(r, true);
+    for (unsigned f = 0; f < 2; f++)
+        seen(r, "08.%u pin %u", f, cfg_read(r, PT_DEVFN(8, f), PCI_INTERRUPT_PIN, 1));
+    msi_program(r, PT_DEVFN(8, 0), tg_msi_address(0, false, false), tg_msi_data(0x41, 0, false),
                 true);
     msi_program(r, PT_DEVFN(8, 0), 0, 0, false);
 }
@@ -566,6 +579,7 @@ static const Scenario scenarios[] = {
     { "unplug",   ASUS,   boot_usb_gpu, sc_unplug },
     { "msi",      ASUS,   boot_gpu,     sc_msi },
     { "msix",     I82576, boot_nic,     sc_msix },
+    { "msitranslate", ASUS, boot_gpu_translated, sc_msitranslate },
     { "subpage",  ICH7,   boot_ich7_usb, sc_subpage },
     { "save-restore", ASUS, boot_usb_gpu, sc_save_restore },
 };
@@ -649,6 +663,14 @@ static void xlate(Xlate *x, const HvCall *c)
         break;
     case HV_OP_UNBIND_INTX:
         want(x, "xc_domain_unbind_pt_irq " D " irq=$%d type=0 bus=0 dev=0x%x intx=%u isa=0",
+             c->pirq, PT_SLOT(c->devfn), c->intx);
+        break;
+    case HV_OP_BIND_MSI_INTX:       /* PT_IRQ_TYPE_MSI_TRANSLATE */
+        want(x, "xc_domain_bind_pt_irq " D " irq=$%d type=3 bus=0 dev=0x%x intx=%u isa=0",
+             c->pirq, PT_SLOT(c->devfn), c->intx);
+        break;
+    case HV_OP_UNBIND_MSI_INTX:
+        want(x, "xc_domain_unbind_pt_irq " D " irq=$%d type=3 bus=0 dev=0x%x intx=%u isa=0",
              c->pirq, PT_SLOT(c->devfn), c->intx);
         break;
     case HV_OP_BIND_MSI:
@@ -1085,6 +1107,79 @@ static void test_guest_pirq(void)
     assert_stub_clean();
 }
 
+/* Lines of the stand-in's log starting with prefix and holding needle. */
+static unsigned stub_count(const char *prefix, const char *needle)
+{
+    g_auto(GStrv) lines = stub_log_lines();
+    unsigned n = 0;
+
+    for (char **l = lines; *l; l++)
+        n += g_str_has_prefix(*l, prefix) && strstr(*l, needle);
+    return n;
+}
+
+/*
+ * msitranslate=1 on the GT218 pair: each function's MSI is mapped (message
+ * 0, no table) and bound to its guest INTx as PT_IRQ_TYPE_MSI_TRANSLATE
+ * (type 3), its host line not used, the host's MSI enabled; the guest's
+ * own MSI replaces it and gives it back.
+ */
+static void test_msitranslate(void)
+{
+    const char *gpu = "0000:06:00.0";
+    uint8_t vga = PT_DEVFN(8, 0);
+    Run r;
+
+    run_up(&r, true, ASUS, boot_gpu_translated);
+    enumerate(&r, true);
+    unsigned msi = find_cap(&r, vga, PCI_CAP_ID_MSI);
+    unsigned pin = cfg_read(&r, vga, PCI_INTERRUPT_PIN, 1);
+    g_autofree char *tr = g_strdup_printf("type=3 bus=0 dev=0x8 intx=%u ", pin - 1);
+    g_assert_cmpuint(stub_count("xc_physdev_map_pirq_msi", "entry=0 table=0x0 "), ==, 2);
+    g_assert_cmpuint(stub_count("xc_domain_bind_pt_irq", "type=3 bus=0 dev=0x8 "), ==, 2);
+    g_assert_cmpuint(stub_count("xc_domain_bind_pt_irq", tr), ==, 1);
+    g_assert_cmpuint(stub_count("xc_domain_bind_pt_pci_irq", "dev=0x8 "), ==, 0);
+    g_assert_cmpuint(stub_count("xc_physdev_map_pirq ", ""), ==, 0);     /* no GSI */
+    g_assert_true(host_cfg16(&r, gpu, msi + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_ENABLE);
+
+    msi_program(&r, vga, tg_msi_address(0, false, false), tg_msi_data(0x41, 0, false), true);
+    g_assert_cmpuint(stub_count("xc_domain_unbind_pt_irq", tr), ==, 1);
+    g_assert_cmpuint(stub_count("xc_domain_update_msi_irq", "gvec=0x41 "), ==, 1);
+    g_assert_true(host_cfg16(&r, gpu, msi + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_ENABLE);
+    msi_program(&r, vga, 0, 0, false);
+    g_assert_cmpuint(stub_count("xc_domain_unbind_msi_irq", "gvec=0x41 "), ==, 1);
+    g_assert_cmpuint(stub_count("xc_domain_bind_pt_irq", tr), ==, 2);     /* back as INTx */
+    g_assert_true(host_cfg16(&r, gpu, msi + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_ENABLE);
+    PtError err;
+    g_assert_cmpint(pt_guest_detach_slot(r.rig.guest, 8, &err), ==, 2);
+    g_assert_false(host_cfg16(&r, gpu, msi + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_ENABLE);
+    g_assert_cmpuint(stub_count("xc_domain_unbind_pt_irq", "type=3 "), ==, 3);
+    g_array_unref(run_down(&r));
+    assert_stub_clean();
+}
+
+/* Xen refuses the MSI-to-INTx binding: the attach fails naming the
+ * function and msitranslate=1, and nothing of the device stays. */
+static void test_msitranslate_refused(void)
+{
+    PtPlanDefaults dflt = pt_plan_defaults();
+    PtError err;
+    Rig rig;
+
+    rig_up_hv(&rig, ASUS, &dflt, xen_hv());
+    stub.fail("xc_domain_bind_pt_irq", 1, EINVAL);
+    g_assert_cmpint(pt_guest_attach(rig.guest, "06:00.*@8,msitranslate=1", NULL, &err), <, 0);
+    g_assert_nonnull(strstr(err.msg, "0000:06:00.1"));
+    g_assert_nonnull(strstr(err.msg, "MSI as INTx (msitranslate=1)"));
+    g_assert_nonnull(strstr(err.msg, strerror(EINVAL)));
+    g_assert_cmpint(pt_guest_count(rig.guest), ==, 0);
+    char held[1024];
+    g_assert_cmpint(stub.check_clean(held, sizeof(held)), ==, -1);
+    g_assert_cmpstr(held, ==, "1 open handles; ");          /* the backend's own, no more */
+    rig_down(&rig);
+    assert_stub_clean();
+}
+
 /* The ioreq server's set-up fails at each step: named, nothing left. */
 static void test_ioreq_setup_failures(void)
 {
@@ -1404,6 +1499,8 @@ int main(int argc, char **argv)
                     test_attach_failure_walk_shared_page);
     g_test_add_func("/xen-backend/host-enables", test_host_enables);
     g_test_add_func("/xen-backend/guest-pirq", test_guest_pirq);
+    g_test_add_func("/xen-backend/msitranslate", test_msitranslate);
+    g_test_add_func("/xen-backend/msitranslate-refused", test_msitranslate_refused);
     g_test_add_func("/xen-backend/ioreq-setup-failures", test_ioreq_setup_failures);
     g_test_add_func("/xen-backend/ioreq-decode", test_ioreq_decode);
     g_test_add_func("/xen-backend/ioreq-other-bus-or-segment", test_ioreq_other_bus_or_segment);

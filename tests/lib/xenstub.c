@@ -18,7 +18,9 @@
  *  - a test acts as the guest through xenstub_ioreq_post()/_poll() (found
  *    with dlsym): a request goes into a vCPU's ioreq slot, the bound event
  *    channel fires, and the response is there once the device model
- *    notified.
+ *    notified;
+ *  - PT_IRQ_TYPE_MSI_TRANSLATE is taken as Xen 4.17's pt_irq_create_bind
+ *    takes it: an MSI pirq bound to a guest device's INTx.
  *
  * Environment: XENSTUB_LOG (log file), XENSTUB_VCPUS (guest vCPUs, default
  * 2), XENSTUB_FAIL=call:nth:errno (the nth call of that name fails).
@@ -166,6 +168,7 @@ typedef struct Bind {
     uint32_t dom, pirq;
     uint8_t dev, intx;          /* INTx */
     bool msi, live;
+    bool translate;             /* an MSI pirq as INTx (PT_IRQ_TYPE_MSI_TRANSLATE) */
     uint32_t gvec, gflags;      /* MSI */
 } Bind;
 
@@ -507,6 +510,14 @@ int xc_physdev_map_pirq_msi(xc_interface *xch, uint32_t domid, int index, int *p
     return ok_or_fail(rc);
 }
 
+static bool pirq_bound_translated(uint32_t dom, uint32_t pirq)
+{
+    for (int i = 0; i < STUB_MAX; i++)
+        if (binds[i].live && binds[i].dom == dom && binds[i].pirq == pirq && binds[i].translate)
+            return true;
+    return false;
+}
+
 static bool pirq_bound(uint32_t dom, uint32_t pirq)
 {
     for (int i = 0; i < STUB_MAX; i++)
@@ -530,15 +541,21 @@ int xc_physdev_unmap_pirq(xc_interface *xch, uint32_t domid, int pirq)
     return 0;
 }
 
-static Bind *bind_find(uint32_t dom, uint32_t pirq, bool msi, uint8_t dev, uint8_t intx)
+static Bind *bind_find_kind(uint32_t dom, uint32_t pirq, bool msi, bool translate, uint8_t dev,
+                            uint8_t intx)
 {
     for (int i = 0; i < STUB_MAX; i++) {
         Bind *b = &binds[i];
         if (b->live && b->dom == dom && b->pirq == pirq && b->msi == msi &&
-            (msi || (b->dev == dev && b->intx == intx)))
+            b->translate == translate && (msi || (b->dev == dev && b->intx == intx)))
             return b;
     }
     return NULL;
+}
+
+static Bind *bind_find(uint32_t dom, uint32_t pirq, bool msi, uint8_t dev, uint8_t intx)
+{
+    return bind_find_kind(dom, pirq, msi, false, dev, intx);
 }
 
 static int bind_add(Bind b)
@@ -570,17 +587,55 @@ int xc_domain_bind_pt_pci_irq(xc_interface *xch, uint32_t domid, uint8_t machine
                                        .intx = intx }));
 }
 
+/*
+ * Xen 4.17's pt_irq_create_bind for PT_IRQ_TYPE_MSI_TRANSLATE: an MSI pirq
+ * mapped for the guest asserts the INTx of device/intx.  Xen refuses a
+ * pirq it cannot bind (not mapped) and an MSI binding of it later (EBUSY);
+ * it would accept a translation of a pirq already bound as MSI, which no
+ * device model should ask: recorded as a violation.
+ */
+static int bind_translate(uint32_t dom, uint8_t irq, uint8_t bus, uint8_t dev, uint8_t intx)
+{
+    Pirq *p = pirq_find(dom, irq);
+
+    if (!p || !p->msi)
+        return violation(EINVAL, "bind_pt_irq MSI_TRANSLATE: %u is no MSI pirq", irq);
+    if (bus || dev > 31 || intx > 3)
+        return violation(EINVAL, "bind_pt_irq MSI_TRANSLATE: bus %u dev %u intx %u", bus, dev,
+                         intx);
+    if (pirq_bound(dom, irq))
+        return violation(EBUSY, "bind_pt_irq MSI_TRANSLATE: pirq %u already bound", irq);
+    return bind_add((Bind){ .dom = dom, .pirq = irq, .dev = dev, .intx = intx,
+                            .translate = true });
+}
+
+int xc_domain_bind_pt_irq(xc_interface *xch, uint32_t domid, uint8_t machine_irq,
+                          uint8_t irq_type, uint8_t bus, uint8_t device, uint8_t intx,
+                          uint8_t isa_irq)
+{
+    (void)xch;
+    if (irq_type == PT_IRQ_TYPE_PCI)
+        return xc_domain_bind_pt_pci_irq(xch, domid, machine_irq, bus, device, intx);
+    stub_log("xc_domain_bind_pt_irq dom=%u irq=%u type=%u bus=%u dev=0x%x intx=%u isa=%u",
+             domid, machine_irq, irq_type, bus, device, intx, isa_irq);
+    INJECT("xc_domain_bind_pt_irq");
+    if (irq_type != PT_IRQ_TYPE_MSI_TRANSLATE)
+        return ok_or_fail(violation(EOPNOTSUPP, "bind_pt_irq: type %u not modelled", irq_type));
+    return ok_or_fail(bind_translate(domid, machine_irq, bus, device, intx));
+}
+
 int xc_domain_unbind_pt_irq(xc_interface *xch, uint32_t domid, uint8_t machine_irq,
                             uint8_t irq_type, uint8_t bus, uint8_t device, uint8_t intx,
                             uint8_t isa_irq)
 {
-    Bind *b = bind_find(domid, machine_irq, false, device, intx);
+    bool translate = irq_type == PT_IRQ_TYPE_MSI_TRANSLATE;
+    Bind *b = bind_find_kind(domid, machine_irq, false, translate, device, intx);
 
     (void)xch;
     stub_log("xc_domain_unbind_pt_irq dom=%u irq=%u type=%u bus=%u dev=0x%x intx=%u isa=%u",
              domid, machine_irq, irq_type, bus, device, intx, isa_irq);
     INJECT("xc_domain_unbind_pt_irq");
-    if (irq_type != PT_IRQ_TYPE_PCI || bus || !b)
+    if ((irq_type != PT_IRQ_TYPE_PCI && !translate) || bus || !b)
         return ok_or_fail(violation(EINVAL, "unbind_pt_irq: no PCI binding of irq %u dev %u "
                                     "intx %u", machine_irq, device, intx));
     b->live = false;
@@ -602,6 +657,8 @@ int xc_domain_update_msi_irq(xc_interface *xch, uint32_t domid, uint32_t gvec, u
     if (gvec > 0xff || gflags & ~0x1ffffu)
         return ok_or_fail(violation(EINVAL, "update_msi_irq: gvec 0x%x gflags 0x%x", gvec,
                                     gflags));
+    if (pirq_bound_translated(domid, pirq))
+        return ok_or_fail(violation(EBUSY, "update_msi_irq: pirq %u is delivered as INTx", pirq));
     if (b) {
         b->gvec = gvec;
         b->gflags = gflags;
@@ -1161,8 +1218,8 @@ int xenstub_check_clean(char *buf, size_t len)
         LEFT(perms[i].live, "permission kind %lu 0x%lx+%lu; ", (unsigned long)perms[i].a,
              (unsigned long)perms[i].b, (unsigned long)perms[i].c);
         LEFT(pirqs[i].live, "pirq %d; ", pirqs[i].pirq);
-        LEFT(binds[i].live, "%s binding of pirq %u; ", binds[i].msi ? "MSI" : "INTx",
-             binds[i].pirq);
+        LEFT(binds[i].live, "%s binding of pirq %u; ",
+             binds[i].msi ? "MSI" : binds[i].translate ? "MSI-as-INTx" : "INTx", binds[i].pirq);
         LEFT(ports[i].live, "event channel %d; ", ports[i].local);
     }
     for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++)

@@ -64,6 +64,7 @@ typedef struct HvSim {
     bool armed, fired;
     unsigned long fail_at;  /* with armed: the call number that fails */
     int fail_err;
+    bool msix_some_writes;  /* hypervisor_sim_set_msix_all_writes(false) */
 } HvSim;
 
 static const HypervisorOps sim_ops;
@@ -691,6 +692,17 @@ static int sim_irq_permission(Hypervisor *hv, int pirq, bool allow)
     return sim_call(to_sim(hv), &c);
 }
 
+/* The sim sees every guest write: it is the contract, unless a test says. */
+static bool sim_msix_all_writes(Hypervisor *hv)
+{
+    return !to_sim(hv)->msix_some_writes;
+}
+
+void hypervisor_sim_set_msix_all_writes(Hypervisor *hv, bool all)
+{
+    to_sim(hv)->msix_some_writes = !all;
+}
+
 /* ------------------------------------------------------------ life cycle */
 
 Hypervisor *hypervisor_sim_new(void)
@@ -911,5 +923,6 @@ static const HypervisorOps sim_ops = {
     .irq_permission = sim_irq_permission,
     .bind_msi_intx = sim_bind_msi_intx,
     .unbind_msi_intx = sim_unbind_msi_intx,
+    .msix_all_writes = sim_msix_all_writes,
     .free = sim_free,
 };

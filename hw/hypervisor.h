@@ -80,6 +80,12 @@ typedef struct HypervisorOps {
     int (*ioport_permission)(Hypervisor *hv, uint32_t port, uint32_t n, bool allow);
     int (*irq_permission)(Hypervisor *hv, int pirq, bool allow);
 
+    /* Does every guest write of an MSI-X entry's vector control reach the
+     * device model?  Xen: XENFEAT_dm_msix_all_writes; without it Xen applies
+     * the mask writes of a bound entry itself and forwards an unmask only
+     * after the entry's address or data changed. */
+    bool (*msix_all_writes)(Hypervisor *hv);
+
     void (*free)(Hypervisor *hv);
 } HypervisorOps;
 
@@ -132,13 +138,16 @@ static inline int hv_ioport_permission(Hypervisor *hv, uint32_t port, uint32_t n
 { return hv->ops->ioport_permission(hv, port, n, allow); }
 static inline int hv_irq_permission(Hypervisor *hv, int pirq, bool allow)
 { return hv->ops->irq_permission(hv, pirq, allow); }
+static inline bool hv_msix_all_writes(Hypervisor *hv)
+{ return hv->ops->msix_all_writes(hv); }
 
 /* ------------------------------------------------------------------ xen */
 
 /*
  * Guest domain domid through libxenctrl (Xen 4.17).  NULL with err set when
  * the hypervisor interface cannot be opened (the message starts "no Xen
- * here: ") or domid is not a guest's (0, or reserved).
+ * here: ") or domid is not a guest's (0, or reserved).  Reads Xen's
+ * features once and logs one line on XENFEAT_dm_msix_all_writes.
  */
 Hypervisor *hypervisor_xen_new(uint32_t domid, PtError *err);
 
@@ -188,6 +197,9 @@ typedef struct HvCall {
 
 Hypervisor *hypervisor_sim_new(void);
 bool hypervisor_is_sim(const Hypervisor *hv);
+/* Play a hypervisor that keeps MSI-X mask writes to itself (Xen without
+ * XENFEAT_dm_msix_all_writes); the default is true. */
+void hypervisor_sim_set_msix_all_writes(Hypervisor *hv, bool all);
 
 /* Log: one structured record and one text line per call, in order. */
 size_t hypervisor_sim_log_len(Hypervisor *hv);

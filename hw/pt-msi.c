@@ -32,6 +32,7 @@ typedef struct Vec {
 typedef struct Entry {
     uint32_t word[MSIX_WORDS];  /* address low, address high, data, vector control */
     bool live;                  /* unmasked and enabled when last applied */
+    bool dirty;                 /* address/data written while live */
     Vec v;
 } Entry;
 
@@ -437,10 +438,11 @@ static void entry_apply(PtMsi *m, unsigned i, const MsixState *s)
 
     if (!s->enabled) {
         vec_release(m, &e->v);
-        e->live = false;
+        e->live = e->dirty = false;
         return;
     }
     e->live = live;
+    e->dirty &= live && !unmasking;
     if (unmasking && !pt_msi_decode(entry_addr(e), e->word[PT_MSIX_ENTRY_DATA / 4], &want)) {
         complain(m, "MSI-X entry %u unmasked with address %#" PRIx64 ", not an interrupt "
                  "message: not bound", i, entry_addr(e));
@@ -531,15 +533,26 @@ static void table_write(PtMsi *m, uint64_t rel, unsigned len, uint64_t val)
 {
     unsigned i = (unsigned)(rel / PT_MSIX_ENTRY_SIZE);
     Entry *e = &m->table[i];
+    bool ctrl = false;
 
     m->stirred = true;
     for (unsigned k = 0; k < len; k += 4) {
         unsigned w = (unsigned)((rel + k) % PT_MSIX_ENTRY_SIZE / 4);
         uint32_t v = (uint32_t)(val >> (8 * k));
-        if (w != PT_MSIX_ENTRY_CTRL / 4 && e->live && v != e->word[w])
-            complain(m, "MSI-X entry %u written while unmasked: kept for its next unmask", i);
+        ctrl |= w == PT_MSIX_ENTRY_CTRL / 4;
+        if (w != PT_MSIX_ENTRY_CTRL / 4 && e->live && v != e->word[w]) {
+            e->dirty = true;
+            /* Without the contract the mask Xen kept may have come first. */
+            if (hv_msix_all_writes(m->hv))
+                complain(m, "MSI-X entry %u written while unmasked: kept for its next unmask",
+                         i);
+        }
         e->word[w] = (e->word[w] & ~entry_wmask[w]) | (v & entry_wmask[w]);
     }
+    /* An unmask after address/data changed binds them: Xen without
+     * XENFEAT_dm_msix_all_writes forwards only that unmask, not the mask. */
+    if (ctrl && e->dirty && !(e->word[PT_MSIX_ENTRY_CTRL / 4] & PT_MSIX_ENTRY_MASKED))
+        e->live = false;
     MsixState s = msix_state(m);
     entry_apply(m, i, &s);
 }

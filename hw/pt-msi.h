@@ -27,8 +27,12 @@
  *
  * MSI-X: the table is latched here; an entry is bound when it is unmasked
  * with the function enabled and not function-masked.  Address/data written
- * to an unmasked entry are kept and applied at the next unmask (the spec
- * leaves such writes undefined; they are counted as bad accesses).
+ * to an unmasked entry are kept and applied at the next unmask write (the
+ * spec leaves such writes undefined; they are counted as bad accesses when
+ * the hypervisor forwards every mask write, hv_msix_all_writes: without
+ * that, Xen 4.17 applies a bound entry's mask itself and forwards only the
+ * unmask that follows a new address/data, so the entry seen unmasked here
+ * may well have been masked).
  * Masking a bound entry updates it without HV_MSI_UNMASKED.  The table and
  * PBA pages are trapped, the rest of the BAR is mapped directly.  Table
  * accesses must be 4 or 8 bytes, naturally aligned: others are refused and

@@ -201,6 +201,9 @@ static void test_msi_as_intx(void)
     g_assert_cmpint(hv_unmap_pirq(hv, p0), ==, 0);
     g_assert_cmpint(hv_unmap_pirq(hv, gsi_pirq), ==, 0);
     g_assert_cmpuint(hypervisor_sim_error_count(hv), ==, 6);
+    g_assert_true(hv_msix_all_writes(hv));          /* the sim plays the contract */
+    hypervisor_sim_set_msix_all_writes(hv, false);
+    g_assert_false(hv_msix_all_writes(hv));
     g_assert_cmpint(hypervisor_sim_check_clean(hv), ==, -EBUSY);   /* the errors */
     hypervisor_free(hv);
 }

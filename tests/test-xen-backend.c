@@ -48,6 +48,8 @@
 #define ICH7    "gigabyte-ich7m-rootports.lspci"
 #define SAMSUNG "samsung-r730-gt216m.lspci"
 #define STUB_SO BUILDDIR "/xenstub.so"
+/* public/features.h of Xen 4.19 (Debian's 4.17 has neither the bit nor its name) */
+#define FEAT_MSIX_ALL_WRITES (1u << 20)
 
 /* ------------------------------------------------------------ the stand-in's API */
 
@@ -58,6 +60,7 @@ static struct {
     unsigned (*violations)(void);
     int (*check_clean)(char *buf, size_t len);
     void (*reset)(void);
+    void (*set_features)(uint32_t submap0);
 } stub;
 
 static void resolve_stub(void)
@@ -68,8 +71,9 @@ static void resolve_stub(void)
     *(void **)&stub.violations = dlsym(RTLD_DEFAULT, "xenstub_violations");
     *(void **)&stub.check_clean = dlsym(RTLD_DEFAULT, "xenstub_check_clean");
     *(void **)&stub.reset = dlsym(RTLD_DEFAULT, "xenstub_reset");
+    *(void **)&stub.set_features = dlsym(RTLD_DEFAULT, "xenstub_set_features");
     g_assert(stub.fail && stub.post && stub.poll && stub.violations && stub.check_clean &&
-             stub.reset);
+             stub.reset && stub.set_features);
 }
 
 static char *log_path;
@@ -226,7 +230,9 @@ static void php_port_write(void *opaque, uint16_t port, uint32_t val, unsigned l
 
 static const XenPortOps php_port_ops = { php_port_read, php_port_write };
 
-static void run_up(Run *r, bool xen, const char *dump, const char *const *boot)
+/* features: what "Xen" reports in XENVER_get_features. */
+static void run_up_features(Run *r, bool xen, const char *dump, const char *const *boot,
+                            uint32_t features)
 {
     PtPlanDefaults dflt = pt_plan_defaults();
     PtError err;
@@ -235,6 +241,7 @@ static void run_up(Run *r, bool xen, const char *dump, const char *const *boot)
                 .io_next = 0xc000 };
     if (xen) {
         stub_fresh();
+        stub.set_features(features);
         Hypervisor *hv = hypervisor_xen_new(DOMID, &err);
         if (!hv)
             g_error("%s", err.msg);
@@ -254,6 +261,13 @@ static void run_up(Run *r, bool xen, const char *dump, const char *const *boot)
                                             r->php, &err), ==, 0);
     }
     pt_guest_set_slot_observer(r->rig.guest, on_slot, r);
+}
+
+/* With Xen's MSI-X contract (XENFEAT_dm_msix_all_writes): every guest
+ * write reaches qemu-dm, as on the sim, so the two runs compare. */
+static void run_up(Run *r, bool xen, const char *dump, const char *const *boot)
+{
+    run_up_features(r, xen, dump, boot, FEAT_MSIX_ALL_WRITES);
 }
 
 /* Everything goes; the sim's calls are returned (g_array_unref). */
@@ -721,7 +735,7 @@ static GPtrArray *logged_xen_calls(char **lines)
 
     for (char **l = lines; *l; l++)
         if (g_str_has_prefix(*l, "xc_") && !g_str_has_prefix(*l, "xc_interface_") &&
-            !g_str_has_prefix(*l, "xc_domain_getinfo"))
+            !g_str_has_prefix(*l, "xc_domain_getinfo") && !g_str_has_prefix(*l, "xc_version"))
             g_ptr_array_add(out, g_strdup(*l));
     return out;
 }
@@ -1180,6 +1194,128 @@ static void test_msitranslate_refused(void)
     assert_stub_clean();
 }
 
+static GPtrArray *captured;
+
+static void capture(const char *line, void *opaque)
+{
+    (void)opaque;
+    g_ptr_array_add(captured, g_strdup(line));
+}
+
+/* The one line qemu-dm says at start about Xen's MSI-X contract. */
+static char *feature_line(uint32_t features, bool fail, bool *all)
+{
+    PtError err;
+
+    stub_fresh();
+    stub.set_features(features);
+    if (fail)
+        stub.fail("xc_version", 1, EPERM);
+    captured = g_ptr_array_new_with_free_func(g_free);
+    dm_log_set_sink(capture, NULL);
+    Hypervisor *hv = hypervisor_xen_new(DOMID, &err);
+    dm_log_set_sink(NULL, NULL);
+    g_assert_nonnull(hv);
+    *all = hv_msix_all_writes(hv);
+    hypervisor_free(hv);
+    g_assert_cmpuint(captured->len, ==, 1);
+    char *line = g_strdup(captured->pdata[0]);
+    g_ptr_array_unref(captured);
+    return line;
+}
+
+static void test_msix_contract_line(void)
+{
+    bool all;
+    g_autofree char *absent = feature_line(0x7 << 16, false, &all);     /* other bits */
+    g_assert_false(all);
+    g_assert_cmpstr(absent, ==, "xen: XENFEAT_dm_msix_all_writes absent: MSI-X mask writes "
+                    "stay in Xen; an entry's new address/data is bound at the unmask Xen "
+                    "forwards");
+    g_autofree char *present = feature_line(FEAT_MSIX_ALL_WRITES, false, &all);
+    g_assert_true(all);
+    g_assert_cmpstr(present, ==, "xen: XENFEAT_dm_msix_all_writes present: every MSI-X mask "
+                    "write reaches qemu-dm");
+    g_autofree char *unknown = feature_line(FEAT_MSIX_ALL_WRITES, true, &all);
+    g_assert_false(all);
+    g_assert_true(g_str_has_prefix(unknown, "xen: XENFEAT_dm_msix_all_writes absent "
+                                            "(XENVER_get_features: "));
+    assert_stub_clean();
+}
+
+/*
+ * A guest moves a bound MSI-X vector the spec's way: mask, new data,
+ * unmask.  Without XENFEAT_dm_msix_all_writes Xen keeps the mask (and
+ * answers its reads) and forwards only the unmask; qemu-dm binds the new
+ * vector then and does not take the data write for one to an unmasked
+ * entry.  With it, the mask arrives too and the same vector is bound.
+ */
+static void msix_move(uint32_t features, unsigned *masks_kept)
+{
+    uint8_t eth = PT_DEVFN(4, 0);
+    Run r;
+
+    run_up_features(&r, true, I82576, boot_nic, features);
+    enumerate(&r, true);
+    unsigned cap = find_cap(&r, eth, PCI_CAP_ID_MSIX);
+    uint32_t tbl = cfg_read(&r, eth, cap + PCI_MSIX_TABLE, 4);
+    uint64_t table = (cfg_read(&r, eth, PCI_BASE_ADDRESS_0 + 4 * (tbl & PCI_MSIX_BIR), 4) &
+                      PCI_BASE_ADDRESS_MEM_MASK) + (tbl & ~(uint32_t)PCI_MSIX_BIR);
+    cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE, 2);
+    mmio_write(&r, table, 4, (uint32_t)tg_msi_address(0, false, false));
+    mmio_write(&r, table + 8, 4, tg_msi_data(0xa0, 0, false));
+    mmio_write(&r, table + 12, 4, 0);
+    g_assert_cmpuint(stub_count("xc_domain_update_msi_irq", "gvec=0xa0 "), ==, 1);
+    mmio_write(&r, table + 12, 4, PT_MSIX_ENTRY_MASKED);
+    g_assert_cmphex(mmio_read(&r, table + 12, 4), ==, PT_MSIX_ENTRY_MASKED);
+    mmio_write(&r, table + 8, 4, tg_msi_data(0xb5, 0, false));
+    mmio_write(&r, table + 12, 4, 0);
+    g_autofree char *bound = last_log_line("xc_domain_update_msi_irq");
+    g_assert_nonnull(strstr(bound, "gvec=0xb5 "));
+    g_assert_nonnull(strstr(bound, "gflags=0x10000 "));              /* unmasked */
+    g_assert_cmphex(mmio_read(&r, table + 12, 4), ==, 0);
+    g_assert_cmpuint(rig_log_count("written while unmasked"), ==, 0);
+    *masks_kept = stub_count("msixtbl:", "masked by Xen");
+    g_array_unref(run_down(&r));
+    assert_stub_clean();
+}
+
+static void test_msix_without_contract(void)
+{
+    unsigned kept;
+
+    msix_move(0, &kept);
+    g_assert_cmpuint(kept, ==, 1);                  /* qemu-dm never saw the mask */
+    msix_move(FEAT_MSIX_ALL_WRITES, &kept);
+    g_assert_cmpuint(kept, ==, 1);                  /* applied by Xen, and sent on */
+    g_assert_cmpuint(stub_count("xc_domain_update_msi_irq", "gflags=0x0 "), ==, 1);
+}
+
+/* Data written to an entry left unmasked: a bad access when qemu-dm sees
+ * every mask write, not counted when Xen may have kept the mask. */
+static void test_msix_unmasked_write(void)
+{
+    uint8_t eth = PT_DEVFN(4, 0);
+
+    for (int contract = 0; contract < 2; contract++) {
+        Run r;
+        run_up_features(&r, true, I82576, boot_nic, contract ? FEAT_MSIX_ALL_WRITES : 0);
+        enumerate(&r, true);
+        unsigned cap = find_cap(&r, eth, PCI_CAP_ID_MSIX);
+        uint32_t tbl = cfg_read(&r, eth, cap + PCI_MSIX_TABLE, 4);
+        uint64_t table = (cfg_read(&r, eth, PCI_BASE_ADDRESS_0 + 4 * (tbl & PCI_MSIX_BIR), 4) &
+                          PCI_BASE_ADDRESS_MEM_MASK) + (tbl & ~(uint32_t)PCI_MSIX_BIR);
+        cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE, 2);
+        mmio_write(&r, table, 4, (uint32_t)tg_msi_address(0, false, false));
+        mmio_write(&r, table + 8, 4, tg_msi_data(0xa0, 0, false));
+        mmio_write(&r, table + 12, 4, 0);
+        mmio_write(&r, table + 8, 4, tg_msi_data(0xa1, 0, false));
+        g_assert_cmpuint(rig_log_count("written while unmasked"), ==, (unsigned)contract);
+        g_array_unref(run_down(&r));
+        assert_stub_clean();
+    }
+}
+
 /* The ioreq server's set-up fails at each step: named, nothing left. */
 static void test_ioreq_setup_failures(void)
 {
@@ -1501,6 +1637,9 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-backend/guest-pirq", test_guest_pirq);
     g_test_add_func("/xen-backend/msitranslate", test_msitranslate);
     g_test_add_func("/xen-backend/msitranslate-refused", test_msitranslate_refused);
+    g_test_add_func("/xen-backend/msix-contract-line", test_msix_contract_line);
+    g_test_add_func("/xen-backend/msix-without-contract", test_msix_without_contract);
+    g_test_add_func("/xen-backend/msix-unmasked-write", test_msix_unmasked_write);
     g_test_add_func("/xen-backend/ioreq-setup-failures", test_ioreq_setup_failures);
     g_test_add_func("/xen-backend/ioreq-decode", test_ioreq_decode);
     g_test_add_func("/xen-backend/ioreq-other-bus-or-segment", test_ioreq_other_bus_or_segment);

@@ -31,6 +31,7 @@ typedef struct SimPirq {
 typedef struct SimIntx {
     int pirq;
     uint8_t devfn, intx;
+    bool msi;               /* msitranslate: an MSI pirq as this INTx */
 } SimIntx;
 
 typedef struct SimMsi {
@@ -63,6 +64,7 @@ typedef struct HvSim {
     bool armed, fired;
     unsigned long fail_at;  /* with armed: the call number that fails */
     int fail_err;
+    bool msix_some_writes;  /* hypervisor_sim_set_msix_all_writes(false) */
 } HvSim;
 
 static const HypervisorOps sim_ops;
@@ -285,9 +287,11 @@ static int apply_unmap_pirq(HvSim *s, HvCall *c)
 
 static bool find_intx(HvSim *s, const HvCall *c, guint *index)
 {
+    bool msi = c->op == HV_OP_BIND_MSI_INTX || c->op == HV_OP_UNBIND_MSI_INTX;
+
     for (guint i = 0; i < s->intx->len; i++) {
         const SimIntx *b = &g_array_index(s->intx, SimIntx, i);
-        if (b->pirq == c->pirq && b->devfn == c->devfn && b->intx == c->intx) {
+        if (b->pirq == c->pirq && b->devfn == c->devfn && b->intx == c->intx && b->msi == msi) {
             *index = i;
             return true;
         }
@@ -307,7 +311,35 @@ static int apply_bind_intx(HvSim *s, HvCall *c)
     if (find_intx(s, c, &i))
         return violation(s, EEXIST, "bind_intx pirq %d: already bound to %s INT%c",
                          c->pirq, fmt_devfn(c->devfn, d), 'A' + c->intx);
-    SimIntx b = { c->pirq, c->devfn, c->intx };
+    SimIntx b = { c->pirq, c->devfn, c->intx, false };
+    g_array_append_val(s->intx, b);
+    return 0;
+}
+
+static SimMsi *find_msi(HvSim *s, int pirq, guint *index);
+
+/* Is this MSI pirq delivered as an INTx (msitranslate)? */
+static bool translated(HvSim *s, int pirq)
+{
+    for (guint i = 0; i < s->intx->len; i++)
+        if (g_array_index(s->intx, SimIntx, i).pirq == pirq)
+            return true;
+    return false;
+}
+
+/* One INTx per translated pirq, and never also bound as an MSI (Xen: EBUSY). */
+static int apply_bind_msi_intx(HvSim *s, HvCall *c)
+{
+    guint i;
+    const SimPirq *p = find_pirq(s, c->pirq, &i);
+    if (!p || !p->msi)
+        return violation(s, ENOENT, "bind_msi_intx pirq %d: no MSI pirq mapped", c->pirq);
+    if (c->intx > 3)
+        return violation(s, EINVAL, "bind_msi_intx pirq %d: intx %u out of range", c->pirq,
+                         c->intx);
+    if (find_msi(s, c->pirq, &i) || translated(s, c->pirq))
+        return violation(s, EBUSY, "bind_msi_intx pirq %d: already bound", c->pirq);
+    SimIntx b = { c->pirq, c->devfn, c->intx, true };
     g_array_append_val(s->intx, b);
     return 0;
 }
@@ -343,6 +375,8 @@ static int apply_bind_msi(HvSim *s, HvCall *c)
         return violation(s, ENOENT, "bind_msi pirq %d: no MSI pirq mapped", c->pirq);
     if (find_msi(s, c->pirq, &i))
         return violation(s, EEXIST, "bind_msi pirq %d: already bound", c->pirq);
+    if (translated(s, c->pirq))
+        return violation(s, EBUSY, "bind_msi pirq %d: delivered as INTx", c->pirq);
     SimMsi b = { c->pirq, c->msi };
     g_array_append_val(s->msi, b);
     return 0;
@@ -481,6 +515,8 @@ static const SimOpDesc op_desc[HV_OP_COUNT] = {
     [HV_OP_IOMEM_PERMISSION]  = { "iomem_permission",  apply_permission,   fmt_perm_range },
     [HV_OP_IOPORT_PERMISSION] = { "ioport_permission", apply_permission,   fmt_perm_range },
     [HV_OP_IRQ_PERMISSION]    = { "irq_permission",    apply_permission,   fmt_perm_irq },
+    [HV_OP_BIND_MSI_INTX]     = { "bind_msi_intx",     apply_bind_msi_intx, fmt_intx },
+    [HV_OP_UNBIND_MSI_INTX]   = { "unbind_msi_intx",   apply_unbind_intx,  fmt_intx },
 };
 
 static char *format_call(const HvCall *c)
@@ -605,6 +641,16 @@ static int sim_unbind_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx
     return sim_intx(hv, HV_OP_UNBIND_INTX, pirq, devfn, intx);
 }
 
+static int sim_bind_msi_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{
+    return sim_intx(hv, HV_OP_BIND_MSI_INTX, pirq, devfn, intx);
+}
+
+static int sim_unbind_msi_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{
+    return sim_intx(hv, HV_OP_UNBIND_MSI_INTX, pirq, devfn, intx);
+}
+
 static int sim_msi(Hypervisor *hv, HvOp op, int pirq, const HvMsi *msi)
 {
     HvCall c = { .op = op, .pirq = pirq, .msi = *msi };
@@ -644,6 +690,17 @@ static int sim_irq_permission(Hypervisor *hv, int pirq, bool allow)
     HvCall c = { .op = HV_OP_IRQ_PERMISSION, .pirq = pirq, .machine = (uint64_t)pirq,
                  .count = 1, .allow = allow };
     return sim_call(to_sim(hv), &c);
+}
+
+/* The sim sees every guest write: it is the contract, unless a test says. */
+static bool sim_msix_all_writes(Hypervisor *hv)
+{
+    return !to_sim(hv)->msix_some_writes;
+}
+
+void hypervisor_sim_set_msix_all_writes(Hypervisor *hv, bool all)
+{
+    to_sim(hv)->msix_some_writes = !all;
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -864,5 +921,8 @@ static const HypervisorOps sim_ops = {
     .iomem_permission = sim_iomem_permission,
     .ioport_permission = sim_ioport_permission,
     .irq_permission = sim_irq_permission,
+    .bind_msi_intx = sim_bind_msi_intx,
+    .unbind_msi_intx = sim_unbind_msi_intx,
+    .msix_all_writes = sim_msix_all_writes,
     .free = sim_free,
 };

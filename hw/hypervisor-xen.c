@@ -15,6 +15,10 @@
  *  - XEN_DOMCTL_irq_permission names the caller's (dom0's) pirq, not the
  *    guest's: for a GSI pirq mapped here the GSI is passed, which is dom0's
  *    pirq for that GSI.
+ *
+ * Xen's features (XENVER_get_features) are read once, at open: whether all
+ * MSI-X vector-control writes reach the device model (Xen 4.19 and later,
+ * XENFEAT_dm_msix_all_writes; Debian's 4.17 has not got it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,12 +30,18 @@
 #include <unistd.h>
 
 #include <xenctrl.h>
+#include <xen/features.h>
 
 #include "dm-log.h"
 #include "hypervisor.h"
 #include "pt-place.h"
 
 #define XEN_PRIVCMD "/dev/xen/privcmd"
+
+/* public/features.h of Xen 4.19; 4.17's header does not name it. */
+#ifndef XENFEAT_dm_msix_all_writes
+#define XENFEAT_dm_msix_all_writes 20
+#endif
 
 typedef struct XenGsi {
     int gsi, pirq;
@@ -43,6 +53,7 @@ typedef struct HvXen {
     xc_interface *xch;
     uint32_t domid;
     char who[24];               /* log prefix: "xen dom5" */
+    bool msix_all_writes;       /* XENFEAT_dm_msix_all_writes */
     XenGsi *gsis;
     size_t ngsis, cap;
 } HvXen;
@@ -259,6 +270,43 @@ static int xen_unbind_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx
                   pirq, PT_SLOT(devfn), intx);
 }
 
+/* ------------------------------------------------------------ MSI as INTx */
+
+/*
+ * PT_IRQ_TYPE_MSI_TRANSLATE (Xen 4.17's pt_irq_create_bind takes it as the
+ * PCI type: the MSI pirq asserts the guest's INTx of device/intx, and Xen
+ * EOIs the MSI itself as soon as it is delivered).  libxenctrl's
+ * xc_domain_bind_pt_irq carries the pirq in 8 bits.
+ */
+static int msi_intx(HvXen *x, int pirq, uint8_t devfn, uint8_t intx, bool bind)
+{
+    const char *call = bind ? "xc_domain_bind_pt_irq" : "xc_domain_unbind_pt_irq";
+
+    if (intx > 3)
+        return -EINVAL;
+    if (pirq < 0 || pirq > UINT8_MAX) {
+        dm_log(x->who, "%s(irq=%d type=MSI_TRANSLATE): the pirq does not fit the 8 bits "
+               "Xen 4.17's libxenctrl has for it", call, pirq);
+        return -ERANGE;
+    }
+    int rc = bind ? xc_domain_bind_pt_irq(x->xch, x->domid, (uint8_t)pirq,
+                                          PT_IRQ_TYPE_MSI_TRANSLATE, 0, PT_SLOT(devfn), intx, 0)
+                  : xc_domain_unbind_pt_irq(x->xch, x->domid, (uint8_t)pirq,
+                                            PT_IRQ_TYPE_MSI_TRANSLATE, 0, PT_SLOT(devfn), intx, 0);
+    return xen_rc(x, rc, call, "irq=%d type=MSI_TRANSLATE dev=0x%x intx=%u",
+                  pirq, PT_SLOT(devfn), intx);
+}
+
+static int xen_bind_msi_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{
+    return msi_intx(to_xen(hv), pirq, devfn, intx, true);
+}
+
+static int xen_unbind_msi_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{
+    return msi_intx(to_xen(hv), pirq, devfn, intx, false);
+}
+
 /* ------------------------------------------------------------ MSI */
 
 /* value placed in the field that mask covers */
@@ -355,6 +403,31 @@ static int xen_irq_permission(Hypervisor *hv, int pirq, bool allow)
                   "xc_domain_irq_permission", "pirq=%d allow=%d", own, allow);
 }
 
+/* ------------------------------------------------------------ features */
+
+static bool xen_msix_all_writes(Hypervisor *hv)
+{
+    return to_xen(hv)->msix_all_writes;
+}
+
+/* Once per qemu-dm: what Xen does with MSI-X mask writes, said in one line. */
+static void read_features(HvXen *x)
+{
+    xen_feature_info_t fi = { .submap_idx = 0 };
+    int rc = xc_version(x->xch, XENVER_get_features, &fi);
+    char unknown[96] = "";
+
+    x->msix_all_writes = rc >= 0 && (fi.submap & (1u << XENFEAT_dm_msix_all_writes));
+    if (rc < 0)
+        snprintf(unknown, sizeof(unknown), " (XENVER_get_features: %s)", strerror(errno));
+    if (x->msix_all_writes)
+        dm_log("xen", "XENFEAT_dm_msix_all_writes present: every MSI-X mask write reaches "
+               "qemu-dm");
+    else
+        dm_log("xen", "XENFEAT_dm_msix_all_writes absent%s: MSI-X mask writes stay in Xen; "
+               "an entry's new address/data is bound at the unmask Xen forwards", unknown);
+}
+
 /* ------------------------------------------------------------ life */
 
 static void xen_free(Hypervisor *hv)
@@ -420,6 +493,7 @@ Hypervisor *hypervisor_xen_new(uint32_t domid, PtError *err)
     x->xch = xch;
     x->domid = domid;
     snprintf(x->who, sizeof(x->who), "xen dom%u", domid);
+    read_features(x);
     return &x->hv;
 }
 
@@ -443,5 +517,8 @@ static const HypervisorOps xen_ops = {
     .iomem_permission = xen_iomem_permission,
     .ioport_permission = xen_ioport_permission,
     .irq_permission = xen_irq_permission,
+    .bind_msi_intx = xen_bind_msi_intx,
+    .unbind_msi_intx = xen_unbind_msi_intx,
+    .msix_all_writes = xen_msix_all_writes,
     .free = xen_free,
 };

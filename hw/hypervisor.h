@@ -65,6 +65,11 @@ typedef struct HypervisorOps {
      * derives the link with the same swizzle as hw/pci.h). */
     int (*bind_intx)(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx);
     int (*unbind_intx)(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx);
+    /* msitranslate: an MSI pirq (map_pirq_msi, entry 0) delivered as the
+     * guest's INTx of devfn, pin intx (Xen: PT_IRQ_TYPE_MSI_TRANSLATE).  An
+     * MSI pirq is bound either this way or by bind_msi, never both. */
+    int (*bind_msi_intx)(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx);
+    int (*unbind_msi_intx)(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx);
     /* MSI: pirq -> guest vector; update rewrites a live binding. */
     int (*bind_msi)(Hypervisor *hv, int pirq, const HvMsi *msi);
     int (*update_msi)(Hypervisor *hv, int pirq, const HvMsi *msi);
@@ -74,6 +79,12 @@ typedef struct HypervisorOps {
     int (*iomem_permission)(Hypervisor *hv, uint64_t mfn, uint64_t n, bool allow);
     int (*ioport_permission)(Hypervisor *hv, uint32_t port, uint32_t n, bool allow);
     int (*irq_permission)(Hypervisor *hv, int pirq, bool allow);
+
+    /* Does every guest write of an MSI-X entry's vector control reach the
+     * device model?  Xen: XENFEAT_dm_msix_all_writes; without it Xen applies
+     * the mask writes of a bound entry itself and forwards an unmask only
+     * after the entry's address or data changed. */
+    bool (*msix_all_writes)(Hypervisor *hv);
 
     void (*free)(Hypervisor *hv);
 } HypervisorOps;
@@ -111,6 +122,10 @@ static inline int hv_bind_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t 
 { return hv->ops->bind_intx(hv, pirq, devfn, intx); }
 static inline int hv_unbind_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
 { return hv->ops->unbind_intx(hv, pirq, devfn, intx); }
+static inline int hv_bind_msi_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{ return hv->ops->bind_msi_intx(hv, pirq, devfn, intx); }
+static inline int hv_unbind_msi_intx(Hypervisor *hv, int pirq, uint8_t devfn, uint8_t intx)
+{ return hv->ops->unbind_msi_intx(hv, pirq, devfn, intx); }
 static inline int hv_bind_msi(Hypervisor *hv, int pirq, const HvMsi *msi)
 { return hv->ops->bind_msi(hv, pirq, msi); }
 static inline int hv_update_msi(Hypervisor *hv, int pirq, const HvMsi *msi)
@@ -123,13 +138,16 @@ static inline int hv_ioport_permission(Hypervisor *hv, uint32_t port, uint32_t n
 { return hv->ops->ioport_permission(hv, port, n, allow); }
 static inline int hv_irq_permission(Hypervisor *hv, int pirq, bool allow)
 { return hv->ops->irq_permission(hv, pirq, allow); }
+static inline bool hv_msix_all_writes(Hypervisor *hv)
+{ return hv->ops->msix_all_writes(hv); }
 
 /* ------------------------------------------------------------------ xen */
 
 /*
  * Guest domain domid through libxenctrl (Xen 4.17).  NULL with err set when
  * the hypervisor interface cannot be opened (the message starts "no Xen
- * here: ") or domid is not a guest's (0, or reserved).
+ * here: ") or domid is not a guest's (0, or reserved).  Reads Xen's
+ * features once and logs one line on XENFEAT_dm_msix_all_writes.
  */
 Hypervisor *hypervisor_xen_new(uint32_t domid, PtError *err);
 
@@ -154,6 +172,8 @@ typedef enum HvOp {
     HV_OP_IOMEM_PERMISSION,
     HV_OP_IOPORT_PERMISSION,
     HV_OP_IRQ_PERMISSION,
+    HV_OP_BIND_MSI_INTX,
+    HV_OP_UNBIND_MSI_INTX,
     HV_OP_COUNT
 } HvOp;
 
@@ -163,8 +183,8 @@ typedef struct HvCall {
     int rc;                 /* what the caller got back */
     bool injected;          /* rc came from fault injection */
     PtBdf host;             /* device ops, map_pirq_msi */
-    uint8_t devfn;          /* assign/deassign, bind/unbind_intx */
-    uint8_t intx;           /* bind/unbind_intx */
+    uint8_t devfn;          /* assign/deassign, bind/unbind_(msi_)intx */
+    uint8_t intx;           /* bind/unbind_(msi_)intx */
     uint64_t guest;         /* gfn, gport */
     uint64_t machine;       /* mfn, mport, permission start */
     uint64_t count;         /* frames, ports */
@@ -177,6 +197,9 @@ typedef struct HvCall {
 
 Hypervisor *hypervisor_sim_new(void);
 bool hypervisor_is_sim(const Hypervisor *hv);
+/* Play a hypervisor that keeps MSI-X mask writes to itself (Xen without
+ * XENFEAT_dm_msix_all_writes); the default is true. */
+void hypervisor_sim_set_msix_all_writes(Hypervisor *hv, bool all);
 
 /* Log: one structured record and one text line per call, in order. */
 size_t hypervisor_sim_log_len(Hypervisor *hv);

@@ -199,17 +199,20 @@ static void drop_pirq(PtGuest *g, int pirq)
 }
 
 /*
- * msitranslate=1 asks for the host's MSI delivered as the guest's INTx
- * (qemu-traditional's PT_IRQ_TYPE_MSI_TRANSLATE).  hw/hypervisor.h has no
- * such binding (bind_intx takes GSI pirqs only; Xen dropped the feature
- * with qemu-traditional), so this is always the documented fallback: INTx
- * through the GSI, said once per function.
+ * msitranslate=1: the host's MSI delivered as the guest's INTx (Xen 4.17
+ * still binds PT_IRQ_TYPE_MSI_TRANSLATE, see hw/pt-msi.h).  A function
+ * without MSI has nothing to translate: its INTx goes through the GSI, said
+ * once.  Only the guest's pin matters then, not the host's line.
  */
-static void msi_translate_fallback(const Attached *a)
+static bool translating(const Attached *a)
 {
-    if (a->pub.opts.msitranslate == 1 && pt_func_find_cap(a->pub.fn, PCI_CAP_ID_MSI))
-        dm_log(pt_func_name(a->pub.fn), "msitranslate=1: the hypervisor offers no "
-               "MSI-to-INTx binding; INTx goes through the GSI");
+    if (a->pub.opts.msitranslate != 1)
+        return false;
+    if (pt_func_find_cap(a->pub.fn, PCI_CAP_ID_MSI))
+        return true;
+    dm_log(pt_func_name(a->pub.fn), "msitranslate=1: no MSI capability; INTx goes through "
+           "the GSI");
+    return false;
 }
 
 static int bind_intx(PtGuest *g, Attached *a)
@@ -219,11 +222,12 @@ static int bind_intx(PtGuest *g, Attached *a)
     int pirq, rc;
 
     a->pin = (uint8_t)pt_func_cfg_read(a->pub.fn, PCI_INTERRUPT_PIN, 1);
+    if (a->pin >= 1 && a->pin <= 4 && translating(a))
+        return pt_msi_translate(a->pub.msi, a->pub.vdevfn, (uint8_t)(a->pin - 1));
     if (!a->pin || a->pin > 4 || irq <= 0) {
         a->pin = 0;
         return 0;
     }
-    msi_translate_fallback(a);
     rc = hv_map_pirq(hv, irq, &pirq);
     if (rc < 0)
         return rc;
@@ -312,7 +316,9 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
     rc = hv_assign_device(g->hv, bdf, vdevfn);
     a->assigned = rc == 0;
     if (rc == 0 && (step = "grant BAR access to", rc = grant_bars(g, a, true)) == 0 &&
-        (step = "bind the interrupt of", rc = bind_intx(g, a)) == 0) {
+        (step = a->pub.opts.msitranslate == 1 ? "bind MSI as INTx (msitranslate=1) for"
+                                              : "bind the interrupt of",
+         rc = bind_intx(g, a)) == 0) {
         *out = a;
         return 0;
     }

@@ -32,6 +32,7 @@ typedef struct Vec {
 typedef struct Entry {
     uint32_t word[MSIX_WORDS];  /* address low, address high, data, vector control */
     bool live;                  /* unmasked and enabled when last applied */
+    bool dirty;                 /* address/data written while live */
     Vec v;
 } Entry;
 
@@ -50,6 +51,12 @@ struct PtMsi {
     unsigned msi_cap;                   /* 0: no MSI */
     Vec msi[MSI_MAX_MESSAGES];
     unsigned msi_n;                     /* messages the guest has bound */
+
+    /* msitranslate=1: the host's MSI as the guest's INTx while the guest
+     * has not enabled MSI itself (tr.bound: the translated binding). */
+    bool tr_wanted;
+    uint8_t tr_devfn, tr_intx;
+    Vec tr;
 
     bool has_msix;
     PtMsixInfo x;
@@ -246,6 +253,72 @@ static void msix_host_enable(PtMsi *m, bool on)
         host_enable(m, m->x.cap + MSIX_FLAGS, PCI_MSIX_ENABLE, on);
 }
 
+/* ---- MSI as INTx (msitranslate=1) ---- */
+
+/* Map message 0 (the hypervisor programs the host's address/data), bind it
+ * to the guest's INTx, then let the function send it.  Already on: the
+ * enable bit is set again (a reset may have cleared it). */
+static int translate_on(PtMsi *m)
+{
+    int pirq = -1, rc;
+
+    if (!m->tr_wanted || m->tr.pirq >= 0) {
+        if (m->tr.bound)
+            msi_host_enable(m, true);
+        return 0;
+    }
+    if ((rc = hv_map_pirq_msi(m->hv, m->host, 0, 0, &pirq)) < 0)
+        return rc;
+    if ((rc = hv_bind_msi_intx(m->hv, pirq, m->tr_devfn, m->tr_intx)) < 0) {
+        hv_unmap_pirq(m->hv, pirq);
+        return rc;
+    }
+    m->tr = (Vec){ .pirq = pirq, .bound = true };
+    msi_host_enable(m, true);
+    return 0;
+}
+
+/* What the hypervisor will not let go of is kept for the next try. */
+static void translate_off(PtMsi *m)
+{
+    if (m->tr.pirq < 0)
+        return;
+    msi_host_enable(m, false);
+    if (m->tr.bound && hv_unbind_msi_intx(m->hv, m->tr.pirq, m->tr_devfn, m->tr_intx) < 0)
+        return;
+    m->tr.bound = false;
+    if (hv_unmap_pirq(m->hv, m->tr.pirq) < 0)
+        return;
+    m->tr.pirq = -1;
+}
+
+static void translate_resume(PtMsi *m)
+{
+    int rc = translate_on(m);
+
+    if (rc < 0)
+        complain(m, "msitranslate=1: MSI as INTx not restored (%s)", strerror(-rc));
+}
+
+int pt_msi_translate(PtMsi *m, uint8_t devfn, uint8_t intx)
+{
+    int rc;
+
+    if (!m->msi_cap)
+        return -ENODEV;
+    m->tr_wanted = true;
+    m->tr_devfn = devfn;
+    m->tr_intx = intx;
+    if ((rc = translate_on(m)) < 0)
+        m->tr_wanted = false;
+    return rc;
+}
+
+bool pt_msi_translating(const PtMsi *m)
+{
+    return m->tr.bound;
+}
+
 /* ---- MSI ---- */
 
 static uint32_t shadow_le(const PtMsi *m, unsigned off, unsigned len)
@@ -290,8 +363,10 @@ static void msi_apply(PtMsi *m)
     HvMsi base;
 
     if (!(ctrl & PCI_MSI_FLAGS_ENABLE)) {
-        msi_host_enable(m, false);
+        if (!m->tr.bound)
+            msi_host_enable(m, false);
         msi_release(m);
+        translate_resume(m);
         return;
     }
     if (!pt_msi_decode(addr, data, &base)) {
@@ -300,6 +375,7 @@ static void msi_apply(PtMsi *m)
         return;
     }
     base.flags |= HV_MSI_UNMASKED;      /* no per-vector masking for the guest (XSA-129) */
+    translate_off(m);                   /* the guest's own MSI from now on */
     if (n != m->msi_n)
         msi_release(m);
     for (unsigned i = 0; i < n; i++) {
@@ -362,10 +438,11 @@ static void entry_apply(PtMsi *m, unsigned i, const MsixState *s)
 
     if (!s->enabled) {
         vec_release(m, &e->v);
-        e->live = false;
+        e->live = e->dirty = false;
         return;
     }
     e->live = live;
+    e->dirty &= live && !unmasking;
     if (unmasking && !pt_msi_decode(entry_addr(e), e->word[PT_MSIX_ENTRY_DATA / 4], &want)) {
         complain(m, "MSI-X entry %u unmasked with address %#" PRIx64 ", not an interrupt "
                  "message: not bound", i, entry_addr(e));
@@ -456,15 +533,26 @@ static void table_write(PtMsi *m, uint64_t rel, unsigned len, uint64_t val)
 {
     unsigned i = (unsigned)(rel / PT_MSIX_ENTRY_SIZE);
     Entry *e = &m->table[i];
+    bool ctrl = false;
 
     m->stirred = true;
     for (unsigned k = 0; k < len; k += 4) {
         unsigned w = (unsigned)((rel + k) % PT_MSIX_ENTRY_SIZE / 4);
         uint32_t v = (uint32_t)(val >> (8 * k));
-        if (w != PT_MSIX_ENTRY_CTRL / 4 && e->live && v != e->word[w])
-            complain(m, "MSI-X entry %u written while unmasked: kept for its next unmask", i);
+        ctrl |= w == PT_MSIX_ENTRY_CTRL / 4;
+        if (w != PT_MSIX_ENTRY_CTRL / 4 && e->live && v != e->word[w]) {
+            e->dirty = true;
+            /* Without the contract the mask Xen kept may have come first. */
+            if (hv_msix_all_writes(m->hv))
+                complain(m, "MSI-X entry %u written while unmasked: kept for its next unmask",
+                         i);
+        }
         e->word[w] = (e->word[w] & ~entry_wmask[w]) | (v & entry_wmask[w]);
     }
+    /* An unmask after address/data changed binds them: Xen without
+     * XENFEAT_dm_msix_all_writes forwards only that unmask, not the mask. */
+    if (ctrl && e->dirty && !(e->word[PT_MSIX_ENTRY_CTRL / 4] & PT_MSIX_ENTRY_MASKED))
+        e->live = false;
     MsixState s = msix_state(m);
     entry_apply(m, i, &s);
 }
@@ -585,6 +673,7 @@ static void ev_reset(PtMsi *m, int index)
     msi_release(m);
     msix_reset(m);
     m->stirred = any_held(m);
+    translate_resume(m);
 }
 
 static void (*const event_handlers[])(PtMsi *m, int index) = {
@@ -615,6 +704,7 @@ PtMsi *pt_msi_new(PtFunc *fn, Hypervisor *hv)
     m->host = pt_func_host_bdf(fn);
     m->name = pt_func_name(fn);
     m->msi_cap = pt_func_find_cap(fn, PCI_CAP_ID_MSI);
+    m->tr.pirq = -1;
     for (unsigned i = 0; i < MSI_MAX_MESSAGES; i++)
         m->msi[i].pirq = -1;
     if (pt_func_msix_info(fn, &m->x) == 0 && pt_func_bar(fn, m->x.table_bar, &bar) == 0) {
@@ -637,11 +727,12 @@ void pt_msi_free(PtMsi *m)
 {
     if (!m)
         return;
+    translate_off(m);
     msi_host_enable(m, false);
     msix_host_enable(m, false);
     msi_release(m);
     msix_reset(m);
-    unsigned held = 0;
+    unsigned held = m->tr.pirq >= 0;
     for (unsigned i = 0; i < MSI_MAX_MESSAGES; i++)
         held += m->msi[i].pirq >= 0;
     for (unsigned i = 0; m->has_msix && i < m->x.nvec; i++)

@@ -27,8 +27,12 @@
  *
  * MSI-X: the table is latched here; an entry is bound when it is unmasked
  * with the function enabled and not function-masked.  Address/data written
- * to an unmasked entry are kept and applied at the next unmask (the spec
- * leaves such writes undefined; they are counted as bad accesses).
+ * to an unmasked entry are kept and applied at the next unmask write (the
+ * spec leaves such writes undefined; they are counted as bad accesses when
+ * the hypervisor forwards every mask write, hv_msix_all_writes: without
+ * that, Xen 4.17 applies a bound entry's mask itself and forwards only the
+ * unmask that follows a new address/data, so the entry seen unmasked here
+ * may well have been masked).
  * Masking a bound entry updates it without HV_MSI_UNMASKED.  The table and
  * PBA pages are trapped, the rest of the BAR is mapped directly.  Table
  * accesses must be 4 or 8 bytes, naturally aligned: others are refused and
@@ -83,6 +87,17 @@ typedef struct PtMsi PtMsi;
 PtMsi *pt_msi_new(PtFunc *fn, Hypervisor *hv);
 /* Unbind and unmap every vector, log the summary, let go of fn. */
 void pt_msi_free(PtMsi *m);
+
+/*
+ * msitranslate=1: deliver the function's MSI (message 0) as the guest's
+ * INTx of devfn, pin intx (0 = INTA), through the hypervisor's MSI-to-INTx
+ * binding, while the guest does not enable MSI itself: its own MSI takes
+ * over when it does, and the translation comes back when it disables MSI
+ * or resets.  0, -ENODEV without an MSI capability, or the hypervisor's
+ * -errno (nothing left mapped or bound).
+ */
+int pt_msi_translate(PtMsi *m, uint8_t devfn, uint8_t intx);
+bool pt_msi_translating(const PtMsi *m);
 
 /* Decode an x86 MSI address/data pair; false if the address is not an
  * interrupt message (0xfeexxxxx). */

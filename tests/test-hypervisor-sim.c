@@ -181,6 +181,33 @@ static void test_msi_pirq(void)
     hypervisor_free(hv);
 }
 
+/* msitranslate: only an MSI pirq, bound once, and never as MSI too (Xen: EBUSY). */
+static void test_msi_as_intx(void)
+{
+    Hypervisor *hv = sim();
+    HvMsi msi = { .vector = 0x40 };
+    int p0 = -1, gsi_pirq;
+    g_assert_cmpint(hv_map_pirq(hv, 20, &gsi_pirq), ==, 0);
+    g_assert_cmpint(hv_map_pirq_msi(hv, dev_a, 0, 0, &p0), ==, 0);
+    g_assert_cmpint(hv_bind_msi_intx(hv, gsi_pirq, PT_DEVFN(5, 0), 0), ==, -ENOENT);
+    g_assert_cmpint(hv_bind_msi_intx(hv, p0, PT_DEVFN(5, 0), 4), ==, -EINVAL);
+    g_assert_cmpint(hv_bind_msi_intx(hv, p0, PT_DEVFN(5, 0), 1), ==, 0);
+    g_assert_cmpint(hv_bind_msi_intx(hv, p0, PT_DEVFN(6, 0), 0), ==, -EBUSY);
+    g_assert_cmpint(hv_bind_msi(hv, p0, &msi), ==, -EBUSY);
+    g_assert_cmpint(hv_unbind_intx(hv, p0, PT_DEVFN(5, 0), 1), ==, -ENOENT);   /* not a GSI's */
+    g_assert_cmpint(hv_unmap_pirq(hv, p0), ==, -EBUSY);
+    g_assert_cmpuint(hypervisor_sim_bindings(hv), ==, 1);
+    g_assert_cmpint(hv_unbind_msi_intx(hv, p0, PT_DEVFN(5, 0), 1), ==, 0);
+    g_assert_cmpint(hv_unmap_pirq(hv, p0), ==, 0);
+    g_assert_cmpint(hv_unmap_pirq(hv, gsi_pirq), ==, 0);
+    g_assert_cmpuint(hypervisor_sim_error_count(hv), ==, 6);
+    g_assert_true(hv_msix_all_writes(hv));          /* the sim plays the contract */
+    hypervisor_sim_set_msix_all_writes(hv, false);
+    g_assert_false(hv_msix_all_writes(hv));
+    g_assert_cmpint(hypervisor_sim_check_clean(hv), ==, -EBUSY);   /* the errors */
+    hypervisor_free(hv);
+}
+
 static void test_permissions(void)
 {
     Hypervisor *hv = sim();
@@ -323,6 +350,7 @@ int main(int argc, char **argv)
     g_test_add_func("/hypervisor-sim/assign", test_assign);
     g_test_add_func("/hypervisor-sim/intx-pirq", test_intx_pirq);
     g_test_add_func("/hypervisor-sim/msi-pirq", test_msi_pirq);
+    g_test_add_func("/hypervisor-sim/msi-as-intx", test_msi_as_intx);
     g_test_add_func("/hypervisor-sim/permissions", test_permissions);
     g_test_add_func("/hypervisor-sim/check-clean", test_check_clean);
     g_test_add_func("/hypervisor-sim/fault-injection", test_fault_injection);

@@ -55,7 +55,7 @@ static char *msi_log_since(Rig *rig, size_t from)
 
     for (size_t i = from; i < hypervisor_sim_log_len(rig->hv); i++) {
         const char *l = hypervisor_sim_log_line(rig->hv, i);
-        if (strstr(l, "_msi ") || g_str_has_prefix(l, "unmap_pirq"))
+        if (strstr(l, "_msi ") || strstr(l, "_msi_intx ") || g_str_has_prefix(l, "unmap_pirq"))
             g_string_append_printf(g, "%s\n", l);
     }
     return g_string_free(g, FALSE);
@@ -285,19 +285,55 @@ static void test_msi_restore(void)
     rig_down(&rig);
 }
 
-/* msitranslate=1: the documented fallback, INTx through the GSI. */
-static void test_msitranslate_fallback(void)
+/*
+ * msitranslate=1: the HD audio function's MSI is bound to its guest INTx
+ * (no GSI); the guest's own MSI takes over and gives it back; a function
+ * without MSI (the UHCI) keeps its INTx through the GSI, said once.
+ */
+static void test_msitranslate(void)
 {
+    uint8_t hda = PT_DEVFN(8, 0);      /* alone in its slot: function 0 */
     Rig rig;
 
     rig_up(&rig, ASUS);
     size_t mark = hypervisor_sim_log_len(rig.hv);
-    rig_attach(&rig, "06:00.1,msitranslate=1");
-    g_autofree char *log = log_since(&rig, mark);
-    g_assert_nonnull(strstr(log, "bind_intx pirq="));
-    g_assert_null(strstr(log, "map_pirq_msi"));
-    g_assert_cmpuint(rig_log_count("msitranslate=1: the hypervisor offers no MSI-to-INTx "
-                                   "binding; INTx goes through the GSI"), ==, 1);
+    rig_attach(&rig, "06:00.1@8,msitranslate=1");
+    g_autofree char *on = msi_log_since(&rig, mark);
+    g_assert_cmpstr(on, ==,
+        "map_pirq_msi 0000:06:00.1 entry=0 table=0x0 pirq=256\n"
+        "bind_msi_intx pirq=256 devfn=08.0 intx=B\n");
+    const PtGuestFunc *gf = gfunc_at(&rig, hda);
+    g_assert_true(pt_msi_translating(gf->msi));
+    g_assert_cmpuint(hypervisor_sim_bindings(rig.hv), ==, 1);
+    g_autofree TgScan *scan = scan_assign(&rig);
+
+    mark = hypervisor_sim_log_len(rig.hv);
+    g_assert_cmphex(tg_msi_enable(rig.bus, hda, tg_msi_address(2, false, false),
+                                  tg_msi_data(0x52, 0, false), 1), ==, 0x68);
+    g_autofree char *own = msi_log_since(&rig, mark);
+    g_assert_cmpstr(own, ==,
+        "unbind_msi_intx pirq=256 devfn=08.0 intx=B\n"
+        "unmap_pirq pirq=256\n"
+        "map_pirq_msi 0000:06:00.1 entry=0 table=0x0 pirq=256\n"
+        "bind_msi pirq=256 vector=0x52 dest=0x2 mode=0 flags=0x8 table=0x0\n");
+    g_assert_false(pt_msi_translating(gf->msi));
+    mark = hypervisor_sim_log_len(rig.hv);
+    tg_msi_disable(rig.bus, hda);
+    g_autofree char *back = msi_log_since(&rig, mark);
+    g_assert_cmpstr(back, ==,
+        "unbind_msi pirq=256 vector=0x52 dest=0x2 mode=0 flags=0x8 table=0x0\n"
+        "unmap_pirq pirq=256\n"
+        "map_pirq_msi 0000:06:00.1 entry=0 table=0x0 pirq=256\n"
+        "bind_msi_intx pirq=256 devfn=08.0 intx=B\n");
+    g_assert_true(pt_msi_translating(gf->msi));
+
+    mark = hypervisor_sim_log_len(rig.hv);
+    rig_attach(&rig, "00:1d.0@9,msitranslate=1");
+    g_autofree char *gsi = log_since(&rig, mark);
+    g_assert_nonnull(strstr(gsi, "bind_intx pirq="));
+    g_assert_null(strstr(gsi, "map_pirq_msi"));
+    g_assert_cmpuint(rig_log_count("msitranslate=1: no MSI capability; INTx goes through "
+                                   "the GSI"), ==, 1);
     rig_down(&rig);
 }
 
@@ -488,6 +524,30 @@ static void test_msix_write_while_unmasked(void)
     msix_down(&fx);
 }
 
+/* A hypervisor that keeps mask writes (Xen without XENFEAT_dm_msix_all_writes)
+ * sends on only the unmask after new data: that unmask binds the data, and
+ * the data write before it is no bad access (the mask was likely there). */
+static void test_msix_mask_kept_by_hypervisor(void)
+{
+    MsixFx fx;
+
+    msix_up(&fx, I82576, "01:00.0");
+    hypervisor_sim_set_msix_all_writes(fx.rig.hv, false);
+    tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, false);
+    tg_msix_program(fx.rig.bus, &fx.x, 0, tg_msi_address(1, false, false),
+                    tg_msi_data(0x40, 0, false), true);
+    size_t mark = hypervisor_sim_log_len(fx.rig.hv);
+    g_assert_cmpint(tg_mmio_write(fx.rig.bus, fx.x.table + PT_MSIX_ENTRY_DATA, 4, 0x45), ==, 0);
+    g_assert_cmpuint(hypervisor_sim_log_len(fx.rig.hv), ==, mark);
+    g_assert_cmpuint(rig_log_count("written while unmasked"), ==, 0);
+    tg_msix_mask(fx.rig.bus, &fx.x, 0, false);
+    g_autofree char *log = log_since(&fx.rig, mark);
+    g_autofree char *want = g_strdup_printf(
+        "update_msi pirq=256 vector=0x45 dest=0x1 mode=0 flags=0x8 table=0x" X64 "\n", fx.x.table);
+    g_assert_cmpstr(log, ==, want);
+    msix_down(&fx);
+}
+
 /* Wrong sizes and misaligned table accesses: refused, logged once. */
 static void test_msix_bad_access_refused_once(void)
 {
@@ -671,10 +731,11 @@ int main(int argc, char **argv)
     g_test_add_func("/msi/multiple-message", test_msi_multiple_message);
     g_test_add_func("/msi/bad-address-and-refusal", test_msi_bad_address_and_refusal);
     g_test_add_func("/msi/restore", test_msi_restore);
-    g_test_add_func("/msi/msitranslate-fallback", test_msitranslate_fallback);
+    g_test_add_func("/msi/msitranslate", test_msitranslate);
     g_test_add_func("/msix/82576", test_msix_82576);
     g_test_add_func("/msix/cx3pro-256", test_msix_cx3pro);
     g_test_add_func("/msix/write-while-unmasked", test_msix_write_while_unmasked);
+    g_test_add_func("/msix/mask-kept-by-hypervisor", test_msix_mask_kept_by_hypervisor);
     g_test_add_func("/msix/bad-access-refused-once", test_msix_bad_access_refused_once);
     g_test_add_func("/msix/pba-from-host", test_msix_pba_from_host);
     g_test_add_func("/msix/reset-and-bar-move", test_msix_reset_and_bar_move);

@@ -10,14 +10,20 @@
  *    channels) and refuses what Xen would refuse, recording each refusal as
  *    a violation; xenstub_check_clean() says what is left;
  *  - it hands out pirqs as Xen does for an HVM guest (GSI: lowest free from
- *    16; MSI: from the top, or the pirq the device model names: a guest's
- *    own, for pirq-based MSI), event channel ports, and the ioreq page
- *    (memfd-backed shared memory) with vp_eport filled once the server is
- *    enabled;
+ *    16; MSI: from the top of the guest's 24 + 32 (Xen's nr_irqs_gsi of a
+ *    one-IO-APIC host plus its extra_domU_irqs), or the pirq the device
+ *    model names: a guest's own, for pirq-based MSI), event channel ports,
+ *    and the ioreq page (memfd-backed shared memory) with vp_eport filled
+ *    once the server is enabled;
  *  - a test acts as the guest through xenstub_ioreq_post()/_poll() (found
  *    with dlsym): a request goes into a vCPU's ioreq slot, the bound event
  *    channel fires, and the response is there once the device model
- *    notified.
+ *    notified;
+ *  - XENVER_get_features answers as Debian's Xen 4.17 (no
+ *    XENFEAT_dm_msix_all_writes) unless a test sets the bits
+ *    (xenstub_set_features);
+ *  - PT_IRQ_TYPE_MSI_TRANSLATE is taken as Xen 4.17's pt_irq_create_bind
+ *    takes it: an MSI pirq bound to a guest device's INTx.
  *
  * Environment: XENSTUB_LOG (log file), XENSTUB_VCPUS (guest vCPUs, default
  * 2), XENSTUB_FAIL=call:nth:errno (the nth call of that name fails).
@@ -52,7 +58,7 @@
 #define STUB_PAGE        4096
 #define STUB_MAX         512         /* entries per table */
 #define STUB_GSI_PIRQ0   16
-#define STUB_NR_PIRQS    1024
+#define STUB_NR_PIRQS    (24 + 32)
 #define STUB_MAX_VCPUS   (STUB_PAGE / sizeof(ioreq_t))
 #define STUB_MAX_RANGES  64
 
@@ -159,13 +165,18 @@ typedef struct Pirq {
     int pirq, index;            /* index: GSI, or -1 for MSI */
     bool msi, live;
     uint32_t sbdf;              /* MSI: the device */
+    int entry;                  /* MSI-X: the table entry (entry_nr), else -1 */
+    bool gmasked;               /* MSI-X: Xen's guest_masked of the entry */
+    bool addr_written;          /* MSI-X: Xen's table_flags bit of the entry */
 } Pirq;
 
 typedef struct Bind {
     uint32_t dom, pirq;
     uint8_t dev, intx;          /* INTx */
     bool msi, live;
+    bool translate;             /* an MSI pirq as INTx (PT_IRQ_TYPE_MSI_TRANSLATE) */
     uint32_t gvec, gflags;      /* MSI */
+    uint64_t gtable;            /* MSI-X: guest address of the table */
 } Bind;
 
 typedef struct Server {
@@ -198,6 +209,7 @@ static Server servers[8];
 static Port ports[STUB_MAX];
 static xenevtchn_handle *evtchn_handle;     /* the one the device model opened */
 static int next_local_port = 1, next_server_id = 1;
+static uint32_t features;       /* XENVER_get_features, submap 0 */
 static unsigned handles_open, resources_mapped, notifies, notified[STUB_MAX];
 
 static Range *range_slot(Range *t)
@@ -457,7 +469,7 @@ static int pirq_new(uint32_t dom, int index, bool msi, uint32_t sbdf, int *pirq)
             slot = &pirqs[i];
     if (p < 0 || !slot)
         return violation(ENOSPC, "no free pirq");
-    *slot = (Pirq){ dom, p, index, msi, true, sbdf };
+    *slot = (Pirq){ dom, p, index, msi, true, sbdf, -1, false, false };
     *pirq = p;
     return 0;
 }
@@ -500,10 +512,23 @@ int xc_physdev_map_pirq_msi(xc_interface *xch, uint32_t domid, int index, int *p
                                                             "pirq=%d entry=%d", index, in, entry_nr)
        : !dev ? violation(ENODEV, "map_pirq_msi: 0x%x is not assigned to dom%u", sbdf, domid)
        : pirq_new(domid, -1, true, sbdf, pirq);
+    if (rc == 0 && table_base) {        /* MSI-X: Xen masks the entry at map time */
+        Pirq *np = pirq_find(domid, *pirq);
+        np->entry = entry_nr;
+        np->gmasked = true;
+    }
     stub_log("xc_physdev_map_pirq_msi dom=%u index=%d pirq=%d devfn=0x%x bus=0x%x entry=%d "
              "table=0x%lx -> pirq=%d", domid, index, in, devfn, bus, entry_nr,
              (unsigned long)table_base, rc ? -1 : *pirq);
     return ok_or_fail(rc);
+}
+
+static bool pirq_bound_translated(uint32_t dom, uint32_t pirq)
+{
+    for (int i = 0; i < STUB_MAX; i++)
+        if (binds[i].live && binds[i].dom == dom && binds[i].pirq == pirq && binds[i].translate)
+            return true;
+    return false;
 }
 
 static bool pirq_bound(uint32_t dom, uint32_t pirq)
@@ -529,15 +554,21 @@ int xc_physdev_unmap_pirq(xc_interface *xch, uint32_t domid, int pirq)
     return 0;
 }
 
-static Bind *bind_find(uint32_t dom, uint32_t pirq, bool msi, uint8_t dev, uint8_t intx)
+static Bind *bind_find_kind(uint32_t dom, uint32_t pirq, bool msi, bool translate, uint8_t dev,
+                            uint8_t intx)
 {
     for (int i = 0; i < STUB_MAX; i++) {
         Bind *b = &binds[i];
         if (b->live && b->dom == dom && b->pirq == pirq && b->msi == msi &&
-            (msi || (b->dev == dev && b->intx == intx)))
+            b->translate == translate && (msi || (b->dev == dev && b->intx == intx)))
             return b;
     }
     return NULL;
+}
+
+static Bind *bind_find(uint32_t dom, uint32_t pirq, bool msi, uint8_t dev, uint8_t intx)
+{
+    return bind_find_kind(dom, pirq, msi, false, dev, intx);
 }
 
 static int bind_add(Bind b)
@@ -569,17 +600,55 @@ int xc_domain_bind_pt_pci_irq(xc_interface *xch, uint32_t domid, uint8_t machine
                                        .intx = intx }));
 }
 
+/*
+ * Xen 4.17's pt_irq_create_bind for PT_IRQ_TYPE_MSI_TRANSLATE: an MSI pirq
+ * mapped for the guest asserts the INTx of device/intx.  Xen refuses a
+ * pirq it cannot bind (not mapped) and an MSI binding of it later (EBUSY);
+ * it would accept a translation of a pirq already bound as MSI, which no
+ * device model should ask: recorded as a violation.
+ */
+static int bind_translate(uint32_t dom, uint8_t irq, uint8_t bus, uint8_t dev, uint8_t intx)
+{
+    Pirq *p = pirq_find(dom, irq);
+
+    if (!p || !p->msi)
+        return violation(EINVAL, "bind_pt_irq MSI_TRANSLATE: %u is no MSI pirq", irq);
+    if (bus || dev > 31 || intx > 3)
+        return violation(EINVAL, "bind_pt_irq MSI_TRANSLATE: bus %u dev %u intx %u", bus, dev,
+                         intx);
+    if (pirq_bound(dom, irq))
+        return violation(EBUSY, "bind_pt_irq MSI_TRANSLATE: pirq %u already bound", irq);
+    return bind_add((Bind){ .dom = dom, .pirq = irq, .dev = dev, .intx = intx,
+                            .translate = true });
+}
+
+int xc_domain_bind_pt_irq(xc_interface *xch, uint32_t domid, uint8_t machine_irq,
+                          uint8_t irq_type, uint8_t bus, uint8_t device, uint8_t intx,
+                          uint8_t isa_irq)
+{
+    (void)xch;
+    if (irq_type == PT_IRQ_TYPE_PCI)
+        return xc_domain_bind_pt_pci_irq(xch, domid, machine_irq, bus, device, intx);
+    stub_log("xc_domain_bind_pt_irq dom=%u irq=%u type=%u bus=%u dev=0x%x intx=%u isa=%u",
+             domid, machine_irq, irq_type, bus, device, intx, isa_irq);
+    INJECT("xc_domain_bind_pt_irq");
+    if (irq_type != PT_IRQ_TYPE_MSI_TRANSLATE)
+        return ok_or_fail(violation(EOPNOTSUPP, "bind_pt_irq: type %u not modelled", irq_type));
+    return ok_or_fail(bind_translate(domid, machine_irq, bus, device, intx));
+}
+
 int xc_domain_unbind_pt_irq(xc_interface *xch, uint32_t domid, uint8_t machine_irq,
                             uint8_t irq_type, uint8_t bus, uint8_t device, uint8_t intx,
                             uint8_t isa_irq)
 {
-    Bind *b = bind_find(domid, machine_irq, false, device, intx);
+    bool translate = irq_type == PT_IRQ_TYPE_MSI_TRANSLATE;
+    Bind *b = bind_find_kind(domid, machine_irq, false, translate, device, intx);
 
     (void)xch;
     stub_log("xc_domain_unbind_pt_irq dom=%u irq=%u type=%u bus=%u dev=0x%x intx=%u isa=%u",
              domid, machine_irq, irq_type, bus, device, intx, isa_irq);
     INJECT("xc_domain_unbind_pt_irq");
-    if (irq_type != PT_IRQ_TYPE_PCI || bus || !b)
+    if ((irq_type != PT_IRQ_TYPE_PCI && !translate) || bus || !b)
         return ok_or_fail(violation(EINVAL, "unbind_pt_irq: no PCI binding of irq %u dev %u "
                                     "intx %u", machine_irq, device, intx));
     b->live = false;
@@ -601,13 +670,18 @@ int xc_domain_update_msi_irq(xc_interface *xch, uint32_t domid, uint32_t gvec, u
     if (gvec > 0xff || gflags & ~0x1ffffu)
         return ok_or_fail(violation(EINVAL, "update_msi_irq: gvec 0x%x gflags 0x%x", gvec,
                                     gflags));
+    if (pirq_bound_translated(domid, pirq))
+        return ok_or_fail(violation(EBUSY, "update_msi_irq: pirq %u is delivered as INTx", pirq));
+    if (gflags & XEN_DOMCTL_VMSI_X86_UNMASKED)
+        p->gmasked = false;
     if (b) {
         b->gvec = gvec;
         b->gflags = gflags;
+        b->gtable = gtable;
         return 0;
     }
     return ok_or_fail(bind_add((Bind){ .dom = domid, .pirq = pirq, .msi = true, .gvec = gvec,
-                                       .gflags = gflags }));
+                                       .gflags = gflags, .gtable = gtable }));
 }
 
 int xc_domain_unbind_msi_irq(xc_interface *xch, uint32_t domid, uint32_t gvec, uint32_t pirq,
@@ -625,6 +699,22 @@ int xc_domain_unbind_msi_irq(xc_interface *xch, uint32_t domid, uint32_t gvec, u
         return ok_or_fail(violation(EINVAL, "unbind_msi_irq: pirq %u is bound to 0x%x, not "
                                     "0x%x", pirq, b->gvec, gvec));
     b->live = false;
+    Pirq *p = pirq_find(domid, (int)pirq);
+    if (p && p->entry >= 0)             /* pt_irq_destroy_bind leaves it masked */
+        p->gmasked = true, p->addr_written = false;
+    return 0;
+}
+
+/* Debian's Xen 4.17: XENFEAT_dm_msix_all_writes (4.19) is not among them. */
+int xc_version(xc_interface *xch, int cmd, void *arg)
+{
+    (void)xch;
+    stub_log("xc_version cmd=%d", cmd);
+    INJECT("xc_version");
+    if (cmd != XENVER_get_features)
+        return ok_or_fail(violation(ENOSYS, "xc_version: cmd %d not modelled", cmd));
+    xen_feature_info_t *fi = arg;
+    fi->submap = fi->submap_idx == 0 ? features : 0;
     return 0;
 }
 
@@ -1046,7 +1136,74 @@ int xenevtchn_notify(xenevtchn_handle *xce, evtchn_port_t port)
     return 0;
 }
 
+/* ------------------------------------------------------------ Xen's MSI-X table handlers */
+
+#define STUB_FEAT_MSIX_ALL_WRITES (1u << 20)       /* XENFEAT_dm_msix_all_writes (4.19) */
+#define STUB_MSIX_ENTRY           16
+#define STUB_MSIX_CTRL            12
+
+/* The pirq of the bound MSI-X entry at a guest address (Xen's
+ * msixtbl_range: only entries with an msi_desc are Xen's). */
+static Pirq *msix_bound_at(uint64_t addr)
+{
+    for (int i = 0; i < STUB_MAX; i++) {
+        const Bind *b = &binds[i];
+        if (!b->live || !b->msi || !b->gtable)
+            continue;
+        Pirq *p = pirq_find(b->dom, (int)b->pirq);
+        if (!p || p->entry < 0)
+            continue;
+        uint64_t at = b->gtable + (uint64_t)p->entry * STUB_MSIX_ENTRY;
+        if (addr >= at && addr < at + STUB_MSIX_ENTRY)
+            return p;
+    }
+    return NULL;
+}
+
+/*
+ * Xen 4.17's msixtbl_read/msixtbl_write (arch/x86/hvm/vmsi.c) for a bound
+ * entry: the vector control reads as Xen's guest mask; a write of it is
+ * applied by Xen and, for a 4-byte write, not sent on, unless it unmasks
+ * after the address or data changed (then the device model sees it).
+ * With XENFEAT_dm_msix_all_writes (4.19) every write is also sent on.
+ * True when Xen answered itself (*answer: what a read returns).
+ */
+static bool msixtbl_handles(const ioreq_t *req, uint64_t *answer)
+{
+    unsigned off = (unsigned)(req->addr % STUB_MSIX_ENTRY);
+    uint64_t val = req->data;
+    Pirq *p;
+
+    if (req->type != IOREQ_TYPE_COPY || req->data_is_ptr || (req->size != 4 && req->size != 8) ||
+        req->addr % req->size || !(p = msix_bound_at(req->addr)))
+        return false;
+    if (req->dir == IOREQ_READ) {
+        *answer = p->gmasked;
+        return off == STUB_MSIX_CTRL;
+    }
+    if (off != STUB_MSIX_CTRL) {
+        p->addr_written = true;
+        if (req->size != 8 || off != 8)
+            return false;
+        val >>= 32;
+    }
+    if (!(val & 1) && p->addr_written) {
+        p->addr_written = false;
+        p->gmasked = false;             /* once the device model has rebound it */
+        return false;
+    }
+    p->gmasked = val & 1;
+    stub_log("msixtbl: pirq %d entry %d %s by Xen", p->pirq, p->entry,
+             val & 1 ? "masked" : "unmasked");
+    return req->size == 4 && !(features & STUB_FEAT_MSIX_ALL_WRITES);
+}
+
 /* ------------------------------------------------------------ the test's side */
+
+void xenstub_set_features(uint32_t submap0)
+{
+    features = submap0;
+}
 
 void xenstub_fail(const char *call, unsigned nth, int err)
 {
@@ -1080,14 +1237,28 @@ static bool claimed(const Server *s, const ioreq_t *req)
     return false;
 }
 
+/* Requests Xen completed itself, per vCPU, for the next poll. */
+static ioreq_t xen_done[STUB_MAX_VCPUS];
+static bool xen_done_ready[STUB_MAX_VCPUS];
+
 int xenstub_ioreq_post(unsigned vcpu, const ioreq_t *req)
 {
     Server *s = enabled_server();
     Port *p;
-    uint64_t one = 1;
+    uint64_t one = 1, answer = 0;
 
     if (!s || vcpu >= s->nvcpus || !evtchn_handle)
         return -ENODEV;
+    if (xen_done_ready[vcpu])
+        return -EBUSY;
+    if (msixtbl_handles(req, &answer)) {
+        xen_done[vcpu] = *req;
+        if (req->dir == IOREQ_READ)
+            xen_done[vcpu].data = answer;
+        xen_done[vcpu].state = STATE_IORESP_READY;
+        xen_done_ready[vcpu] = true;
+        return 0;
+    }
     if (!claimed(s, req))
         return -ENOENT;     /* Xen would send it to another server, or drop it */
     p = port_by(false, s->dom, remote_port(s, vcpu));
@@ -1115,6 +1286,11 @@ int xenstub_ioreq_poll(unsigned vcpu, ioreq_t *out)
 
     if (!s || vcpu >= s->nvcpus)
         return -ENODEV;
+    if (xen_done_ready[vcpu]) {
+        *out = xen_done[vcpu];
+        xen_done_ready[vcpu] = false;
+        return 1;
+    }
     p = port_by(false, s->dom, remote_port(s, vcpu));
     ioreq_t *slot = &s->page[vcpu];
     if (slot->state != STATE_IORESP_READY || !p || p->local >= STUB_MAX ||
@@ -1160,8 +1336,8 @@ int xenstub_check_clean(char *buf, size_t len)
         LEFT(perms[i].live, "permission kind %lu 0x%lx+%lu; ", (unsigned long)perms[i].a,
              (unsigned long)perms[i].b, (unsigned long)perms[i].c);
         LEFT(pirqs[i].live, "pirq %d; ", pirqs[i].pirq);
-        LEFT(binds[i].live, "%s binding of pirq %u; ", binds[i].msi ? "MSI" : "INTx",
-             binds[i].pirq);
+        LEFT(binds[i].live, "%s binding of pirq %u; ",
+             binds[i].msi ? "MSI" : binds[i].translate ? "MSI-as-INTx" : "INTx", binds[i].pirq);
         LEFT(ports[i].live, "event channel %d; ", ports[i].local);
     }
     for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++)
@@ -1189,7 +1365,9 @@ void xenstub_reset(void)
     memset(servers, 0, sizeof(servers));
     memset(ports, 0, sizeof(ports));
     memset(notified, 0, sizeof(notified));
+    memset(xen_done_ready, 0, sizeof(xen_done_ready));
     nviolations = 0;
+    features = 0;
     handles_open = resources_mapped = notifies = 0;
     fail_nth = 0;
     if (log_fd >= 0)

@@ -289,33 +289,158 @@ static bool backend_equal(const XsBackendList *a, const XsBackendList *b)
 
 /* A function in another domain's backend list is that domain's: its
  * qemu-dm has it, or will at boot.  Closed entries are released. */
+typedef struct XsHeldEntry {
+    PtBdf bdf;
+    unsigned domid;
+} XsHeldEntry;
+
+struct XsHeld {
+    int n;
+    XsHeldEntry *e;
+};
+
+/* Entry n of a domain's list as far as holding goes: dev-N, and state-N
+ * (absent: held).  Fewer reads than xs_backend_read, as this is asked
+ * about every other domain's every entry. */
+static int read_holding(const XsHolders *xh, unsigned domid, int n, XsHeldEntry *e, bool *closed,
+                        PtError *err)
+{
+    char path[NODE_MAX], what[48], v[32];
+    unsigned long st;
+    int rc;
+
+    entry_path(domid, "dev", n, path, sizeof(path));
+    snprintf(what, sizeof(what), "backend dev-%d", n);
+    if ((rc = read_node(xh->h, XBT_NULL, path, what, v, sizeof(v), err)) <= 0 ||
+        parse_plain_bdf(what, v, &e->bdf, err) < 0)
+        return -EINVAL;
+    entry_path(domid, "state", n, path, sizeof(path));
+    snprintf(what, sizeof(what), "backend state-%d", n);
+    if ((rc = read_node(xh->h, XBT_NULL, path, what, v, 8, err)) < 0 ||
+        (rc == 1 && pt_parse_uint(v, 10, 8, &st) < 0))
+        return -EINVAL;
+    e->domid = domid;
+    *closed = rc == 1 && st == XS_STATE_CLOSED;
+    return 0;
+}
+
+/* What a domain's list holds, appended to held; a malformed list holds nothing. */
+static void read_domain_held(const XsHolders *xh, unsigned domid, GArray *held)
+{
+    char path[NODE_MAX], v[16];
+    unsigned long n;
+    guint was = held->len;
+    PtError err;
+
+    xs_path_backend(domid, "num_devs", path, sizeof(path));
+    if (read_node(xh->h, XBT_NULL, path, "backend num_devs", v, sizeof(v), &err) <= 0 ||
+        pt_parse_uint(v, 10, XS_BACKEND_MAX, &n) < 0)
+        return;
+    for (int i = 0; i < (int)n; i++) {
+        XsHeldEntry e;
+        bool closed;
+        if (read_holding(xh, domid, i, &e, &closed, &err) < 0) {
+            g_array_set_size(held, was);
+            return;
+        }
+        if (!closed)
+            g_array_append_val(held, e);
+    }
+}
+
+static struct XsHeld *read_held(const XsHolders *xh)
+{
+    unsigned n = 0;
+    char **ids = xs_directory(xh->h, XBT_NULL, "/local/domain/0/backend/pci", &n);
+    GArray *held = g_array_new(FALSE, TRUE, sizeof(XsHeldEntry));
+
+    for (unsigned i = 0; ids && i < n; i++) {
+        unsigned long id;
+        if (pt_parse_uint(ids[i], 10, 0x7fef, &id) == 0 && id != xh->self)
+            read_domain_held(xh, (unsigned)id, held);
+    }
+    free(ids);
+    struct XsHeld *out = g_new0(struct XsHeld, 1);
+    out->n = (int)held->len;
+    out->e = (XsHeldEntry *)(void *)g_array_free(held, FALSE);
+    return out;
+}
+
+static void free_held(struct XsHeld *held)
+{
+    if (held)
+        g_free(held->e);
+    g_free(held);
+}
+
+static const XsHeldEntry *find_held(const struct XsHeld *held, PtBdf bdf)
+{
+    for (int i = 0; i < held->n; i++)
+        if (pt_bdf_equal(held->e[i].bdf, bdf))
+            return &held->e[i];
+    return NULL;
+}
+
+/* Requests in progress (xs_holders_begin .. _end), by their XsHolders: what
+ * the lists hold once read, NULL before.  A table, not a field: XsHolders
+ * stays two words that callers initialise in place. */
+static GMutex requests_lock;
+static GHashTable *requests;
+
+/* The request's lists, read at its first question; NULL outside a request. */
+static struct XsHeld *request_held(const XsHolders *xh)
+{
+    gpointer held = NULL;
+    bool in_request;
+
+    g_mutex_lock(&requests_lock);
+    in_request = requests && g_hash_table_lookup_extended(requests, xh, NULL, &held);
+    g_mutex_unlock(&requests_lock);
+    if (in_request && !held) {
+        held = read_held(xh);
+        g_mutex_lock(&requests_lock);
+        g_hash_table_insert(requests, (gpointer)xh, held);
+        g_mutex_unlock(&requests_lock);
+    }
+    return held;
+}
+
 bool xs_backend_holds(void *xs_holders, PtBdf bdf, PtHolder *who)
 {
     const XsHolders *xh = xs_holders;
-    unsigned n = 0;
-    char **ids = xs_directory(xh->h, XBT_NULL, "/local/domain/0/backend/pci", &n);
-    XsBackendList *l = g_new0(XsBackendList, 1);
-    bool held = false;
+    struct XsHeld *in_request = request_held(xh);
+    struct XsHeld *held = in_request ? in_request : read_held(xh);
+    const XsHeldEntry *e = find_held(held, bdf);
+    char path[NODE_MAX];
     PtError err;
 
-    for (unsigned i = 0; ids && i < n && !held; i++) {
-        unsigned long id;
-        if (pt_parse_uint(ids[i], 10, 0x7fef, &id) < 0 || id == xh->self ||
-            xs_backend_read(xh->h, XBT_NULL, (unsigned)id, l, &err) < 0)
-            continue;
-        for (int k = 0; k < l->n && !held; k++)
-            held = pt_bdf_equal(l->dev[k].bdf, bdf) && l->dev[k].state != XS_STATE_CLOSED;
-        if (held) {
-            char path[NODE_MAX];
-            *who = (PtHolder){ .domid = (unsigned)id, .vdevfn = -1 };
-            snprintf(path, sizeof(path), "/local/domain/%lu/name", id);
-            if (read_node(xh->h, XBT_NULL, path, "name", who->name, sizeof(who->name), &err) <= 0)
-                who->name[0] = '\0';
-        }
+    if (e) {
+        *who = (PtHolder){ .domid = e->domid, .vdevfn = -1 };
+        snprintf(path, sizeof(path), "/local/domain/%u/name", e->domid);
+        if (read_node(xh->h, XBT_NULL, path, "name", who->name, sizeof(who->name), &err) <= 0)
+            who->name[0] = '\0';
     }
-    free(ids);
-    g_free(l);
-    return held;
+    bool found = e != NULL;
+    if (!in_request)
+        free_held(held);
+    return found;
+}
+
+void xs_holders_begin(XsHolders *xh)
+{
+    g_mutex_lock(&requests_lock);
+    if (!requests)
+        requests = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)free_held);
+    g_hash_table_insert(requests, xh, NULL);
+    g_mutex_unlock(&requests_lock);
+}
+
+void xs_holders_end(XsHolders *xh)
+{
+    g_mutex_lock(&requests_lock);
+    if (requests)
+        g_hash_table_remove(requests, xh);
+    g_mutex_unlock(&requests_lock);
 }
 
 XsHolders *xs_holders_open(unsigned self, PtError *err)
@@ -328,6 +453,7 @@ XsHolders *xs_holders_open(unsigned self, PtError *err)
     }
     XsHolders *xh = g_new0(XsHolders, 1);
     *xh = (XsHolders){ h, self };
+    xs_holders_begin(xh);
     return xh;
 }
 
@@ -335,6 +461,7 @@ void xs_holders_close(XsHolders *xh)
 {
     if (!xh)
         return;
+    xs_holders_end(xh);
     xs_close(xh->h);
     g_free(xh);
 }
@@ -702,14 +829,18 @@ int xs_dm_attach_boot_devices(XsDm *dm, PtError *err)
         return rc;
     dm->written_n = l->n;
     pt_guest_keep_clear(dm->guest, list_pinned_slots(l));
+    xs_holders_begin(&dm->others);
     for (int i = 0; i < l->n; i++) {
         if (taken[i] || l->dev[i].state == XS_STATE_CLOSING || l->dev[i].state == XS_STATE_CLOSED)
             continue;
         Group g;
         next_group(l, taken, i, &g);
         if ((rc = attach_group(dm, l, &g, err)) < 0)
-            goto undo;
+            break;
     }
+    xs_holders_end(&dm->others);
+    if (rc < 0)
+        goto undo;
     pt_guest_keep_clear(dm->guest, 0);
     if ((rc = check_slots(dm, err)) < 0)
         goto undo;
@@ -840,7 +971,9 @@ static void handle_command(XsDm *dm)
                              sizeof(param), &err)) >= 0) {
         dm_log(WHO, "%s %s", cmd, param);
         dm->in_command = true;
+        xs_holders_begin(&dm->others);
         rc = c->run(dm, param, &err);
+        xs_holders_end(&dm->others);
         dm->in_command = false;
         if (rc >= 0)
             return;

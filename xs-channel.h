@@ -80,13 +80,18 @@ int xs_backend_write(struct xs_handle *h, xs_transaction_t t, unsigned domid,
 
 /* Other domains' backend lists as a PtHolders source (hw/pt-plan.h): a
  * function listed (and not closed) for a domain other than self is held by
- * it, named by its /local/domain/N/name. */
+ * it, named by its /local/domain/N/name.  Each question reads every list,
+ * except within a request (xs_holders_begin .. _end): there the lists are
+ * read once, at the first question, and answer all the others. */
 typedef struct XsHolders {
     struct xs_handle *h;
     unsigned self;              /* this guest's domain, 0: none yet */
 } XsHolders;
 bool xs_backend_holds(void *xs_holders, PtBdf bdf, PtHolder *who);
-/* One on a connection of its own (qemu-dm's -pci list, before the channel). */
+void xs_holders_begin(XsHolders *xh);
+void xs_holders_end(XsHolders *xh);
+/* One on a connection of its own, for one request (qemu-dm's -pci list,
+ * before the channel): the lists are read once until it is closed. */
 XsHolders *xs_holders_open(unsigned self, PtError *err);
 void xs_holders_close(XsHolders *xh);
 

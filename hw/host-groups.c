@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,11 +191,11 @@ static int bdf_order(const void *a, const void *b)
     return kx < ky ? -1 : kx > ky;
 }
 
-/* Basename of a symlink's target into out; "" when there is no link. */
-static void link_name(const char *path, char *out, size_t len)
+/* Basename of a symlink's target (dfd-relative) into out; "" when there is no link. */
+static void link_name(int dfd, const char *rel, char *out, size_t len)
 {
     char target[512];
-    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    ssize_t n = readlinkat(dfd, rel, target, sizeof(target) - 1);
     const char *base;
 
     out[0] = 0;
@@ -205,19 +206,39 @@ static void link_name(const char *path, char *out, size_t len)
     g_strlcpy(out, base ? base + 1 : target, len);
 }
 
-static char *attr_text(const char *dir, const char *attr)
+/* Up to len bytes of a file (dfd-relative) from its start; -1 when it cannot be read. */
+static ssize_t read_at(int dfd, const char *rel, void *buf, size_t len)
 {
-    g_autofree char *path = g_build_filename(dir, attr, NULL);
-    char *text = NULL;
+    int fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC);
+    ssize_t got = 0, n = 0;
 
-    return g_file_get_contents(path, &text, NULL, NULL) ? text : NULL;
+    if (fd < 0)
+        return -1;
+    while ((size_t)got < len && (n = pread(fd, (char *)buf + got, len - (size_t)got, got)) > 0)
+        got += n;
+    close(fd);
+    return n < 0 ? -1 : got;
 }
 
-static void read_memory_bars(const char *dir, HostFuncFacts *f)
+/* A small attribute's text, NUL-terminated in buf; false when it cannot be read. */
+static bool attr_text(int dfd, const char *name, const char *attr, char *buf, size_t len)
 {
-    g_autofree char *text = attr_text(dir, "resource");
-    g_auto(GStrv) lines = g_strsplit(text ? text : "", "\n", -1);
+    char rel[64];
+    ssize_t n;
 
+    snprintf(rel, sizeof(rel), "%s/%s", name, attr);
+    n = read_at(dfd, rel, buf, len - 1);
+    buf[n > 0 ? n : 0] = 0;
+    return n >= 0;
+}
+
+static void read_memory_bars(int dfd, const char *name, HostFuncFacts *f)
+{
+    char text[4096];
+    g_auto(GStrv) lines = NULL;
+
+    attr_text(dfd, name, "resource", text, sizeof(text));
+    lines = g_strsplit(text, "\n", -1);
     for (int i = 0; i < HOST_FACT_BARS && lines[i]; i++) {
         unsigned long long start, end, flags;
         if (sscanf(lines[i], "%llx %llx %llx", &start, &end, &flags) != 3 ||
@@ -228,61 +249,91 @@ static void read_memory_bars(const char *dir, HostFuncFacts *f)
     }
 }
 
-static void read_config_facts(const char *dir, HostFuncFacts *f)
+/* Up to len bytes of a function's config space; 0 when it cannot be read. */
+static unsigned read_config(int dfd, const char *name, uint8_t *cfg, unsigned len)
 {
-    g_autofree char *path = g_build_filename(dir, "config", NULL);
-    g_autofree uint8_t *cfg = NULL;
-    gsize len = 0;
+    char rel[64];
+    ssize_t n;
 
-    if (!g_file_get_contents(path, (char **)&cfg, &len, NULL) || len < 64)
+    snprintf(rel, sizeof(rel), "%s/config", name);
+    n = read_at(dfd, rel, cfg, len);
+    return n > 0 ? (unsigned)n : 0;
+}
+
+static void read_config_facts(int dfd, const char *name, HostFuncFacts *f)
+{
+    uint8_t cfg[4096];
+    unsigned len = read_config(dfd, name, cfg, sizeof(cfg));
+
+    if (len < 64)
         return;
-    f->flr = host_cfg_has_flr(cfg, (unsigned)len);
+    f->flr = host_cfg_has_flr(cfg, len);
     f->bridge = (cfg[PCI_HEADER_TYPE] & 0x7f) == PCI_HEADER_TYPE_BRIDGE;
     f->secondary_bus = f->bridge ? cfg[PCI_SECONDARY_BUS] : -1;
     f->pin = cfg[PCI_INTERRUPT_PIN];
-    f->intx_quiet = host_cfg_intx_quiet(cfg, (unsigned)len);
-    f->phantom_stride = host_cfg_phantom_stride(cfg, (unsigned)len, f->bdf.func);
+    f->intx_quiet = host_cfg_intx_quiet(cfg, len);
+    f->phantom_stride = host_cfg_phantom_stride(cfg, len, f->bdf.func);
 }
 
-static void read_function(const char *devices, const char *name, HostFuncFacts *f)
+static void read_driver(int dfd, const char *name, char *driver, size_t len)
 {
-    g_autofree char *dir = g_build_filename(devices, name, NULL);
-    g_autofree char *drv = g_build_filename(dir, "driver", NULL);
-    g_autofree char *grp = g_build_filename(dir, "iommu_group", NULL);
-    g_autofree char *methods = attr_text(dir, "reset_method");
-    g_autofree char *irq = attr_text(dir, "irq");
-    char group[32];
+    char rel[64];
+
+    snprintf(rel, sizeof(rel), "%s/driver", name);
+    link_name(dfd, rel, driver, len);
+}
+
+static unsigned read_reset_methods(int dfd, const char *name)
+{
+    char text[128];
+
+    return attr_text(dfd, name, "reset_method", text, sizeof(text)) ?
+           host_reset_methods_parse(text) : 0;
+}
+
+/* name is the function's entry under devices (dfd), "0000:00:1d.0". */
+static void read_function(int dfd, const char *name, HostFuncFacts *f)
+{
+    char rel[64], group[32], irq[32];
 
     f->iommu_group = -1;
-    link_name(drv, f->driver, sizeof(f->driver));
-    link_name(grp, group, sizeof(group));
+    read_driver(dfd, name, f->driver, sizeof(f->driver));
+    snprintf(rel, sizeof(rel), "%s/iommu_group", name);
+    link_name(dfd, rel, group, sizeof(group));
     if (group[0])
         f->iommu_group = atoi(group);
-    f->reset_methods = host_reset_methods_parse(methods);
-    read_config_facts(dir, f);
-    if (f->pin && irq)
+    f->reset_methods = read_reset_methods(dfd, name);
+    read_config_facts(dfd, name, f);
+    if (f->pin && attr_text(dfd, name, "irq", irq, sizeof(irq)))
         f->irq = atoi(irq);
-    read_memory_bars(dir, f);
+    read_memory_bars(dfd, name, f);
+}
+
+static DIR *open_devices(const char *root, PtError *err)
+{
+    g_autofree char *devices = g_build_filename(root ? root : HOST_SYSFS_DEFAULT, "devices",
+                                                NULL);
+    DIR *d = opendir(devices);
+
+    if (!d)
+        snprintf(err->msg, sizeof(err->msg), "%s: %s", devices, strerror(errno));
+    return d;
 }
 
 int host_facts_read(const char *root, HostFacts *facts, PtError *err)
 {
-    g_autofree char *devices = g_build_filename(root ? root : HOST_SYSFS_DEFAULT,
-                                                "devices", NULL);
-    GArray *all = g_array_new(FALSE, TRUE, sizeof(HostFuncFacts));
-    DIR *d = opendir(devices);
+    GArray *all;
+    DIR *d = open_devices(root, err);
     struct dirent *e;
 
-    if (!d) {
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", devices, strerror(errno));
-        g_array_free(all, TRUE);
+    if (!d)
         return -1;
-    }
+    all = g_array_new(FALSE, TRUE, sizeof(HostFuncFacts));
     while ((e = readdir(d))) {
         HostFuncFacts f = { 0 };
         if (!parse_bdf_name(e->d_name, &f.bdf))
             continue;
-        read_function(devices, e->d_name, &f);
+        read_function(dirfd(d), e->d_name, &f);
         g_array_append_val(all, f);
     }
     closedir(d);
@@ -481,6 +532,207 @@ void host_groups_free(HostGroups *groups)
 {
     g_free(groups->g);
     *groups = (HostGroups){ 0 };
+}
+
+/* ================================================================ facts kept per host */
+
+/*
+ * Reading every function's files costs about a millisecond per request on a
+ * 50-function host (on real hardware each config byte is a device read),
+ * yet most of what they say changes only with the function itself.  So each
+ * host's facts are kept, and every call looks again at what a running
+ * system changes:
+ *   - the functions present: a devices/ entry that is new, or that came
+ *     back with another inode (removed and rescanned, SR-IOV VFs made
+ *     again), is read in full;
+ *   - each function's driver: a rebind (xl pci-assignable-add/-remove,
+ *     driver_override) reads the function in full;
+ *   - with an INTx pin and a driver, the IRQ, and for dom0's own drivers
+ *     whether INTx is quiet: a driver turns MSI on and off without a
+ *     rebind (a NIC when its link goes up);
+ *   - reset_method where it can make a bus reset the only reset (no FLR,
+ *     below a bridge): the administrator may write it.
+ * IOMMU group, capabilities, bridge numbers and BARs change only with a
+ * rebind or a new entry.
+ */
+
+#define KEPT_HOSTS_MAX 8        /* trees in use at once: qemu-dm has one, tests a few */
+
+typedef struct KeptEntry {
+    char name[16];              /* the devices/ entry */
+    ino_t ino;
+} KeptEntry;
+
+typedef struct KeptHost {
+    char *root;                 /* NULL: /sys/bus/pci */
+    HostFacts facts;            /* BDF order */
+    KeptEntry *entry;           /* facts.f[i]'s entry */
+    HostGroups groups;
+} KeptHost;
+
+static GMutex kept_lock;
+static GPtrArray *kept_hosts;   /* KeptHost, the most recently used first */
+
+/* The INTx facts again (a driver may have turned MSI on or off). */
+static void reread_intx(int dfd, const char *name, HostFuncFacts *f)
+{
+    uint8_t cfg[256];
+    char irq[32];
+    unsigned len;
+
+    if (attr_text(dfd, name, "irq", irq, sizeof(irq)))
+        f->irq = atoi(irq);
+    /* Only dom0's own drivers leave a line by going quiet (dom0_leaves_line). */
+    if (!host_assign_is_stub(f->driver) && (len = read_config(dfd, name, cfg, sizeof(cfg))) >= 64)
+        f->intx_quiet = host_cfg_intx_quiet(cfg, len);
+}
+
+/* Bring one kept function up to date; true when a fact changed. */
+static bool reread_function(int dfd, const char *name, const HostFacts *was_all,
+                            HostFuncFacts *f)
+{
+    HostFuncFacts was = *f;
+    char driver[sizeof(f->driver)];
+
+    read_driver(dfd, name, driver, sizeof(driver));
+    if (strcmp(driver, f->driver)) {
+        *f = (HostFuncFacts){ .bdf = f->bdf };
+        read_function(dfd, name, f);
+        return true;
+    }
+    if (!f->flr && has_parent_bridge(was_all, f->bdf))
+        f->reset_methods = read_reset_methods(dfd, name);
+    if (f->pin && f->driver[0])
+        reread_intx(dfd, name, f);
+    return f->reset_methods != was.reset_methods || f->irq != was.irq ||
+           f->intx_quiet != was.intx_quiet;
+}
+
+typedef struct KeptFunc {
+    HostFuncFacts f;            /* first: bdf_order sorts these */
+    KeptEntry entry;
+} KeptFunc;
+
+static const KeptFunc *kept_find(const GArray *was, PtBdf bdf)
+{
+    KeptFunc key = { .f.bdf = bdf };
+
+    if (!was->len)
+        return NULL;
+    return bsearch(&key, was->data, was->len, sizeof(KeptFunc), bdf_order);
+}
+
+/* k's functions as they were, sorted for kept_find. */
+static GArray *kept_funcs(const KeptHost *k)
+{
+    GArray *a = g_array_sized_new(FALSE, TRUE, sizeof(KeptFunc), (guint)k->facts.n);
+
+    for (int i = 0; i < k->facts.n; i++) {
+        KeptFunc kf = { k->facts.f[i], k->entry[i] };
+        g_array_append_val(a, kf);
+    }
+    return a;
+}
+
+/* The entries under devices now, each read in full or brought up to date. */
+static bool kept_refresh(KeptHost *k, DIR *d)
+{
+    g_autoptr(GArray) was = kept_funcs(k);
+    g_autoptr(GArray) now = g_array_new(FALSE, TRUE, sizeof(KeptFunc));
+    bool changed = false;
+    struct dirent *e;
+
+    while ((e = readdir(d))) {
+        KeptFunc kf = { .entry.ino = e->d_ino };
+        const KeptFunc *old;
+        if (!parse_bdf_name(e->d_name, &kf.f.bdf))
+            continue;
+        g_strlcpy(kf.entry.name, e->d_name, sizeof(kf.entry.name));
+        old = kept_find(was, kf.f.bdf);
+        if (old && old->entry.ino == kf.entry.ino) {
+            kf.f = old->f;
+            changed |= reread_function(dirfd(d), kf.entry.name, &k->facts, &kf.f);
+        } else {
+            read_function(dirfd(d), kf.entry.name, &kf.f);
+            changed = true;
+        }
+        g_array_append_val(now, kf);
+    }
+    g_array_sort(now, bdf_order);
+    changed |= now->len != was->len;
+    host_facts_free(&k->facts);
+    g_free(k->entry);
+    k->facts = (HostFacts){ (int)now->len, g_new0(HostFuncFacts, now->len + 1) };
+    k->entry = g_new0(KeptEntry, now->len + 1);
+    for (guint i = 0; i < now->len; i++) {
+        k->facts.f[i] = g_array_index(now, KeptFunc, i).f;
+        k->entry[i] = g_array_index(now, KeptFunc, i).entry;
+    }
+    return changed;
+}
+
+static void kept_free(KeptHost *k)
+{
+    host_facts_free(&k->facts);
+    host_groups_free(&k->groups);
+    g_free(k->entry);
+    g_free(k->root);
+    g_free(k);
+}
+
+/* root's kept host, moved to the front; a new one (the oldest evicted) if none. */
+static KeptHost *kept_host(const char *root)
+{
+    KeptHost *k = NULL;
+
+    if (!kept_hosts)
+        kept_hosts = g_ptr_array_new();
+    for (guint i = 0; i < kept_hosts->len && !k; i++)
+        if (!g_strcmp0(((KeptHost *)g_ptr_array_index(kept_hosts, i))->root, root))
+            k = g_ptr_array_steal_index(kept_hosts, i);
+    if (!k) {
+        k = g_new0(KeptHost, 1);
+        k->root = g_strdup(root);
+        if (kept_hosts->len >= KEPT_HOSTS_MAX)
+            kept_free(g_ptr_array_steal_index(kept_hosts, kept_hosts->len - 1));
+    }
+    g_ptr_array_insert(kept_hosts, 0, k);
+    return k;
+}
+
+int host_groups_read(const char *root, HostFacts *facts, HostGroups *groups, PtError *err)
+{
+    DIR *d = open_devices(root, err);
+    KeptHost *k;
+
+    if (!d) {
+        host_groups_forget(root);
+        return -1;
+    }
+    g_mutex_lock(&kept_lock);
+    k = kept_host(root);
+    if (kept_refresh(k, d)) {
+        host_groups_free(&k->groups);
+        host_groups_compute(&k->facts, &k->groups);
+    }
+    closedir(d);
+    facts->n = k->facts.n;
+    facts->f = g_memdup2(k->facts.f, sizeof(HostFuncFacts) * ((gsize)k->facts.n + 1));
+    groups->n = k->groups.n;
+    groups->g = g_memdup2(k->groups.g, sizeof(HostGroup) * (gsize)k->groups.n);
+    g_mutex_unlock(&kept_lock);
+    return 0;
+}
+
+void host_groups_forget(const char *root)
+{
+    g_mutex_lock(&kept_lock);
+    for (guint i = kept_hosts ? kept_hosts->len : 0; i-- > 0;) {
+        KeptHost *k = g_ptr_array_index(kept_hosts, i);
+        if (!root || !g_strcmp0(k->root, root))
+            kept_free(g_ptr_array_steal_index(kept_hosts, i));
+    }
+    g_mutex_unlock(&kept_lock);
 }
 
 /* ================================================================ the rule */

@@ -113,6 +113,17 @@ typedef struct HostGroups {
 /* Pure: the groups of two or more functions the facts imply. */
 void host_groups_compute(const HostFacts *facts, HostGroups *groups);
 void host_groups_free(HostGroups *groups);
+
+/*
+ * host_facts_read and host_groups_compute of root as it is now, from facts
+ * kept per host between calls: each call reads again only what a running
+ * host changes (functions added or removed, drivers, reset_method, the INTx
+ * state of functions with a driver; host-groups.c says why).  The caller
+ * frees both.  Safe from any thread.
+ */
+int host_groups_read(const char *root, HostFacts *facts, HostGroups *groups, PtError *err);
+/* Drop what is kept of root (NULL: of every host): the next call reads it all. */
+void host_groups_forget(const char *root);
 const char *host_group_kind_name(HostGroupKind kind);
 
 /* Who has a function now. */

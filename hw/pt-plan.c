@@ -256,13 +256,12 @@ int pt_plan_check_groups(HostPci *host, const PtRequest *req, const char *text,
     for (int k = 0; k < PT_STRICT_RULES; k++)
         opts.strict[k] = req->opts.strict[k] != PT_STRICT_OFF;
     warnings->n = 0;
-    if (host_facts_read(host_pci_root(host), &facts, &e) < 0) {
+    if (host_groups_read(host_pci_root(host), &facts, &groups, &e) < 0) {
         snprintf(err->msg, sizeof(err->msg), "%.60s: the host's groups cannot be read: %.200s",
                  text, e.msg);
         return -1;
     }
     GroupCtx ctx = { &facts, holders, warnings };
-    host_groups_compute(&facts, &groups);
     rc = host_groups_check(&groups, &greq, group_owner, &ctx, &opts, add_warning, &ctx, &e);
     host_groups_free(&groups);
     host_facts_free(&facts);

@@ -594,6 +594,160 @@ static void test_groups_pure_stride(void)
     g_assert_cmpstr(host_reset_method_first(HOST_RESET_PM | HOST_RESET_BUS), ==, "pm");
 }
 
+/* ---- facts kept between requests (host_groups_read) ---- */
+
+static bool same_group(const HostGroup *a, const HostGroup *b)
+{
+    if (a->kind != b->kind || a->n != b->n || strcmp(a->why, b->why))
+        return false;
+    for (int m = 0; m < a->n; m++)
+        if (!same(a->member[m], b->member[m]))
+            return false;
+    return true;
+}
+
+/* What the check sees from the kept facts is what a fresh read of the tree says. */
+static void assert_kept_is_fresh(const char *tree)
+{
+    HostFacts kept, fresh;
+    HostGroups kept_g, fresh_g;
+    PtError err;
+
+    g_assert_cmpint(host_groups_read(tree, &kept, &kept_g, &err), ==, 0);
+    g_assert_cmpint(host_facts_read(tree, &fresh, &err), ==, 0);
+    host_groups_compute(&fresh, &fresh_g);
+    g_assert_cmpint(kept.n, ==, fresh.n);
+    for (int i = 0; i < kept.n; i++) {
+        g_assert_true(same(kept.f[i].bdf, fresh.f[i].bdf));
+        g_assert_cmpstr(kept.f[i].driver, ==, fresh.f[i].driver);
+        g_assert_cmpint(kept.f[i].bridge, ==, fresh.f[i].bridge);
+    }
+    g_assert_cmpint(kept_g.n, ==, fresh_g.n);
+    for (int i = 0; i < kept_g.n; i++)
+        g_assert_true(same_group(&kept_g.g[i], &fresh_g.g[i]));
+    host_groups_free(&kept_g);
+    host_groups_free(&fresh_g);
+    host_facts_free(&kept);
+    host_facts_free(&fresh);
+}
+
+/* The kept facts of one function, and whether it is in the INTx group of 1d.0. */
+static HostFuncFacts kept_fact(const char *tree, PtBdf b, bool *on_1d0_line)
+{
+    HostFacts facts;
+    HostGroups groups;
+    PtError err;
+    HostFuncFacts f;
+
+    g_assert_cmpint(host_groups_read(tree, &facts, &groups, &err), ==, 0);
+    g_assert_nonnull(host_facts_find(&facts, b));
+    f = *host_facts_find(&facts, b);
+    *on_1d0_line = false;
+    for (int i = 0; i < groups.n; i++)
+        if (groups.g[i].kind == HOST_GROUP_INTX && has_member(&groups.g[i], bdf(0, 0x1d, 0)))
+            *on_1d0_line = has_member(&groups.g[i], b);
+    host_groups_free(&groups);
+    host_facts_free(&facts);
+    return f;
+}
+
+static void write_tree_file(const char *tree, const char *rel, const char *text)
+{
+    g_autofree char *path = g_build_filename(tree, rel, NULL);
+
+    g_assert_true(g_file_set_contents(path, text, -1, NULL));
+}
+
+/* The kernel's rescan: the entry goes, and comes back as a new one. */
+static void rescan_entry(const char *tree, const char *name, void (*edit)(const char *dir))
+{
+    g_autofree char *entry = g_build_filename(tree, "devices", name, NULL);
+    g_autofree char *away = g_strconcat(entry, ".removed", NULL);
+    const char *cp[] = { "cp", "-a", away, entry, NULL };
+    int status;
+
+    g_assert_cmpint(g_rename(entry, away), ==, 0);
+    assert_kept_is_fresh(tree);
+    g_assert_true(g_spawn_sync(NULL, (char **)cp, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                               NULL, &status, NULL));
+    g_assert_cmpint(status, ==, 0);
+    edit(entry);
+    simtree_remove(g_steal_pointer(&away));
+}
+
+static void no_pin(const char *dir)
+{
+    g_autofree char *path = g_build_filename(dir, "config", NULL);
+    g_autofree char *cfg = NULL;
+    gsize len;
+
+    g_assert_true(g_file_get_contents(path, &cfg, &len, NULL));
+    cfg[PCI_INTERRUPT_PIN] = 0;
+    g_assert_true(g_file_set_contents(path, cfg, (gssize)len, NULL));
+}
+
+/*
+ * Between two requests a host changes where a running system changes it:
+ * a rebind, a dom0 driver turning INTx off (MSI), an IRQ, reset_method, a
+ * function removed and rescanned.  Each is seen; what only changes with a
+ * new entry (here a BAR edited in place) is kept until then.
+ */
+static void test_groups_kept(void)
+{
+    Fx fx;
+    PtError err;
+    HostAssignReport rep;
+    bool on_line;
+    const PtBdf hda = bdf(0, 0x1b, 0), smbus = bdf(0, 0x1f, 3), ath9k = bdf(2, 0, 0);
+
+    fx_up(&fx, ICH7M);
+    assert_kept_is_fresh(fx.tree);
+    /* IRQ 16: UHCI 1d.0 with dom0's HDA (1b.0) and the EHCI. */
+    g_assert_cmpstr(kept_fact(fx.tree, hda, &on_line).driver, ==, "HDA Intel");
+    g_assert_true(on_line);
+    /* HDA's driver disables INTx (MSI on): it leaves the line, no rebind. */
+    uint8_t hi, quiet;
+    simtree_peek(fx.tree, "0000:00:1b.0", PCI_COMMAND + 1, &hi, 1);
+    quiet = hi | PCI_COMMAND_DISABLE_INTx >> 8;
+    simtree_poke(fx.tree, "0000:00:1b.0", PCI_COMMAND + 1, &quiet, 1);
+    g_assert_true(kept_fact(fx.tree, hda, &on_line).intx_quiet);
+    g_assert_false(on_line);
+    assert_kept_is_fresh(fx.tree);
+    /* Rebound to pci-stub: some guest's now, quiet or not, so back on the line. */
+    g_assert_cmpint(host_assign_add(fx.ha, hda, "pci-stub", &rep, &err), ==, 0);
+    g_assert_cmpstr(kept_fact(fx.tree, hda, &on_line).driver, ==, "pci-stub");
+    g_assert_true(on_line);
+    assert_kept_is_fresh(fx.tree);
+    /* An IRQ that moves (dom0's SMBus driver on MSI): off IRQ 17. */
+    write_tree_file(fx.tree, "devices/0000:00:1f.3/irq", "40\n");
+    g_assert_cmpint(kept_fact(fx.tree, smbus, &on_line).irq, ==, 40);
+    assert_kept_is_fresh(fx.tree);
+    /* reset_method written below a bridge without FLR: ath9k down to "bus". */
+    write_tree_file(fx.tree, "devices/0000:02:00.0/reset_method", "bus\n");
+    g_assert_cmpuint(kept_fact(fx.tree, ath9k, &on_line).reset_methods, ==, HOST_RESET_BUS);
+    assert_kept_is_fresh(fx.tree);
+    /* EHCI 1d.7 removed, then rescanned without its pin: off IRQ 16. */
+    rescan_entry(fx.tree, "0000:00:1d.7", no_pin);
+    g_assert_cmpuint(kept_fact(fx.tree, bdf(0, 0x1d, 7), &on_line).pin, ==, 0);
+    g_assert_false(on_line);
+    assert_kept_is_fresh(fx.tree);
+    /* A BAR edited in place, same entry, same driver: kept until forgotten. */
+    HostFuncFacts was = kept_fact(fx.tree, ath9k, &on_line);
+    write_tree_file(fx.tree, "devices/0000:02:00.0/resource",
+                    "0x00000000f0100000 0x00000000f010ffff 0x0000000000040200\n");
+    g_assert_cmphex(kept_fact(fx.tree, ath9k, &on_line).bar_base[0], ==, was.bar_base[0]);
+    host_groups_forget(fx.tree);
+    g_assert_cmphex(kept_fact(fx.tree, ath9k, &on_line).bar_base[0], ==, 0xf0100000);
+    assert_kept_is_fresh(fx.tree);
+    /* A tree that is gone: the error of a fresh read, and nothing kept. */
+    g_autofree char *gone = g_strdup(fx.tree);
+    fx_down(&fx);
+    HostFacts facts;
+    HostGroups groups;
+    g_assert_cmpint(host_groups_read(gone, &facts, &groups, &err), ==, -1);
+    g_assert_nonnull(strstr(err.msg, "/devices: No such file or directory"));
+}
+
 /* pciback where Xen is, pci-stub elsewhere: /proc/xen, or the hypervisor type file. */
 static void test_xen_detection(void)
 {
@@ -929,6 +1083,7 @@ int main(int argc, char **argv)
     g_test_add_func("/host-groups/page", test_groups_page);
     g_test_add_func("/host-groups/phantom", test_groups_phantom);
     g_test_add_func("/host-groups/pure", test_groups_pure_stride);
+    g_test_add_func("/host-groups/kept", test_groups_kept);
     g_test_add_func("/host-groups/options", test_group_opts_errors);
     g_test_add_func("/xm/assignable", test_xm_assignable);
     g_test_add_func("/qemu-dm/dry-run-groups", test_dry_run_groups);

@@ -528,6 +528,18 @@ static void test_one_owner(void)
     expect_ins_failed(&fx, "00:1d.*", "00:1d.*: 0000:00:1d.0 is already attached to this guest "
                                       "(at 07.0)");
     g_assert_cmpuint(hypervisor_sim_log_len(fx.rig.hv), ==, calls);
+    /* A domain that takes a function between two requests is seen by the
+     * next, the monitor's or the channel's. */
+    expect_ins(&fx, "0000:00:1f.3@58", "0x58");
+    put_other_domain(&fx);
+    mon = monitor_new(&t);
+    g_string_truncate(reply, 0);
+    g_assert_cmpint(monitor_execute(mon, "pci_add 06:00.0@0c", reply), ==, -1);
+    g_assert_cmpstr(reply->str, ==, "error: 06:00.0@0c: 0000:06:00.0 is passed through to "
+                                    "domain 2 (hvm2) already\n");
+    monitor_free(mon);
+    expect_ins_failed(&fx, "0000:06:00.0@102", "0000:06:00.0@102: 0000:06:00.0 is passed "
+                                               "through to domain 2 (hvm2) already");
     fx_down(&fx);
 }
 

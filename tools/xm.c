@@ -104,6 +104,7 @@ typedef struct XmConfig {
     char *guest_console;
     bool test_guest;
     GArray *own_spans;      /* size_t pairs: xm's own statements, kept from xl */
+    bool sets_dm_args_hvm;  /* device_model_args_hvm: xm's on a real Xen */
 } XmConfig;
 
 typedef struct Lexer {
@@ -246,6 +247,7 @@ static void note_own_statement(Lexer *lx, XmConfig *cfg, const char *key, const 
 
     if (config_key(key) && strcmp(key, "name") != 0)
         g_array_append_vals(cfg->own_spans, span, 2);
+    cfg->sets_dm_args_hvm |= !strcmp(key, "device_model_args_hvm");
 }
 
 static int parse_statement(Lexer *lx, XmConfig *cfg)
@@ -884,6 +886,11 @@ static int write_xl_config(const XmConfig *cfg, char **file, char **qmp)
 {
     g_autoptr(GError) gerr = NULL;
 
+    if (cfg->sets_dm_args_hvm) {
+        say("%s: device_model_args_hvm is xm's on a real Xen (the QMP socket qemu-dm "
+            "announces slots through): put other arguments in device_model_args", cfg->file);
+        return EXIT_USAGE;
+    }
     *file = g_strdup_printf("%s/%s.xl.cfg", rundir(), cfg->name);
     *qmp = g_strdup_printf("%s/%s.qmp", rundir(), cfg->name);
     g_autofree char *text = xl_config_text(cfg->text, (const size_t *)cfg->own_spans->data,

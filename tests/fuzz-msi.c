@@ -276,8 +276,10 @@ static void check_host_bytes(PtFunc *fn, GBytes *before, GBytes *after)
     CHECK(g_bytes_get_size(after) == n);
     if (!memcmp(a, b, n))
         return;
+    /* Only changed bytes: the allowed bits cost a capability walk each. */
     for (gsize o = 0; o < n; o++)
-        CHECK(!((a[o] ^ b[o]) & ~(pt_func_host_writable(fn, (unsigned)o) |
+        CHECK(a[o] == b[o] ||
+              !((a[o] ^ b[o]) & ~(pt_func_host_writable(fn, (unsigned)o) |
                                   pt_msi_host_enable_bits(fn, (unsigned)o))));
 }
 

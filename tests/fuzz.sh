@@ -42,6 +42,11 @@ runs_of() {
     sed -n 's/^stat::number_of_executed_units: *//p' "$1" | tail -n 1
 }
 
+# Their rate over the run (set-up included), likewise.
+rate_of() {
+    sed -n 's/^stat::average_exec_per_sec: *//p' "$1" | tail -n 1
+}
+
 # Where it broke and how to replay it, as TAP diagnostics.
 report_failure() {
     name=$1 log=$2
@@ -62,7 +67,7 @@ for f in "$@"; do
     rc=$?
     runs=$(runs_of "$log")
     if [ $rc -eq 0 ]; then
-        echo "ok $n - $name: ${runs:-?} runs, no crash"
+        echo "ok $n - $name: ${runs:-?} runs ($(rate_of "$log")/s), no crash"
     else
         echo "not ok $n - $name: exit $rc after ${runs:-?} runs"
         report_failure "$name" "$log"

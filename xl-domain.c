@@ -64,12 +64,16 @@ static int run_xl(const char *const *args, const char *log, char **out, char *wh
             *out = g_steal_pointer(&sout);
         return 0;
     }
+    /* libxl's first error is the cause; the ones after it are its clean-up. */
     g_auto(GStrv) lines = g_strsplit(serr && *serr ? serr : sout, "\n", -1);
-    const char *last = "(no output)";
-    for (char **l = lines; *l; l++)
+    const char *said = NULL, *last = "(no output)";
+    for (char **l = lines; *l; l++) {
         if (**l)
             last = *l;
-    snprintf(why, len, "xl %s failed: %s", args[0], last);
+        if (!said && strstr(*l, "error"))
+            said = *l;
+    }
+    snprintf(why, len, "xl %s failed: %s", args[0], said ? said : last);
     return -EIO;
 }
 

@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := all
 include Makefile.target
 
-.PHONY: all check check-xen demo demo-placement bench fuzz valgrind clean install-deps
+.PHONY: all check check-xen bench-xen demo demo-placement bench fuzz valgrind clean install-deps
 
 all: $(PROGRAMS)
 
@@ -16,6 +16,13 @@ check: $(PROGRAMS) $(TESTS) $(FUZZERS)
 # about 10 minutes, downloads Debian packages into cache/xen the first time).
 check-xen: $(B)/qemu-dm
 	B=$(B) tests/xen/run
+
+# Our path and Xen's stock one (xl + QEMU's xen-pci-passthrough) on the same
+# real Xen and devices, one guest after the other; prints the table from the
+# run's artifacts (tests/xen/side-by-side-table), also when a check failed.
+bench-xen: $(B)/qemu-dm
+	B=$(B) XEN_SCENARIOS=side-by-side tests/xen/run; rc=$$?; \
+	  B=$(B) tests/xen/side-by-side-table || rc=1; exit $$rc
 
 # The main job: a real Linux guest under QEMU sees multi-function slots.
 demo: $(PROGRAMS)

@@ -4,10 +4,10 @@
  * initramfs, which has no C library).
  *
  *   cfgread-bench [-n READS] [-t SECS] CONFIG...
- *       READS timed 4-byte preads of each sysfs config file, cycling over a
- *       few registers; one line per file:
+ *       READS timed 4-byte preads of each sysfs config file, the files in
+ *       turn, cycling over a few registers; one line per file:
  *       PCIBENCH 0000:00:07.0 reads=10000 p50=41000 p99=90000 max=... mean=... (ns)
- *       Stops early after SECS seconds per file (reads= says how many ran).
+ *       Stops early after SECS seconds in all (reads= says how many ran).
  *   cfgread-bench -r COUNT
  *       COUNT timed writes of "1" to /sys/bus/pci/rescan (a whole bus walk):
  *       PCIRESCAN runs=5 p50=... min=... max=... (ns)
@@ -62,6 +62,10 @@ static void print_stats(const char *tag, const char *name, const char *count_wor
 {
     uint64_t sum = 0;
 
+    if (n == 0) {
+        printf("%s %s%s%s=0\n", tag, name, *name ? " " : "", count_word);
+        return;
+    }
     qsort(s, n, sizeof(*s), cmp_u64);
     for (size_t i = 0; i < n; i++)
         sum += s[i];
@@ -80,32 +84,49 @@ static const char *function_name(const char *config_path)
     return basename(dirname(buf));
 }
 
-static int bench_config(const char *path, size_t reads, unsigned secs, uint64_t *s)
+/* One timed pread of 4 bytes; 0 on success. */
+static int timed_read(int fd, off_t off, uint64_t *ns)
 {
-    int fd = open(path, O_RDONLY);
-    size_t n = 0;
     uint32_t val;
+    uint64_t t0 = now_ns();
+    ssize_t n = pread(fd, &val, sizeof(val), off);
 
-    if (fd < 0) {
-        printf("PCIBENCH-FAILED %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    uint64_t deadline = now_ns() + (uint64_t)secs * 1000000000u;
-    for (; n < reads; n++) {
-        uint64_t t0 = now_ns();
-        if (pread(fd, &val, sizeof(val), offsets[n % N_OFFSETS]) != sizeof(val)) {
-            printf("PCIBENCH-FAILED %s: short read at %#llx\n", path,
-                   (unsigned long long)offsets[n % N_OFFSETS]);
-            close(fd);
+    *ns = now_ns() - t0;
+    return n == sizeof(val) ? 0 : -1;
+}
+
+/*
+ * Round-robin over the files, one read each per round: every function's
+ * samples span the same stretch of time, so a host whose load changes
+ * during the run slows them all alike (this one is shared and nested).
+ */
+static int bench_configs(char **paths, int nfiles, size_t reads, unsigned secs, uint64_t *s)
+{
+    int fds[nfiles];
+    size_t n = 0;
+    int rc = 0;
+
+    for (int f = 0; f < nfiles; f++)
+        if ((fds[f] = open(paths[f], O_RDONLY)) < 0) {
+            printf("PCIBENCH-FAILED %s: %s\n", paths[f], strerror(errno));
+            while (f--)
+                close(fds[f]);
             return -1;
         }
-        s[n] = now_ns() - t0;
-        if (s[n] + t0 > deadline)
-            break;
+    uint64_t deadline = now_ns() + (uint64_t)secs * 1000000000u;
+    for (; n < reads && rc == 0 && now_ns() < deadline; n++)
+        for (int f = 0; f < nfiles && rc == 0; f++)
+            if (timed_read(fds[f], offsets[n % N_OFFSETS], &s[(size_t)f * reads + n]) < 0) {
+                printf("PCIBENCH-FAILED %s: short read at %#llx\n", paths[f],
+                       (unsigned long long)offsets[n % N_OFFSETS]);
+                rc = -1;
+            }
+    for (int f = 0; f < nfiles; f++) {
+        close(fds[f]);
+        if (rc == 0)
+            print_stats("PCIBENCH", function_name(paths[f]), "reads", &s[(size_t)f * reads], n);
     }
-    close(fd);
-    print_stats("PCIBENCH", function_name(path), "reads", s, n < reads ? n + 1 : n);
-    return 0;
+    return rc;
 }
 
 static int bench_rescan(size_t runs, uint64_t *s)
@@ -139,7 +160,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     size_t reads = 10000, rescans = 0;
-    unsigned secs = 30;
+    unsigned secs = 180;
     int opt, rc = 0;
 
     while ((opt = getopt(argc, argv, "n:t:r:")) != -1) {
@@ -158,13 +179,14 @@ int main(int argc, char **argv)
     }
     if (rescans == 0 && optind == argc)
         usage();
-    uint64_t *s = malloc(sizeof(*s) * (reads > rescans ? reads : rescans));
+    size_t nfiles = (size_t)(argc - optind);
+    uint64_t *s = calloc(nfiles * reads > rescans ? nfiles * reads : rescans, sizeof(*s));
     if (!s)
         return 1;
     if (rescans)
         rc |= bench_rescan(rescans, s);
-    for (int i = optind; i < argc; i++)
-        rc |= bench_config(argv[i], reads, secs, s);
+    if (nfiles)
+        rc |= bench_configs(argv + optind, (int)nfiles, reads, secs, s);
     free(s);
     fflush(stdout);
     return rc ? 1 : 0;

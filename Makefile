@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := all
 include Makefile.target
 
-.PHONY: all check check-xen demo demo-xen demo-placement bench fuzz valgrind clean install-deps
+.PHONY: all check check-xen bench-xen demo demo-xen demo-placement bench fuzz valgrind clean install-deps
 
 all: $(PROGRAMS)
 
@@ -11,16 +11,24 @@ all: $(PROGRAMS)
 check: $(PROGRAMS) $(TESTS) $(FUZZERS)
 	BUILD=$(B) prove --exec tests/tap-run $(TESTS) $(SHELL_TESTS)
 
-# The real-Xen tier: Debian's Xen 4.17 and a dom0 nested under QEMU, qemu-dm
-# passing the outer machine's devices to a Linux HVM guest (tests/xen/run;
-# about 10 minutes, downloads Debian packages into cache/xen the first time).
+# The real-Xen tier: Debian's Xen 4.17 and a dom0 nested under QEMU, xm and
+# qemu-dm passing the outer machine's devices to a Linux HVM guest and
+# hot-plugging a slot (tests/xen/run, scenario xm; about 10 minutes,
+# downloads Debian packages into cache/xen the first time).
 check-xen: $(PROGRAMS)
-	B=$(B) tests/xen/run
+	B=$(B) XEN_SCENARIOS=xm tests/xen/run
 
 # The main job on the real Xen: xm creates a guest with multi-function
 # slots, hot-plugs a slot and unplugs it (tests/xen/demo, 5-20 minutes).
 demo-xen: $(PROGRAMS)
 	B=$(B) tests/xen/demo
+
+# Our path and Xen's stock one (xl + QEMU's xen-pci-passthrough) on the same
+# real Xen and devices, one guest after the other; prints the table from the
+# run's artifacts (tests/xen/side-by-side-table), also when a check failed.
+bench-xen: $(PROGRAMS)
+	B=$(B) XEN_SCENARIOS=side-by-side tests/xen/run; rc=$$?; \
+	  B=$(B) tests/xen/side-by-side-table || rc=1; exit $$rc
 
 # The main job: a real Linux guest under QEMU sees multi-function slots.
 demo: $(PROGRAMS)

@@ -10,6 +10,9 @@
 #   DIR/guest-initrd.gz   the real guest's init (guest/initramfs/init), busybox
 #                         and its driver modules
 #   DIR/usb-disk.img      the disk behind the outer usb-storage device
+#   DIR/guest-bench-initrd.gz  guest-initrd.gz with this tree's init and
+#                         cfgread-bench (tests/xen/cfgread-bench.c) on top, for
+#                         the side-by-side scenario
 #
 # The guest kernel (also dom0's kernel) comes from scripts/guest-image.
 # Idempotent: downloads stay in DIR/debs; each output is rebuilt only when
@@ -133,6 +136,32 @@ guest_initrd() {
     mv "$dir/guest-initrd.gz.tmp" "$dir/guest-initrd.gz"
 }
 
+# The config-read benchmark, static: the guest's initramfs has no C library.
+bench_program() {
+    c=$src/tests/xen/cfgread-bench.c
+    stale "$dir/cfgread-bench" "$c" || return 0
+    gcc -static -O2 -std=gnu11 -Wall -Wextra -Werror -o "$dir/cfgread-bench.tmp" "$c"
+    mv "$dir/cfgread-bench.tmp" "$dir/cfgread-bench"
+}
+
+# A second archive appended to the guest's (the kernel unpacks both, later
+# files replacing earlier ones): the benchmark, and this tree's init again,
+# since cache/xen is shared with other trees that may rebuild guest-initrd.gz.
+bench_initrd() {
+    init=$src/guest/initramfs/init
+    stale "$dir/guest-bench-initrd.gz" "$init" "$dir/cfgread-bench" "$dir/guest-initrd.gz" || return 0
+    root=$dir/guest-bench-overlay
+    rm -rf "$root"
+    mkdir -p "$root/bin"
+    cp "$dir/cfgread-bench" "$root/bin/cfgread-bench"
+    cp "$init" "$root/init"
+    chmod 755 "$root/init" "$root/bin/cfgread-bench"
+    { cat "$dir/guest-initrd.gz"
+      (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1
+    } > "$dir/guest-bench-initrd.gz.tmp"
+    mv "$dir/guest-bench-initrd.gz.tmp" "$dir/guest-bench-initrd.gz"
+}
+
 usb_disk() {
     [ -s "$dir/usb-disk.img" ] || truncate -s 1M "$dir/usb-disk.img"
 }
@@ -146,5 +175,7 @@ hypervisor || rc=$?
 modules
 dom0_initrd
 guest_initrd
+bench_program
+bench_initrd
 usb_disk
 say "ready in $dir"

@@ -108,17 +108,6 @@ static void format_vdevfns(const uint8_t *vdevfn, int n, char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, "%s0x%02x", i ? "," : "", vdevfn[i]);
 }
 
-/* A plain "DDDD:BB:SS.F": the wire parser, with nothing after the BDF. */
-static int parse_plain_bdf(const char *what, const char *text, PtBdf *out, PtError *err)
-{
-    PtError e;
-
-    if (pt_bdf_parse_plain(text, out, &e) == 0)
-        return 0;
-    pt_error_set(err, "%s: %.250s", what, e.msg);
-    return -EINVAL;
-}
-
 /* ================================================================ backend list */
 
 static void entry_path(unsigned domid, const char *field, int n, char *buf, size_t len)
@@ -144,16 +133,6 @@ static int parse_vdevfn(const char *what, const char *text, XsBackendDev *d, PtE
     return 0;
 }
 
-static int parse_opts(const char *what, const char *text, PtOptions *opts, PtError *err)
-{
-    PtError e;
-
-    if (pt_options_parse(text, opts, &e) == 0)
-        return 0;
-    pt_error_set(err, "%s: %.250s", what, e.msg);
-    return -EINVAL;
-}
-
 static int read_entry(struct xs_handle *h, xs_transaction_t t, unsigned domid, int n,
                       XsBackendDev *d, PtError *err)
 {
@@ -169,7 +148,7 @@ static int read_entry(struct xs_handle *h, xs_transaction_t t, unsigned domid, i
             pt_error_set(err, "%s: missing (num_devs counts it)", what);
         return rc < 0 ? rc : -EINVAL;
     }
-    if (parse_plain_bdf(what, v, &d->bdf, err) < 0)
+    if (pt_bdf_parse_plain(what, v, &d->bdf, err) < 0)
         return -EINVAL;
     entry_path(domid, "vdevfn", n, path, sizeof(path));
     snprintf(what, sizeof(what), "backend vdevfn-%d", n);
@@ -179,7 +158,7 @@ static int read_entry(struct xs_handle *h, xs_transaction_t t, unsigned domid, i
     entry_path(domid, "opts", n, path, sizeof(path));
     snprintf(what, sizeof(what), "backend opts-%d", n);
     if ((rc = read_node(h, t, path, what, v, NODE_MAX, err)) < 0 ||
-        (rc == 1 && parse_opts(what, v, &d->opts, err) < 0))
+        (rc == 1 && pt_options_parse(what, v, &d->opts, err) < 0))
         return -EINVAL;
     entry_path(domid, "key", n, path, sizeof(path));
     snprintf(what, sizeof(what), "backend key-%d", n);
@@ -312,7 +291,7 @@ static int read_holding(const XsHolders *xh, unsigned domid, int n, XsHeldEntry 
     entry_path(domid, "dev", n, path, sizeof(path));
     snprintf(what, sizeof(what), "backend dev-%d", n);
     if ((rc = read_node(xh->h, XBT_NULL, path, what, v, sizeof(v), err)) <= 0 ||
-        parse_plain_bdf(what, v, &e->bdf, err) < 0)
+        pt_bdf_parse_plain(what, v, &e->bdf, err) < 0)
         return -EINVAL;
     entry_path(domid, "state", n, path, sizeof(path));
     snprintf(what, sizeof(what), "backend state-%d", n);

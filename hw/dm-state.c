@@ -14,27 +14,6 @@
 
 #include "dm-log.h"
 
-/* The messages name the file's group and key. */
-static int parse_plain_bdf(const char *what, const char *text, PtBdf *out, PtError *err)
-{
-    PtError e;
-
-    if (pt_bdf_parse_plain(text, out, &e) == 0)
-        return 0;
-    pt_error_set(err, "%s: %.250s", what, e.msg);
-    return -EINVAL;
-}
-
-static int parse_opts(const char *what, const char *text, PtOptions *opts, PtError *err)
-{
-    PtError e;
-
-    if (pt_options_parse(text, opts, &e) == 0)
-        return 0;
-    pt_error_set(err, "%s: %.250s", what, e.msg);
-    return -EINVAL;
-}
-
 #define STATE_FORMAT 1
 #define STATE_GROUP  "qemu-dm"
 
@@ -162,7 +141,7 @@ static int load_function(GKeyFile *kf, int i, SavedFunc *sf, PtError *err)
     if (!cmd)
         return -EINVAL;
     snprintf(what, sizeof(what), "state file: [%s] host", group);
-    if (parse_plain_bdf(what, host, &sf->host, err) < 0)
+    if (pt_bdf_parse_plain(what, host, &sf->host, err) < 0)
         return -EINVAL;
     if (pt_parse_uint(vdevfn, 16, 0xff, &v) < 0) {
         pt_error_set(err, "state file: [%s] vdevfn '%.20s': expected hex 00-ff", group, vdevfn);
@@ -170,7 +149,7 @@ static int load_function(GKeyFile *kf, int i, SavedFunc *sf, PtError *err)
     }
     sf->vdevfn = (uint8_t)v;
     snprintf(what, sizeof(what), "state file: [%s] options", group);
-    if (parse_opts(what, opts, &sf->opts, err) < 0)
+    if (pt_options_parse(what, opts, &sf->opts, err) < 0)
         return -EINVAL;
     gsize len = 0;
     g_autofree guchar *raw = g_base64_decode(shadow, &len);

@@ -180,7 +180,7 @@ struct PtFunc {
     uint8_t served;                 /* bit N: sub-page BAR N, trapped whole (see plug) */
     bool warned_forward;
 
-    struct { PtEventFn cb; void *opaque; } listeners[PT_FUNC_LISTENERS];
+    PtListeners listeners;          /* PtEventFn */
     unsigned long dropped;
     bool warned_dropped, warned_permissive;
 };
@@ -665,27 +665,14 @@ void pt_func_close(PtFunc *f)
 
 void pt_func_listen(PtFunc *f, PtEventFn cb, void *opaque)
 {
-    int free_at = -1;
-
-    for (int i = 0; i < PT_FUNC_LISTENERS; i++) {
-        if (f->listeners[i].cb && f->listeners[i].opaque == opaque) {
-            f->listeners[i].cb = cb;        /* replace, or remove with NULL */
-            return;
-        }
-        if (!f->listeners[i].cb && free_at < 0)
-            free_at = i;
-    }
-    if (cb && free_at >= 0) {
-        f->listeners[free_at].cb = cb;
-        f->listeners[free_at].opaque = opaque;
-    }
+    pt_listeners_set(&f->listeners, (PtAnyFn)cb, opaque);
 }
 
 static void emit(PtFunc *f, PtEvent ev, int index)
 {
-    for (int i = 0; i < PT_FUNC_LISTENERS; i++)
-        if (f->listeners[i].cb)
-            f->listeners[i].cb(f->listeners[i].opaque, f, ev, index);
+    for (int i = 0; i < PT_LISTENERS; i++)
+        if (f->listeners.at[i].fn)
+            ((PtEventFn)f->listeners.at[i].fn)(f->listeners.at[i].opaque, f, ev, index);
 }
 
 /* ---- guest accesses: one generic merge for every size ---- */

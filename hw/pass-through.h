@@ -55,7 +55,6 @@ void pt_func_close(PtFunc *fn);
 /* Listeners of the function's events (its MSI/MSI-X state, the Xen ioreq
  * server's claims), keyed by opaque: a second call with the same opaque
  * replaces its function, cb NULL removes it. */
-#define PT_FUNC_LISTENERS 4
 void pt_func_listen(PtFunc *fn, PtEventFn cb, void *opaque);
 
 /*

@@ -53,7 +53,7 @@ struct PciBus {
     /* Live mappings (PciBarState) by map_start, I/O and memory apart: they
      * never overlap, so the overlap check and the MMIO lookup are a search. */
     GTree *live[2];
-    struct { PciBarFn fn; void *opaque; } bar_listeners[PCI_BUS_LISTENERS];
+    PtListeners bar_listeners;      /* PciBarFn */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -251,28 +251,17 @@ static bool bar_is_io(const PciBarState *b)
 
 void pci_bus_listen_bars(PciBus *bus, PciBarFn fn, void *opaque)
 {
-    int free_at = -1;
-
-    for (int i = 0; i < PCI_BUS_LISTENERS; i++) {
-        if (bus->bar_listeners[i].fn && bus->bar_listeners[i].opaque == opaque) {
-            bus->bar_listeners[i].fn = fn;      /* replace, or remove with NULL */
-            return;
-        }
-        if (!bus->bar_listeners[i].fn && free_at < 0)
-            free_at = i;
-    }
-    if (fn && free_at >= 0) {
-        bus->bar_listeners[free_at].fn = fn;
-        bus->bar_listeners[free_at].opaque = opaque;
-    }
+    pt_listeners_set(&bus->bar_listeners, (PtAnyFn)fn, opaque);
 }
 
 /* After the bus's own state changed: listeners see the BAR as it now is. */
 static void bar_changed(PciDevice *d, int bar, uint64_t addr, bool map)
 {
-    for (int i = 0; i < PCI_BUS_LISTENERS; i++)
-        if (d->bus->bar_listeners[i].fn)
-            d->bus->bar_listeners[i].fn(d->bus->bar_listeners[i].opaque, d, bar, addr, map);
+    const PtListeners *ls = &d->bus->bar_listeners;
+
+    for (int i = 0; i < PT_LISTENERS; i++)
+        if (ls->at[i].fn)
+            ((PciBarFn)ls->at[i].fn)(ls->at[i].opaque, d, bar, addr, map);
 }
 
 static int bar_unmap(PciDevice *d, int bar)

@@ -95,7 +95,6 @@ PciBus *pci_bus_new(Hypervisor *hv);
  * told after the bus's state changed.  Listeners are keyed by opaque: a
  * second call with the same opaque replaces its function, NULL removes it. */
 typedef void (*PciBarFn)(void *opaque, PciDevice *dev, int bar, uint64_t addr, bool map);
-#define PCI_BUS_LISTENERS 4
 void pci_bus_listen_bars(PciBus *bus, PciBarFn fn, void *opaque);
 /* Unplugs every device first. */
 void pci_bus_free(PciBus *bus);

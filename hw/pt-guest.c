@@ -47,10 +47,7 @@ struct PtGuest {
     PtBusMap map;
     Attached *fns[MAX_ATTACHED];
     int nfns;
-    struct {
-        PtSlotFn fn;
-        void *opaque;
-    } observers[PT_GUEST_OBSERVERS];
+    PtListeners observers;      /* PtSlotFn */
     HostAssign *reset;          /* NULL: functions are not reset */
 };
 
@@ -71,27 +68,14 @@ PtGuest *pt_guest_new(HostPci *host, PciBus *bus, Hypervisor *hv, uint32_t reser
 
 void pt_guest_set_slot_observer(PtGuest *g, PtSlotFn fn, void *opaque)
 {
-    int free_at = -1;
-
-    for (int i = 0; i < PT_GUEST_OBSERVERS; i++) {
-        if (g->observers[i].fn && g->observers[i].opaque == opaque) {
-            g->observers[i].fn = fn;        /* replace, or remove with NULL */
-            return;
-        }
-        if (!g->observers[i].fn && free_at < 0)
-            free_at = i;
-    }
-    if (fn && free_at >= 0) {
-        g->observers[free_at].fn = fn;
-        g->observers[free_at].opaque = opaque;
-    }
+    pt_listeners_set(&g->observers, (PtAnyFn)fn, opaque);
 }
 
 static void notify_slot(PtGuest *g, unsigned vslot, bool inserted)
 {
-    for (int i = 0; i < PT_GUEST_OBSERVERS; i++)
-        if (g->observers[i].fn)
-            g->observers[i].fn(g->observers[i].opaque, vslot, inserted);
+    for (int i = 0; i < PT_LISTENERS; i++)
+        if (g->observers.at[i].fn)
+            ((PtSlotFn)g->observers.at[i].fn)(g->observers.at[i].opaque, vslot, inserted);
 }
 
 /* ---- permissions, counted per guest ---- */

@@ -27,7 +27,6 @@ void pt_guest_free(PtGuest *g);
 /* Observers are keyed by opaque: a second call with the same opaque
  * replaces its function, fn NULL removes it.  Front-ends (the QEMU guest,
  * the ACPI hot-plug controller) each register one. */
-#define PT_GUEST_OBSERVERS 4
 void pt_guest_set_slot_observer(PtGuest *g, PtSlotFn fn, void *opaque);
 
 /* Who else holds host functions (other domains), consulted with this

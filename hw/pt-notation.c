@@ -692,21 +692,32 @@ int pt_parse_uint(const char *text, int base, unsigned long max, unsigned long *
     return 0;
 }
 
-int pt_bdf_parse_plain(const char *text, PtBdf *out, PtError *err)
+/* "WHAT: why", or just why. */
+static int refuse_named(const char *what, PtError *err, const PtError *why)
+{
+    if (what)
+        pt_error_set(err, "%s: %.250s", what, why->msg);
+    else
+        *err = *why;
+    return -EINVAL;
+}
+
+int pt_bdf_parse_plain(const char *what, const char *text, PtBdf *out, PtError *err)
 {
     PtWire w;
+    PtError e;
 
-    if (pt_wire_parse(text, &w, err) < 0)
-        return -EINVAL;
+    if (pt_wire_parse(text, &w, &e) < 0)
+        return refuse_named(what, err, &e);
     if (w.has_vdevfn || strchr(text, ',')) {
-        pt_error_set(err, "'%.40s': expected a plain DDDD:BB:SS.F", text);
-        return -EINVAL;
+        pt_error_set(&e, "'%.40s': expected a plain DDDD:BB:SS.F", text);
+        return refuse_named(what, err, &e);
     }
     *out = w.bdf;
     return 0;
 }
 
-int pt_options_parse(const char *text, PtOptions *opts, PtError *err)
+int pt_options_parse(const char *what, const char *text, PtOptions *opts, PtError *err)
 {
     char wire[200];
     PtWire w;
@@ -718,10 +729,10 @@ int pt_options_parse(const char *text, PtOptions *opts, PtError *err)
     }
     snprintf(wire, sizeof(wire), "0000:00:00.0,%.180s", text);
     if (strlen(text) > 180 || strchr(text, '@') || pt_wire_parse(wire, &w, &e) < 0) {
-        pt_error_set(err, "'%.60s': not a list of options (msitranslate, power_mgmt, "
-                          "permissive, strict_reset, strict_iommu, strict_intx, strict_page, "
-                          "rdm_policy)", text);
-        return -EINVAL;
+        pt_error_set(&e, "'%.60s': not a list of options (msitranslate, power_mgmt, "
+                         "permissive, strict_reset, strict_iommu, strict_intx, strict_page, "
+                         "rdm_policy)", text);
+        return refuse_named(what, err, &e);
     }
     *opts = w.opts;
     return 0;

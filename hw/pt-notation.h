@@ -102,12 +102,13 @@ bool pt_vslot_parse(const char *text, unsigned *slot);
  * them, at most max: 0 with *out, or -EINVAL. */
 int pt_parse_uint(const char *text, int base, unsigned long max, unsigned long *out);
 
-/* A plain "DDDD:BB:SS.F" (no @VDEVFN, no options). */
-int pt_bdf_parse_plain(const char *text, PtBdf *out, PtError *err);
+/* A plain "DDDD:BB:SS.F" (no @VDEVFN, no options).  what, if not NULL,
+ * starts the message (where the text came from). */
+int pt_bdf_parse_plain(const char *what, const char *text, PtBdf *out, PtError *err);
 
 /* "msitranslate=1,permissive=0,..." as the wire form writes them; "" is
- * all unset. */
-int pt_options_parse(const char *text, PtOptions *opts, PtError *err);
+ * all unset.  what as for pt_bdf_parse_plain. */
+int pt_options_parse(const char *what, const char *text, PtOptions *opts, PtError *err);
 
 /* "msitranslate=1,power_mgmt=0,..." for the options that are set. */
 void pt_options_format(const PtOptions *opts, char *buf, size_t len);

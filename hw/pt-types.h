@@ -45,6 +45,19 @@ static inline bool pt_bdf_same_device(PtBdf a, PtBdf b)
     return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev;
 }
 
+/*
+ * A short list of listeners, keyed by their opaque: setting one with the
+ * same opaque replaces its function, a NULL function removes it.  The
+ * owner calls each set entry with its own function type (the one it was
+ * given as, cast back).
+ */
+typedef void (*PtAnyFn)(void);
+#define PT_LISTENERS 4
+typedef struct PtListeners {
+    struct { PtAnyFn fn; void *opaque; } at[PT_LISTENERS];
+} PtListeners;
+void pt_listeners_set(PtListeners *ls, PtAnyFn fn, void *opaque);
+
 /* Config space is little-endian whatever the machine. */
 static inline uint16_t pt_le16(const uint8_t *p)
 {

@@ -35,7 +35,7 @@
 
 #define ASUS        "asus-p6t6-x58-ich10-gt218.lspci"
 #define BOOT_S      90      /* boot to the first PCI view, generous for a loaded CI */
-#define PLUG_S      30      /* a hot-plug or unplug to show in the guest */
+#define PLUG_S      60      /* a hot-plug or unplug to show in the guest (loaded CI) */
 
 /* ================================================== the protocol, no QEMU */
 

@@ -762,7 +762,7 @@ static void test_save_restore_least_reversed(void)
 /* ================================================================ a real guest */
 
 #define BOOT_S  90      /* boot to the first PCI view, generous for a loaded CI */
-#define PLUG_S  30      /* a hot-plug or unplug to show in the guest */
+#define PLUG_S  60      /* a hot-plug or unplug to show in the guest (loaded CI) */
 
 /* The guest's serial console: a FIFO qemu-dm writes, read here as it comes. */
 typedef struct Console {

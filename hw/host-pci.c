@@ -35,6 +35,7 @@ struct HostPci {
     char *root;                 /* the directory holding devices/ */
     int ndevs;
     struct pci_dev **devs;      /* in BDF order */
+    char driver[64];            /* host_pci_driver's answer */
 };
 
 struct HostFunc {
@@ -245,11 +246,20 @@ PtBdf host_pci_bdf_at(HostPci *host, int index)
     return dev_bdf(host->devs[index]);
 }
 
+/* Read from sysfs at each call: libpci fills the driver once, at the scan,
+ * and functions go to pciback while qemu-dm runs. */
 const char *host_pci_driver(HostPci *host, PtBdf bdf)
 {
-    struct pci_dev *d = find_dev(host, bdf);
+    char *link = g_strdup_printf("%s/devices/%04x:%02x:%02x.%x/driver", host->root, bdf.domain,
+                                 bdf.bus, bdf.dev, bdf.func);
+    g_autofree char *target = find_dev(host, bdf) ? g_file_read_link(link, NULL) : NULL;
 
-    return d ? pci_get_string_property(d, PCI_FILL_DRIVER) : NULL;
+    g_free(link);
+    if (!target)
+        return NULL;
+    g_autofree char *name = g_path_get_basename(target);
+    snprintf(host->driver, sizeof(host->driver), "%s", name);
+    return host->driver;
 }
 
 /* Drivers that hold a function for a guest. */

@@ -38,7 +38,8 @@ uint8_t host_pci_present_funcs(HostPci *host, uint16_t domain, uint8_t bus, uint
 int host_pci_count(HostPci *host);
 PtBdf host_pci_bdf_at(HostPci *host, int index);
 
-/* Driver bound to the function ("pciback", "pci-stub", "ehci_hcd"...), or NULL. */
+/* Driver bound to the function now ("pciback", "pci-stub", "ehci_hcd"...),
+ * or NULL; the string lasts until the next call. */
 const char *host_pci_driver(HostPci *host, PtBdf bdf);
 /* Bound to pciback or pci-stub: a guest may have it. */
 bool host_pci_assignable(HostPci *host, PtBdf bdf);

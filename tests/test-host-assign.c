@@ -200,6 +200,31 @@ static void test_assign_whole_device(void)
     fx_down(&fx);
 }
 
+/*
+ * A function bound to a stub after qemu-dm opened the host is assignable
+ * at once, and one given back is not (an admin's xl pci-assignable-add
+ * next to a running qemu-dm; libpci had kept the driver it saw at its scan).
+ */
+static void test_bound_while_open(void)
+{
+    Fx fx;
+    PtError err;
+    HostAssignReport rep;
+
+    fx_up(&fx, ICH7M);
+    HostPci *host = host_pci_open(fx.tree, &err);
+    g_assert_nonnull(host);
+    g_assert_false(host_pci_assignable(host, bdf(0, 0x1d, 7)));
+    g_assert_cmpstr(host_pci_driver(host, bdf(0, 0x1d, 7)), ==, "ehci_hcd");
+    g_assert_cmpint(host_assign_add(fx.ha, bdf(0, 0x1d, 7), "pciback", &rep, &err), ==, 0);
+    g_assert_true(host_pci_assignable(host, bdf(0, 0x1d, 7)));
+    g_assert_cmpstr(host_pci_driver(host, bdf(0, 0x1d, 7)), ==, "pciback");
+    g_assert_cmpint(host_assign_remove(fx.ha, bdf(0, 0x1d, 7), true, &rep, &err), ==, 0);
+    g_assert_false(host_pci_assignable(host, bdf(0, 0x1d, 7)));
+    host_pci_close(host);
+    fx_down(&fx);
+}
+
 /* Giving back to a driver that is not loaded any more: refused before the unbind. */
 static void test_remove_driver_gone(void)
 {
@@ -1072,6 +1097,7 @@ int main(int argc, char **argv)
     g_test_add_func("/host-sim/kernel/reset-methods", test_sim_reset_methods);
     g_test_add_func("/host-assign/xen-detection", test_xen_detection);
     g_test_add_func("/host-assign/whole-device", test_assign_whole_device);
+    g_test_add_func("/host-assign/bound-while-open", test_bound_while_open);
     g_test_add_func("/host-assign/remove-without-rebind", test_remove_without_rebind);
     g_test_add_func("/host-assign/add-failure-keeps-driver", test_add_failure_keeps_driver);
     g_test_add_func("/host-assign/remove-driver-gone", test_remove_driver_gone);

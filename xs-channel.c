@@ -1035,7 +1035,7 @@ static bool one_of(const char *v, const char *const *values)
     return false;
 }
 
-static char *read_string(struct xs_handle *h, const char *path)
+char *xs_read_string(struct xs_handle *h, const char *path)
 {
     unsigned len;
     char *v = xs_read(h, XBT_NULL, path, &len);
@@ -1064,7 +1064,7 @@ int xs_tool_wait(struct xs_handle *h, const char *path, const char *const *value
         return -errno;
     for (;;) {
         g_free(*got);
-        *got = read_string(h, path);
+        *got = xs_read_string(h, path);
         if (one_of(*got, values)) {
             rc = 0;
             break;
@@ -1125,7 +1125,7 @@ static void explain_timeout(struct xs_handle *h, const Request *r, int timeout_m
     char path[NODE_MAX];
 
     xs_path_dm(r->domid, "command", path, sizeof(path));
-    g_autofree char *pending = read_string(h, path);
+    g_autofree char *pending = xs_read_string(h, path);
     if (pending) {
         xs_rm(h, XBT_NULL, path);       /* nobody took it: do not leave it armed */
         pt_error_set(err, "timed out after %d.%03d s: qemu-dm of domain %u did not take the %s command "
@@ -1158,7 +1158,7 @@ int xs_tool_request(struct xs_handle *h, unsigned domid, const char *cmd, const 
     rc = xs_tool_wait(h, path, replies, timeout_ms, state);
     if (rc == 0) {
         xs_path_dm(domid, "parameter", path, sizeof(path));
-        *reply = read_string(h, path);
+        *reply = xs_read_string(h, path);
         if (!*reply)
             *reply = g_strdup("");
         /* As xend did: the state goes back to what it was. */

@@ -132,6 +132,9 @@ unsigned long xs_dm_commands(const XsDm *dm);
 
 /* ------------------------------------------------------------ toolstack side */
 
+/* A node's value as a string (g_free), or NULL when it is absent. */
+char *xs_read_string(struct xs_handle *h, const char *path);
+
 /* Reply states of each command, NULL-terminated. */
 extern const char *const xs_replies_pci_ins[];
 extern const char *const xs_replies_pci_rem[];

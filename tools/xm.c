@@ -69,16 +69,6 @@ static struct xs_handle *connect_store(void)
     return h;
 }
 
-static char *read_str(struct xs_handle *h, const char *path)
-{
-    unsigned len;
-    char *v = xs_read(h, XBT_NULL, path, &len);
-    char *copy = v ? g_strndup(v, len) : NULL;
-
-    free(v);
-    return copy;
-}
-
 static const char *rundir(void)
 {
     const char *d = getenv("XM_RUNDIR");
@@ -412,7 +402,7 @@ static int find_domain(struct xs_handle *h, const char *dom, unsigned *domid)
         if (*end || id == 0)
             continue;
         g_autofree char *p = domain_path((unsigned)id, "name");
-        g_autofree char *name = read_str(h, p);
+        g_autofree char *name = xs_read_string(h, p);
         if (!strcmp(ids[i], dom) || (name && !strcmp(name, dom))) {
             *domid = (unsigned)id;
             rc = 0;
@@ -435,7 +425,7 @@ static unsigned free_domid(struct xs_handle *h)
 {
     for (unsigned id = 1;; id++) {
         g_autofree char *p = domain_path(id, NULL);
-        g_autofree char *v = read_str(h, p);
+        g_autofree char *v = xs_read_string(h, p);
         if (!v)
             return id;
     }
@@ -687,7 +677,7 @@ static char *xl_pid_path(unsigned domid)
 static bool is_xl_domain(struct xs_handle *h, unsigned domid)
 {
     g_autofree char *p = xl_pid_path(domid);
-    g_autofree char *v = read_str(h, p);
+    g_autofree char *v = xs_read_string(h, p);
 
     return v != NULL;
 }
@@ -752,7 +742,7 @@ static int await_running(struct xs_handle *h, unsigned domid, pid_t pid)
         return -errno;
     }
     for (;;) {
-        g_autofree char *st = read_str(h, path);
+        g_autofree char *st = xs_read_string(h, path);
         if (st && !strcmp(st, "running")) {
             rc = 0;
             break;
@@ -1215,7 +1205,7 @@ static int cmd_list(struct xs_handle *h, char **argv)
         if (*end || id == 0)
             continue;
         g_autofree char *np = domain_path((unsigned)id, "name");
-        g_autofree char *name = read_str(h, np);
+        g_autofree char *name = xs_read_string(h, np);
         GString *fns = g_string_new("");
         if (xs_backend_read(h, XBT_NULL, (unsigned)id, l, &err) == 0) {
             qsort(l->dev, (size_t)l->n, sizeof(l->dev[0]), by_vdevfn);
@@ -1280,7 +1270,7 @@ static bool is_our_dm(pid_t pid, unsigned domid)
 static int stop_dm(struct xs_handle *h, unsigned domid)
 {
     g_autofree char *pidpath = dm_pid_path(h, domid);
-    g_autofree char *pidtext = read_str(h, pidpath);
+    g_autofree char *pidtext = xs_read_string(h, pidpath);
     long pid = pidtext ? strtol(pidtext, NULL, 10) : 0;
 
     if (pid <= 1 || !is_our_dm((pid_t)pid, domid))
@@ -1312,7 +1302,7 @@ static int cmd_destroy(struct xs_handle *h, char **argv)
     if (domain_arg(h, argv[0], &domid))
         return EXIT_REFUSED;
     g_autofree char *np = domain_path(domid, "name");
-    g_autofree char *name = read_str(h, np);
+    g_autofree char *name = xs_read_string(h, np);
     if (is_xl_domain(h, domid)) {
         if (xl_teardown(h, domid, name ? name : "unnamed") != 0)
             return EXIT_REFUSED;
@@ -1336,7 +1326,7 @@ static int write_save_file(struct xs_handle *h, unsigned domid, const char *file
     g_autofree XsBackendList *l = g_new0(XsBackendList, 1);
     g_autofree char *spath = dm_state_path(domid, "save");
     g_autofree char *cp = domain_path(domid, "xm/config");
-    g_autofree char *config = read_str(h, cp);
+    g_autofree char *config = xs_read_string(h, cp);
     g_autofree char *state = NULL;
     PtError err;
     gsize len;

@@ -10,7 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <glib.h>
-#include "hypervisor.h"
+#include "hypervisor-sim.h"
 #include "pt-place.h"
 
 /* Where the sim hands out MSI pirqs; GSI pirqs equal their GSI (< 256). */

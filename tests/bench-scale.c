@@ -26,7 +26,7 @@
 #include <glib/gstdio.h>
 
 #include "dm-log.h"
-#include "hypervisor.h"
+#include "hypervisor-sim.h"
 #include "pass-through.h"
 #include "pci.h"
 #include "pt-guest.h"

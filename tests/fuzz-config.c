@@ -51,7 +51,7 @@
 #include <glib.h>
 
 #include "dm-log.h"
-#include "hypervisor.h"
+#include "hypervisor-sim.h"
 #include "pass-through.h"
 #include "pci.h"
 #include "pt-guest.h"

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <glib.h>
 
+#include "hypervisor-sim.h"
 #include "dm-log.h"
 #include "pt-guest.h"
 #include "pt-msi.h"

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hypervisor-sim.h"
 #include "host-dump.h"
 #include "simtree.h"
 #include "rig.h"

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <string.h>
-#include "hypervisor.h"
+#include "hypervisor-sim.h"
 #include "pt-place.h"
 
 static const PtBdf dev_a = { 0, 3, 0, 0 };

@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 
+#include "hypervisor-sim.h"
 #include "monitor.h"
 #include "rig.h"
 #include "simtree.h"

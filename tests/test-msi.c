@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hypervisor-sim.h"
 #include "pt-msi.h"
 #include "rig.h"
 #include "test-guest.h"

@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "hypervisor-sim.h"
 #include "host-dump.h"
 #include "rig.h"
 #include "test-guest.h"

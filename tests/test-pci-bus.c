@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include "hypervisor-sim.h"
 #include "pci.h"
 #include "test-device.h"
 #include "test-guest.h"

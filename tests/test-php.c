@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <glib.h>
 
+#include "hypervisor-sim.h"
 #include "php.h"
 #include "rig.h"
 #include "test-guest.h"

@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hypervisor-sim.h"
 #include "dm-log.h"
 #include "php.h"
 #include "pt-msi.h"

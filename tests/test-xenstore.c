@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hypervisor-sim.h"
 #include "monitor.h"
 #include "php.h"
 #include "rig.h"

@@ -4,6 +4,7 @@
 #include "rig.h"
 
 #include "dm-log.h"
+#include "hypervisor-sim.h"
 #include "simtree.h"
 
 static GPtrArray *captured;

@@ -97,7 +97,7 @@ static PtFunc *channel_func(MpqChannel *c)
 static bool normal_header(MpqChannel *c)
 {
     uint32_t hdr = pci_bus_cfg_read(c->s->bus, c->devfn, PCI_HEADER_TYPE, 1);
-    return hdr != 0xff && (hdr & 0x7f) == PCI_HEADER_TYPE_NORMAL;
+    return hdr != 0xff && pt_header_is_normal((uint8_t)hdr);
 }
 
 /* ------------------------------------------------------------ config space */

@@ -64,7 +64,7 @@ void tg_cfg_write(PciBus *bus, uint8_t devfn, unsigned offset, uint32_t val, uns
 static unsigned bar_offset(uint8_t header_type, int bar)
 {
     if (bar == PCI_BAR_ROM)
-        return (header_type & 0x7f) == PCI_HEADER_TYPE_BRIDGE ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS;
+        return pt_header_is_bridge(header_type) ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS;
     return PCI_BASE_ADDRESS_0 + 4 * (unsigned)bar;
 }
 
@@ -119,7 +119,7 @@ TgBar tg_size_bar(PciBus *bus, uint8_t devfn, int bar)
 
 static void size_bars(PciBus *bus, TgFunc *f)
 {
-    int nbars = (f->header_type & 0x7f) == PCI_HEADER_TYPE_BRIDGE ? 2 : 6;
+    int nbars = pt_header_is_bridge(f->header_type) ? 2 : 6;
     uint16_t cmd = (uint16_t)tg_cfg_read(bus, f->devfn, PCI_COMMAND, 2);
 
     tg_cfg_write(bus, f->devfn, PCI_COMMAND, cmd & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
@@ -246,7 +246,7 @@ static bool probe_function(PciBus *bus, uint8_t devfn, TgFunc *f)
     f->class_rev = tg_cfg_read(bus, devfn, PCI_CLASS_REVISION, 4);
     f->header_type = (uint8_t)tg_cfg_read(bus, devfn, PCI_HEADER_TYPE, 1);
     f->int_pin = (uint8_t)tg_cfg_read(bus, devfn, PCI_INTERRUPT_PIN, 1);
-    if ((f->header_type & 0x7f) == PCI_HEADER_TYPE_NORMAL) {
+    if (pt_header_is_normal(f->header_type)) {
         f->subsys_vendor = (uint16_t)tg_cfg_read(bus, devfn, PCI_SUBSYSTEM_VENDOR_ID, 2);
         f->subsys = (uint16_t)tg_cfg_read(bus, devfn, PCI_SUBSYSTEM_ID, 2);
     }
@@ -392,21 +392,21 @@ int tg_msix_find(PciBus *bus, uint8_t devfn, TgMsix *out)
     uint32_t pba = tg_cfg_read(bus, devfn, cap + PCI_MSIX_PBA, 4);
     *out = (TgMsix){
         .cap = cap,
-        .nvec = (tg_cfg_read(bus, devfn, cap + 2, 2) & PCI_MSIX_TABSIZE) + 1,
-        .table_bar = (int)(table & PCI_MSIX_BIR), .pba_bar = (int)(pba & PCI_MSIX_BIR),
+        .nvec = pt_msix_table_size((uint16_t)tg_cfg_read(bus, devfn, cap + PT_MSIX_FLAGS, 2)),
+        .table_bar = pt_msix_bir(table), .pba_bar = pt_msix_bir(pba),
     };
-    out->table = bar_address(bus, devfn, out->table_bar) + (table & ~(uint32_t)PCI_MSIX_BIR);
-    out->pba = bar_address(bus, devfn, out->pba_bar) + (pba & ~(uint32_t)PCI_MSIX_BIR);
+    out->table = bar_address(bus, devfn, out->table_bar) + pt_msix_offset(table);
+    out->pba = bar_address(bus, devfn, out->pba_bar) + pt_msix_offset(pba);
     return 0;
 }
 
 void tg_msix_control(PciBus *bus, uint8_t devfn, const TgMsix *x, bool enable, bool fmask)
 {
-    uint16_t ctrl = (uint16_t)tg_cfg_read(bus, devfn, x->cap + 2, 2);
+    uint16_t ctrl = (uint16_t)tg_cfg_read(bus, devfn, x->cap + PT_MSIX_FLAGS, 2);
 
     ctrl &= (uint16_t)~(PCI_MSIX_ENABLE | PCI_MSIX_MASK);
     ctrl |= (enable ? PCI_MSIX_ENABLE : 0) | (fmask ? PCI_MSIX_MASK : 0);
-    tg_cfg_write(bus, devfn, x->cap + 2, ctrl, 2);
+    tg_cfg_write(bus, devfn, x->cap + PT_MSIX_FLAGS, ctrl, 2);
 }
 
 int tg_msix_mask(PciBus *bus, const TgMsix *x, unsigned entry, bool masked)

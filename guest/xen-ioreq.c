@@ -305,7 +305,7 @@ static void candidate_pages(const PtMsixInfo *mi, int bar, GArray *offs)
 {
     const struct { int bar; uint64_t off, len; } parts[] = {
         { mi->table_bar, mi->table_off, (uint64_t)mi->nvec * PT_MSIX_ENTRY_SIZE },
-        { mi->pba_bar, mi->pba_off, (mi->nvec + 63) / 64 * 8 },
+        { mi->pba_bar, mi->pba_off, pt_msix_pba_size(mi->nvec) },
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(parts); i++)

@@ -20,8 +20,7 @@
 /* The registers the bus owns: BAR0-5 and the ROM (bridges: BAR0-1, ROM at 0x38). */
 static int bus_regs(PciBus *bus, uint8_t devfn, unsigned offs[PCI_NUM_BARS])
 {
-    bool bridge = (pci_bus_cfg_read(bus, devfn, PCI_HEADER_TYPE, 1) & 0x7f) ==
-                  PCI_HEADER_TYPE_BRIDGE;
+    bool bridge = pt_header_is_bridge((uint8_t)pci_bus_cfg_read(bus, devfn, PCI_HEADER_TYPE, 1));
     int n = 0;
 
     for (int i = 0; i < (bridge ? 2 : 6); i++)

@@ -581,7 +581,7 @@ static const HeaderLayout header_layouts[] = {
 
 static HeaderLayout header_layout(const DumpFunc *fn)
 {
-    unsigned type = fn->config[PCI_HEADER_TYPE] & 0x7f;
+    unsigned type = pt_header_layout(fn->config[PCI_HEADER_TYPE]);
 
     if (type < G_N_ELEMENTS(header_layouts))
         return header_layouts[type];
@@ -720,7 +720,7 @@ static int check_size(const DumpFunc *fn, int index, uint64_t size,
                     "off): it has no BARs to size");
     if (index == HOST_BAR_ROM ? !hl.rom_reg : index >= hl.nbars)
         return fail(err, name, line, "header type %02x has no BAR %s",
-                    fn->config[PCI_HEADER_TYPE] & 0x7f, bar_names[index]);
+                    pt_header_layout(fn->config[PCI_HEADER_TYPE]), bar_names[index]);
     if (size & (size - 1))
         return fail(err, name, line, "size 0x%llx is not a power of two",
                     (unsigned long long)size);

@@ -154,7 +154,7 @@ unsigned host_cfg_reset_methods(const uint8_t *cfg, unsigned len, bool alone_bel
     if (pm_soft_reset(cfg, len))
         m |= HOST_RESET_PM;
     /* pci_parent_bus_reset: never a bridge's own function, never with siblings. */
-    if (alone_below_bridge && (cfg[PCI_HEADER_TYPE] & 0x7f) != PCI_HEADER_TYPE_BRIDGE)
+    if (alone_below_bridge && !pt_header_is_bridge(cfg[PCI_HEADER_TYPE]))
         m |= HOST_RESET_BUS;
     return m;
 }
@@ -268,7 +268,7 @@ static void read_config_facts(int dfd, const char *name, HostFuncFacts *f)
     if (len < 64)
         return;
     f->flr = host_cfg_has_flr(cfg, len);
-    f->bridge = (cfg[PCI_HEADER_TYPE] & 0x7f) == PCI_HEADER_TYPE_BRIDGE;
+    f->bridge = pt_header_is_bridge(cfg[PCI_HEADER_TYPE]);
     f->secondary_bus = f->bridge ? cfg[PCI_SECONDARY_BUS] : -1;
     f->pin = cfg[PCI_INTERRUPT_PIN];
     f->intx_quiet = host_cfg_intx_quiet(cfg, len);

@@ -72,7 +72,7 @@ static uint64_t cfg32(const DumpFunc *fn, unsigned off)
 
 static unsigned header_type(const DumpFunc *fn)
 {
-    return fn->config[PCI_HEADER_TYPE] & 0x7f;
+    return pt_header_layout(fn->config[PCI_HEADER_TYPE]);
 }
 
 /* Write a whole file in the device directory; the name is for messages. */

@@ -22,8 +22,6 @@
 #include "dm-log.h"
 #include "pt-place.h"
 
-/* libpci's header names the MSI-X control bits but not the register. */
-#define PT_MSIX_FLAGS 2
 #define EXT_CAP_ID(hdr)   ((hdr) & 0xffff)
 #define EXT_CAP_NEXT(hdr) (((hdr) >> 20) & 0xffc)
 
@@ -365,13 +363,13 @@ static void read_msix_layout(PtFunc *f, unsigned off)
     uint32_t pba = pt_le32(f->initial + off + PCI_MSIX_PBA);
     PtMsixInfo m = {
         .cap = off,
-        .nvec = (pt_le16(f->initial + off + PT_MSIX_FLAGS) & PCI_MSIX_TABSIZE) + 1u,
-        .table_bar = (int)(table & PCI_MSIX_BIR), .table_off = table & ~(uint32_t)PCI_MSIX_BIR,
-        .pba_bar = (int)(pba & PCI_MSIX_BIR), .pba_off = pba & ~(uint32_t)PCI_MSIX_BIR,
+        .nvec = pt_msix_table_size(pt_le16(f->initial + off + PT_MSIX_FLAGS)),
+        .table_bar = pt_msix_bir(table), .table_off = pt_msix_offset(table),
+        .pba_bar = pt_msix_bir(pba), .pba_off = pt_msix_offset(pba),
     };
 
     if (!inside_mem_bar(f, m.table_bar, m.table_off, (uint64_t)m.nvec * PT_MSIX_ENTRY_SIZE) ||
-        !inside_mem_bar(f, m.pba_bar, m.pba_off, (m.nvec + 63) / 64 * 8)) {
+        !inside_mem_bar(f, m.pba_bar, m.pba_off, pt_msix_pba_size(m.nvec))) {
         dm_log(f->name, "MSI-X table (BAR%d+%#x) or PBA (BAR%d+%#x) outside a memory BAR: "
                "MSI-X not available", m.table_bar, m.table_off, m.pba_bar, m.pba_off);
         return;
@@ -631,7 +629,7 @@ PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *
         goto fail;
     }
     memcpy(f->hostval, f->initial, sizeof(f->hostval));
-    f->header_type = f->initial[PCI_HEADER_TYPE] & 0x7f;
+    f->header_type = pt_header_layout(f->initial[PCI_HEADER_TYPE]);
     if (f->header_type != PCI_HEADER_TYPE_NORMAL && f->header_type != PCI_HEADER_TYPE_BRIDGE) {
         snprintf(err->msg, sizeof(err->msg), "%s: header type 0x%02x cannot be passed through",
                  bdfs, f->header_type);
@@ -929,7 +927,7 @@ static int trapped_ranges(const PtFunc *f, int bar, BarRange out[2])
         r[n++] = (BarRange){ page_down(m->table_off),
                              page_up(m->table_off + (uint64_t)m->nvec * PT_MSIX_ENTRY_SIZE) };
     if (m->pba_bar == bar)
-        r[n++] = (BarRange){ page_down(m->pba_off), page_up(m->pba_off + (m->nvec + 63) / 64 * 8) };
+        r[n++] = (BarRange){ page_down(m->pba_off), page_up(m->pba_off + pt_msix_pba_size(m->nvec)) };
     if (n == 2 && r[1].start < r[0].start) {
         BarRange t = r[0];
         r[0] = r[1];

@@ -63,8 +63,6 @@ void pt_func_listen(PtFunc *fn, PtEventFn cb, void *opaque);
  * -ENOENT: no visible MSI-X capability or a layout that does not fit
  * (logged at open; the function then runs without MSI-X).
  */
-#define PT_MSIX_ENTRY_SIZE 16
-
 typedef struct PtMsixInfo {
     unsigned cap;           /* config offset of the capability */
     unsigned nvec;          /* table entries, 1..2048 */

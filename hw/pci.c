@@ -376,7 +376,7 @@ typedef struct BusReg {
 
 static uint32_t hdr_read(PciDevice *d, const BusReg *r)
 {
-    uint32_t type = dev_read(d, r->offset, 1) & ~PCI_HEADER_TYPE_MFD;
+    uint32_t type = pt_header_layout((uint8_t)dev_read(d, r->offset, 1));
     return type | (slot_multi(d->bus, PT_SLOT(d->devfn)) ? PCI_HEADER_TYPE_MFD : 0);
 }
 
@@ -751,7 +751,7 @@ int pci_bus_plug(PciBus *bus, uint8_t devfn, const PciPlug *plug, PciDevice **ou
     d->config_size = plug->config_size ? plug->config_size : PCI_CONFIG_SIZE;
     for (int i = 0; i < PCI_NUM_BARS; i++)
         d->bar[i] = (PciBarState){ .info = plug->bar[i], .dev = d, .index = i };
-    bool bridge = (d->ops->cfg_read(d, PCI_HEADER_TYPE, 1) & 0x7f) == PCI_HEADER_TYPE_BRIDGE;
+    bool bridge = pt_header_is_bridge((uint8_t)d->ops->cfg_read(d, PCI_HEADER_TYPE, 1));
     d->regs = bridge ? &map_bridge : &map_normal;
     bus->dev[devfn] = d;
     if (out)

@@ -33,10 +33,6 @@
 #define PCI_NUM_BARS        7       /* BAR0-5 and the expansion ROM */
 #define PCI_BAR_ROM         6
 
-#ifndef PCI_HEADER_TYPE_MFD
-#define PCI_HEADER_TYPE_MFD 0x80    /* multi-function device */
-#endif
-
 /* Configuration mechanism #1. */
 #define PCI_CONFIG_ADDRESS_PORT 0xcf8
 #define PCI_CONFIG_DATA_PORT    0xcfc

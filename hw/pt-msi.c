@@ -18,8 +18,6 @@
 
 #define MSI_MAX_MESSAGES 32         /* multiple-message enable: 2^5 at most */
 #define MSIX_WORDS       (PT_MSIX_ENTRY_SIZE / 4)
-/* libpci's header names the MSI-X control bits but not the register. */
-#define MSIX_FLAGS       2
 
 /* One vector as the hypervisor holds it. */
 typedef struct Vec {
@@ -250,7 +248,7 @@ static void msi_host_enable(PtMsi *m, bool on)
 static void msix_host_enable(PtMsi *m, bool on)
 {
     if (m->has_msix)
-        host_enable(m, m->x.cap + MSIX_FLAGS, PCI_MSIX_ENABLE, on);
+        host_enable(m, m->x.cap + PT_MSIX_FLAGS, PCI_MSIX_ENABLE, on);
 }
 
 /* ---- MSI as INTx (msitranslate=1) ---- */
@@ -401,7 +399,7 @@ static void msi_apply(PtMsi *m)
 
 static MsixState msix_state(const PtMsi *m)
 {
-    uint16_t ctrl = (uint16_t)shadow_le(m, m->x.cap + MSIX_FLAGS, 2);
+    uint16_t ctrl = (uint16_t)shadow_le(m, m->x.cap + PT_MSIX_FLAGS, 2);
     PciDevice *d = pt_func_device(m->fn);
 
     return (MsixState){ .enabled = ctrl & PCI_MSIX_ENABLE, .fmask = ctrl & PCI_MSIX_MASK,
@@ -507,7 +505,7 @@ static Region region_of(const PtMsi *m, int bar, uint64_t off, unsigned len)
     if (bar == m->x.table_bar &&
         within(off, len, m->x.table_off, (uint64_t)m->x.nvec * PT_MSIX_ENTRY_SIZE))
         return REGION_TABLE;
-    if (bar == m->x.pba_bar && within(off, len, m->x.pba_off, (m->x.nvec + 63) / 64 * 8))
+    if (bar == m->x.pba_bar && within(off, len, m->x.pba_off, pt_msix_pba_size(m->x.nvec)))
         return REGION_PBA;
     return REGION_OTHER;
 }
@@ -770,7 +768,7 @@ uint8_t pt_msi_host_enable_bits(const PtFunc *fn, unsigned offset)
 
     if (msi && offset == msi + PCI_MSI_FLAGS)
         bits |= PCI_MSI_FLAGS_ENABLE;
-    if (pt_func_msix_info(fn, &x) == 0 && offset == x.cap + MSIX_FLAGS + 1)
+    if (pt_func_msix_info(fn, &x) == 0 && offset == x.cap + PT_MSIX_FLAGS + 1)
         bits |= PCI_MSIX_ENABLE >> 8;
     return bits;
 }

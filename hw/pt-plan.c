@@ -135,7 +135,7 @@ static HeaderState read_header(HostPci *host, PtBdf bdf, uint8_t *type)
     if ((hdr[PCI_VENDOR_ID] & hdr[PCI_VENDOR_ID + 1] & hdr[PCI_DEVICE_ID] &
          hdr[PCI_DEVICE_ID + 1]) == 0xff)
         return HEADER_ALL_ONES;
-    *type = hdr[PCI_HEADER_TYPE] & 0x7f;
+    *type = pt_header_layout(hdr[PCI_HEADER_TYPE]);
     return HEADER_OK;
 }
 

@@ -1,7 +1,9 @@
 /*
  * The types and helpers every layer shares: a host function's address
  * (PtBdf, one format, one equality), the error type (one setter), guest
- * devfn/slot/function, and little-endian access to config-space bytes.
+ * devfn/slot/function, little-endian access to config-space bytes, and
+ * the two config fields every layer decodes: the header type and MSI-X's
+ * table/PBA layout.
  */
 #ifndef PT_TYPES_H
 #define PT_TYPES_H
@@ -9,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pci/header.h>
 
 #define PT_FUNCS_PER_SLOT 8
 #define PT_SLOTS          32
@@ -73,6 +76,53 @@ static inline void pt_put_le32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Header type: bit 7 is the multi-function bit, the rest the layout. */
+#ifndef PCI_HEADER_TYPE_MFD
+#define PCI_HEADER_TYPE_MFD 0x80
+#endif
+
+static inline uint8_t pt_header_layout(uint8_t header_type)
+{
+    return (uint8_t)(header_type & ~PCI_HEADER_TYPE_MFD);
+}
+
+static inline bool pt_header_is_normal(uint8_t header_type)
+{
+    return pt_header_layout(header_type) == PCI_HEADER_TYPE_NORMAL;
+}
+
+static inline bool pt_header_is_bridge(uint8_t header_type)
+{
+    return pt_header_layout(header_type) == PCI_HEADER_TYPE_BRIDGE;
+}
+
+/* MSI-X: libpci names the control bits but not the register. */
+#define PT_MSIX_FLAGS      2
+#define PT_MSIX_ENTRY_SIZE 16
+
+/* Table entries: Message Control holds N-1. */
+static inline unsigned pt_msix_table_size(uint16_t msix_flags)
+{
+    return (msix_flags & PCI_MSIX_TABSIZE) + 1u;
+}
+
+/* The PBA's bytes: a bit per entry, in whole qwords. */
+static inline uint32_t pt_msix_pba_size(unsigned nvec)
+{
+    return (nvec + 63) / 64 * 8;
+}
+
+/* A Table or PBA register: the BAR it is in (BIR) and the offset there. */
+static inline int pt_msix_bir(uint32_t reg)
+{
+    return (int)(reg & PCI_MSIX_BIR);
+}
+
+static inline uint32_t pt_msix_offset(uint32_t reg)
+{
+    return reg & ~(uint32_t)PCI_MSIX_BIR;
 }
 
 #endif

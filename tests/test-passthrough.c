@@ -95,7 +95,8 @@ static void assert_ids_match_host(Rig *rig, const TgScan *scan)
         g_assert_cmphex(tf->device, ==, cfg[PCI_DEVICE_ID] | cfg[PCI_DEVICE_ID + 1] << 8);
         g_assert_cmphex(tf->class_rev, ==, (uint32_t)cfg[8] | (uint32_t)cfg[9] << 8 |
                                            (uint32_t)cfg[10] << 16 | (uint32_t)cfg[11] << 24);
-        g_assert_cmphex(tf->header_type & 0x7f, ==, cfg[PCI_HEADER_TYPE] & 0x7f);
+        g_assert_cmphex(pt_header_layout(tf->header_type), ==,
+                        pt_header_layout(cfg[PCI_HEADER_TYPE]));
         host_func_close(hf);
     }
 }

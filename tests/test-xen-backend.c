@@ -346,7 +346,7 @@ static void enumerate_function(Run *r, uint8_t devfn, bool assign)
 
     seen(r, "%02x.%x %04x:%04x header %02x pin %u", PT_SLOT(devfn), PT_FUNC(devfn),
          id & 0xffff, id >> 16, hdr, pin);
-    if (!assign || (hdr & 0x7f) != PCI_HEADER_TYPE_NORMAL)
+    if (!assign || !pt_header_is_normal(hdr))
         return;
     uint16_t cmd = (uint16_t)cfg_read(r, devfn, PCI_COMMAND, 2);
     cfg_write(r, devfn, PCI_COMMAND, cmd & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
@@ -378,6 +378,15 @@ static unsigned find_cap(Run *r, uint8_t devfn, uint8_t id)
         pos = cfg_read(r, devfn, pos + 1, 1) & 0xfc;
     }
     return 0;
+}
+
+/* Where the guest's MSI-X table is: its (32-bit) BAR's address plus the offset. */
+static uint64_t msix_table_addr(Run *r, uint8_t devfn, unsigned cap)
+{
+    uint32_t tbl = cfg_read(r, devfn, cap + PCI_MSIX_TABLE, 4);
+    uint32_t bar = cfg_read(r, devfn, PCI_BASE_ADDRESS_0 + 4 * (unsigned)pt_msix_bir(tbl), 4);
+
+    return (bar & PCI_BASE_ADDRESS_MEM_MASK) + pt_msix_offset(tbl);
 }
 
 static void msi_program(Run *r, uint8_t devfn, uint64_t addr, uint32_t data, bool enable)
@@ -496,13 +505,12 @@ static void sc_msix(Run *r)
     enumerate(r, true);
     unsigned cap = find_cap(r, nic, PCI_CAP_ID_MSIX);
     g_assert_cmpuint(cap, !=, 0);
-    uint16_t ctrl = (uint16_t)cfg_read(r, nic, cap + 2, 2);
-    uint32_t tbl = cfg_read(r, nic, cap + PCI_MSIX_TABLE, 4);
-    unsigned bir = tbl & PCI_MSIX_BIR;
-    uint64_t base = cfg_read(r, nic, PCI_BASE_ADDRESS_0 + 4 * bir, 4) & PCI_BASE_ADDRESS_MEM_MASK;
-    uint64_t table = base + (tbl & ~(uint32_t)PCI_MSIX_BIR);
-    seen(r, "MSI-X cap 0x%x, %u vectors, table in BAR%u", cap, (ctrl & PCI_MSIX_TABSIZE) + 1,
-         bir);
+    uint16_t ctrl = (uint16_t)cfg_read(r, nic, cap + PT_MSIX_FLAGS, 2);
+    int bir = pt_msix_bir(cfg_read(r, nic, cap + PCI_MSIX_TABLE, 4));
+    uint64_t table = msix_table_addr(r, nic, cap);
+    uint32_t base = cfg_read(r, nic, PCI_BASE_ADDRESS_0 + 4 * (unsigned)bir, 4) &
+                    PCI_BASE_ADDRESS_MEM_MASK;
+    seen(r, "MSI-X cap 0x%x, %u vectors, table in BAR%d", cap, pt_msix_table_size(ctrl), bir);
     cfg_write(r, nic, cap + 2, PCI_MSIX_ENABLE | PCI_MSIX_MASK, 2);
     for (unsigned i = 0; i < 3; i++) {
         uint64_t e = table + 16 * i;
@@ -519,7 +527,7 @@ static void sc_msix(Run *r)
     /* The BAR moves: its trapped pages move with it. */
     uint16_t cmd = (uint16_t)cfg_read(r, nic, PCI_COMMAND, 2);
     cfg_write(r, nic, PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY, 2);
-    cfg_write(r, nic, PCI_BASE_ADDRESS_0 + 4 * bir, (uint32_t)(base + 0x100000), 4);
+    cfg_write(r, nic, PCI_BASE_ADDRESS_0 + 4 * (unsigned)bir, base + 0x100000, 4);
     cfg_write(r, nic, PCI_COMMAND, cmd, 2);
     seen(r, "moved: entry 0 data %x", (unsigned)mmio_read(r, table + 0x100000 + 8, 4));
     cfg_write(r, nic, cap + 2, 0, 2);
@@ -1087,9 +1095,7 @@ static void test_guest_pirq(void)
     run_up(&r, true, I82576, boot_nic);
     enumerate(&r, true);
     unsigned cap = find_cap(&r, eth, PCI_CAP_ID_MSIX);
-    uint32_t tbl = cfg_read(&r, eth, cap + PCI_MSIX_TABLE, 4);
-    uint64_t table = (cfg_read(&r, eth, PCI_BASE_ADDRESS_0 + 4 * (tbl & PCI_MSIX_BIR), 4) &
-                      PCI_BASE_ADDRESS_MEM_MASK) + (tbl & ~(uint32_t)PCI_MSIX_BIR);
+    uint64_t table = msix_table_addr(&r, eth, cap);
     /* Linux's order, without touching the entry's mask bit (pci_msi_ignore_mask). */
     cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE | PCI_MSIX_MASK, 2);
     mmio_write(&r, table, 4, 0xfee37000u);
@@ -1260,9 +1266,7 @@ static void msix_move(uint32_t features, unsigned *masks_kept)
     run_up_features(&r, true, I82576, boot_nic, features);
     enumerate(&r, true);
     unsigned cap = find_cap(&r, eth, PCI_CAP_ID_MSIX);
-    uint32_t tbl = cfg_read(&r, eth, cap + PCI_MSIX_TABLE, 4);
-    uint64_t table = (cfg_read(&r, eth, PCI_BASE_ADDRESS_0 + 4 * (tbl & PCI_MSIX_BIR), 4) &
-                      PCI_BASE_ADDRESS_MEM_MASK) + (tbl & ~(uint32_t)PCI_MSIX_BIR);
+    uint64_t table = msix_table_addr(&r, eth, cap);
     cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE, 2);
     mmio_write(&r, table, 4, (uint32_t)tg_msi_address(0, false, false));
     mmio_write(&r, table + 8, 4, tg_msi_data(0xa0, 0, false));
@@ -1304,9 +1308,7 @@ static void test_msix_unmasked_write(void)
         run_up_features(&r, true, I82576, boot_nic, contract ? FEAT_MSIX_ALL_WRITES : 0);
         enumerate(&r, true);
         unsigned cap = find_cap(&r, eth, PCI_CAP_ID_MSIX);
-        uint32_t tbl = cfg_read(&r, eth, cap + PCI_MSIX_TABLE, 4);
-        uint64_t table = (cfg_read(&r, eth, PCI_BASE_ADDRESS_0 + 4 * (tbl & PCI_MSIX_BIR), 4) &
-                          PCI_BASE_ADDRESS_MEM_MASK) + (tbl & ~(uint32_t)PCI_MSIX_BIR);
+        uint64_t table = msix_table_addr(&r, eth, cap);
         cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE, 2);
         mmio_write(&r, table, 4, (uint32_t)tg_msi_address(0, false, false));
         mmio_write(&r, table + 8, 4, tg_msi_data(0xa0, 0, false));

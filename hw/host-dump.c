@@ -574,9 +574,9 @@ typedef struct HeaderLayout {
 
 /* BAR registers and the ROM register each header type has. */
 static const HeaderLayout header_layouts[] = {
-    [PCI_HEADER_TYPE_NORMAL]  = { 6, PCI_ROM_ADDRESS },
-    [PCI_HEADER_TYPE_BRIDGE]  = { 2, PCI_ROM_ADDRESS1 },
-    [PCI_HEADER_TYPE_CARDBUS] = { 1, 0 },
+    [PCI_HEADER_TYPE_NORMAL]  = { .nbars = 6, .rom_reg = PCI_ROM_ADDRESS },
+    [PCI_HEADER_TYPE_BRIDGE]  = { .nbars = 2, .rom_reg = PCI_ROM_ADDRESS1 },
+    [PCI_HEADER_TYPE_CARDBUS] = { .nbars = 1 },
 };
 
 static HeaderLayout header_layout(const DumpFunc *fn)

@@ -27,15 +27,6 @@
 
 /* ---- register descriptors ---- */
 
-typedef enum PtHook {
-    HOOK_NONE = 0, HOOK_COMMAND, HOOK_POWER, HOOK_MSI, HOOK_MSIX,
-} PtHook;
-
-static const int hook_event[] = {
-    [HOOK_COMMAND] = PT_EV_COMMAND, [HOOK_POWER] = PT_EV_POWER, [HOOK_MSI] = PT_EV_MSI,
-    [HOOK_MSIX] = PT_EV_MSIX,
-};
-
 /*
  * One register of a block (header or capability).  Bits of a block that no
  * descriptor names are emulated and read-only (served from the snapshot).
@@ -43,11 +34,11 @@ static const int hook_event[] = {
 typedef struct RegDesc {
     uint16_t offset;        /* from the start of the block */
     uint8_t size;           /* 1, 2 or 4 */
-    uint32_t emu;           /* served from the shadow; other bits are live */
-    uint32_t wr;            /* the guest may change */
+    uint32_t emulated;      /* served from the shadow; other bits are live */
+    uint32_t writable;      /* the guest may change */
     uint32_t rw1c;          /* a guest 1 clears */
     uint32_t live_if_pm;    /* with power_mgmt=1 these go to the host */
-    PtHook hook;
+    PtEvent event;          /* raised by a guest write, PT_EV_NONE: none */
     uint32_t through;       /* emulated, and written through to the host too */
 } RegDesc;
 
@@ -63,73 +54,85 @@ static const RegDesc header_common[] = {
     /* Decode is the guest's view (XSA-126); bus mastering and INTx disable
      * are written through to the host (Xen leaves INTx to dom0 once MSI is
      * on) but read from the shadow, so reading COMMAND costs no host access. */
-    { PCI_COMMAND, 2, 0xffff, CMD_GUEST_WR, 0, 0, HOOK_COMMAND,
-      PCI_COMMAND_MASTER | PCI_COMMAND_DISABLE_INTx },
+    { .offset = PCI_COMMAND, .size = 2, .emulated = 0xffff, .writable = CMD_GUEST_WR,
+      .event = PT_EV_COMMAND, .through = PCI_COMMAND_MASTER | PCI_COMMAND_DISABLE_INTx },
     /* Error bits are live and cleared on the host; the list bit is ours. */
-    { PCI_STATUS, 2, PCI_STATUS_CAP_LIST | 0x0007, STATUS_RW1C, STATUS_RW1C, 0, HOOK_NONE, 0 },
-    { PCI_CACHE_LINE_SIZE, 1, 0xff, 0xff, 0, 0, HOOK_NONE, 0 },
-    { PCI_LATENCY_TIMER, 1, 0xff, 0xff, 0, 0, HOOK_NONE, 0 },
+    { .offset = PCI_STATUS, .size = 2, .emulated = PCI_STATUS_CAP_LIST | 0x0007,
+      .writable = STATUS_RW1C, .rw1c = STATUS_RW1C },
+    { .offset = PCI_CACHE_LINE_SIZE, .size = 1, .emulated = 0xff, .writable = 0xff },
+    { .offset = PCI_LATENCY_TIMER, .size = 1, .emulated = 0xff, .writable = 0xff },
 };
 
 /* A bridge's windows and bus numbers are the guest's own business. */
 static const RegDesc header_type1[] = {
-    { PCI_PRIMARY_BUS, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
-    { PCI_IO_BASE, 2, 0xffff, 0xf0f0, 0, 0, HOOK_NONE, 0 },
-    { PCI_MEMORY_BASE, 4, 0xffffffff, 0xfff0fff0, 0, 0, HOOK_NONE, 0 },
-    { PCI_PREF_MEMORY_BASE, 4, 0xffffffff, 0xfff0fff0, 0, 0, HOOK_NONE, 0 },
-    { PCI_PREF_BASE_UPPER32, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
-    { PCI_PREF_LIMIT_UPPER32, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
-    { PCI_IO_BASE_UPPER16, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
-    { PCI_BRIDGE_CONTROL, 2, 0xffff, 0x0fff, 0, 0, HOOK_NONE, 0 },
+    { .offset = PCI_PRIMARY_BUS, .size = 4, .emulated = 0xffffffff, .writable = 0xffffffff },
+    { .offset = PCI_IO_BASE, .size = 2, .emulated = 0xffff, .writable = 0xf0f0 },
+    { .offset = PCI_MEMORY_BASE, .size = 4, .emulated = 0xffffffff, .writable = 0xfff0fff0 },
+    { .offset = PCI_PREF_MEMORY_BASE, .size = 4, .emulated = 0xffffffff,
+      .writable = 0xfff0fff0 },
+    { .offset = PCI_PREF_BASE_UPPER32, .size = 4, .emulated = 0xffffffff,
+      .writable = 0xffffffff },
+    { .offset = PCI_PREF_LIMIT_UPPER32, .size = 4, .emulated = 0xffffffff,
+      .writable = 0xffffffff },
+    { .offset = PCI_IO_BASE_UPPER16, .size = 4, .emulated = 0xffffffff, .writable = 0xffffffff },
+    { .offset = PCI_BRIDGE_CONTROL, .size = 2, .emulated = 0xffff, .writable = 0x0fff },
 };
 
 static const RegDesc cap_pm[] = {
-    { PCI_PM_CTRL, 2, (uint32_t)~PCI_PM_CTRL_PME_STATUS & 0xffff,
-      PCI_PM_CTRL_STATE_MASK | PCI_PM_CTRL_PME_ENABLE | PCI_PM_CTRL_PME_STATUS,
-      PCI_PM_CTRL_PME_STATUS, PCI_PM_CTRL_STATE_MASK, HOOK_POWER, 0 },
+    { .offset = PCI_PM_CTRL, .size = 2, .emulated = (uint32_t)~PCI_PM_CTRL_PME_STATUS & 0xffff,
+      .writable = PCI_PM_CTRL_STATE_MASK | PCI_PM_CTRL_PME_ENABLE | PCI_PM_CTRL_PME_STATUS,
+      .rw1c = PCI_PM_CTRL_PME_STATUS, .live_if_pm = PCI_PM_CTRL_STATE_MASK,
+      .event = PT_EV_POWER },
 };
 
 /* The mask and pending registers stay emulated zeros: Xen owns them (XSA-129). */
+#define MSI_FLAGS_REG { .offset = PCI_MSI_FLAGS, .size = 2, .emulated = 0xffff,              \
+                        .writable = PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE,              \
+                        .event = PT_EV_MSI }
+#define MSI_ADDR_LO_REG { .offset = PCI_MSI_ADDRESS_LO, .size = 4, .emulated = 0xffffffff,   \
+                          .writable = 0xfffffffc, .event = PT_EV_MSI }
+
 static const RegDesc cap_msi32[] = {
-    { PCI_MSI_FLAGS, 2, 0xffff, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE, 0, 0, HOOK_MSI, 0 },
-    { PCI_MSI_ADDRESS_LO, 4, 0xffffffff, 0xfffffffc, 0, 0, HOOK_MSI, 0 },
-    { PCI_MSI_DATA_32, 2, 0xffff, 0xffff, 0, 0, HOOK_MSI, 0 },
+    MSI_FLAGS_REG,
+    MSI_ADDR_LO_REG,
+    { .offset = PCI_MSI_DATA_32, .size = 2, .emulated = 0xffff, .writable = 0xffff,
+      .event = PT_EV_MSI },
 };
 
 static const RegDesc cap_msi64[] = {
-    { PCI_MSI_FLAGS, 2, 0xffff, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE, 0, 0, HOOK_MSI, 0 },
-    { PCI_MSI_ADDRESS_LO, 4, 0xffffffff, 0xfffffffc, 0, 0, HOOK_MSI, 0 },
-    { PCI_MSI_ADDRESS_HI, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_MSI, 0 },
-    { PCI_MSI_DATA_64, 2, 0xffff, 0xffff, 0, 0, HOOK_MSI, 0 },
+    MSI_FLAGS_REG,
+    MSI_ADDR_LO_REG,
+    { .offset = PCI_MSI_ADDRESS_HI, .size = 4, .emulated = 0xffffffff, .writable = 0xffffffff,
+      .event = PT_EV_MSI },
+    { .offset = PCI_MSI_DATA_64, .size = 2, .emulated = 0xffff, .writable = 0xffff,
+      .event = PT_EV_MSI },
 };
 
 static const RegDesc cap_msix[] = {
-    { PT_MSIX_FLAGS, 2, 0xffff, PCI_MSIX_ENABLE | PCI_MSIX_MASK, 0, 0, HOOK_MSIX, 0 },
+    { .offset = PT_MSIX_FLAGS, .size = 2, .emulated = 0xffff,
+      .writable = PCI_MSIX_ENABLE | PCI_MSIX_MASK, .event = PT_EV_MSIX },
 };
 
 /* DEVCAP and LNKCAP stay read-only; status errors are live and cleared on the host. */
 static const RegDesc cap_exp[] = {
-    { PCI_EXP_DEVCTL, 2, 0xffff, 0x7fff, 0, 0, HOOK_NONE, 0 },
-    { PCI_EXP_DEVSTA, 2, 0x0000, 0x000f, 0x000f, 0, HOOK_NONE, 0 },
-    { PCI_EXP_LNKCTL, 2, 0xffff, 0x0fff, 0, 0, HOOK_NONE, 0 },
-    { PCI_EXP_LNKSTA, 2, 0x0000, 0, 0, 0, HOOK_NONE, 0 },
+    { .offset = PCI_EXP_DEVCTL, .size = 2, .emulated = 0xffff, .writable = 0x7fff },
+    { .offset = PCI_EXP_DEVSTA, .size = 2, .emulated = 0x0000, .writable = 0x000f,
+      .rw1c = 0x000f },
+    { .offset = PCI_EXP_LNKCTL, .size = 2, .emulated = 0xffff, .writable = 0x0fff },
+    { .offset = PCI_EXP_LNKSTA, .size = 2, .emulated = 0x0000 },
 };
 
 static const RegDesc ext_aer[] = {
-    { PCI_ERR_UNCOR_STATUS, 4, 0, 0xffffffff, 0xffffffff, 0, HOOK_NONE, 0 },
-    { PCI_ERR_UNCOR_MASK, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
-    { PCI_ERR_UNCOR_SEVER, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
-    { PCI_ERR_COR_STATUS, 4, 0, 0xffffffff, 0xffffffff, 0, HOOK_NONE, 0 },
-    { PCI_ERR_COR_MASK, 4, 0xffffffff, 0xffffffff, 0, 0, HOOK_NONE, 0 },
+    { .offset = PCI_ERR_UNCOR_STATUS, .size = 4, .writable = 0xffffffff, .rw1c = 0xffffffff },
+    { .offset = PCI_ERR_UNCOR_MASK, .size = 4, .emulated = 0xffffffff, .writable = 0xffffffff },
+    { .offset = PCI_ERR_UNCOR_SEVER, .size = 4, .emulated = 0xffffffff,
+      .writable = 0xffffffff },
+    { .offset = PCI_ERR_COR_STATUS, .size = 4, .writable = 0xffffffff, .rw1c = 0xffffffff },
+    { .offset = PCI_ERR_COR_MASK, .size = 4, .emulated = 0xffffffff, .writable = 0xffffffff },
 };
 
 /* ---- the function ---- */
 
-typedef struct HookSite {
-    PtHook hook;
-} HookSite;
-
-#define MAX_SITES 16
 #define PT_THRU_SIZE 256
 #define MAX_CAPS  48
 
@@ -160,9 +163,7 @@ struct PtFunc {
     /* The host's value of fully emulated bytes with write-through bits: only
      * we write them, so a read-modify-write needs no host read. */
     uint8_t hostval[PT_THRU_SIZE];
-    uint8_t site_at[PT_CFG_SIZE];   /* 0: no hook, else sites[n - 1] */
-    HookSite sites[MAX_SITES];
-    int nsites;
+    uint8_t event_at[PT_CFG_SIZE];  /* PtEvent a guest write raises, PT_EV_NONE: none */
 
     PtBar bars[HOST_BARS];
     bool has_bar[HOST_BARS];
@@ -202,34 +203,23 @@ static void claim_bytes(PtFunc *f, unsigned start, unsigned len)
     }
 }
 
-static int add_site(PtFunc *f, PtHook hook)
-{
-    if (f->nsites == MAX_SITES)
-        return 0;
-    f->sites[f->nsites] = (HookSite){ hook };
-    return ++f->nsites;
-}
-
 static void apply_reg(PtFunc *f, unsigned base, const RegDesc *r)
 {
-    uint32_t emu = r->emu;
-    int site = 0;
+    uint32_t emu = r->emulated;
 
     if (f->power_mgmt)
         emu &= ~r->live_if_pm;
-    if (r->hook != HOOK_NONE)
-        site = add_site(f, r->hook);
     for (unsigned i = 0; i < r->size; i++) {
         unsigned o = base + r->offset + i;
         if (o >= PT_CFG_SIZE)
             return;
         f->emu[o] = (uint8_t)(emu >> (8 * i));
-        f->wr[o] = (uint8_t)(r->wr >> (8 * i));
+        f->wr[o] = (uint8_t)(r->writable >> (8 * i));
         f->rw1c[o] = (uint8_t)(r->rw1c >> (8 * i));
         assert(o < PT_THRU_SIZE || !(uint8_t)(r->through >> (8 * i)));
         if (o < PT_THRU_SIZE)
             f->thru[o] = (uint8_t)(r->through >> (8 * i));
-        f->site_at[o] = (uint8_t)site;
+        f->event_at[o] = (uint8_t)r->event;
     }
 }
 
@@ -771,20 +761,18 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
         f->hostval[offset + i] = cur[i - first];
 }
 
-static void fire_hooks(PtFunc *f, unsigned offset, unsigned len)
+/* Each event the written registers name, once per write. */
+static void raise_events(PtFunc *f, unsigned offset, unsigned len)
 {
-    int fired[4], nfired = 0;
+    uint8_t raised[4];
+    unsigned n = 0;
 
     for (unsigned i = 0; i < len; i++) {
-        int site = f->site_at[offset + i];
-        bool dup = false;
-        for (int k = 0; k < nfired; k++)
-            dup |= fired[k] == site;
-        if (!site || dup)
-            continue;
-        fired[nfired++] = site;
-        const HookSite *s = &f->sites[site - 1];
-        emit(f, (PtEvent)hook_event[s->hook], 0);
+        uint8_t ev = f->event_at[offset + i];
+        if (ev != PT_EV_NONE && !memchr(raised, ev, n)) {
+            raised[n++] = ev;
+            emit(f, (PtEvent)ev, 0);
+        }
     }
 }
 
@@ -841,8 +829,8 @@ void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
         store_bytes(host_mask, 0, to_host, len);
         write_host(f, offset, len, bytes, host_mask);
     }
-    if (load_bytes(f->site_at, offset, len))
-        fire_hooks(f, offset, len);
+    if (load_bytes(f->event_at, offset, len))
+        raise_events(f, offset, len);
 }
 
 void pt_func_reset(PtFunc *f)

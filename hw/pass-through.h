@@ -25,6 +25,7 @@
 typedef struct PtFunc PtFunc;
 
 typedef enum PtEvent {
+    PT_EV_NONE,
     PT_EV_COMMAND,      /* COMMAND written, or a reset */
     PT_EV_POWER,        /* PM control written */
     PT_EV_MSI,          /* MSI control, address or data written */

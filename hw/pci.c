@@ -402,22 +402,28 @@ static void line_write(PciDevice *d, const BusReg *r, uint32_t val)
     d->irq_line = (uint8_t)val;
 }
 
-#define BAR_REG(n) { PCI_BASE_ADDRESS_0 + 4 * (n), 4, (n), bar_read, bar_write }
+#define BAR_REG(n) { .offset = PCI_BASE_ADDRESS_0 + 4 * (n), .size = 4, .bar = (n), \
+                    .read = bar_read, .write = bar_write }
+#define HDR_REG    { .offset = PCI_HEADER_TYPE, .size = 1, .read = hdr_read }
+#define LINE_REG   { .offset = PCI_INTERRUPT_LINE, .size = 1, .read = line_read, \
+                     .write = line_write }
+#define ROM_REG(o) { .offset = (o), .size = 4, .bar = PCI_BAR_ROM, .read = bar_read, \
+                     .write = bar_write }
 
 /* A normal function: six BARs and the ROM at 0x30. */
 static const BusReg bus_regs_normal[] = {
-    { PCI_HEADER_TYPE, 1, 0, hdr_read, NULL },
+    HDR_REG,
     BAR_REG(0), BAR_REG(1), BAR_REG(2), BAR_REG(3), BAR_REG(4), BAR_REG(5),
-    { PCI_ROM_ADDRESS, 4, PCI_BAR_ROM, bar_read, bar_write },
-    { PCI_INTERRUPT_LINE, 1, 0, line_read, line_write },
+    ROM_REG(PCI_ROM_ADDRESS),
+    LINE_REG,
 };
 
 /* A bridge: two BARs, bus numbers and windows in between, the ROM at 0x38. */
 static const BusReg bus_regs_bridge[] = {
-    { PCI_HEADER_TYPE, 1, 0, hdr_read, NULL },
+    HDR_REG,
     BAR_REG(0), BAR_REG(1),
-    { PCI_ROM_ADDRESS1, 4, PCI_BAR_ROM, bar_read, bar_write },
-    { PCI_INTERRUPT_LINE, 1, 0, line_read, line_write },
+    ROM_REG(PCI_ROM_ADDRESS1),
+    LINE_REG,
 };
 
 /* O(1) offset -> bus register; NULL: the byte belongs to the device. */

@@ -116,9 +116,9 @@ typedef struct FlagBit {
 } FlagBit;
 
 static const FlagBit msi_flag_bits[] = {
-    { false, PT_MSI_ADDR_DM, HV_MSI_DEST_LOGICAL },
-    { false, PT_MSI_ADDR_RH, HV_MSI_REDIR_HINT },
-    { true, PT_MSI_DATA_LEVEL, HV_MSI_TRIG_LEVEL },
+    { .in_data = false, .bit = PT_MSI_ADDR_DM, .flag = HV_MSI_DEST_LOGICAL },
+    { .in_data = false, .bit = PT_MSI_ADDR_RH, .flag = HV_MSI_REDIR_HINT },
+    { .in_data = true, .bit = PT_MSI_DATA_LEVEL, .flag = HV_MSI_TRIG_LEVEL },
 };
 
 /* Vector 0 is never an interrupt (0-15 are reserved): Xen reads it as "a

@@ -55,7 +55,7 @@ static const RegDesc header_common[] = {
      * are written through to the host (Xen leaves INTx to dom0 once MSI is
      * on) but read from the shadow, so reading COMMAND costs no host access. */
     { .offset = PCI_COMMAND, .size = 2, .emulated = 0xffff, .writable = CMD_GUEST_WR,
-      .event = PT_EV_COMMAND, .through = PCI_COMMAND_MASTER | PCI_COMMAND_DISABLE_INTx },
+      .through = PCI_COMMAND_MASTER | PCI_COMMAND_DISABLE_INTx },
     /* Error bits are live and cleared on the host; the list bit is ours. */
     { .offset = PCI_STATUS, .size = 2, .emulated = PCI_STATUS_CAP_LIST | 0x0007,
       .writable = STATUS_RW1C, .rw1c = STATUS_RW1C },
@@ -81,8 +81,7 @@ static const RegDesc header_type1[] = {
 static const RegDesc cap_pm[] = {
     { .offset = PCI_PM_CTRL, .size = 2, .emulated = (uint32_t)~PCI_PM_CTRL_PME_STATUS & 0xffff,
       .writable = PCI_PM_CTRL_STATE_MASK | PCI_PM_CTRL_PME_ENABLE | PCI_PM_CTRL_PME_STATUS,
-      .rw1c = PCI_PM_CTRL_PME_STATUS, .live_if_pm = PCI_PM_CTRL_STATE_MASK,
-      .event = PT_EV_POWER },
+      .rw1c = PCI_PM_CTRL_PME_STATUS, .live_if_pm = PCI_PM_CTRL_STATE_MASK },
 };
 
 /* The mask and pending registers stay emulated zeros: Xen owns them (XSA-129). */
@@ -656,11 +655,16 @@ void pt_func_listen(PtFunc *f, PtEventFn cb, void *opaque)
     pt_listeners_set(&f->listeners, (PtAnyFn)cb, opaque);
 }
 
-static void emit(PtFunc *f, PtEvent ev, int index)
+static void emit_info(PtFunc *f, const PtEventInfo *ev)
 {
     for (int i = 0; i < PT_LISTENERS; i++)
         if (f->listeners.at[i].fn)
-            ((PtEventFn)f->listeners.at[i].fn)(f->listeners.at[i].opaque, f, ev, index);
+            ((PtEventFn)f->listeners.at[i].fn)(f->listeners.at[i].opaque, f, ev);
+}
+
+static void emit(PtFunc *f, PtEvent kind)
+{
+    emit_info(f, &(PtEventInfo){ .kind = kind });
 }
 
 /* ---- guest accesses: one generic merge for every size ---- */
@@ -771,7 +775,7 @@ static void raise_events(PtFunc *f, unsigned offset, unsigned len)
         uint8_t ev = f->event_at[offset + i];
         if (ev != PT_EV_NONE && !memchr(raised, ev, n)) {
             raised[n++] = ev;
-            emit(f, (PtEvent)ev, 0);
+            emit(f, (PtEvent)ev);
         }
     }
 }
@@ -836,8 +840,7 @@ void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
 void pt_func_reset(PtFunc *f)
 {
     memcpy(f->shadow, f->initial, sizeof(f->shadow));
-    emit(f, PT_EV_COMMAND, 0);
-    emit(f, PT_EV_RESET, 0);
+    emit(f, PT_EV_RESET);
 }
 
 /* ---- queries ---- */
@@ -878,8 +881,8 @@ int pt_func_load_shadow(PtFunc *f, const uint8_t *shadow, size_t len)
     for (size_t o = 0; o < PT_CFG_SIZE; o++)
         f->shadow[o] = (uint8_t)((f->shadow[o] & ~f->emu[o]) | (shadow[o] & f->emu[o]));
     /* Interrupt state came back with it: let its listener bind it again. */
-    emit(f, PT_EV_MSI, 0);
-    emit(f, PT_EV_MSIX, 0);
+    emit(f, PT_EV_MSI);
+    emit(f, PT_EV_MSIX);
     return 0;
 }
 
@@ -1013,7 +1016,8 @@ static int dev_bar_map(PciDevice *dev, int bar, uint64_t gaddr, bool map)
             return rc;
         }
     }
-    emit(f, PT_EV_BAR_MAP, bar);
+    emit_info(f, &(PtEventInfo){ .kind = PT_EV_BAR_MAP, .bar = bar, .addr = gaddr,
+                                 .mapped = map });
     return 0;
 }
 

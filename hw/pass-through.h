@@ -26,15 +26,22 @@ typedef struct PtFunc PtFunc;
 
 typedef enum PtEvent {
     PT_EV_NONE,
-    PT_EV_COMMAND,      /* COMMAND written, or a reset */
-    PT_EV_POWER,        /* PM control written */
     PT_EV_MSI,          /* MSI control, address or data written */
     PT_EV_MSIX,         /* MSI-X control written */
-    PT_EV_RESET,        /* the function was reset (after PT_EV_COMMAND) */
-    PT_EV_BAR_MAP,      /* BAR `index` was mapped or unmapped by the bus */
+    PT_EV_RESET,        /* the function was reset */
+    PT_EV_BAR_MAP,      /* a BAR was mapped or unmapped by the bus */
 } PtEvent;
 
-typedef void (*PtEventFn)(void *opaque, PtFunc *fn, PtEvent ev, int index);
+/* An event and, for PT_EV_BAR_MAP, the BAR: mapped at guest address addr,
+ * or unmapped from it (told once the mapping changed). */
+typedef struct PtEventInfo {
+    PtEvent kind;
+    int bar;
+    uint64_t addr;
+    bool mapped;
+} PtEventInfo;
+
+typedef void (*PtEventFn)(void *opaque, PtFunc *fn, const PtEventInfo *ev);
 
 /* A BAR of the host function.  The guest bus owns the BAR registers
  * (sizing, decode, mapping); these are the facts it needs. */
@@ -53,9 +60,9 @@ PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *
                      PtError *err);
 void pt_func_close(PtFunc *fn);
 
-/* Listeners of the function's events (its MSI/MSI-X state, the Xen ioreq
- * server's claims), keyed by opaque: a second call with the same opaque
- * replaces its function, cb NULL removes it. */
+/* Listeners of the function's events (its MSI/MSI-X state), keyed by
+ * opaque: a second call with the same opaque replaces its function, cb
+ * NULL removes it. */
 void pt_func_listen(PtFunc *fn, PtEventFn cb, void *opaque);
 
 /*

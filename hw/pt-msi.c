@@ -59,6 +59,7 @@ struct PtMsi {
     bool has_msix;
     PtMsixInfo x;
     uint64_t host_table_base;           /* host address of the table's BAR */
+    uint64_t table_gaddr;               /* the guest's, from the last map of its BAR */
     Entry *table;
 
     unsigned long bad, bad_logged;
@@ -400,10 +401,9 @@ static void msi_apply(PtMsi *m)
 static MsixState msix_state(const PtMsi *m)
 {
     uint16_t ctrl = (uint16_t)shadow_le(m, m->x.cap + PT_MSIX_FLAGS, 2);
-    PciDevice *d = pt_func_device(m->fn);
 
     return (MsixState){ .enabled = ctrl & PCI_MSIX_ENABLE, .fmask = ctrl & PCI_MSIX_MASK,
-                        .table = d ? pci_device_bar_addr(d, m->x.table_bar) + m->x.table_off : 0 };
+                        .table = m->table_gaddr };
 }
 
 static uint64_t entry_addr(const Entry *e)
@@ -625,23 +625,27 @@ static const PtMmioOps msix_mmio_ops = {
 
 /* ---- events ---- */
 
-static void ev_msi(PtMsi *m, int index)
+static void ev_msi(PtMsi *m, const PtEventInfo *ev)
 {
-    (void)index;
+    (void)ev;
     msi_apply(m);
 }
 
-static void ev_msix(PtMsi *m, int index)
+static void ev_msix(PtMsi *m, const PtEventInfo *ev)
 {
-    (void)index;
+    (void)ev;
     msix_apply(m);
 }
 
-/* A moved table BAR changes the table address the bindings carry. */
-static void ev_bar_map(PtMsi *m, int bar)
+/* A moved table BAR changes the table address the bindings carry; an
+ * unmap keeps the last one (the guest's next map says where it went). */
+static void ev_bar_map(PtMsi *m, const PtEventInfo *ev)
 {
-    if (m->has_msix && bar == m->x.table_bar)
-        msix_apply(m);
+    if (!m->has_msix || ev->bar != m->x.table_bar)
+        return;
+    if (ev->mapped)
+        m->table_gaddr = ev->addr + m->x.table_off;
+    msix_apply(m);
 }
 
 /* A vector the hypervisor would not let go of stays: the next reset retries. */
@@ -661,9 +665,9 @@ static bool any_held(const PtMsi *m)
     return false;
 }
 
-static void ev_reset(PtMsi *m, int index)
+static void ev_reset(PtMsi *m, const PtEventInfo *ev)
 {
-    (void)index;
+    (void)ev;
     if (!m->stirred)
         return;
     msi_host_enable(m, false);
@@ -674,18 +678,19 @@ static void ev_reset(PtMsi *m, int index)
     translate_resume(m);
 }
 
-static void (*const event_handlers[])(PtMsi *m, int index) = {
+static void (*const event_handlers[])(PtMsi *m, const PtEventInfo *ev) = {
     [PT_EV_MSI] = ev_msi,
     [PT_EV_MSIX] = ev_msix,
     [PT_EV_RESET] = ev_reset,
     [PT_EV_BAR_MAP] = ev_bar_map,
 };
 
-static void on_event(void *opaque, PtFunc *fn, PtEvent ev, int index)
+static void on_event(void *opaque, PtFunc *fn, const PtEventInfo *ev)
 {
     (void)fn;
-    if ((size_t)ev < sizeof(event_handlers) / sizeof(event_handlers[0]) && event_handlers[ev])
-        event_handlers[ev](opaque, index);
+    if ((size_t)ev->kind < sizeof(event_handlers) / sizeof(event_handlers[0]) &&
+        event_handlers[ev->kind])
+        event_handlers[ev->kind](opaque, ev);
 }
 
 /* ---- life ---- */

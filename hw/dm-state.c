@@ -17,22 +17,33 @@
 #define STATE_FORMAT 1
 #define STATE_GROUP  "qemu-dm"
 
-/* The registers the bus owns: BAR0-5 and the ROM (bridges: BAR0-1, ROM at 0x38). */
-static int bus_regs(PciBus *bus, uint8_t devfn, unsigned offs[PCI_NUM_BARS])
+/* The registers the bus owns and the guest writes, for this function's header. */
+static const PciGuestReg *guest_regs(PciBus *bus, uint8_t devfn, size_t *n)
 {
-    bool bridge = pt_header_is_bridge((uint8_t)pci_bus_cfg_read(bus, devfn, PCI_HEADER_TYPE, 1));
-    int n = 0;
+    uint8_t hdr = (uint8_t)pci_bus_cfg_read(bus, devfn, PCI_HEADER_TYPE, 1);
 
-    for (int i = 0; i < (bridge ? 2 : 6); i++)
-        offs[n++] = PCI_BASE_ADDRESS_0 + 4u * (unsigned)i;
-    offs[n++] = bridge ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS;
-    return n;
+    return pci_bus_guest_regs(pt_header_is_bridge(hdr), n);
+}
+
+/* The size of the bus register a saved state names at off (of either
+ * header layout), or 0 when the bus owns none there. */
+static unsigned guest_reg_size(unsigned long off)
+{
+    for (int bridge = 0; bridge < 2; bridge++) {
+        size_t n;
+        const PciGuestReg *r = pci_bus_guest_regs(bridge, &n);
+        for (size_t i = 0; i < n; i++)
+            if (r[i].offset == off)
+                return r[i].size;
+    }
+    return 0;
 }
 
 static void save_function(GKeyFile *kf, int i, const PtGuestFunc *f, PciBus *bus)
 {
     char group[32], bdf[16], opts[128], v[16];
-    unsigned offs[PCI_NUM_BARS];
+    size_t n;
+    const PciGuestReg *r = guest_regs(bus, f->vdevfn, &n);
     GString *regs = g_string_new(NULL);
     PtOptions o = f->opts;
 
@@ -45,12 +56,9 @@ static void save_function(GKeyFile *kf, int i, const PtGuestFunc *f, PciBus *bus
     g_key_file_set_string(kf, group, "options", opts);
     g_autofree char *shadow = g_base64_encode(pt_func_shadow(f->fn), PT_CFG_SIZE);
     g_key_file_set_string(kf, group, "shadow", shadow);
-    int n = bus_regs(bus, f->vdevfn, offs);
-    for (int r = 0; r < n; r++)
-        g_string_append_printf(regs, "%s%02x=%08x", r ? ";" : "", offs[r],
-                               pci_bus_cfg_read(bus, f->vdevfn, offs[r], 4));
-    g_string_append_printf(regs, ";%02x=%02x", PCI_INTERRUPT_LINE,
-                           pci_bus_cfg_read(bus, f->vdevfn, PCI_INTERRUPT_LINE, 1));
+    for (size_t i = 0; i < n; i++)
+        g_string_append_printf(regs, "%s%02x=%0*x", i ? ";" : "", r[i].offset, 2 * r[i].size,
+                               pci_bus_cfg_read(bus, f->vdevfn, r[i].offset, r[i].size));
     g_key_file_set_string(kf, group, "bus", regs->str);
     snprintf(v, sizeof(v), "%04x", pci_bus_cfg_read(bus, f->vdevfn, PCI_COMMAND, 2));
     g_key_file_set_string(kf, group, "command", v);
@@ -81,8 +89,9 @@ typedef struct SavedFunc {
     PtOptions opts;
     uint8_t shadow[PT_CFG_SIZE];
     int nregs;
-    unsigned reg_off[PCI_NUM_BARS + 1];
-    uint32_t reg_val[PCI_NUM_BARS + 1];
+    unsigned reg_off[PCI_GUEST_REGS_MAX];
+    unsigned reg_size[PCI_GUEST_REGS_MAX];
+    uint32_t reg_val[PCI_GUEST_REGS_MAX];
     uint16_t command;
 } SavedFunc;
 
@@ -104,16 +113,16 @@ static int parse_regs(const char *group, const char *text, SavedFunc *sf, PtErro
     for (char **it = items; *it; it++) {
         char *eq = strchr(*it, '=');
         unsigned long off, val;
-        if (!eq || sf->nregs == PCI_NUM_BARS + 1)
+        if (!eq || sf->nregs == PCI_GUEST_REGS_MAX)
             goto bad;
         *eq = '\0';
         if (pt_parse_uint(*it, 16, 0xff, &off) < 0 || pt_parse_uint(eq + 1, 16, 0xffffffffu, &val) < 0)
             goto bad;
-        bool bar = off >= PCI_BASE_ADDRESS_0 && off <= PCI_BASE_ADDRESS_5 && off % 4 == 0;
-        if (!bar && off != PCI_ROM_ADDRESS && off != PCI_ROM_ADDRESS1 &&
-            !(off == PCI_INTERRUPT_LINE && val <= 0xff))
+        unsigned size = guest_reg_size(off);
+        if (!size || val >> (8 * size - 1) >> 1)
             goto bad;
         sf->reg_off[sf->nregs] = (unsigned)off;
+        sf->reg_size[sf->nregs] = size;
         sf->reg_val[sf->nregs++] = (uint32_t)val;
     }
     return 0;
@@ -299,8 +308,7 @@ static void restore_registers(PtGuest *g, PciBus *bus, const SavedFunc *sf)
     pci_bus_cfg_write(bus, sf->vdevfn, PCI_COMMAND,
                       sf->command & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
     for (int r = 0; r < sf->nregs; r++)
-        pci_bus_cfg_write(bus, sf->vdevfn, sf->reg_off[r], sf->reg_val[r],
-                          sf->reg_off[r] == PCI_INTERRUPT_LINE ? 1 : 4);
+        pci_bus_cfg_write(bus, sf->vdevfn, sf->reg_off[r], sf->reg_val[r], sf->reg_size[r]);
     pci_bus_cfg_write(bus, sf->vdevfn, PCI_COMMAND, sf->command, 2);
 }
 

@@ -431,6 +431,8 @@ typedef struct BusRegMap {
     const BusReg *at[PCI_BUS_HEADER];
     unsigned decode_lo, decode_hi;  /* BARs and ROM: [lo, hi) */
     uint16_t dwords;                /* bit N: dword N holds a bus register byte */
+    PciGuestReg guest[PCI_GUEST_REGS_MAX];  /* the writable ones */
+    size_t nguest;
 } BusRegMap;
 
 static BusRegMap map_normal, map_bridge;
@@ -439,6 +441,9 @@ static void fill_map(BusRegMap *m, const BusReg *regs, size_t n)
 {
     m->decode_lo = PCI_BASE_ADDRESS_0;
     for (size_t i = 0; i < n; i++) {
+        if (regs[i].write)
+            m->guest[m->nguest++] = (PciGuestReg){ .offset = (uint8_t)regs[i].offset,
+                                                   .size = (uint8_t)regs[i].size };
         for (unsigned b = 0; b < regs[i].size; b++) {
             m->at[regs[i].offset + b] = &regs[i];
             m->dwords |= (uint16_t)(1u << ((regs[i].offset + b) / 4));
@@ -456,6 +461,15 @@ static void bus_regs_init(void)
     fill_map(&map_normal, bus_regs_normal, G_N_ELEMENTS(bus_regs_normal));
     fill_map(&map_bridge, bus_regs_bridge, G_N_ELEMENTS(bus_regs_bridge));
     g_once_init_leave(&done, 1);
+}
+
+const PciGuestReg *pci_bus_guest_regs(bool bridge, size_t *n)
+{
+    const BusRegMap *m = bridge ? &map_bridge : &map_normal;
+
+    bus_regs_init();
+    *n = m->nguest;
+    return m->guest;
 }
 
 static const BusReg *bus_reg_at(const PciDevice *d, unsigned offset)

@@ -109,6 +109,17 @@ PciDevice *pci_bus_device(PciBus *bus, uint8_t devfn);
 /* Bit F set: function F of the slot is plugged. */
 uint8_t pci_bus_slot_funcs(PciBus *bus, unsigned slot);
 
+/* A register the bus owns and the guest writes: a BAR, the ROM or the
+ * interrupt line.  What a saved state keeps of each function. */
+typedef struct PciGuestReg {
+    uint8_t offset, size;
+} PciGuestReg;
+#define PCI_GUEST_REGS_MAX (PCI_NUM_BARS + 1)
+
+/* Those of a normal header (bridge false) or of a bridge's, in config
+ * order; *n: how many (at most PCI_GUEST_REGS_MAX). */
+const PciGuestReg *pci_bus_guest_regs(bool bridge, size_t *n);
+
 /* Platform reset: BARs cleared and unmapped, each device's reset hook. */
 void pci_bus_reset(PciBus *bus);
 /* What a platform reset does to one device (the address at 0xcf8 stays). */

@@ -100,7 +100,7 @@ static void log_boot_view(DmXen *x)
 {
     char view[256];
 
-    for (unsigned s = 0; s < PCI_BUS_SLOTS; s++)
+    for (unsigned s = 0; s < PT_SLOTS; s++)
         if (pci_bus_slot_funcs(x->bus, s) & 1) {
             tg_slot_view(x->bus, s, view, sizeof(view));
             dm_log("test-guest", "boot: slot %02x: sees %s", s, view);

@@ -628,7 +628,7 @@ static int setup_guest(const DmConfig *cfg, DmParts *p)
     }
     p->bus = pci_bus_new(p->hv);
     pci_bus_set_reserved(p->bus, cfg->reserved);
-    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++)
+    for (unsigned slot = 0; slot < PT_SLOTS; slot++)
         if (cfg->single_function & (1u << slot))
             pci_bus_force_single_function(p->bus, slot, true);
     p->guest = pt_guest_new(p->host, p->bus, p->hv, cfg->reserved, &cfg->dflt);

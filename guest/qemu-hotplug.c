@@ -28,7 +28,7 @@ struct QemuHotplug {
     QemuHotplugOps ops;
     void *opaque;
     Qmp *qmp;
-    HpSlot slots[PCI_BUS_SLOTS];
+    HpSlot slots[PT_SLOTS];
 };
 
 /* QMP command tags: the slot, and whether it ends the slot's plug. */
@@ -41,7 +41,7 @@ void qemu_hotplug_dev_id(char *buf, size_t len, uint8_t devfn)
     snprintf(buf, len, "pt%02x_%x", PT_SLOT(devfn), PT_FUNC(devfn));
 }
 
-int qemu_hotplug_slot_devfns(PtGuest *guest, unsigned slot, uint8_t out[PCI_BUS_FUNCS])
+int qemu_hotplug_slot_devfns(PtGuest *guest, unsigned slot, uint8_t out[PT_FUNCS_PER_SLOT])
 {
     int n = 0;
     for (int pass = 0; pass < 2; pass++)
@@ -120,7 +120,7 @@ void qemu_hotplug_add(QemuHotplug *hp, unsigned slot, uint8_t devfn, const char 
 
 static void slot_insert(QemuHotplug *hp, unsigned slot)
 {
-    uint8_t devfns[PCI_BUS_FUNCS];
+    uint8_t devfns[PT_FUNCS_PER_SLOT];
     HpSlot *s = &hp->slots[slot];
     char why[256];
 
@@ -139,9 +139,9 @@ void qemu_hotplug_slot_in(QemuHotplug *hp, unsigned slot, int nfuncs)
 
 void qemu_hotplug_plug_present(QemuHotplug *hp)
 {
-    uint8_t devfns[PCI_BUS_FUNCS];
+    uint8_t devfns[PT_FUNCS_PER_SLOT];
 
-    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++) {
+    for (unsigned slot = 0; slot < PT_SLOTS; slot++) {
         int n = qemu_hotplug_slot_devfns(hp->guest, slot, devfns);
         if (n > 0 && PT_FUNC(devfns[n - 1]) == 0 && hp->slots[slot].state == SLOT_EMPTY)
             slot_insert(hp, slot);
@@ -240,7 +240,7 @@ static void slot_remove(QemuHotplug *hp, unsigned slot)
 int qemu_hotplug_request_eject(QemuHotplug *hp, unsigned vslot, QemuHotplugEjectFn done,
                                void *opaque)
 {
-    if (vslot >= PCI_BUS_SLOTS)
+    if (vslot >= PT_SLOTS)
         return -EINVAL;
     HpSlot *s = &hp->slots[vslot];
     if (!qmp_is_open(hp->qmp))
@@ -259,7 +259,7 @@ void qemu_hotplug_slot_changed(void *opaque, unsigned vslot, bool inserted)
 {
     QemuHotplug *hp = opaque;
 
-    if (vslot >= PCI_BUS_SLOTS)
+    if (vslot >= PT_SLOTS)
         return;
     if (!qmp_is_open(hp->qmp)) {
         dm_log(hp->who, "slot %02x %s while QEMU is not running: no guest sees it", vslot,
@@ -281,7 +281,7 @@ void qemu_hotplug_event(QemuHotplug *hp, const char *event, const char *line)
 
     if (strcmp(event, "DEVICE_DELETED") || !device)
         return;
-    if (sscanf(device, "pt%2x_%1x", &slot, &fn) != 2 || fn != 0 || slot >= PCI_BUS_SLOTS)
+    if (sscanf(device, "pt%2x_%1x", &slot, &fn) != 2 || fn != 0 || slot >= PT_SLOTS)
         return;
     if (hp->slots[slot].state == SLOT_REMOVING) {
         released(hp, slot, "removed from the guest");
@@ -297,7 +297,7 @@ void qemu_hotplug_event(QemuHotplug *hp, const char *event, const char *line)
 
 void qemu_hotplug_gone(QemuHotplug *hp)
 {
-    for (unsigned s = 0; s < PCI_BUS_SLOTS; s++) {
+    for (unsigned s = 0; s < PT_SLOTS; s++) {
         released(hp, s, NULL);
         eject_answer(hp, s, "QEMU is gone");
     }
@@ -324,7 +324,7 @@ void qemu_hotplug_free(QemuHotplug *hp)
 {
     if (!hp)
         return;
-    for (unsigned s = 0; s < PCI_BUS_SLOTS; s++)
+    for (unsigned s = 0; s < PT_SLOTS; s++)
         if (hp->slots[s].eject_timer)
             g_source_remove(hp->slots[s].eject_timer);
     g_free(hp->who);

@@ -63,7 +63,7 @@ void qemu_hotplug_event(QemuHotplug *hp, const char *event, const char *line);
 void qemu_hotplug_gone(QemuHotplug *hp);
 
 /* Functions of slot in plug order: 1..7 first, function 0 last. */
-int qemu_hotplug_slot_devfns(PtGuest *guest, unsigned slot, uint8_t out[PCI_BUS_FUNCS]);
+int qemu_hotplug_slot_devfns(PtGuest *guest, unsigned slot, uint8_t out[PT_FUNCS_PER_SLOT]);
 
 typedef void (*QemuHotplugEjectFn)(void *opaque, unsigned vslot, const char *failure);
 /*

@@ -45,7 +45,7 @@ struct QemuVm {
 
     Qmp *qmp;
     QemuHotplug *hp;
-    int open_at_del[PCI_BUS_SLOTS];     /* sockets open when device_del went out */
+    int open_at_del[PT_SLOTS];     /* sockets open when device_del went out */
 };
 
 #define say(...) dm_log("qemu-vm", __VA_ARGS__)
@@ -66,8 +66,8 @@ static char *device_opts(uint8_t devfn, const char *fd, bool multi)
 static int plug_slot(void *opaque, QemuHotplug *hp, unsigned slot, char *why, size_t len)
 {
     QemuVm *vm = opaque;
-    uint8_t devfns[PCI_BUS_FUNCS];
-    int peers[PCI_BUS_FUNCS];
+    uint8_t devfns[PT_FUNCS_PER_SLOT];
+    int peers[PT_FUNCS_PER_SLOT];
     int n = qemu_hotplug_slot_devfns(vm->guest, slot, devfns);
 
     for (int i = 0; i < n; i++) {
@@ -313,8 +313,8 @@ static GPtrArray *base_argv(QemuVm *vm, const char *kernel, const char *initrd, 
 static int boot_devices(QemuVm *vm, GSubprocessLauncher *l, GPtrArray *argv, int *next,
                         char *why, size_t len)
 {
-    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++) {
-        uint8_t devfns[PCI_BUS_FUNCS];
+    for (unsigned slot = 0; slot < PT_SLOTS; slot++) {
+        uint8_t devfns[PT_FUNCS_PER_SLOT];
         int n = qemu_hotplug_slot_devfns(vm->guest, slot, devfns);
         if (n == 0 || !(pci_bus_slot_funcs(vm->bus, slot) & 1))
             continue;       /* no function 0: invisible, as on the bus */
@@ -378,7 +378,7 @@ int qemu_vm_start(QemuVm *vm, char *why, size_t len)
     g_object_unref(l);      /* closes our copies of QEMU's fds */
     if (rc < 0) {
         close(sv[0]);
-        for (unsigned s = 0; s < PCI_BUS_SLOTS; s++)
+        for (unsigned s = 0; s < PT_SLOTS; s++)
             mpq_close_slot(vm->mpq, s);
         return rc;
     }

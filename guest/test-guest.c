@@ -256,8 +256,8 @@ static bool probe_function(PciBus *bus, uint8_t devfn, TgFunc *f)
 void tg_scan(PciBus *bus, bool assign, TgScan *out)
 {
     memset(out, 0, sizeof(*out));
-    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++) {
-        for (unsigned fn = 0; fn < PCI_BUS_FUNCS; fn++) {
+    for (unsigned slot = 0; slot < PT_SLOTS; slot++) {
+        for (unsigned fn = 0; fn < PT_FUNCS_PER_SLOT; fn++) {
             TgFunc *f = &out->funcs[out->nfuncs];
             if (!probe_function(bus, PT_DEVFN(slot, fn), f)) {
                 if (fn == 0)
@@ -446,7 +446,7 @@ void tg_slot_view(PciBus *bus, unsigned vslot, char *buf, size_t len)
         return;
     }
     bool mf = tg_cfg_read(bus, PT_DEVFN(vslot, 0), PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MFD;
-    for (unsigned f = 0; f < (mf ? PCI_BUS_FUNCS : 1u) && used < len; f++) {
+    for (unsigned f = 0; f < (mf ? PT_FUNCS_PER_SLOT : 1u) && used < len; f++) {
         uint32_t id = tg_cfg_read(bus, PT_DEVFN(vslot, f), PCI_VENDOR_ID, 4);
         if ((id & 0xffff) != 0xffff)
             used += (size_t)snprintf(buf + used, len - used, "%s%02x.%x %04x:%04x",
@@ -472,12 +472,12 @@ int tg_php_sci(Php *php, PhpGuestEvent *ev)
     *ev = (PhpGuestEvent){ .event = psta, .vslot = PT_SLOT(pstb) };
     if (psta != PHP_EVENT_INSERT && psta != PHP_EVENT_REMOVE)
         return -EINVAL;
-    for (unsigned f = 0; f < PCI_BUS_FUNCS; f++)
+    for (unsigned f = 0; f < PT_FUNCS_PER_SLOT; f++)
         if (tg_php_sta(php, PT_DEVFN(ev->vslot, f)) == PHP_STA_PRESENT)
             ev->present |= (uint8_t)(1u << f);
     if (psta != PHP_EVENT_REMOVE)
         return 0;
-    for (unsigned f = 0; f < PCI_BUS_FUNCS && !ev->ejected; f++) {
+    for (unsigned f = 0; f < PT_FUNCS_PER_SLOT && !ev->ejected; f++) {
         uint8_t devfn = PT_DEVFN(ev->vslot, f);
         if (tg_php_sta(php, devfn) != PHP_STA_PRESENT)
             continue;

@@ -54,7 +54,7 @@ static void save_function(GKeyFile *kf, int i, const PtGuestFunc *f, PciBus *bus
     o.map = PT_MAP_DEFAULT;
     pt_options_format(&o, opts, sizeof(opts));
     g_key_file_set_string(kf, group, "options", opts);
-    g_autofree char *shadow = g_base64_encode(pt_func_shadow(f->fn), PT_CFG_SIZE);
+    g_autofree char *shadow = g_base64_encode(pt_func_shadow(f->fn), PCI_EXT_CONFIG_SIZE);
     g_key_file_set_string(kf, group, "shadow", shadow);
     for (size_t i = 0; i < n; i++)
         g_string_append_printf(regs, "%s%02x=%0*x", i ? ";" : "", r[i].offset, 2 * r[i].size,
@@ -87,7 +87,7 @@ typedef struct SavedFunc {
     PtBdf host;
     uint8_t vdevfn;
     PtOptions opts;
-    uint8_t shadow[PT_CFG_SIZE];
+    uint8_t shadow[PCI_EXT_CONFIG_SIZE];
     int nregs;
     unsigned reg_off[PCI_GUEST_REGS_MAX];
     unsigned reg_size[PCI_GUEST_REGS_MAX];
@@ -161,12 +161,12 @@ static int load_function(GKeyFile *kf, int i, SavedFunc *sf, PtError *err)
         return -EINVAL;
     gsize len = 0;
     g_autofree guchar *raw = g_base64_decode(shadow, &len);
-    if (len != PT_CFG_SIZE) {
+    if (len != PCI_EXT_CONFIG_SIZE) {
         pt_error_set(err, "state file: [%s] shadow: %zu bytes, expected %d", group, (size_t)len,
-             PT_CFG_SIZE);
+             PCI_EXT_CONFIG_SIZE);
         return -EINVAL;
     }
-    memcpy(sf->shadow, raw, PT_CFG_SIZE);
+    memcpy(sf->shadow, raw, PCI_EXT_CONFIG_SIZE);
     if (parse_regs(group, regs, sf, err) < 0)
         return -EINVAL;
     if (pt_parse_uint(cmd, 16, 0xffff, &v) < 0) {
@@ -304,7 +304,7 @@ static void restore_registers(PtGuest *g, PciBus *bus, const SavedFunc *sf)
 {
     const PtGuestFunc *f = pt_guest_func_of(g, sf->host);
 
-    pt_func_load_shadow(f->fn, sf->shadow, PT_CFG_SIZE);
+    pt_func_load_shadow(f->fn, sf->shadow, PCI_EXT_CONFIG_SIZE);
     pci_bus_cfg_write(bus, sf->vdevfn, PCI_COMMAND,
                       sf->command & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
     for (int r = 0; r < sf->nregs; r++)

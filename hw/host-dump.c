@@ -22,7 +22,7 @@
 #define DUMP_MAX_CONFIG     4096
 
 /* Region names as messages and the sidecar spell them. */
-static const char *const bar_names[HOST_BARS] = { "0", "1", "2", "3", "4", "5", "rom" };
+static const char *const bar_names[PCI_NUM_BARS] = { "0", "1", "2", "3", "4", "5", "rom" };
 
 typedef struct Parser {
     const char *name;
@@ -348,7 +348,7 @@ static int parse_bar_line(Parser *p, DumpFunc *fn, const char *s)
 
 static int parse_rom_line(Parser *p, DumpFunc *fn, const char *s)
 {
-    return parse_region(p, fn, HOST_BAR_ROM, s, s);
+    return parse_region(p, fn, PCI_BAR_ROM, s, s);
 }
 
 static int parse_irq_line(Parser *p, DumpFunc *fn, const char *s)
@@ -616,29 +616,29 @@ bool host_dump_reads_all_ones(const DumpFunc *fn)
            fn->config[PCI_VENDOR_ID + 1] == 0xff;
 }
 
-void host_dump_bars(const DumpFunc *fn, HostBar bars[HOST_BARS])
+void host_dump_bars(const DumpFunc *fn, HostBar bars[PCI_NUM_BARS])
 {
     HeaderLayout hl = header_layout(fn);
 
-    memset(bars, 0, sizeof(HostBar) * HOST_BARS);
+    memset(bars, 0, sizeof(HostBar) * PCI_NUM_BARS);
     /* All ones is no register contents: there is nothing to decode. */
     if (fn->config_len < 64 || host_dump_reads_all_ones(fn))
         return;
     for (int i = 0; i < hl.nbars;)
         i += decode_bar(fn, i, hl.nbars, &bars[i]);
     if (hl.rom_reg) {
-        bars[HOST_BAR_ROM].base = cfg_le32(fn, (unsigned)hl.rom_reg) &
+        bars[PCI_BAR_ROM].base = cfg_le32(fn, (unsigned)hl.rom_reg) &
                                   (uint32_t)PCI_ROM_ADDRESS_MASK;
-        if (fn->os_base[HOST_BAR_ROM])
-            bars[HOST_BAR_ROM].base = fn->os_base[HOST_BAR_ROM];
-        bars[HOST_BAR_ROM].size = fn->bar_size[HOST_BAR_ROM];
+        if (fn->os_base[PCI_BAR_ROM])
+            bars[PCI_BAR_ROM].base = fn->os_base[PCI_BAR_ROM];
+        bars[PCI_BAR_ROM].size = fn->bar_size[PCI_BAR_ROM];
     }
 }
 
 /* The register has more than an address: an I/O bit or memory type bits. */
 static bool bar_type_bits(const DumpFunc *fn, int i)
 {
-    if (i == HOST_BAR_ROM)
+    if (i == PCI_BAR_ROM)
         return false;
     return (cfg_le32(fn, PCI_BASE_ADDRESS_0 + 4 * (unsigned)i) & ~PCI_BASE_ADDRESS_MEM_MASK) != 0;
 }
@@ -646,15 +646,15 @@ static bool bar_type_bits(const DumpFunc *fn, int i)
 unsigned host_dump_unsized_bars(const DumpFunc *fn)
 {
     HeaderLayout hl = header_layout(fn);
-    HostBar bars[HOST_BARS];
+    HostBar bars[PCI_NUM_BARS];
     unsigned mask = 0;
 
     host_dump_bars(fn, bars);
     if (host_dump_reads_all_ones(fn))
         return 0;
-    for (int i = 0; i < HOST_BARS; i++) {
-        bool upper = i > 0 && i < HOST_BAR_ROM && bars[i - 1].mem64;
-        bool exists = i == HOST_BAR_ROM ? hl.rom_reg != 0 : i < hl.nbars;
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        bool upper = i > 0 && i < PCI_BAR_ROM && bars[i - 1].mem64;
+        bool exists = i == PCI_BAR_ROM ? hl.rom_reg != 0 : i < hl.nbars;
 
         if (!exists || upper || bars[i].size)
             continue;
@@ -695,7 +695,7 @@ static bool parse_sidecar_size(const char *s, uint64_t *size)
 static bool parse_sidecar_bar(const char *s, int *index)
 {
     if (strcmp(s, "rom") == 0) {
-        *index = HOST_BAR_ROM;
+        *index = PCI_BAR_ROM;
         return true;
     }
     if (s[0] >= '0' && s[0] <= '5' && s[1] == '\0') {
@@ -709,22 +709,22 @@ static bool parse_sidecar_bar(const char *s, int *index)
 static int check_size(const DumpFunc *fn, int index, uint64_t size,
                       const char *name, unsigned line, PtError *err)
 {
-    HostBar bars[HOST_BARS];
+    HostBar bars[PCI_NUM_BARS];
     const HostBar *bar = &bars[index];
-    uint64_t min = index == HOST_BAR_ROM ? 2048 : 16;
+    uint64_t min = index == PCI_BAR_ROM ? 2048 : 16;
     HeaderLayout hl = header_layout(fn);
 
     host_dump_bars(fn, bars);
     if (host_dump_reads_all_ones(fn))
         return fail(err, name, line, "the function reads all ones in the dump (powered "
                     "off): it has no BARs to size");
-    if (index == HOST_BAR_ROM ? !hl.rom_reg : index >= hl.nbars)
+    if (index == PCI_BAR_ROM ? !hl.rom_reg : index >= hl.nbars)
         return fail(err, name, line, "header type %02x has no BAR %s",
                     pt_header_layout(fn->config[PCI_HEADER_TYPE]), bar_names[index]);
     if (size & (size - 1))
         return fail(err, name, line, "size 0x%llx is not a power of two",
                     (unsigned long long)size);
-    if (index > 0 && index < HOST_BAR_ROM && bars[index - 1].mem64)
+    if (index > 0 && index < PCI_BAR_ROM && bars[index - 1].mem64)
         return fail(err, name, line, "BAR %d is the upper half of 64-bit BAR %d",
                     index, index - 1);
     /* An unassigned BAR reads 0 and keeps its size (the kernel keeps it

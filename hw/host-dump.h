@@ -17,7 +17,7 @@ typedef struct DumpFunc {
     uint8_t config[4096];
     /* Sizes from "Region N: ... [size=..]" / "Expansion ROM ... [size=..]",
      * or from a sidecar; 0 where unknown. */
-    uint64_t bar_size[HOST_BARS];
+    uint64_t bar_size[PCI_NUM_BARS];
     int irq;                        /* "routed to IRQ N", 0 if none */
     char driver[32];                /* "Kernel driver in use: X", or "" */
     unsigned line;                  /* where the function starts in the dump */
@@ -25,9 +25,9 @@ typedef struct DumpFunc {
      * kernel's view, which sysfs reports.  It differs from the register for
      * legacy IDE ports, shadowed ROMs ("[virtual]") and ROMs the kernel
      * moved; 0 where the text gives none. */
-    uint64_t os_base[HOST_BARS];
+    uint64_t os_base[PCI_NUM_BARS];
     bool has_text;                  /* -v detail lines came with it */
-    bool bar_listed[HOST_BARS];     /* a "Region N" / "Expansion ROM" line named it */
+    bool bar_listed[PCI_NUM_BARS];     /* a "Region N" / "Expansion ROM" line named it */
     /* The IDs its device line names with lspci -nn ("Audio device [0403]:
      * NVIDIA ... [10de:0e0f]"), for a function whose config reads all ones. */
     bool has_text_ids;
@@ -68,17 +68,17 @@ bool host_dump_parse_bdf(const char *text, const char **end, PtBdf *bdf);
 
 /*
  * The BARs of a function as its config space, text and sizes describe them:
- * index 0-5 and HOST_BAR_ROM; the base is the text's address where it gave
+ * index 0-5 and PCI_BAR_ROM; the base is the text's address where it gave
  * one, else the register's.  The upper half of a 64-bit BAR and registers a
  * header type lacks read as all zero.
  */
-void host_dump_bars(const DumpFunc *fn, HostBar bars[HOST_BARS]);
+void host_dump_bars(const DumpFunc *fn, HostBar bars[PCI_NUM_BARS]);
 
 /* Its config space reads all ones (vendor ID ffff): powered off or absent. */
 bool host_dump_reads_all_ones(const DumpFunc *fn);
 
 /*
- * Bit i set: BAR i (HOST_BAR_ROM for the ROM) is implemented as far as the
+ * Bit i set: BAR i (PCI_BAR_ROM for the ROM) is implemented as far as the
  * dump shows (an address, type bits, or a Region line) but has no size.
  */
 unsigned host_dump_unsized_bars(const DumpFunc *fn);

@@ -18,7 +18,6 @@
 #include "host-assign.h"
 
 #define HOST_SYSFS_DEFAULT "/sys/bus/pci"
-#define PAGE_SHIFT_4K      12
 
 /* ================================================================ reset methods */
 
@@ -430,11 +429,11 @@ static bool shares_page(const HostFacts *facts, int i, int j, char *why, size_t 
             uint64_t lo, hi;
             if (!b->bar_size[y])
                 continue;
-            lo = MAX(a->bar_base[x], b->bar_base[y]) >> PAGE_SHIFT_4K;
+            lo = MAX(a->bar_base[x], b->bar_base[y]) >> PT_PAGE_SHIFT;
             hi = MIN(a->bar_base[x] + a->bar_size[x] - 1,
-                     b->bar_base[y] + b->bar_size[y] - 1) >> PAGE_SHIFT_4K;
+                     b->bar_base[y] + b->bar_size[y] - 1) >> PT_PAGE_SHIFT;
             if (lo <= hi) {
-                snprintf(why, len, "page 0x%llx", (unsigned long long)lo << PAGE_SHIFT_4K);
+                snprintf(why, len, "page 0x%llx", (unsigned long long)lo << PT_PAGE_SHIFT);
                 return true;
             }
         }

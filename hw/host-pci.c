@@ -292,7 +292,7 @@ static unsigned config_file_size(HostPci *host, PtBdf b)
 /* A BAR as sysfs gives it, before host_func_bar drops unassigned ones. */
 static void raw_bar(const struct pci_dev *d, int i, uint64_t *base, uint64_t *size, bool *shown)
 {
-    if (i == HOST_BAR_ROM) {
+    if (i == PCI_BAR_ROM) {
         *base = d->rom_base_addr & PCI_ROM_ADDRESS_MASK;
         *size = d->rom_size;
         *shown = *base || *size;
@@ -315,13 +315,13 @@ static void log_unusable_bars(const HostFunc *fn)
     char who[16];
 
     pt_bdf_format(fn->bdf, who, sizeof(who));
-    for (int i = 0; i < HOST_BARS; i++) {
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
         uint64_t base, size;
         char name[8];
         bool shown;
 
         raw_bar(fn->dev, i, &base, &size, &shown);
-        snprintf(name, sizeof(name), i == HOST_BAR_ROM ? "ROM" : "BAR%d", i);
+        snprintf(name, sizeof(name), i == PCI_BAR_ROM ? "ROM" : "BAR%d", i);
         if (shown && !size)
             dm_log(who, "%s at %#llx has no size on the host (a 1-byte region, or a "
                    "simulated host built without BAR sizes: simhost --sizes): not passed "
@@ -415,9 +415,9 @@ void host_func_bar(const HostFunc *fn, int index, HostBar *bar)
     bool shown;
 
     memset(bar, 0, sizeof(*bar));
-    if (index < 0 || index >= HOST_BARS)
+    if (index < 0 || index >= PCI_NUM_BARS)
         return;
-    if (index < HOST_BAR_ROM) {
+    if (index < PCI_BAR_ROM) {
         flags = d->flags[index];
         bar->io = (flags & PCI_IORESOURCE_IO) != 0;
         bar->mem64 = (flags & PCI_IORESOURCE_MEM_64) != 0;
@@ -440,7 +440,7 @@ static int bar_access_ok(const HostFunc *fn, int bar, uint64_t offset, unsigned 
     HostBar b;
 
     host_func_bar(fn, bar, &b);
-    if (bar < 0 || bar >= HOST_BAR_ROM || !b.size || b.io)
+    if (bar < 0 || bar >= PCI_BAR_ROM || !b.size || b.io)
         return -ENOENT;
     if ((len != 1 && len != 2 && len != 4 && len != 8) || offset % len ||
         offset >= b.size || len > b.size - offset)

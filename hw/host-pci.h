@@ -9,11 +9,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "pt-notation.h"
+#include "pt-types.h"
 
 typedef struct HostPci HostPci;
 typedef struct HostFunc HostFunc;
 
-/* BAR index 0-5, HOST_BAR_ROM for the expansion ROM. */
+/* BAR index 0-5, PCI_BAR_ROM for the expansion ROM. */
 typedef struct HostBar {
     uint64_t base;      /* address without flag bits */
     uint64_t size;      /* 0: not implemented */
@@ -21,9 +22,6 @@ typedef struct HostBar {
     bool mem64;
     bool prefetch;
 } HostBar;
-
-#define HOST_BAR_ROM 6
-#define HOST_BARS    7
 
 /* NULL sysfs_root: the real /sys/bus/pci.  On failure returns NULL, *err set. */
 HostPci *host_pci_open(const char *sysfs_root, PtError *err);

@@ -317,15 +317,15 @@ static void bridge_lines(GString *out, const DumpFunc *fn)
 }
 
 static int write_resource(SimCtx *c, int fd, const char *rel, const DumpFunc *fn,
-                          const HostBar bars[HOST_BARS])
+                          const HostBar bars[PCI_NUM_BARS])
 {
     GString *out = g_string_new(NULL);
     int rc;
 
-    for (int i = 0; i < HOST_BAR_ROM; i++)
+    for (int i = 0; i < PCI_BAR_ROM; i++)
         resource_line(out, bars[i].base, bars[i].size, bar_flags(&bars[i]) | unset(&bars[i]));
-    resource_line(out, bars[HOST_BAR_ROM].base, bars[HOST_BAR_ROM].size,
-                  rom_flags(fn, &bars[HOST_BAR_ROM]) | unset(&bars[HOST_BAR_ROM]));
+    resource_line(out, bars[PCI_BAR_ROM].base, bars[PCI_BAR_ROM].size,
+                  rom_flags(fn, &bars[PCI_BAR_ROM]) | unset(&bars[PCI_BAR_ROM]));
     for (int i = 0; i < SIM_IOV_LINES; i++)
         resource_line(out, 0, 0, 0);
     if (header_type(fn) == PCI_HEADER_TYPE_BRIDGE)
@@ -336,9 +336,9 @@ static int write_resource(SimCtx *c, int fd, const char *rel, const DumpFunc *fn
 }
 
 /* resourceN: a sparse file as large as the memory BAR, for mmap users. */
-static int write_backing(SimCtx *c, int dirfd, const char *rel, const HostBar bars[HOST_BARS])
+static int write_backing(SimCtx *c, int dirfd, const char *rel, const HostBar bars[PCI_NUM_BARS])
 {
-    for (int i = 0; i < HOST_BAR_ROM; i++) {
+    for (int i = 0; i < PCI_BAR_ROM; i++) {
         char file[24];
         int fd, rc = 0;
 
@@ -408,7 +408,7 @@ static int write_values(SimCtx *c, int fd, const char *rel, const DumpFunc *fn)
 
 static int write_function(SimCtx *c, const DumpFunc *fn, const char *driver)
 {
-    HostBar bars[HOST_BARS];
+    HostBar bars[PCI_NUM_BARS];
     char rel[16];
     int fd, rc;
 
@@ -847,7 +847,7 @@ static int sim_set_override(const SimWrite *w)
 /* What a reset clears: the device's registers, i.e. its BAR memory. */
 static int sim_clear_bars(const SimWrite *w)
 {
-    for (int i = 0; i < HOST_BAR_ROM; i++) {
+    for (int i = 0; i < PCI_BAR_ROM; i++) {
         g_autofree char *path = sim_path(w, "devices/%s/resource%d", w->name, i);
         struct stat st;
         if (stat(path, &st) < 0)

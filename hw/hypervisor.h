@@ -33,10 +33,6 @@ typedef struct HvMsi {
 #define HV_MSI_TRIG_LEVEL   (1u << 2)
 #define HV_MSI_UNMASKED     (1u << 3)
 
-/* PAGE frames for MMIO mappings. */
-#define HV_PAGE_SHIFT 12
-#define HV_PAGE_SIZE  (1u << HV_PAGE_SHIFT)
-
 typedef struct HypervisorOps {
     const char *name;
 

@@ -132,7 +132,6 @@ static const RegDesc ext_aer[] = {
 
 /* ---- the function ---- */
 
-#define PT_THRU_SIZE 256
 #define MAX_CAPS  48
 
 typedef struct VisibleCap {
@@ -150,22 +149,22 @@ struct PtFunc {
     bool permissive, power_mgmt;
     uint8_t header_type;
 
-    uint8_t shadow[PT_CFG_SIZE];
-    uint8_t initial[PT_CFG_SIZE];   /* what a reset restores */
-    uint8_t emu[PT_CFG_SIZE];
-    uint8_t wr[PT_CFG_SIZE];
-    uint8_t rw1c[PT_CFG_SIZE];
-    uint8_t claimed[PT_CFG_SIZE / 8];   /* bit per byte: in the header or a visible cap */
+    uint8_t shadow[PCI_EXT_CONFIG_SIZE];
+    uint8_t initial[PCI_EXT_CONFIG_SIZE];   /* what a reset restores */
+    uint8_t emu[PCI_EXT_CONFIG_SIZE];
+    uint8_t wr[PCI_EXT_CONFIG_SIZE];
+    uint8_t rw1c[PCI_EXT_CONFIG_SIZE];
+    uint8_t claimed[PCI_EXT_CONFIG_SIZE / 8];   /* bit per byte: in the header or a visible cap */
     /* Write-through registers (bus mastering) are in the conventional space
      * only: these two arrays stop there (asserted where they are filled). */
-    uint8_t thru[PT_THRU_SIZE];     /* emulated bits also written to the host */
+    uint8_t thru[PCI_CONFIG_SIZE];     /* emulated bits also written to the host */
     /* The host's value of fully emulated bytes with write-through bits: only
      * we write them, so a read-modify-write needs no host read. */
-    uint8_t hostval[PT_THRU_SIZE];
-    uint8_t event_at[PT_CFG_SIZE];  /* PtEvent a guest write raises, PT_EV_NONE: none */
+    uint8_t hostval[PCI_CONFIG_SIZE];
+    uint8_t event_at[PCI_EXT_CONFIG_SIZE];  /* PtEvent a guest write raises, PT_EV_NONE: none */
 
-    PtBar bars[HOST_BARS];
-    bool has_bar[HOST_BARS];
+    PtBar bars[PCI_NUM_BARS];
+    bool has_bar[PCI_NUM_BARS];
     VisibleCap caps[MAX_CAPS];
     int ncaps;
 
@@ -192,12 +191,12 @@ static bool is_claimed(const PtFunc *f, unsigned o)
 
 static void claim_bytes(PtFunc *f, unsigned start, unsigned len)
 {
-    for (unsigned o = start; o < start + len && o < PT_CFG_SIZE; o++) {
+    for (unsigned o = start; o < start + len && o < PCI_EXT_CONFIG_SIZE; o++) {
         f->claimed[o / 8] |= (uint8_t)(1u << (o % 8));
         f->emu[o] = 0xff;
         f->wr[o] = 0;
         f->rw1c[o] = 0;
-        if (o < PT_THRU_SIZE)
+        if (o < PCI_CONFIG_SIZE)
             f->thru[o] = 0;
     }
 }
@@ -210,13 +209,13 @@ static void apply_reg(PtFunc *f, unsigned base, const RegDesc *r)
         emu &= ~r->live_if_pm;
     for (unsigned i = 0; i < r->size; i++) {
         unsigned o = base + r->offset + i;
-        if (o >= PT_CFG_SIZE)
+        if (o >= PCI_EXT_CONFIG_SIZE)
             return;
         f->emu[o] = (uint8_t)(emu >> (8 * i));
         f->wr[o] = (uint8_t)(r->writable >> (8 * i));
         f->rw1c[o] = (uint8_t)(r->rw1c >> (8 * i));
-        assert(o < PT_THRU_SIZE || !(uint8_t)(r->through >> (8 * i)));
-        if (o < PT_THRU_SIZE)
+        assert(o < PCI_CONFIG_SIZE || !(uint8_t)(r->through >> (8 * i)));
+        if (o < PCI_CONFIG_SIZE)
             f->thru[o] = (uint8_t)(r->through >> (8 * i));
         f->event_at[o] = (uint8_t)r->event;
     }
@@ -269,11 +268,11 @@ static void setup_bars(PtFunc *f)
 
     for (unsigned i = 0; i < nbars;)
         i += (unsigned)setup_bar(f, (int)i, nbars);
-    host_func_bar(f->host, HOST_BAR_ROM, &rom);
+    host_func_bar(f->host, PCI_BAR_ROM, &rom);
     if (!rom.size)
         return;
-    f->has_bar[HOST_BAR_ROM] = true;
-    f->bars[HOST_BAR_ROM] = (PtBar){ .size = pow2_at_least(rom.size, 2048), .host = rom.base,
+    f->has_bar[PCI_BAR_ROM] = true;
+    f->bars[PCI_BAR_ROM] = (PtBar){ .size = pow2_at_least(rom.size, 2048), .host = rom.base,
                                      .rom = true };
 }
 
@@ -341,7 +340,7 @@ static bool inside_mem_bar(const PtFunc *f, int bar, uint64_t off, uint64_t len)
 {
     const PtBar *b = &f->bars[bar];
 
-    return bar < HOST_BAR_ROM && f->has_bar[bar] && !b->io && off < b->size &&
+    return bar < PCI_BAR_ROM && f->has_bar[bar] && !b->io && off < b->size &&
            len <= b->size - off;
 }
 
@@ -461,12 +460,12 @@ static void walk_legacy(PtFunc *f)
 
 static void walk_extended(PtFunc *f)
 {
-    static uint8_t seen[PT_CFG_SIZE / 4];
+    static uint8_t seen[PCI_EXT_CONFIG_SIZE / 4];
     unsigned off = 0x100;
 
     memset(seen, 0, sizeof(seen));
     for (int hops = 0; off && hops < MAX_CAPS; hops++) {
-        if (off < 0x100 || off > PT_CFG_SIZE - 4 || (off & 3)) {
+        if (off < 0x100 || off > PCI_EXT_CONFIG_SIZE - 4 || (off & 3)) {
             dm_log(f->name, "extended capability pointer %#x out of range: list cut there", off);
             return;
         }
@@ -480,7 +479,7 @@ static void walk_extended(PtFunc *f)
         const CapKind *k = find_kind(ext_caps, sizeof(ext_caps) / sizeof(ext_caps[0]),
                                      (uint16_t)EXT_CAP_ID(hdr));
         unsigned size = k ? k->size(f, off) : 0;
-        if (k && off + size <= PT_CFG_SIZE && !overlaps_claimed(f, off, size) &&
+        if (k && off + size <= PCI_EXT_CONFIG_SIZE && !overlaps_claimed(f, off, size) &&
             f->ncaps < MAX_CAPS)
             keep_cap(f, k, off, size, true);
         off = EXT_CAP_NEXT(hdr);
@@ -566,7 +565,7 @@ static void set_unclaimed(PtFunc *f, unsigned o, unsigned n)
 /* Eight bytes at a time: most groups are wholly claimed or wholly not. */
 static void setup_unclaimed(PtFunc *f)
 {
-    for (unsigned o = 0; o < PT_CFG_SIZE; o += 8) {
+    for (unsigned o = 0; o < PCI_EXT_CONFIG_SIZE; o += 8) {
         uint8_t bits = f->claimed[o / 8];
         if (bits == 0)
             set_unclaimed(f, o, 8);
@@ -581,7 +580,7 @@ static void enable_host_decode(PtFunc *f)
 {
     uint16_t want = 0, cmd = (uint16_t)(f->hostval[PCI_COMMAND] | f->hostval[PCI_COMMAND + 1] << 8);
 
-    for (int i = 0; i < HOST_BARS; i++)
+    for (int i = 0; i < PCI_NUM_BARS; i++)
         if (f->has_bar[i])
             want |= f->bars[i].io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
     if ((cmd & want) == want)
@@ -671,7 +670,7 @@ static void emit(PtFunc *f, PtEvent kind)
 
 static bool access_ok(unsigned offset, unsigned len)
 {
-    return (len == 1 || len == 2 || len == 4) && offset <= PT_CFG_SIZE - len;
+    return (len == 1 || len == 2 || len == 4) && offset <= PCI_EXT_CONFIG_SIZE - len;
 }
 
 /* Bytes [offset, offset+len) of a per-byte array as one little-endian word
@@ -688,9 +687,9 @@ static uint32_t load_thru(const PtFunc *f, unsigned offset, unsigned len)
 {
     uint32_t v = 0;
 
-    if (offset + len <= PT_THRU_SIZE)
+    if (offset + len <= PCI_CONFIG_SIZE)
         return load_bytes(f->thru, offset, len);
-    for (unsigned i = 0; offset + i < PT_THRU_SIZE && i < len; i++)
+    for (unsigned i = 0; offset + i < PCI_CONFIG_SIZE && i < len; i++)
         v |= (uint32_t)f->thru[offset + i] << (8 * i);
     return v;
 }
@@ -745,7 +744,7 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
         }
     if (first == len)
         return;
-    known = offset + last < PT_THRU_SIZE;  /* only write-through bytes can be known */
+    known = offset + last < PCI_CONFIG_SIZE;  /* only write-through bytes can be known */
     for (unsigned i = first; i <= last; i++)
         known &= f->emu[offset + i] == 0xff;
     if (known)
@@ -761,7 +760,7 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
         return;
     if (host_func_write(f->host, offset + first, cur, last - first + 1) < 0)
         return;
-    for (unsigned i = first; i <= last && offset + i < PT_THRU_SIZE; i++)
+    for (unsigned i = first; i <= last && offset + i < PCI_CONFIG_SIZE; i++)
         f->hostval[offset + i] = cur[i - first];
 }
 
@@ -847,7 +846,7 @@ void pt_func_reset(PtFunc *f)
 
 int pt_func_bar(const PtFunc *f, int index, PtBar *bar)
 {
-    if (index < 0 || index >= HOST_BARS || !f->has_bar[index])
+    if (index < 0 || index >= PCI_NUM_BARS || !f->has_bar[index])
         return -ENOENT;
     *bar = f->bars[index];
     return 0;
@@ -876,9 +875,9 @@ const uint8_t *pt_func_shadow(const PtFunc *f) { return f->shadow; }
 
 int pt_func_load_shadow(PtFunc *f, const uint8_t *shadow, size_t len)
 {
-    if (len != PT_CFG_SIZE)
+    if (len != PCI_EXT_CONFIG_SIZE)
         return -EINVAL;
-    for (size_t o = 0; o < PT_CFG_SIZE; o++)
+    for (size_t o = 0; o < PCI_EXT_CONFIG_SIZE; o++)
         f->shadow[o] = (uint8_t)((f->shadow[o] & ~f->emu[o]) | (shadow[o] & f->emu[o]));
     /* Interrupt state came back with it: let its listener bind it again. */
     emit(f, PT_EV_MSI);
@@ -888,8 +887,9 @@ int pt_func_load_shadow(PtFunc *f, const uint8_t *shadow, size_t len)
 
 uint8_t pt_func_host_writable(const PtFunc *f, unsigned offset)
 {
-    return offset < PT_CFG_SIZE ? (uint8_t)(f->wr[offset] & (~f->emu[offset] | load_thru(f, offset, 1)))
-                                : 0;
+    if (offset >= PCI_EXT_CONFIG_SIZE)
+        return 0;
+    return (uint8_t)(f->wr[offset] & (~f->emu[offset] | load_thru(f, offset, 1)));
 }
 
 /* ---- trapped BAR pages (MSI-X table and PBA) ---- */
@@ -898,8 +898,8 @@ typedef struct BarRange {
     uint64_t start, end;
 } BarRange;
 
-static uint64_t page_down(uint64_t v) { return v & ~(uint64_t)(HV_PAGE_SIZE - 1); }
-static uint64_t page_up(uint64_t v)   { return page_down(v + HV_PAGE_SIZE - 1); }
+static uint64_t page_down(uint64_t v) { return v & ~(uint64_t)(PT_PAGE_SIZE - 1); }
+static uint64_t page_up(uint64_t v)   { return page_down(v + PT_PAGE_SIZE - 1); }
 
 /* The trapped pages of a BAR, sorted and merged; how many (0-2). */
 static int trapped_ranges(const PtFunc *f, int bar, BarRange out[2])
@@ -939,7 +939,7 @@ static int trapped_ranges(const PtFunc *f, int bar, BarRange out[2])
 bool pt_func_bar_trapped(const PtFunc *f, int bar, uint64_t offset, unsigned len)
 {
     BarRange r[2];
-    int n = bar >= 0 && bar < HOST_BAR_ROM ? trapped_ranges(f, bar, r) : 0;
+    int n = bar >= 0 && bar < PCI_BAR_ROM ? trapped_ranges(f, bar, r) : 0;
 
     for (int i = 0; i < n; i++)
         if (offset >= r[i].start && offset + len <= r[i].end)
@@ -951,7 +951,7 @@ bool pt_func_bar_trapped(const PtFunc *f, int bar, uint64_t offset, unsigned len
 static int direct_ranges(const PtFunc *f, int bar, BarRange out[3])
 {
     BarRange t[2];
-    int nt = bar < HOST_BAR_ROM ? trapped_ranges(f, bar, t) : 0, n = 0;
+    int nt = bar < PCI_BAR_ROM ? trapped_ranges(f, bar, t) : 0, n = 0;
     uint64_t at = 0;
 
     for (int i = 0; i < nt; i++) {
@@ -1099,15 +1099,15 @@ static uint8_t subpage_bars(const PtFunc *f)
 {
     uint8_t mask = 0;
 
-    for (int i = 0; i < HOST_BAR_ROM; i++)
-        if (f->has_bar[i] && !f->bars[i].io && f->bars[i].size < HV_PAGE_SIZE)
+    for (int i = 0; i < PCI_BAR_ROM; i++)
+        if (f->has_bar[i] && !f->bars[i].io && f->bars[i].size < PT_PAGE_SIZE)
             mask |= (uint8_t)(1u << i);
     return mask;
 }
 
 static void log_served(const PtFunc *f)
 {
-    for (int i = 0; i < HOST_BAR_ROM; i++)
+    for (int i = 0; i < PCI_BAR_ROM; i++)
         if (f->served & (1u << i))
             dm_log(f->name, "BAR%d (%#" PRIx64 " bytes at host %#" PRIx64 ") is smaller than "
                    "a page: served by qemu-dm, each guest access forwarded to the host "
@@ -1124,7 +1124,7 @@ int pt_func_plug(PtFunc *f, PciBus *bus, PciDevice **out)
 
     snprintf(name, sizeof(name), "host %s", pt_bdf_format(f->bdf, bdf, sizeof(bdf)));
 
-    for (int i = 0; i < HOST_BARS; i++)
+    for (int i = 0; i < PCI_NUM_BARS; i++)
         if (f->has_bar[i])
             plug.bar[i] = (PciBarInfo){ .kind = bar_kind(&f->bars[i]),
                                         .prefetch = f->bars[i].prefetch,

@@ -20,8 +20,6 @@
 #include "pci.h"
 #include "pt-notation.h"
 
-#define PT_CFG_SIZE 4096
-
 typedef struct PtFunc PtFunc;
 
 typedef enum PtEvent {
@@ -134,7 +132,7 @@ int pt_func_plug(PtFunc *fn, PciBus *bus, PciDevice **out);
 /* The bus device of the function while it is plugged, else NULL. */
 PciDevice *pt_func_device(PtFunc *fn);
 
-/* The emulated state (the guest's shadow, PT_CFG_SIZE bytes), for save. */
+/* The emulated state (the guest's shadow, PCI_EXT_CONFIG_SIZE bytes), for save. */
 const uint8_t *pt_func_shadow(const PtFunc *fn);
 /* Restore a saved shadow: only emulated bits are taken, so a saved image
  * cannot change what the host sees.  Fires PT_EV_MSI and PT_EV_MSIX so that

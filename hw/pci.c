@@ -167,10 +167,10 @@ static int bar_extent(const PciDevice *d, int bar, uint64_t addr,
     *len = b->info.size;
     if (d->ops->bar_map || bar_desc(bar, b->info.kind)->io)
         return 0;
-    if ((addr ^ b->info.host_addr) & (HV_PAGE_SIZE - 1))
+    if ((addr ^ b->info.host_addr) & (PT_PAGE_SIZE - 1))
         return -EINVAL;
-    *start = addr & ~(uint64_t)(HV_PAGE_SIZE - 1);
-    *len = ((addr + b->info.size - 1) | (HV_PAGE_SIZE - 1)) + 1 - *start;
+    *start = addr & ~(uint64_t)(PT_PAGE_SIZE - 1);
+    *len = ((addr + b->info.size - 1) | (PT_PAGE_SIZE - 1)) + 1 - *start;
     return 0;
 }
 
@@ -182,11 +182,11 @@ int pci_map_direct(Hypervisor *hv, bool io, uint64_t gaddr, uint64_t haddr,
     if (io)
         return map ? hv_map_ioport(hv, (uint32_t)gaddr, (uint32_t)haddr, (uint32_t)size)
                    : hv_unmap_ioport(hv, (uint32_t)gaddr, (uint32_t)haddr, (uint32_t)size);
-    if (size == 0 || (gaddr ^ haddr) & (HV_PAGE_SIZE - 1))
+    if (size == 0 || (gaddr ^ haddr) & (PT_PAGE_SIZE - 1))
         return -EINVAL;
-    uint64_t gfn = gaddr >> HV_PAGE_SHIFT;
-    uint64_t mfn = haddr >> HV_PAGE_SHIFT;
-    uint64_t n = ((gaddr + size - 1) >> HV_PAGE_SHIFT) - gfn + 1;
+    uint64_t gfn = gaddr >> PT_PAGE_SHIFT;
+    uint64_t mfn = haddr >> PT_PAGE_SHIFT;
+    uint64_t n = ((gaddr + size - 1) >> PT_PAGE_SHIFT) - gfn + 1;
     return map ? hv_map_mmio(hv, gfn, mfn, n) : hv_unmap_mmio(hv, gfn, mfn, n);
 }
 
@@ -806,7 +806,7 @@ PciDevice *pci_bus_device(PciBus *bus, uint8_t devfn)
 uint8_t pci_bus_slot_funcs(PciBus *bus, unsigned slot)
 {
     uint8_t funcs = 0;
-    for (unsigned f = 0; slot < PCI_BUS_SLOTS && f < PCI_BUS_FUNCS; f++)
+    for (unsigned f = 0; slot < PT_SLOTS && f < PT_FUNCS_PER_SLOT; f++)
         if (bus->dev[PT_DEVFN(slot, f)])
             funcs |= 1u << f;
     return funcs;
@@ -869,7 +869,7 @@ uint32_t pci_bus_reserved(PciBus *bus)          { return bus->reserved; }
 
 void pci_bus_force_single_function(PciBus *bus, unsigned slot, bool force)
 {
-    g_return_if_fail(slot < PCI_BUS_SLOTS);
+    g_return_if_fail(slot < PT_SLOTS);
     if (force)
         bus->force_single |= 1u << slot;
     else
@@ -961,7 +961,7 @@ static bool next_fn(PciBus *bus, unsigned slot, unsigned *fn)
     uint32_t hdr = pci_bus_cfg_read(bus, PT_DEVFN(slot, 0), PCI_HEADER_TYPE, 1);
     if (*fn == 0 && !(hdr & PCI_HEADER_TYPE_MFD))
         return false;
-    return ++*fn < PCI_BUS_FUNCS;
+    return ++*fn < PT_FUNCS_PER_SLOT;
 }
 
 static void dump_function(GString *g, PciBus *bus, uint8_t devfn, unsigned size)
@@ -986,7 +986,7 @@ static void dump_function(GString *g, PciBus *bus, uint8_t devfn, unsigned size)
 char *pci_bus_dump_lspci(PciBus *bus)
 {
     GString *g = g_string_new("");
-    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++) {
+    for (unsigned slot = 0; slot < PT_SLOTS; slot++) {
         unsigned fn = 0;
         do {
             uint8_t devfn = PT_DEVFN(slot, fn);

@@ -24,14 +24,7 @@
 #include "hypervisor.h"
 #include "pt-types.h"
 
-#define PCI_BUS_SLOTS       32
-#define PCI_BUS_FUNCS       8
-#define PCI_BUS_DEVFNS      (PCI_BUS_SLOTS * PCI_BUS_FUNCS)
-#define PCI_CONFIG_SIZE     256     /* conventional config space */
-#define PCI_EXT_CONFIG_SIZE 4096    /* PCIe: reachable through the direct API */
-
-#define PCI_NUM_BARS        7       /* BAR0-5 and the expansion ROM */
-#define PCI_BAR_ROM         6
+#define PCI_BUS_DEVFNS      (PT_SLOTS * PT_FUNCS_PER_SLOT)
 
 /* Configuration mechanism #1. */
 #define PCI_CONFIG_ADDRESS_PORT 0xcf8

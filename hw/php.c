@@ -36,7 +36,7 @@ static void nibble_set(Php *php, uint8_t devfn, uint8_t v)
 
 static void mark_slot(Php *php, unsigned vslot, uint8_t funcs)
 {
-    for (unsigned f = 0; f < PCI_BUS_FUNCS; f++)
+    for (unsigned f = 0; f < PT_FUNCS_PER_SLOT; f++)
         nibble_set(php, PT_DEVFN(vslot, f), (funcs >> f) & 1 ? PHP_STA_PRESENT : 0);
 }
 
@@ -50,7 +50,7 @@ Php *php_new(PciBus *bus, const PhpOps *ops, void *opaque)
     php->ops = ops;
     php->opaque = opaque;
     /* Devices there before the guest boots are found by enumeration. */
-    for (unsigned s = 0; s < PCI_BUS_SLOTS; s++) {
+    for (unsigned s = 0; s < PT_SLOTS; s++) {
         uint8_t funcs = pci_bus_slot_funcs(bus, s);
         if (funcs & 1)
             mark_slot(php, s, funcs);
@@ -83,7 +83,7 @@ void php_slot_inserted(Php *php, unsigned vslot)
 {
     uint8_t funcs = pci_bus_slot_funcs(php->bus, vslot);
 
-    if (vslot >= PCI_BUS_SLOTS || !(funcs & 1))
+    if (vslot >= PT_SLOTS || !(funcs & 1))
         return;
     mark_slot(php, vslot, funcs);
     dm_log("php", "slot %02x inserted (functions 0x%02x): event %d", vslot, funcs,
@@ -93,13 +93,13 @@ void php_slot_inserted(Php *php, unsigned vslot)
 
 void php_slot_removed(Php *php, unsigned vslot)
 {
-    if (vslot < PCI_BUS_SLOTS)
+    if (vslot < PT_SLOTS)
         mark_slot(php, vslot, 0);
 }
 
 int php_request_eject(Php *php, unsigned vslot)
 {
-    if (vslot >= PCI_BUS_SLOTS || nibble_get(php, PT_DEVFN(vslot, 0)) != PHP_STA_PRESENT)
+    if (vslot >= PT_SLOTS || nibble_get(php, PT_DEVFN(vslot, 0)) != PHP_STA_PRESENT)
         return -ENOENT;
     dm_log("php", "slot %02x: asking the guest to eject (event %d)", vslot, PHP_EVENT_REMOVE);
     raise_event(php, PHP_EVENT_REMOVE, vslot);

@@ -34,7 +34,7 @@ typedef struct Grant {
     int refs;
 } Grant;
 
-#define MAX_GRANTS (MAX_ATTACHED * (HOST_BARS + 1))
+#define MAX_GRANTS (MAX_ATTACHED * (PCI_NUM_BARS + 1))
 
 struct PtGuest {
     Grant grants[MAX_GRANTS];
@@ -144,8 +144,8 @@ static GrantKind bar_grant(const PtBar *b, uint64_t *start, uint64_t *count)
         *count = b->size;
         return GRANT_IOPORT;
     }
-    *start = b->host >> HV_PAGE_SHIFT;
-    *count = ((b->host + b->size + HV_PAGE_SIZE - 1) >> HV_PAGE_SHIFT) - *start;
+    *start = b->host >> PT_PAGE_SHIFT;
+    *count = ((b->host + b->size + PT_PAGE_SIZE - 1) >> PT_PAGE_SHIFT) - *start;
     return GRANT_IOMEM;
 }
 
@@ -153,7 +153,7 @@ static GrantKind bar_grant(const PtBar *b, uint64_t *start, uint64_t *count)
  * leaves the ones before it held, counted in nperms, for release to undo. */
 static int grant_bars(PtGuest *g, Attached *a, bool allow)
 {
-    for (int i = 0; i < HOST_BARS && (allow || a->nperms); i++) {
+    for (int i = 0; i < PCI_NUM_BARS && (allow || a->nperms); i++) {
         PtBar b;
         uint64_t start, count;
         if (pt_func_bar(a->pub.fn, i, &b) < 0)

@@ -15,6 +15,16 @@
 
 #define PT_FUNCS_PER_SLOT 8
 #define PT_SLOTS          32
+
+#define PCI_CONFIG_SIZE     256     /* conventional config space */
+#define PCI_EXT_CONFIG_SIZE 4096    /* PCIe */
+
+#define PCI_NUM_BARS 7              /* BAR0-5 and the expansion ROM */
+#define PCI_BAR_ROM  6
+
+/* Frames of MMIO mappings, host and guest. */
+#define PT_PAGE_SHIFT 12
+#define PT_PAGE_SIZE  (1u << PT_PAGE_SHIFT)
 #define PT_UNSET          (-1)
 
 #define PT_DEVFN(slot, fn) ((uint8_t)(((slot) << 3) | (fn)))

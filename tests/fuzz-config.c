@@ -92,8 +92,8 @@ typedef struct Target {
     unsigned size;
     bool dirty;
     bool touched;                   /* accessed by this input: reset before the next */
-    uint8_t base[PT_CFG_SIZE];      /* host bytes after attach, restored per input */
-    uint8_t mirror[PT_CFG_SIZE];    /* host bytes the checks accepted so far */
+    uint8_t base[PCI_EXT_CONFIG_SIZE];      /* host bytes after attach, restored per input */
+    uint8_t mirror[PCI_EXT_CONFIG_SIZE];    /* host bytes the checks accepted so far */
 } Target;
 
 typedef struct FuzzRig {
@@ -302,7 +302,7 @@ static void check_host(Target *t, unsigned lo, unsigned hi, const uint8_t *writt
 static void check_rig(FuzzRig *fr, bool may_write, const char *after)
 {
     for (int i = 0; i < fr->ntargets; i++)
-        check_host(&fr->t[i], 0, may_write ? PT_CFG_SIZE : 0, NULL, after);
+        check_host(&fr->t[i], 0, may_write ? PCI_EXT_CONFIG_SIZE : 0, NULL, after);
     check_hv(fr, after);
 }
 

@@ -469,7 +469,7 @@ static void test_subpage_bar_served(void)
     g_assert_cmphex(f->bar[0].size, ==, 0x400);
     uint64_t at = f->bar[0].addr;
     g_assert_true(pci_device_bar_mapped(device_at(&rig, ehci), 0));
-    g_assert_false(hypervisor_sim_mmio_lookup(rig.hv, at >> HV_PAGE_SHIFT, &mfn));
+    g_assert_false(hypervisor_sim_mmio_lookup(rig.hv, at >> PT_PAGE_SHIFT, &mfn));
 
     /* A guest write of USBCMD (+0x20) lands in the host's BAR; host
      * registers read back through the guest (HCSPARAMS at +0x04). */
@@ -487,7 +487,7 @@ static void test_subpage_bar_served(void)
     g_assert_cmpint(tg_mmio_read(rig.bus, moved + 0x20, 4, &v), ==, 0);
     g_assert_cmphex(v, ==, 0x00080001);
     g_assert_cmpint(tg_mmio_read(rig.bus, at + 0x20, 4, &v), ==, -ENOENT);
-    g_assert_false(hypervisor_sim_mmio_lookup(rig.hv, moved >> HV_PAGE_SHIFT, &mfn));
+    g_assert_false(hypervisor_sim_mmio_lookup(rig.hv, moved >> PT_PAGE_SHIFT, &mfn));
     /* Past its 1K: nothing of it (the rest of the host's page stays out). */
     g_assert_cmpint(tg_mmio_read(rig.bus, moved + 0x400, 4, &v), ==, -ENOENT);
 

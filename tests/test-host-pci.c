@@ -176,11 +176,11 @@ static const BarCase bar_cases[] = {
       "GT218 64-bit prefetchable BAR3" },
     { "asus-p6t6-x58-ich10-gt218", BDF(0x06, 0x00, 0), 5,
       { .base = 0xcc00, .size = 128, .io = true }, "GT218 I/O BAR5" },
-    { "asus-p6t6-x58-ich10-gt218", BDF(0x06, 0x00, 0), HOST_BAR_ROM,
+    { "asus-p6t6-x58-ich10-gt218", BDF(0x06, 0x00, 0), PCI_BAR_ROM,
       { .base = 0xfbc00000, .size = 512u << 10 }, "GT218 ROM" },
     { "intel-82576-sriov", BDF(0x01, 0x00, 0), 3,
       { .base = 0xe0840000, .size = 16u << 10 }, "82576 BAR3 (MSI-X table)" },
-    { "intel-82576-sriov", BDF(0x01, 0x00, 0), HOST_BAR_ROM,
+    { "intel-82576-sriov", BDF(0x01, 0x00, 0), PCI_BAR_ROM,
       { .base = 0xc7800000, .size = 4u << 20 }, "82576 ROM" },
     { "amd-fiji-rebar", BDF(0x09, 0x00, 0), 0,
       { .base = 0xe0000000, .size = 256u << 20, .mem64 = true, .prefetch = true },
@@ -202,7 +202,7 @@ static void test_bars(void)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(bar_cases); i++) {
         const BarCase *c = &bar_cases[i];
-        HostBar got, facts[HOST_BARS];
+        HostBar got, facts[PCI_NUM_BARS];
         Fixture f;
         HostFunc *fn;
 
@@ -233,10 +233,10 @@ static void test_bars_all(Fixture *f, gconstpointer data)
     for (int i = 0; i < f->dump.nfuncs; i++) {
         const DumpFunc *d = &f->dump.funcs[i];
         HostFunc *fn = open_func(f, d->bdf);
-        HostBar facts[HOST_BARS];
+        HostBar facts[PCI_NUM_BARS];
 
         host_dump_bars(d, facts);
-        for (int b = 0; b < HOST_BARS; b++) {
+        for (int b = 0; b < PCI_NUM_BARS; b++) {
             HostBar got;
             char what[64];
 

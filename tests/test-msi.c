@@ -371,7 +371,7 @@ static bool page_mapped(Rig *rig, uint64_t gaddr)
 {
     uint64_t mfn;
 
-    return hypervisor_sim_mmio_lookup(rig->hv, gaddr >> HV_PAGE_SHIFT, &mfn);
+    return hypervisor_sim_mmio_lookup(rig->hv, gaddr >> PT_PAGE_SHIFT, &mfn);
 }
 
 /* 82576: table at BAR3+0, PBA at BAR3+0x2000 in a 16K BAR. */
@@ -460,7 +460,7 @@ static void test_msix_cx3pro(void)
     g_assert_cmphex(fx.x.table, ==, f->bar[0].addr + 0x7c000);
     g_assert_cmphex(fx.x.pba, ==, f->bar[0].addr + 0x7d000);
     /* 1M BAR0: two trapped pages, the 254 others mapped in two pieces. */
-    for (uint64_t off = 0; off < f->bar[0].size; off += HV_PAGE_SIZE)
+    for (uint64_t off = 0; off < f->bar[0].size; off += PT_PAGE_SIZE)
         g_assert_cmpint(page_mapped(&fx.rig, f->bar[0].addr + off), ==,
                         off != 0x7c000 && off != 0x7d000);
     g_assert_true(page_mapped(&fx.rig, f->bar[2].addr));

@@ -173,7 +173,7 @@ static void test_eject_clears_every_function_of_the_slot(void)
     php_ioport_write(fx.php, PHP_IOPORT_SLOTS + 0x1d, PHP_EJECT_EVEN, 1);
     g_assert_cmpint(fx.ejected_slot, ==, 7);
     g_assert_cmpint(pt_guest_count(fx.rig.guest), ==, 4);      /* nothing detached yet */
-    for (unsigned f = 0; f < PCI_BUS_FUNCS; f++)
+    for (unsigned f = 0; f < PT_FUNCS_PER_SLOT; f++)
         g_assert_cmphex(tg_php_sta(fx.php, PT_DEVFN(7, f)), ==, 0);
     g_assert_cmphex(php_ioport_read(fx.php, PHP_IOPORT_SLOTS + 0x1c, 4), ==, 0);
     g_assert_cmpint(pt_guest_detach_slot(fx.rig.guest, 7, &err), ==, 4);

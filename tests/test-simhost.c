@@ -28,7 +28,7 @@
 /* What lspci text says about one function. */
 typedef struct Seen {
     GByteArray *config;
-    uint64_t size[HOST_BARS];
+    uint64_t size[PCI_NUM_BARS];
 } Seen;
 
 static void seen_free(gpointer p)
@@ -118,7 +118,7 @@ static GHashTable *scan_lspci(const char *text)
             scan_size(cur, m, 2, idx[0] - '0');
             g_free(idx);
         } else if (cur && match(rom, lines[i], &m)) {
-            scan_size(cur, m, 1, HOST_BAR_ROM);
+            scan_size(cur, m, 1, PCI_BAR_ROM);
         }
         g_clear_pointer(&m, g_match_info_free);
     }
@@ -269,7 +269,7 @@ static void test_sizes(gconstpointer data)
         const Seen *text = g_hash_table_lookup(orig, key), *got = g_hash_table_lookup(seen, key);
 
         g_assert_nonnull(got);
-        for (int r = 0; r < HOST_BARS; r++) {
+        for (int r = 0; r < PCI_NUM_BARS; r++) {
             uint64_t want = text->size[r] ? text->size[r] : fn->bar_size[r];
 
             if (text->size[r])      /* the parser read the text's size */
@@ -395,7 +395,7 @@ static void test_parse_forms(void)
         "20: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\r\n"
         "30: 00 00 00 00 00 00 00 00 00 00 00 00 00 01 00 00\r\n";
     HostDump dump;
-    HostBar bars[HOST_BARS];
+    HostBar bars[PCI_NUM_BARS];
     PtError err = { "" };
     const DumpFunc *fn;
 
@@ -412,8 +412,8 @@ static void test_parse_forms(void)
     host_dump_bars(fn, bars);
     g_assert_cmphex(bars[0].base, ==, 0xf0000000);
     g_assert_cmphex(bars[0].size, ==, 16 << 20);
-    g_assert_cmphex(bars[HOST_BAR_ROM].base, ==, 0xc0000);
-    g_assert_cmphex(bars[HOST_BAR_ROM].size, ==, 128 << 10);
+    g_assert_cmphex(bars[PCI_BAR_ROM].base, ==, 0xc0000);
+    g_assert_cmphex(bars[PCI_BAR_ROM].size, ==, 128 << 10);
     host_dump_free(&dump);
 }
 

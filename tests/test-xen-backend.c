@@ -358,7 +358,7 @@ static void enumerate_function(Run *r, uint8_t devfn, bool assign)
 /* Linux's scan: function 0 first, the others only behind the MF bit. */
 static void enumerate(Run *r, bool assign)
 {
-    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++) {
+    for (unsigned slot = 0; slot < PT_SLOTS; slot++) {
         if ((cfg_read(r, PT_DEVFN(slot, 0), PCI_VENDOR_ID, 2) & 0xffff) == 0xffff)
             continue;
         bool mf = cfg_read(r, PT_DEVFN(slot, 0), PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MFD;
@@ -544,7 +544,7 @@ static void sc_save_restore(Run *r)
     msi_program(r, PT_DEVFN(8, 1), tg_msi_address(1, false, false), tg_msi_data(0x44, 0, false),
                 true);
     g_assert_cmpint(dm_state_save(r->rig.guest, r->rig.bus, path, &err), ==, 0);
-    for (unsigned slot = 0; slot < PCI_BUS_SLOTS; slot++)
+    for (unsigned slot = 0; slot < PT_SLOTS; slot++)
         if (pci_bus_slot_funcs(r->rig.bus, slot))
             g_assert_cmpint(pt_guest_detach_slot(r->rig.guest, slot, &err), >, 0);
     seen(r, "after losing the slots: 07.0 reads %08x", cfg_read(r, PT_DEVFN(7, 0), 0, 4));

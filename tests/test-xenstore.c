@@ -889,7 +889,7 @@ static void test_hostile_parameters(void)
 
 typedef struct Live {
     size_t mmio, io, pirqs, bindings, assigned, perms;
-    uint8_t slots[PCI_BUS_SLOTS];
+    uint8_t slots[PT_SLOTS];
     int count;
 } Live;
 
@@ -900,7 +900,7 @@ static Live live(Fx *fx)
                hypervisor_sim_assigned(fx->rig.hv), hypervisor_sim_permissions(fx->rig.hv),
                { 0 }, pt_guest_count(fx->rig.guest) };
 
-    for (unsigned s = 0; s < PCI_BUS_SLOTS; s++)
+    for (unsigned s = 0; s < PT_SLOTS; s++)
         l.slots[s] = pci_bus_slot_funcs(fx->rig.bus, s);
     return l;
 }

@@ -106,15 +106,15 @@ static void warn_unsized(const HostDump *dump)
     for (int i = 0; i < dump->nfuncs; i++) {
         const DumpFunc *fn = &dump->funcs[i];
         unsigned mask = host_dump_unsized_bars(fn);
-        HostBar bars[HOST_BARS];
+        HostBar bars[PCI_NUM_BARS];
 
         host_dump_bars(fn, bars);
-        for (int b = 0; b < HOST_BARS; b++) {
+        for (int b = 0; b < PCI_NUM_BARS; b++) {
             char name[8], where[40], bdf[16];
 
             if (!(mask & (1u << b)))
                 continue;
-            snprintf(name, sizeof(name), b == HOST_BAR_ROM ? "ROM" : "BAR %d", b);
+            snprintf(name, sizeof(name), b == PCI_BAR_ROM ? "ROM" : "BAR %d", b);
             if (bars[b].base)
                 snprintf(where, sizeof(where), "at 0x%llx", (unsigned long long)bars[b].base);
             else

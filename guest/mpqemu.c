@@ -103,9 +103,9 @@ static bool normal_header(MpqChannel *c)
 /* ------------------------------------------------------------ config space */
 
 /* Why the guest cannot be shown this BAR under QEMU's proxy, or NULL. */
-static const char *bar_hidden_why(const PtBar *b)
+static const char *bar_hidden_why(const PtBar *b, int index)
 {
-    if (b->rom)
+    if (index == PCI_BAR_ROM)
         return "QEMU 7.2's proxy forwards no expansion ROM";
     if (!b->io && b->size > MPQ_BAR_MAX)
         return "QEMU 7.2's proxy sizes a BAR in a signed 32-bit int, 1G at most";
@@ -134,8 +134,8 @@ static uint32_t visible_bits(MpqChannel *c, unsigned dword)
     if (!fn)
         return UINT32_MAX;
     if (!rom && bar > 0 && pt_func_bar(fn, bar - 1, &b) == 0 && b.mem64)
-        return bar_hidden_why(&b) || !c->reset_seen ? 0 : UINT32_MAX;
-    if (pt_func_bar(fn, bar, &b) == 0 && bar_hidden_why(&b))
+        return bar_hidden_why(&b, bar - 1) || !c->reset_seen ? 0 : UINT32_MAX;
+    if (pt_func_bar(fn, bar, &b) == 0 && bar_hidden_why(&b, bar))
         return 0;
     return UINT32_MAX;
 }
@@ -161,9 +161,9 @@ static void log_hidden_bars(MpqChannel *c)
         PtBar b;
         const char *why;
         char sz[24];
-        if (pt_func_bar(fn, i, &b) < 0 || !(why = bar_hidden_why(&b)))
+        if (pt_func_bar(fn, i, &b) < 0 || !(why = bar_hidden_why(&b, i)))
             continue;
-        if (b.rom)
+        if (i == PCI_BAR_ROM)
             dm_log(pt_func_name(fn), "ROM (%s) not shown to the QEMU guest: %s",
                    size_text(b.size, sz), why);
         else

@@ -78,10 +78,10 @@ static uint32_t probe(PciBus *bus, uint8_t devfn, unsigned off, uint32_t ones)
     return mask;
 }
 
-static TgBar size_bar(PciBus *bus, uint8_t devfn, uint8_t hdr, int bar)
+static PtBar size_bar(PciBus *bus, uint8_t devfn, uint8_t hdr, int bar)
 {
     unsigned off = bar_offset(hdr, bar);
-    TgBar b = { 0 };
+    PtBar b = { 0 };
 
     if (bar == PCI_BAR_ROM) {
         uint32_t m = probe(bus, devfn, off, (uint32_t)PCI_ROM_ADDRESS_MASK) & (uint32_t)PCI_ROM_ADDRESS_MASK;
@@ -105,14 +105,14 @@ static TgBar size_bar(PciBus *bus, uint8_t devfn, uint8_t hdr, int bar)
     return b;
 }
 
-TgBar tg_size_bar(PciBus *bus, uint8_t devfn, int bar)
+PtBar tg_size_bar(PciBus *bus, uint8_t devfn, int bar)
 {
     uint8_t hdr = (uint8_t)tg_cfg_read(bus, devfn, PCI_HEADER_TYPE, 1);
     uint16_t cmd = (uint16_t)tg_cfg_read(bus, devfn, PCI_COMMAND, 2);
 
     /* Decode off while the BAR holds all ones, as Linux does. */
     tg_cfg_write(bus, devfn, PCI_COMMAND, cmd & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);
-    TgBar b = size_bar(bus, devfn, hdr, bar);
+    PtBar b = size_bar(bus, devfn, hdr, bar);
     tg_cfg_write(bus, devfn, PCI_COMMAND, cmd, 2);
     return b;
 }
@@ -155,7 +155,7 @@ static void program_bar(PciBus *bus, TgFunc *f, int bar, uint64_t addr)
 {
     unsigned off = bar_offset(f->header_type, bar);
 
-    f->bar[bar].addr = addr;
+    f->bar[bar].base = addr;
     tg_cfg_write(bus, f->devfn, off, (uint32_t)addr, 4);
     if (f->bar[bar].mem64)
         tg_cfg_write(bus, f->devfn, off + 4, (uint32_t)(addr >> 32), 4);
@@ -174,7 +174,7 @@ static void assign_bars(PciBus *bus, TgScan *scan)
                 refs[n++] = (BarRef){ &scan->funcs[i], b };
     qsort(refs, (size_t)n, sizeof(*refs), by_size_desc);
     for (int k = 0; k < n; k++) {
-        TgBar *b = &refs[k].f->bar[refs[k].bar];
+        PtBar *b = &refs[k].f->bar[refs[k].bar];
         uint64_t *next = b->io ? &io : &mmio;
         uint64_t limit = b->io ? w.io_limit : w.mmio_limit;
         uint64_t at = align_up(*next, b->size);
@@ -191,7 +191,7 @@ static void enable_decode(PciBus *bus, TgFunc *f)
     uint16_t cmd = (uint16_t)tg_cfg_read(bus, f->devfn, PCI_COMMAND, 2);
 
     for (int b = 0; b < PCI_BAR_ROM; b++)
-        if (f->bar[b].size && f->bar[b].addr)
+        if (f->bar[b].size && f->bar[b].base)
             cmd |= f->bar[b].io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
     tg_cfg_write(bus, f->devfn, PCI_COMMAND, cmd, 2);
 }

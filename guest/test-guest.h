@@ -16,12 +16,6 @@
 
 #define TG_MAX_CAPS 32
 
-typedef struct TgBar {
-    uint64_t size;          /* 0: not implemented */
-    uint64_t addr;          /* assigned guest address */
-    bool io, mem64, prefetch;
-} TgBar;
-
 typedef struct TgFunc {
     uint8_t devfn;
     uint16_t vendor, device;
@@ -29,7 +23,7 @@ typedef struct TgFunc {
     uint16_t subsys_vendor, subsys;
     uint8_t header_type;
     uint8_t int_pin;
-    TgBar bar[PCI_NUM_BARS];
+    PtBar bar[PCI_NUM_BARS];        /* base: the guest address assigned */
     int ncaps;
     uint8_t caps[TG_MAX_CAPS];          /* IDs in chain order */
     uint8_t cap_off[TG_MAX_CAPS];
@@ -69,7 +63,7 @@ uint32_t tg_cfg_read(PciBus *bus, uint8_t devfn, unsigned offset, unsigned len);
 void tg_cfg_write(PciBus *bus, uint8_t devfn, unsigned offset, uint32_t val, unsigned len);
 
 /* Size one BAR the way Linux does (decode off around it). */
-TgBar tg_size_bar(PciBus *bus, uint8_t devfn, int bar);
+PtBar tg_size_bar(PciBus *bus, uint8_t devfn, int bar);
 
 /* ---- interrupts, as Linux's x86 MSI code programs them ---- */
 

@@ -589,7 +589,7 @@ static HeaderLayout header_layout(const DumpFunc *fn)
 }
 
 /* Decode BAR i; returns how many registers it used (2 for 64-bit). */
-static int decode_bar(const DumpFunc *fn, int i, int nbars, HostBar *bar)
+static int decode_bar(const DumpFunc *fn, int i, int nbars, PtBar *bar)
 {
     uint32_t reg = cfg_le32(fn, PCI_BASE_ADDRESS_0 + 4 * (unsigned)i);
 
@@ -616,11 +616,11 @@ bool host_dump_reads_all_ones(const DumpFunc *fn)
            fn->config[PCI_VENDOR_ID + 1] == 0xff;
 }
 
-void host_dump_bars(const DumpFunc *fn, HostBar bars[PCI_NUM_BARS])
+void host_dump_bars(const DumpFunc *fn, PtBar bars[PCI_NUM_BARS])
 {
     HeaderLayout hl = header_layout(fn);
 
-    memset(bars, 0, sizeof(HostBar) * PCI_NUM_BARS);
+    memset(bars, 0, sizeof(PtBar) * PCI_NUM_BARS);
     /* All ones is no register contents: there is nothing to decode. */
     if (fn->config_len < 64 || host_dump_reads_all_ones(fn))
         return;
@@ -646,7 +646,7 @@ static bool bar_type_bits(const DumpFunc *fn, int i)
 unsigned host_dump_unsized_bars(const DumpFunc *fn)
 {
     HeaderLayout hl = header_layout(fn);
-    HostBar bars[PCI_NUM_BARS];
+    PtBar bars[PCI_NUM_BARS];
     unsigned mask = 0;
 
     host_dump_bars(fn, bars);
@@ -709,8 +709,8 @@ static bool parse_sidecar_bar(const char *s, int *index)
 static int check_size(const DumpFunc *fn, int index, uint64_t size,
                       const char *name, unsigned line, PtError *err)
 {
-    HostBar bars[PCI_NUM_BARS];
-    const HostBar *bar = &bars[index];
+    PtBar bars[PCI_NUM_BARS];
+    const PtBar *bar = &bars[index];
     uint64_t min = index == PCI_BAR_ROM ? 2048 : 16;
     HeaderLayout hl = header_layout(fn);
 

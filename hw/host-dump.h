@@ -72,7 +72,7 @@ bool host_dump_parse_bdf(const char *text, const char **end, PtBdf *bdf);
  * one, else the register's.  The upper half of a 64-bit BAR and registers a
  * header type lacks read as all zero.
  */
-void host_dump_bars(const DumpFunc *fn, HostBar bars[PCI_NUM_BARS]);
+void host_dump_bars(const DumpFunc *fn, PtBar bars[PCI_NUM_BARS]);
 
 /* Its config space reads all ones (vendor ID ffff): powered off or absent. */
 bool host_dump_reads_all_ones(const DumpFunc *fn);

@@ -408,7 +408,7 @@ int host_func_write(HostFunc *fn, unsigned offset, const void *buf, unsigned len
     return rc;
 }
 
-void host_func_bar(const HostFunc *fn, int index, HostBar *bar)
+void host_func_bar(const HostFunc *fn, int index, PtBar *bar)
 {
     const struct pci_dev *d = fn->dev;
     pciaddr_t flags;
@@ -437,7 +437,7 @@ int host_func_irq(const HostFunc *fn)
 
 static int bar_access_ok(const HostFunc *fn, int bar, uint64_t offset, unsigned len)
 {
-    HostBar b;
+    PtBar b;
 
     host_func_bar(fn, bar, &b);
     if (bar < 0 || bar >= PCI_BAR_ROM || !b.size || b.io)
@@ -482,7 +482,7 @@ static void mmio_store(volatile void *at, uint64_t v, unsigned len)
 static uint64_t bar_lead(const HostFunc *fn, int bar, int fd, long page)
 {
     struct statfs fs;
-    HostBar b;
+    PtBar b;
 
     host_func_bar(fn, bar, &b);
     if (fstatfs(fd, &fs) < 0 || fs.f_type != SYSFS_MAGIC)

@@ -14,15 +14,6 @@
 typedef struct HostPci HostPci;
 typedef struct HostFunc HostFunc;
 
-/* BAR index 0-5, PCI_BAR_ROM for the expansion ROM. */
-typedef struct HostBar {
-    uint64_t base;      /* address without flag bits */
-    uint64_t size;      /* 0: not implemented */
-    bool io;
-    bool mem64;
-    bool prefetch;
-} HostBar;
-
 /* NULL sysfs_root: the real /sys/bus/pci.  On failure returns NULL, *err set. */
 HostPci *host_pci_open(const char *sysfs_root, PtError *err);
 void host_pci_close(HostPci *host);
@@ -52,7 +43,7 @@ unsigned host_func_config_size(const HostFunc *fn);
 /* Config space I/O; 0 on success, -errno on failure.  Counted. */
 int host_func_read(HostFunc *fn, unsigned offset, void *buf, unsigned len);
 int host_func_write(HostFunc *fn, unsigned offset, const void *buf, unsigned len);
-void host_func_bar(const HostFunc *fn, int index, HostBar *bar);
+void host_func_bar(const HostFunc *fn, int index, PtBar *bar);
 int host_func_irq(const HostFunc *fn);
 
 /*

@@ -228,7 +228,7 @@ static void resource_line(GString *out, uint64_t start, uint64_t size, uint64_t 
 }
 
 /* Linux's flags for a BAR: resource type bits plus the register's low bits. */
-static uint64_t bar_flags(const HostBar *bar)
+static uint64_t bar_flags(const PtBar *bar)
 {
     uint64_t f;
 
@@ -242,12 +242,12 @@ static uint64_t bar_flags(const HostBar *bar)
     return f;
 }
 
-static uint64_t unset(const HostBar *bar)
+static uint64_t unset(const PtBar *bar)
 {
     return bar->size && !bar->base ? SIM_IORESOURCE_UNSET : 0;
 }
 
-static uint64_t rom_flags(const DumpFunc *fn, const HostBar *rom)
+static uint64_t rom_flags(const DumpFunc *fn, const PtBar *rom)
 {
     unsigned reg = header_type(fn) == PCI_HEADER_TYPE_BRIDGE ? PCI_ROM_ADDRESS1
                                                              : PCI_ROM_ADDRESS;
@@ -317,7 +317,7 @@ static void bridge_lines(GString *out, const DumpFunc *fn)
 }
 
 static int write_resource(SimCtx *c, int fd, const char *rel, const DumpFunc *fn,
-                          const HostBar bars[PCI_NUM_BARS])
+                          const PtBar bars[PCI_NUM_BARS])
 {
     GString *out = g_string_new(NULL);
     int rc;
@@ -336,7 +336,7 @@ static int write_resource(SimCtx *c, int fd, const char *rel, const DumpFunc *fn
 }
 
 /* resourceN: a sparse file as large as the memory BAR, for mmap users. */
-static int write_backing(SimCtx *c, int dirfd, const char *rel, const HostBar bars[PCI_NUM_BARS])
+static int write_backing(SimCtx *c, int dirfd, const char *rel, const PtBar bars[PCI_NUM_BARS])
 {
     for (int i = 0; i < PCI_BAR_ROM; i++) {
         char file[24];
@@ -408,7 +408,7 @@ static int write_values(SimCtx *c, int fd, const char *rel, const DumpFunc *fn)
 
 static int write_function(SimCtx *c, const DumpFunc *fn, const char *driver)
 {
-    HostBar bars[PCI_NUM_BARS];
+    PtBar bars[PCI_NUM_BARS];
     char rel[16];
     int fd, rc;
 

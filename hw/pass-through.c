@@ -242,7 +242,7 @@ static uint64_t pow2_at_least(uint64_t v, uint64_t floor)
 static int setup_bar(PtFunc *f, int i, unsigned nbars)
 {
     uint32_t reg = pt_le32(f->initial + PCI_BASE_ADDRESS_0 + 4 * (unsigned)i);
-    HostBar hb;
+    PtBar hb;
 
     host_func_bar(f->host, i, &hb);
     if (!hb.size)
@@ -256,7 +256,7 @@ static int setup_bar(PtFunc *f, int i, unsigned nbars)
         dm_log(f->name, "BAR%d size %#llx is not a power of two; using %#llx", i,
                (unsigned long long)hb.size, (unsigned long long)size);
     f->has_bar[i] = true;
-    f->bars[i] = (PtBar){ .size = size, .host = hb.base, .io = io, .mem64 = mem64,
+    f->bars[i] = (PtBar){ .size = size, .base = hb.base, .io = io, .mem64 = mem64,
                           .prefetch = !io && (reg & PCI_BASE_ADDRESS_MEM_PREFETCH) };
     return mem64 ? 2 : 1;
 }
@@ -264,7 +264,7 @@ static int setup_bar(PtFunc *f, int i, unsigned nbars)
 static void setup_bars(PtFunc *f)
 {
     unsigned nbars = f->header_type == PCI_HEADER_TYPE_NORMAL ? 6 : 2;
-    HostBar rom;
+    PtBar rom;
 
     for (unsigned i = 0; i < nbars;)
         i += (unsigned)setup_bar(f, (int)i, nbars);
@@ -272,8 +272,7 @@ static void setup_bars(PtFunc *f)
     if (!rom.size)
         return;
     f->has_bar[PCI_BAR_ROM] = true;
-    f->bars[PCI_BAR_ROM] = (PtBar){ .size = pow2_at_least(rom.size, 2048), .host = rom.base,
-                                     .rom = true };
+    f->bars[PCI_BAR_ROM] = (PtBar){ .size = pow2_at_least(rom.size, 2048), .base = rom.base };
 }
 
 /* ---- capabilities ---- */
@@ -1007,11 +1006,11 @@ static int dev_bar_map(PciDevice *dev, int bar, uint64_t gaddr, bool map)
     int n = direct_ranges(f, bar, r);
 
     for (int i = 0; i < n; i++) {
-        int rc = pci_map_direct(hv, b->io, gaddr + r[i].start, b->host + r[i].start,
+        int rc = pci_map_direct(hv, b->io, gaddr + r[i].start, b->base + r[i].start,
                                 r[i].end - r[i].start, map);
         if (rc) {
             while (i-- > 0)
-                pci_map_direct(hv, b->io, gaddr + r[i].start, b->host + r[i].start,
+                pci_map_direct(hv, b->io, gaddr + r[i].start, b->base + r[i].start,
                                r[i].end - r[i].start, !map);
             return rc;
         }
@@ -1111,7 +1110,7 @@ static void log_served(const PtFunc *f)
         if (f->served & (1u << i))
             dm_log(f->name, "BAR%d (%#" PRIx64 " bytes at host %#" PRIx64 ") is smaller than "
                    "a page: served by qemu-dm, each guest access forwarded to the host "
-                   "(not mapped)", i, f->bars[i].size, f->bars[i].host);
+                   "(not mapped)", i, f->bars[i].size, f->bars[i].base);
 }
 
 int pt_func_plug(PtFunc *f, PciBus *bus, PciDevice **out)
@@ -1128,7 +1127,7 @@ int pt_func_plug(PtFunc *f, PciBus *bus, PciDevice **out)
         if (f->has_bar[i])
             plug.bar[i] = (PciBarInfo){ .kind = bar_kind(&f->bars[i]),
                                         .prefetch = f->bars[i].prefetch,
-                                        .size = f->bars[i].size, .host_addr = f->bars[i].host };
+                                        .size = f->bars[i].size, .host_addr = f->bars[i].base };
     /* Fixed while plugged: unmaps match the maps. */
     f->trapping = msix_traps;
     f->served = served;

@@ -41,15 +41,6 @@ typedef struct PtEventInfo {
 
 typedef void (*PtEventFn)(void *opaque, PtFunc *fn, const PtEventInfo *ev);
 
-/* A BAR of the host function.  The guest bus owns the BAR registers
- * (sizing, decode, mapping); these are the facts it needs. */
-typedef struct PtBar {
-    uint64_t size;      /* a power of two */
-    uint64_t host;      /* the host's address for the BAR */
-    bool io, mem64, prefetch;
-    bool rom;
-} PtBar;
-
 /*
  * Open a host function for the guest at vdevfn.  opts: permissive and
  * power_mgmt are honoured here (PT_UNSET counts as 0).

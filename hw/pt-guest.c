@@ -140,12 +140,12 @@ static void drop(PtGuest *g, GrantKind kind, uint64_t start, uint64_t count)
 static GrantKind bar_grant(const PtBar *b, uint64_t *start, uint64_t *count)
 {
     if (b->io) {
-        *start = b->host;
+        *start = b->base;
         *count = b->size;
         return GRANT_IOPORT;
     }
-    *start = b->host >> PT_PAGE_SHIFT;
-    *count = ((b->host + b->size + PT_PAGE_SIZE - 1) >> PT_PAGE_SHIFT) - *start;
+    *start = b->base >> PT_PAGE_SHIFT;
+    *count = ((b->base + b->size + PT_PAGE_SIZE - 1) >> PT_PAGE_SHIFT) - *start;
     return GRANT_IOMEM;
 }
 

@@ -719,7 +719,7 @@ PtMsi *pt_msi_new(PtFunc *fn, Hypervisor *hv)
         for (unsigned i = 0; i < m->x.nvec; i++)
             m->table[i] = entry_init;
         m->has_msix = true;
-        m->host_table_base = bar.host;
+        m->host_table_base = bar.base;
         pt_func_set_mmio(fn, &msix_mmio_ops, m);
     }
     pt_func_listen(fn, on_event, m);

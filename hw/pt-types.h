@@ -22,6 +22,18 @@
 #define PCI_NUM_BARS 7              /* BAR0-5 and the expansion ROM */
 #define PCI_BAR_ROM  6
 
+/*
+ * A BAR, index 0-5 or PCI_BAR_ROM: what the host says of it
+ * (host_func_bar), what pass-through gives the guest bus, which owns the
+ * BAR registers (pt_func_bar: the size rounded up to a power of two), and
+ * what a guest found when it sized and placed it (the test guest).
+ */
+typedef struct PtBar {
+    uint64_t base;      /* address, flag bits stripped: the host's, or the guest's */
+    uint64_t size;      /* 0: not implemented */
+    bool io, mem64, prefetch;
+} PtBar;
+
 /* Frames of MMIO mappings, host and guest. */
 #define PT_PAGE_SHIFT 12
 #define PT_PAGE_SIZE  (1u << PT_PAGE_SHIFT)

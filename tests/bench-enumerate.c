@@ -426,7 +426,7 @@ static void print_accesses(const AccessTimes *at)
 static bool same_bars(const TgFunc *a, const TgFunc *b)
 {
     for (int i = 0; i < PCI_NUM_BARS; i++)
-        if (a->bar[i].size != b->bar[i].size || a->bar[i].addr != b->bar[i].addr ||
+        if (a->bar[i].size != b->bar[i].size || a->bar[i].base != b->bar[i].base ||
             a->bar[i].io != b->bar[i].io || a->bar[i].mem64 != b->bar[i].mem64)
             return false;
     return true;

@@ -298,12 +298,12 @@ static void test_bar_kinds(void)
         g_assert_cmpint(pci_device_bar_mapped(d, b), ==, vga->bar[b].size != 0);
     g_assert_false(pci_device_bar_mapped(d, PCI_BAR_ROM));
     uint64_t mfn;
-    g_assert_true(hypervisor_sim_mmio_lookup(rig.hv, vga->bar[1].addr >> 12, &mfn));
+    g_assert_true(hypervisor_sim_mmio_lookup(rig.hv, vga->bar[1].base >> 12, &mfn));
     g_assert_cmphex(mfn, ==, 0xd0000000u >> 12);
 
     /* Moving BAR0 while decode is on: the old range goes, the new one comes. */
     size_t mark = hypervisor_sim_log_len(rig.hv);
-    uint64_t old = vga->bar[0].addr, moved = 0xe0000000ull;     /* free: the window is packed from 0xc0000000 */
+    uint64_t old = vga->bar[0].base, moved = 0xe0000000ull;     /* free: the window is packed from 0xc0000000 */
     tg_cfg_write(rig.bus, vga->devfn, PCI_BASE_ADDRESS_0, (uint32_t)moved, 4);
     g_autofree char *move = log_since(&rig, mark);
     g_autofree char *want_move = g_strdup_printf(
@@ -314,11 +314,11 @@ static void test_bar_kinds(void)
     /* The upper half of a 64-bit BAR moves it above 4 GiB. */
     mark = hypervisor_sim_log_len(rig.hv);
     tg_cfg_write(rig.bus, vga->devfn, PCI_BASE_ADDRESS_1 + 4, 0x1, 4);
-    g_assert_true(hypervisor_sim_mmio_lookup(rig.hv, (0x100000000ull | vga->bar[1].addr) >> 12, &mfn));
-    g_assert_false(hypervisor_sim_mmio_lookup(rig.hv, vga->bar[1].addr >> 12, &mfn));
+    g_assert_true(hypervisor_sim_mmio_lookup(rig.hv, (0x100000000ull | vga->bar[1].base) >> 12, &mfn));
+    g_assert_false(hypervisor_sim_mmio_lookup(rig.hv, vga->bar[1].base >> 12, &mfn));
 
     /* ROM: mapped only while its enable bit is set. */
-    uint32_t rom = (uint32_t)vga->bar[PCI_BAR_ROM].addr;
+    uint32_t rom = (uint32_t)vga->bar[PCI_BAR_ROM].base;
     tg_cfg_write(rig.bus, vga->devfn, PCI_ROM_ADDRESS, rom | PCI_ROM_ADDRESS_ENABLE, 4);
     g_assert_true(pci_device_bar_mapped(d, PCI_BAR_ROM));
     g_assert_true(hypervisor_sim_mmio_lookup(rig.hv, rom >> 12, &mfn));
@@ -467,7 +467,7 @@ static void test_subpage_bar_served(void)
     tg_scan(rig.bus, true, scan);
     const TgFunc *f = tg_find(scan, ehci);
     g_assert_cmphex(f->bar[0].size, ==, 0x400);
-    uint64_t at = f->bar[0].addr;
+    uint64_t at = f->bar[0].base;
     g_assert_true(pci_device_bar_mapped(device_at(&rig, ehci), 0));
     g_assert_false(hypervisor_sim_mmio_lookup(rig.hv, at >> PT_PAGE_SHIFT, &mfn));
 

@@ -156,7 +156,7 @@ typedef struct BarCase {
     const char *dump;
     PtBdf bdf;
     int index;
-    HostBar want;
+    PtBar want;
     const char *what;
 } BarCase;
 
@@ -187,7 +187,7 @@ static const BarCase bar_cases[] = {
       "Fiji BAR0 (Resizable BAR size)" },
 };
 
-static void assert_bar(const HostBar *got, const HostBar *want, const char *what)
+static void assert_bar(const PtBar *got, const PtBar *want, const char *what)
 {
     if (got->base != want->base || got->size != want->size || got->io != want->io ||
         got->mem64 != want->mem64 || got->prefetch != want->prefetch)
@@ -202,7 +202,7 @@ static void test_bars(void)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(bar_cases); i++) {
         const BarCase *c = &bar_cases[i];
-        HostBar got, facts[PCI_NUM_BARS];
+        PtBar got, facts[PCI_NUM_BARS];
         Fixture f;
         HostFunc *fn;
 
@@ -233,11 +233,11 @@ static void test_bars_all(Fixture *f, gconstpointer data)
     for (int i = 0; i < f->dump.nfuncs; i++) {
         const DumpFunc *d = &f->dump.funcs[i];
         HostFunc *fn = open_func(f, d->bdf);
-        HostBar facts[PCI_NUM_BARS];
+        PtBar facts[PCI_NUM_BARS];
 
         host_dump_bars(d, facts);
         for (int b = 0; b < PCI_NUM_BARS; b++) {
-            HostBar got;
+            PtBar got;
             char what[64];
 
             host_func_bar(fn, b, &got);
@@ -245,7 +245,7 @@ static void test_bars_all(Fixture *f, gconstpointer data)
                      d->bdf.func, b);
             /* Neither address nor size: unimplemented, whatever the type bits. */
             if (!facts[b].base && !facts[b].size)
-                facts[b] = (HostBar){ 0 };
+                facts[b] = (PtBar){ 0 };
             /* libpci 3.9 sizes a resource only when its end is above its
              * start: the 1-byte legacy IDE ports read as size 0. */
             if (facts[b].size == 1)

@@ -383,22 +383,22 @@ static void test_msix_82576(void)
     const TgFunc *f = fx.f;
     g_assert_cmpuint(fx.x.nvec, ==, 10);
     g_assert_cmpint(fx.x.table_bar, ==, 3);
-    g_assert_cmphex(fx.x.table, ==, f->bar[3].addr);
-    g_assert_cmphex(fx.x.pba, ==, f->bar[3].addr + 0x2000);
+    g_assert_cmphex(fx.x.table, ==, f->bar[3].base);
+    g_assert_cmphex(fx.x.pba, ==, f->bar[3].base + 0x2000);
 
     /* Pages 0 (table) and 2 (PBA) trapped, 1 and 3 mapped onto the host. */
-    uint64_t bar3 = f->bar[3].addr, mfn;
+    uint64_t bar3 = f->bar[3].base, mfn;
     g_assert_false(page_mapped(&fx.rig, bar3));
     g_assert_true(hypervisor_sim_mmio_lookup(fx.rig.hv, (bar3 + 0x1000) >> 12, &mfn));
     g_assert_cmphex(mfn, ==, (0xe0840000u + 0x1000) >> 12);
     g_assert_false(page_mapped(&fx.rig, bar3 + 0x2000));
     g_assert_true(page_mapped(&fx.rig, bar3 + 0x3000));
     /* The other BARs are mapped whole. */
-    g_assert_true(page_mapped(&fx.rig, f->bar[0].addr));
-    g_assert_true(page_mapped(&fx.rig, f->bar[1].addr + 0x3ff000));
+    g_assert_true(page_mapped(&fx.rig, f->bar[0].base));
+    g_assert_true(page_mapped(&fx.rig, f->bar[1].base + 0x3ff000));
     uint64_t v;
     g_assert_cmpint(tg_mmio_read(fx.rig.bus, bar3 + 0x1000, 4, &v), ==, -ENOENT);
-    g_assert_cmpint(tg_mmio_read(fx.rig.bus, f->bar[0].addr, 4, &v), ==, -ENOENT);
+    g_assert_cmpint(tg_mmio_read(fx.rig.bus, f->bar[0].base, 4, &v), ==, -ENOENT);
     /* Every entry starts masked, address and data 0. */
     g_assert_cmpint(tg_mmio_read(fx.rig.bus, fx.x.table + 9 * 16 + 12, 4, &v), ==, 0);
     g_assert_cmphex(v, ==, PT_MSIX_ENTRY_MASKED);
@@ -457,13 +457,13 @@ static void test_msix_cx3pro(void)
     msix_up(&fx, CX3, "03:00.0");
     const TgFunc *f = fx.f;
     g_assert_cmpuint(fx.x.nvec, ==, 256);
-    g_assert_cmphex(fx.x.table, ==, f->bar[0].addr + 0x7c000);
-    g_assert_cmphex(fx.x.pba, ==, f->bar[0].addr + 0x7d000);
+    g_assert_cmphex(fx.x.table, ==, f->bar[0].base + 0x7c000);
+    g_assert_cmphex(fx.x.pba, ==, f->bar[0].base + 0x7d000);
     /* 1M BAR0: two trapped pages, the 254 others mapped in two pieces. */
     for (uint64_t off = 0; off < f->bar[0].size; off += PT_PAGE_SIZE)
-        g_assert_cmpint(page_mapped(&fx.rig, f->bar[0].addr + off), ==,
+        g_assert_cmpint(page_mapped(&fx.rig, f->bar[0].base + off), ==,
                         off != 0x7c000 && off != 0x7d000);
-    g_assert_true(page_mapped(&fx.rig, f->bar[2].addr));
+    g_assert_true(page_mapped(&fx.rig, f->bar[2].base));
 
     tg_msix_control(fx.rig.bus, fx.nic, &fx.x, true, true);
     for (size_t i = 0; i < G_N_ELEMENTS(entries); i++)

@@ -395,7 +395,7 @@ static void test_parse_forms(void)
         "20: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\r\n"
         "30: 00 00 00 00 00 00 00 00 00 00 00 00 00 01 00 00\r\n";
     HostDump dump;
-    HostBar bars[PCI_NUM_BARS];
+    PtBar bars[PCI_NUM_BARS];
     PtError err = { "" };
     const DumpFunc *fn;
 
@@ -865,7 +865,7 @@ static void test_open_logs_unusable_bars(void)
     GString *log = g_string_new("");
     PtError err = { "" };
     PtBdf gpu = { 0, 6, 0, 1 }, nvme = { 0, 3, 0, 0 };
-    HostBar bar;
+    PtBar bar;
 
     g_assert_cmpint(run_simhost(HOSTS "/asus-p6t6-x58-ich10-gt218.lspci", tree, NULL, NULL,
                                 &out, &errout), ==, 0);

@@ -106,7 +106,7 @@ static void warn_unsized(const HostDump *dump)
     for (int i = 0; i < dump->nfuncs; i++) {
         const DumpFunc *fn = &dump->funcs[i];
         unsigned mask = host_dump_unsized_bars(fn);
-        HostBar bars[PCI_NUM_BARS];
+        PtBar bars[PCI_NUM_BARS];
 
         host_dump_bars(fn, bars);
         for (int b = 0; b < PCI_NUM_BARS; b++) {

@@ -75,7 +75,7 @@ static void fill_bars(PtFunc *fn, PciPlug *plug)
     for (int i = 0; i < PCI_NUM_BARS; i++)
         if (pt_func_bar(fn, i, &b) == 0)
             plug->bar[i] = (PciBarInfo){ .kind = bar_kind(&b), .prefetch = b.prefetch,
-                                         .size = b.size, .host_addr = b.host };
+                                         .size = b.size, .host_addr = b.base };
 }
 
 int readthrough_plug_like(ReadThrough *rt, PtFunc *fn)

@@ -64,7 +64,7 @@ void tg_cfg_write(PciBus *bus, uint8_t devfn, unsigned offset, uint32_t val, uns
 static unsigned bar_offset(uint8_t header_type, int bar)
 {
     if (bar == PCI_BAR_ROM)
-        return pt_header_is_bridge(header_type) ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS;
+        return pt_header_rom_reg(header_type);
     return PCI_BASE_ADDRESS_0 + 4 * (unsigned)bar;
 }
 
@@ -119,7 +119,7 @@ PtBar tg_size_bar(PciBus *bus, uint8_t devfn, int bar)
 
 static void size_bars(PciBus *bus, TgFunc *f)
 {
-    int nbars = pt_header_is_bridge(f->header_type) ? 2 : 6;
+    int nbars = (int)pt_header_bars(f->header_type);
     uint16_t cmd = (uint16_t)tg_cfg_read(bus, f->devfn, PCI_COMMAND, 2);
 
     tg_cfg_write(bus, f->devfn, PCI_COMMAND, cmd & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 2);

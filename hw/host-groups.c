@@ -238,7 +238,7 @@ static void read_memory_bars(int dfd, const char *name, HostFuncFacts *f)
 
     attr_text(dfd, name, "resource", text, sizeof(text));
     lines = g_strsplit(text, "\n", -1);
-    for (int i = 0; i < HOST_FACT_BARS && lines[i]; i++) {
+    for (int i = 0; i < PCI_STD_BARS && lines[i]; i++) {
         unsigned long long start, end, flags;
         if (sscanf(lines[i], "%llx %llx %llx", &start, &end, &flags) != 3 ||
             !(flags & PCI_IORESOURCE_MEM) || !start || end < start)
@@ -424,8 +424,8 @@ static bool shares_page(const HostFacts *facts, int i, int j, char *why, size_t 
 {
     const HostFuncFacts *a = &facts->f[i], *b = &facts->f[j];
 
-    for (int x = 0; x < HOST_FACT_BARS; x++)
-        for (int y = 0; a->bar_size[x] && y < HOST_FACT_BARS; y++) {
+    for (int x = 0; x < PCI_STD_BARS; x++)
+        for (int y = 0; a->bar_size[x] && y < PCI_STD_BARS; y++) {
             uint64_t lo, hi;
             if (!b->bar_size[y])
                 continue;

@@ -59,8 +59,6 @@ unsigned host_cfg_phantom_stride(const uint8_t *cfg, unsigned len, uint8_t func)
  * MSI-X enabled, in its config space. */
 bool host_cfg_intx_quiet(const uint8_t *cfg, unsigned len);
 
-#define HOST_FACT_BARS 6
-
 /* What sysfs shows of one function, as far as grouping goes. */
 typedef struct HostFuncFacts {
     PtBdf bdf;
@@ -73,7 +71,7 @@ typedef struct HostFuncFacts {
     uint8_t pin;                /* INTx pin, 0 none */
     bool intx_quiet;            /* INTx disabled, or MSI/MSI-X enabled: it does not signal its line */
     int irq;                    /* sysfs irq where pin != 0 */
-    uint64_t bar_base[HOST_FACT_BARS], bar_size[HOST_FACT_BARS];   /* memory BARs */
+    uint64_t bar_base[PCI_STD_BARS], bar_size[PCI_STD_BARS];   /* memory BARs */
     unsigned phantom_stride;    /* 0: no phantom functions */
 } HostFuncFacts;
 

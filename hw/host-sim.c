@@ -249,8 +249,7 @@ static uint64_t unset(const PtBar *bar)
 
 static uint64_t rom_flags(const DumpFunc *fn, const PtBar *rom)
 {
-    unsigned reg = header_type(fn) == PCI_HEADER_TYPE_BRIDGE ? PCI_ROM_ADDRESS1
-                                                             : PCI_ROM_ADDRESS;
+    unsigned reg = pt_header_rom_reg(header_type(fn));
     uint64_t f = PCI_IORESOURCE_MEM | PCI_IORESOURCE_PREFETCH;
 
     if (cfg32(fn, reg) & PCI_ROM_ADDRESS_ENABLE)

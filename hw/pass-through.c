@@ -263,7 +263,7 @@ static int setup_bar(PtFunc *f, int i, unsigned nbars)
 
 static void setup_bars(PtFunc *f)
 {
-    unsigned nbars = f->header_type == PCI_HEADER_TYPE_NORMAL ? 6 : 2;
+    unsigned nbars = pt_header_bars(f->header_type);
     PtBar rom;
 
     for (unsigned i = 0; i < nbars;)
@@ -531,11 +531,8 @@ static const RegDesc *header_regs(uint8_t type, size_t *n)
 /* The bus owns BAR registers; host addresses never show through ours. */
 static void clear_bar_registers(PtFunc *f)
 {
-    unsigned nbars = f->header_type == PCI_HEADER_TYPE_NORMAL ? 6 : 2;
-    unsigned rom = f->header_type == PCI_HEADER_TYPE_NORMAL ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1;
-
-    memset(f->initial + PCI_BASE_ADDRESS_0, 0, 4 * nbars);
-    pt_put_le32(f->initial + rom, 0);
+    memset(f->initial + PCI_BASE_ADDRESS_0, 0, 4 * pt_header_bars(f->header_type));
+    pt_put_le32(f->initial + pt_header_rom_reg(f->header_type), 0);
 }
 
 static void setup_header(PtFunc *f)

@@ -19,7 +19,8 @@
 #define PCI_CONFIG_SIZE     256     /* conventional config space */
 #define PCI_EXT_CONFIG_SIZE 4096    /* PCIe */
 
-#define PCI_NUM_BARS 7              /* BAR0-5 and the expansion ROM */
+#define PCI_STD_BARS 6              /* BAR0-5 */
+#define PCI_NUM_BARS 7              /* and the expansion ROM */
 #define PCI_BAR_ROM  6
 
 /*
@@ -118,6 +119,18 @@ static inline bool pt_header_is_normal(uint8_t header_type)
 static inline bool pt_header_is_bridge(uint8_t header_type)
 {
     return pt_header_layout(header_type) == PCI_HEADER_TYPE_BRIDGE;
+}
+
+/* A bridge has BAR0-1 and its ROM register at 0x38; the bus treats every
+ * other layout as a normal header's (BAR0-5, ROM at 0x30). */
+static inline unsigned pt_header_bars(uint8_t header_type)
+{
+    return pt_header_is_bridge(header_type) ? 2 : PCI_STD_BARS;
+}
+
+static inline unsigned pt_header_rom_reg(uint8_t header_type)
+{
+    return pt_header_is_bridge(header_type) ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS;
 }
 
 /* MSI-X: libpci names the control bits but not the register. */

@@ -565,15 +565,23 @@ static const char *misfit(const PtMsi *m, Region r, uint64_t off, unsigned len)
     return NULL;
 }
 
+/* Where the access falls, or -EINVAL for one of the wrong size or alignment. */
+static int classify(PtMsi *m, int bar, uint64_t off, unsigned len, Region *r)
+{
+    *r = region_of(m, bar, off, len);
+    const char *bad = misfit(m, *r, off, len);
+
+    return bad ? refuse_access(m, bad, bar, off, len) : 0;
+}
+
 int pt_msi_mmio_read(PtMsi *m, int bar, uint64_t off, unsigned len, uint64_t *val)
 {
-    Region r = region_of(m, bar, off, len);
-    const char *bad = misfit(m, r, off, len);
+    Region r;
     int rc;
 
     *val = 0;
-    if (bad)
-        return refuse_access(m, bad, bar, off, len);
+    if ((rc = classify(m, bar, off, len, &r)) < 0)
+        return rc;
     if (r == REGION_TABLE) {
         *val = table_read(m, off - m->x.table_off, len);
         return 0;
@@ -587,12 +595,11 @@ int pt_msi_mmio_read(PtMsi *m, int bar, uint64_t off, unsigned len, uint64_t *va
 
 int pt_msi_mmio_write(PtMsi *m, int bar, uint64_t off, unsigned len, uint64_t val)
 {
-    Region r = region_of(m, bar, off, len);
-    const char *bad = misfit(m, r, off, len);
+    Region r;
     int rc;
 
-    if (bad)
-        return refuse_access(m, bad, bar, off, len);
+    if ((rc = classify(m, bar, off, len, &r)) < 0)
+        return rc;
     if (r == REGION_TABLE) {
         table_write(m, off - m->x.table_off, len, val);
         return 0;

@@ -389,6 +389,19 @@ static uint64_t msix_table_addr(Run *r, uint8_t devfn, unsigned cap)
     return (bar & PCI_BASE_ADDRESS_MEM_MASK) + pt_msix_offset(tbl);
 }
 
+/* Enumerate, enable MSI-X and unmask entry 0 for vector 0xa0: the table's address. */
+static uint64_t msix_bind_entry0(Run *r, uint8_t devfn)
+{
+    enumerate(r, true);
+    unsigned cap = find_cap(r, devfn, PCI_CAP_ID_MSIX);
+    uint64_t table = msix_table_addr(r, devfn, cap);
+    cfg_write(r, devfn, cap + 2, PCI_MSIX_ENABLE, 2);
+    mmio_write(r, table, 4, (uint32_t)tg_msi_address(0, false, false));
+    mmio_write(r, table + 8, 4, tg_msi_data(0xa0, 0, false));
+    mmio_write(r, table + 12, 4, 0);
+    return table;
+}
+
 static void msi_program(Run *r, uint8_t devfn, uint64_t addr, uint32_t data, bool enable)
 {
     unsigned cap = find_cap(r, devfn, PCI_CAP_ID_MSI);
@@ -1264,13 +1277,7 @@ static void msix_move(uint32_t features, unsigned *masks_kept)
     Run r;
 
     run_up_features(&r, true, I82576, boot_nic, features);
-    enumerate(&r, true);
-    unsigned cap = find_cap(&r, eth, PCI_CAP_ID_MSIX);
-    uint64_t table = msix_table_addr(&r, eth, cap);
-    cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE, 2);
-    mmio_write(&r, table, 4, (uint32_t)tg_msi_address(0, false, false));
-    mmio_write(&r, table + 8, 4, tg_msi_data(0xa0, 0, false));
-    mmio_write(&r, table + 12, 4, 0);
+    uint64_t table = msix_bind_entry0(&r, eth);
     g_assert_cmpuint(stub_count("xc_domain_update_msi_irq", "gvec=0xa0 "), ==, 1);
     mmio_write(&r, table + 12, 4, PT_MSIX_ENTRY_MASKED);
     g_assert_cmphex(mmio_read(&r, table + 12, 4), ==, PT_MSIX_ENTRY_MASKED);
@@ -1306,13 +1313,7 @@ static void test_msix_unmasked_write(void)
     for (int contract = 0; contract < 2; contract++) {
         Run r;
         run_up_features(&r, true, I82576, boot_nic, contract ? FEAT_MSIX_ALL_WRITES : 0);
-        enumerate(&r, true);
-        unsigned cap = find_cap(&r, eth, PCI_CAP_ID_MSIX);
-        uint64_t table = msix_table_addr(&r, eth, cap);
-        cfg_write(&r, eth, cap + 2, PCI_MSIX_ENABLE, 2);
-        mmio_write(&r, table, 4, (uint32_t)tg_msi_address(0, false, false));
-        mmio_write(&r, table + 8, 4, tg_msi_data(0xa0, 0, false));
-        mmio_write(&r, table + 12, 4, 0);
+        uint64_t table = msix_bind_entry0(&r, eth);
         mmio_write(&r, table + 8, 4, tg_msi_data(0xa1, 0, false));
         g_assert_cmpuint(rig_log_count("written while unmasked"), ==, (unsigned)contract);
         g_array_unref(run_down(&r));

@@ -24,7 +24,6 @@
 #define MPQ_MSG_MAX     (MPQ_HDR_SIZE + MPQ_MAX_PAYLOAD)
 #define MPQ_FD_QUEUE    64
 #define MPQ_IRQFDS      8
-#define MPQ_CIS_POINTER 0x28        /* the proxy's seventh "BAR" */
 #define MPQ_BAR_MAX     (1ull << 30) /* QEMU 7.2 sizes a BAR in a signed int */
 
 typedef struct QueuedFd {
@@ -122,11 +121,11 @@ static uint32_t visible_bits(MpqChannel *c, unsigned dword)
 {
     bool rom = dword == PCI_ROM_ADDRESS;
 
-    if ((dword < PCI_BASE_ADDRESS_0 || dword > MPQ_CIS_POINTER) && !rom)
+    if ((dword < PCI_BASE_ADDRESS_0 || dword > PCI_CARDBUS_CIS) && !rom)
         return UINT32_MAX;
     if (!normal_header(c))
         return UINT32_MAX;
-    if (dword == MPQ_CIS_POINTER)
+    if (dword == PCI_CARDBUS_CIS)       /* the proxy's seventh "BAR" */
         return 0;
     int bar = rom ? PCI_BAR_ROM : (int)(dword - PCI_BASE_ADDRESS_0) / 4;
     PtFunc *fn = channel_func(c);

@@ -13,10 +13,10 @@
 #include <glib/gstdio.h>
 
 #include "host-assign.h"
+#include "host-pci.h"
 #include "host-groups.h"
 #include "host-sim.h"
 
-#define HOST_SYSFS_DEFAULT "/sys/bus/pci"
 
 typedef struct SysfsOps {
     const char *name;

@@ -19,7 +19,6 @@
 #include "host-dump.h"
 
 #define DUMP_BYTES_PER_LINE 16
-#define DUMP_MAX_CONFIG     4096
 
 /* Region names as messages and the sidecar spell them. */
 static const char *const bar_names[PCI_NUM_BARS] = { "0", "1", "2", "3", "4", "5", "rom" };
@@ -152,7 +151,7 @@ static int finish_func(Parser *p)
         return 0;
     p->cur = -1;
     p->in_hex = false;
-    if (fn->config_len == 64 || fn->config_len == 256 || fn->config_len == DUMP_MAX_CONFIG)
+    if (fn->config_len == 64 || fn->config_len == 256 || fn->config_len == PCI_EXT_CONFIG_SIZE)
         return 0;
     if (fn->config_len == 0)
         return fail(p->err, p->name, fn->line, "%s: no hex dump of config space",
@@ -234,7 +233,7 @@ static int parse_hex(Parser *p, const char *s, int ndigits)
 
     if (!fn)
         return fail(p->err, p->name, p->line, "hex line outside a device");
-    if (!hex_field(s, ndigits, DUMP_MAX_CONFIG - 1, &off) || ndigits < 2 || ndigits > 3)
+    if (!hex_field(s, ndigits, PCI_EXT_CONFIG_SIZE - 1, &off) || ndigits < 2 || ndigits > 3)
         return fail(p->err, p->name, p->line, "bad offset '%.*s'", ndigits, s);
     if (off > fn->config_len)
         return fail(p->err, p->name, p->line, "offset %lx out of order, expected %x "

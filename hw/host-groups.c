@@ -16,8 +16,8 @@
 
 #include "host-groups.h"
 #include "host-assign.h"
+#include "host-pci.h"
 
-#define HOST_SYSFS_DEFAULT "/sys/bus/pci"
 
 /* ================================================================ reset methods */
 

@@ -26,7 +26,6 @@
 #include "host-pci.h"
 #include "dm-log.h"
 
-#define HOST_SYSFS_DEFAULT  "/sys/bus/pci"
 #define HOST_FILL (PCI_FILL_IDENT | PCI_FILL_BASES | PCI_FILL_SIZES | PCI_FILL_ROM_BASE | \
                    PCI_FILL_IRQ | PCI_FILL_CLASS | PCI_FILL_IO_FLAGS | PCI_FILL_DRIVER)
 

@@ -11,6 +11,9 @@
 #include "pt-notation.h"
 #include "pt-types.h"
 
+/* Where the host's functions are when no simulated tree is named. */
+#define HOST_SYSFS_DEFAULT "/sys/bus/pci"
+
 typedef struct HostPci HostPci;
 typedef struct HostFunc HostFunc;
 

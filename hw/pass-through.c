@@ -1079,11 +1079,6 @@ static const PciDeviceOps pt_trapping_device_ops = {
     .mmio_write = dev_mmio_write,
 };
 
-static PciBarKind bar_kind(const PtBar *b)
-{
-    return b->io ? PCI_BAR_IO : b->mem64 ? PCI_BAR_MEM64 : PCI_BAR_MEM32;
-}
-
 /*
  * Memory BARs smaller than a page are never mapped: a mapping is whole
  * pages, so it would give the guest the rest of the host's page (other
@@ -1122,9 +1117,7 @@ int pt_func_plug(PtFunc *f, PciBus *bus, PciDevice **out)
 
     for (int i = 0; i < PCI_NUM_BARS; i++)
         if (f->has_bar[i])
-            plug.bar[i] = (PciBarInfo){ .kind = bar_kind(&f->bars[i]),
-                                        .prefetch = f->bars[i].prefetch,
-                                        .size = f->bars[i].size, .host_addr = f->bars[i].base };
+            plug.bar[i] = pci_bar_info(&f->bars[i]);
     /* Fixed while plugged: unmaps match the maps. */
     f->trapping = msix_traps;
     f->served = served;

@@ -48,6 +48,13 @@ typedef struct PciBarInfo {
     uint64_t host_addr;     /* what a direct mapping points at (host address) */
 } PciBarInfo;
 
+/* What the bus needs of a host BAR: its kind and where a direct mapping points. */
+static inline PciBarInfo pci_bar_info(const PtBar *b)
+{
+    return (PciBarInfo){ .kind = b->io ? PCI_BAR_IO : b->mem64 ? PCI_BAR_MEM64 : PCI_BAR_MEM32,
+                         .prefetch = b->prefetch, .size = b->size, .host_addr = b->base };
+}
+
 typedef struct PciDeviceOps {
     /* offset + len stays within one dword; len is 1, 2 or 4. */
     uint32_t (*cfg_read)(PciDevice *dev, unsigned offset, unsigned len);

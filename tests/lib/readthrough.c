@@ -62,11 +62,6 @@ PciBus *readthrough_bus(ReadThrough *rt)
     return rt->bus;
 }
 
-static PciBarKind bar_kind(const PtBar *b)
-{
-    return b->io ? PCI_BAR_IO : b->mem64 ? PCI_BAR_MEM64 : PCI_BAR_MEM32;
-}
-
 /* The facts pt_func_plug gives the bus, from the public accessors. */
 static void fill_bars(PtFunc *fn, PciPlug *plug)
 {
@@ -74,8 +69,7 @@ static void fill_bars(PtFunc *fn, PciPlug *plug)
 
     for (int i = 0; i < PCI_NUM_BARS; i++)
         if (pt_func_bar(fn, i, &b) == 0)
-            plug->bar[i] = (PciBarInfo){ .kind = bar_kind(&b), .prefetch = b.prefetch,
-                                         .size = b.size, .host_addr = b.base };
+            plug->bar[i] = pci_bar_info(&b);
 }
 
 int readthrough_plug_like(ReadThrough *rt, PtFunc *fn)

@@ -314,9 +314,12 @@ static DIR *open_devices(const char *root, PtError *err)
     g_autofree char *devices = g_build_filename(root ? root : HOST_SYSFS_DEFAULT, "devices",
                                                 NULL);
     DIR *d = opendir(devices);
+    int saved = errno;
 
+    /* errno stays opendir's: the caller's cause. */
     if (!d)
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", devices, strerror(errno));
+        snprintf(err->msg, sizeof(err->msg), "%s: %s", devices, strerror(saved));
+    errno = saved;
     return d;
 }
 
@@ -706,8 +709,9 @@ int host_groups_read(const char *root, HostFacts *facts, HostGroups *groups, PtE
     KeptHost *k;
 
     if (!d) {
+        int rc = -errno;
         host_groups_forget(root);
-        return -1;
+        return rc;
     }
     g_mutex_lock(&kept_lock);
     k = kept_host(root);

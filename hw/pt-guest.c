@@ -366,8 +366,7 @@ static bool guest_holds(void *opaque, PtBdf bdf, PtHolder *who)
     const PtGuest *g = opaque;
 
     for (int i = 0; i < g->nfns; i++) {
-        PtBdf h = g->fns[i]->pub.host;
-        if (h.domain == bdf.domain && h.bus == bdf.bus && h.dev == bdf.dev && h.func == bdf.func) {
+        if (pt_bdf_equal(g->fns[i]->pub.host, bdf)) {
             *who = (PtHolder){ .self = true, .vdevfn = g->fns[i]->pub.vdevfn };
             return true;
         }
@@ -433,21 +432,19 @@ int pt_guest_attach_request(PtGuest *g, const PtRequest *req, const char *text, 
 {
     PtHolders holders = holders_of(g);
     PtPlan plan;
+    int rc = pt_plan_request(g->host, &g->map, req, text, &g->dflt, &holders, partial, &plan,
+                             err);
 
-    if (pt_plan_request(g->host, &g->map, req, text, &g->dflt, &holders, partial, &plan,
-                        err) < 0)
-        return -EINVAL;
-    return realize(g, &plan, text, plan_out, err);
+    return rc < 0 ? rc : realize(g, &plan, text, plan_out, err);
 }
 
 int pt_guest_attach(PtGuest *g, const char *spec, PtPlan *plan_out, PtError *err)
 {
     PtHolders holders = holders_of(g);
     PtPlan plan;
+    int rc = pt_plan_spec(g->host, &g->map, spec, &g->dflt, &holders, &plan, err);
 
-    if (pt_plan_spec(g->host, &g->map, spec, &g->dflt, &holders, &plan, err) < 0)
-        return -EINVAL;
-    return realize(g, &plan, spec, plan_out, err);
+    return rc < 0 ? rc : realize(g, &plan, spec, plan_out, err);
 }
 
 /* ---- detach ---- */
@@ -491,7 +488,7 @@ int pt_guest_slot_of_spec(const PtGuest *g, const char *spec, PtError *err)
     PtSpec parsed;
 
     if (pt_spec_parse_unplug(spec, &parsed, err) < 0)
-        return -EINVAL;
+        return -EINVAL;     /* the notation's words name what is wrong */
     for (int f = 0; f < PT_FUNCS_PER_SLOT; f++) {
         bool named = parsed.all_funcs;
         for (int i = 0; i < parsed.nfuncs; i++)

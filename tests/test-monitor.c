@@ -10,6 +10,7 @@
 #include "monitor.h"
 #include "rig.h"
 #include "simtree.h"
+#include "test-guest.h"
 
 #define ASUS "asus-p6t6-x58-ich10-gt218.lspci"
 
@@ -82,6 +83,27 @@ static void test_add_info_del(void)
 }
 
 /* A refused command is one line and leaves the bus exactly as it was. */
+/* A function's config file cut after attach: the guest's reads fail on the
+ * host, counted and logged once; info pci shows the count and the first. */
+static void test_info_host_failures(void)
+{
+    MonRig m;
+
+    mon_up(&m);
+    g_free(run(&m, "pci_add 00:1d.0-2@7", 0));
+    g_autofree char *clean = run(&m, "info pci", 0);
+    g_assert_null(strstr(clean, "Host access failures"));
+    g_autofree char *cfg = rig_host_config_path(&m.rig, "0000:00:1d.1");
+    g_assert_cmpint(truncate(cfg, 0x10), ==, 0);
+    for (int i = 0; i < 3; i++)
+        g_assert_cmphex(tg_cfg_read(m.rig.bus, PT_DEVFN(7, 1), 0x40, 4), ==, 0xffffffff);
+    g_autofree char *info = run(&m, "info pci", 0);
+    g_assert_nonnull(strstr(info, "Host access failures:\n  07.1 host 0000:00:1d.1: 3 (first: "
+                                  "config read of 4 bytes at 0x040: short read)\n"));
+    g_assert_cmpuint(rig_log_count("0000:00:1d.1: host access failed"), ==, 1);
+    mon_down(&m);
+}
+
 static void test_errors_change_nothing(void)
 {
     static const struct { const char *line; const char *reply; } bad[] = {
@@ -459,6 +481,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/monitor/add-info-del", test_add_info_del);
     g_test_add_func("/monitor/errors-change-nothing", test_errors_change_nothing);
+    g_test_add_func("/monitor/info-host-failures", test_info_host_failures);
     g_test_add_func("/monitor/dump-help-quit", test_dump_help_quit);
     g_test_add_func("/monitor/policy-as-dry-run", test_policy_as_dry_run);
     g_test_add_func("/monitor/qemu-dm-unix-socket", test_qemu_dm_unix_monitor);

@@ -561,11 +561,7 @@ static int create_server(XenIoreq *s, PtError *err)
 
 static int bind_vcpus(XenIoreq *s, PtError *err)
 {
-    s->local = malloc(s->nvcpus * sizeof(*s->local));
-    if (!s->local) {
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        return -ENOMEM;
-    }
+    s->local = g_new(int, s->nvcpus);
     for (unsigned v = 0; v < s->nvcpus; v++)
         s->local[v] = -1;
     for (unsigned v = 0; v < s->nvcpus; v++) {
@@ -581,12 +577,8 @@ static int bind_vcpus(XenIoreq *s, PtError *err)
 
 XenIoreq *xen_ioreq_new(uint32_t domid, PciBus *bus, PtGuest *guest, PtError *err)
 {
-    XenIoreq *s = calloc(1, sizeof(*s));
+    XenIoreq *s = g_new0(XenIoreq, 1);
 
-    if (!s) {
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        return NULL;
-    }
     s->domid = domid;
     s->bus = bus;
     s->guest = guest;
@@ -652,8 +644,8 @@ void xen_ioreq_free(XenIoreq *s)
     if (s->refused)
         dm_log(s->who, "%lu guest accesses were refused", s->refused);
     g_array_free(s->mmio, TRUE);
-    free(s->local);
-    free(s);
+    g_free(s->local);
+    g_free(s);
 }
 
 unsigned xen_ioreq_vcpus(const XenIoreq *s)

@@ -1,6 +1,7 @@
 #include "pt-guest.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <pci/pci.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +55,8 @@ struct PtGuest {
 PtGuest *pt_guest_new(HostPci *host, PciBus *bus, Hypervisor *hv, uint32_t reserved,
                       const PtPlanDefaults *dflt)
 {
-    PtGuest *g = calloc(1, sizeof(*g));
+    PtGuest *g = g_new0(PtGuest, 1);
 
-    if (!g)
-        return NULL;
     g->host = host;
     g->bus = bus;
     g->hv = hv;
@@ -264,14 +263,10 @@ static void reset_host_function(PtGuest *g, PtBdf bdf, const char *when)
 static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptions *opts,
                             Attached **out, PtError *err)
 {
-    Attached *a = calloc(1, sizeof(*a));
+    Attached *a = g_new0(Attached, 1);
     char name[16];
     int rc;
 
-    if (!a) {
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        return -ENOMEM;
-    }
     a->pirq = -1;
     a->pub = (PtGuestFunc){ .host = bdf, .vdevfn = vdevfn, .opts = *opts };
     pt_bdf_format(bdf, name, sizeof(name));
@@ -279,23 +274,17 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
     if (rc < 0) {
         snprintf(err->msg, sizeof(err->msg), "%s: the hypervisor refuses the device (%s)",
                  name, strerror(-rc));
-        free(a);
+        g_free(a);
         return rc;
     }
     reset_host_function(g, bdf, "before the guest sees it");
     a->pub.fn = pt_func_open(g->host, bdf, vdevfn, opts, err);
     if (!a->pub.fn) {
-        free(a);
+        g_free(a);
         return -EIO;
     }
     /* Before the plug: it decides which BAR pages stay trapped. */
     a->pub.msi = pt_msi_new(a->pub.fn, g->hv);
-    if (!a->pub.msi) {
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        pt_func_close(a->pub.fn);
-        free(a);
-        return -ENOMEM;
-    }
     const char *step = "assign";
     rc = hv_assign_device(g->hv, bdf, vdevfn);
     a->assigned = rc == 0;
@@ -324,7 +313,7 @@ static void release_function(PtGuest *g, Attached *a)
         hv_deassign_device(g->hv, a->pub.host, a->pub.vdevfn);
     pt_func_close(a->pub.fn);
     reset_host_function(g, a->pub.host, "after the guest let it go");
-    free(a);
+    g_free(a);
 }
 
 static int plug_function(PtGuest *g, Attached *a, PtError *err)
@@ -515,7 +504,7 @@ void pt_guest_free(PtGuest *g)
         return;
     while (g->nfns > 0)
         remove_at(g, g->nfns - 1);
-    free(g);
+    g_free(g);
 }
 
 /* ---- queries ---- */

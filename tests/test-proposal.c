@@ -400,6 +400,20 @@ static void test_cli_usage_errors(void)
           "qemu-dm: -pci-reserved '0-20': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
         { { "-pci-reserved", "", NULL },
           "qemu-dm: -pci-reserved '': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-pci-reserved", "3-1", NULL }, "qemu-dm: -pci-reserved '3-1': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-pci-reserved", "0-3,,1f", NULL }, "qemu-dm: -pci-reserved '0-3,,1f': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-pci-reserved", "0-3,-1", NULL }, "qemu-dm: -pci-reserved '0-3,-1': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-pci-reserved", "0x3", NULL }, "qemu-dm: -pci-reserved '0x3': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-domid", "0", NULL }, "qemu-dm: -domid '0': expected a guest domain id, 1-32751\n" },
+        { { "-domid", "32752", NULL },
+          "qemu-dm: -domid '32752': expected a guest domain id, 1-32751\n" },
+        { { "-domid", "+7", NULL }, "qemu-dm: -domid '+7': expected a guest domain id, 1-32751\n" },
+        { { "-x-single-function", "20", NULL },
+          "qemu-dm: -x-single-function '20': expected a hex slot 00-1f\n" },
+        { { "-guest-timeout", "86401", NULL },
+          "qemu-dm: -guest-timeout '86401': expected seconds, 1-86400\n" },
+        { { "-guest-timeout", "9s", NULL },
+          "qemu-dm: -guest-timeout '9s': expected seconds, 1-86400\n" },
         { { "-host-sysfs", "/nonexistent/tree", "-dry-run", NULL }, NULL },
     };
 
@@ -415,6 +429,23 @@ static void test_cli_usage_errors(void)
         else
             g_assert_true(g_str_has_prefix(errout, "qemu-dm: ") && strlen(errout) > 12);
     }
+    /* Slots and ranges as given keep automatic placement off them. */
+    static const struct { const char *reserved, *placed; } lists[] = {
+        { "0-4", "0000:00:1d.0 -> 00:05.0\n" },
+        { "0-4,5,1f", "0000:00:1d.0 -> 00:06.0\n" },
+        { "00-03,04-06", "0000:00:1d.0 -> 00:07.0\n" },
+    };
+    char *dir = simtree_build(ASUS, true);
+    for (size_t i = 0; i < G_N_ELEMENTS(lists); i++) {
+        const char *args[] = { "-host-sysfs", dir, "-pci-reserved", lists[i].reserved, "-pci",
+                               "00:1d.0", "-dry-run", NULL };
+        g_autofree char *out = NULL, *errout = NULL;
+        int status;
+        run_qemu_dm(args, &status, &out, &errout);
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
+        g_assert_cmpstr(out, ==, lists[i].placed);
+    }
+    simtree_remove(dir);
 }
 
 int main(int argc, char **argv)

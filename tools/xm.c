@@ -1396,15 +1396,17 @@ static int saved_layout(GKeyFile *save, const char *state, XsBackendList *l)
         g_autofree char *host = g_key_file_get_string(kf, group, "host", NULL);
         g_autofree char *vdevfn = g_key_file_get_string(kf, group, "vdevfn", NULL);
         g_autofree char *opts = g_key_file_get_string(kf, group, "options", NULL);
-        g_autofree char *wire = g_strdup_printf("%s@%s%s%s", host ? host : "", vdevfn ? vdevfn : "",
-                                                opts && *opts ? "," : "", opts ? opts : "");
-        PtWire w;
+        XsBackendDev *d = &l->dev[l->n];
+        unsigned long v;
         PtError err;
-        if (pt_wire_parse(wire, &w, &err) < 0 || w.auto_slot)
+        *d = (XsBackendDev){ .has_vdevfn = true, .state = XS_STATE_INITIALISING };
+        /* The fields as qemu-dm wrote them (hw/dm-state.c), by the same parsers. */
+        if (!host || !vdevfn || pt_bdf_parse_plain(NULL, host, &d->bdf, &err) < 0 ||
+            pt_parse_uint(vdevfn, 16, 0xff, &v) < 0 ||
+            pt_options_parse(NULL, opts ? opts : "", &d->opts, &err) < 0)
             return -1;
-        XsBackendDev *d = &l->dev[l->n++];
-        *d = (XsBackendDev){ .bdf = w.bdf, .has_vdevfn = true, .vdevfn = w.vdevfn,
-                             .opts = w.opts, .state = XS_STATE_INITIALISING };
+        d->vdevfn = (uint8_t)v;
+        l->n++;
         g_autofree char *key = g_key_file_get_string(save, "keys", host, NULL);
         snprintf(d->key, sizeof(d->key), "%s", key ? key : host);
     }

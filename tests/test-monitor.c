@@ -1,4 +1,5 @@
 /* The monitor: every command, its replies, and errors that change nothing. */
+#include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -82,7 +83,6 @@ static void test_add_info_del(void)
     mon_down(&m);
 }
 
-/* A refused command is one line and leaves the bus exactly as it was. */
 /* A function's config file cut after attach: the guest's reads fail on the
  * host, counted and logged once; info pci shows the count and the first. */
 static void test_info_host_failures(void)
@@ -104,6 +104,32 @@ static void test_info_host_failures(void)
     mon_down(&m);
 }
 
+/* A refusal from below the policy reaches the monitor in its own words:
+ * the hypervisor's errno, the host's missing file. */
+static void test_refusal_keeps_cause(void)
+{
+    MonRig m;
+
+    mon_up(&m);
+    hypervisor_sim_fail_call(m.rig.hv, 1, EACCES);
+    g_autofree char *hv = run(&m, "pci_add 00:1d.0@7", -1);
+    g_autofree char *hv_want = g_strdup_printf("error: 0000:00:1d.0: the hypervisor refuses the "
+                                               "device (%s)\n", strerror(EACCES));
+    g_assert_cmpstr(hv, ==, hv_want);
+    g_autofree char *cfg = rig_host_config_path(&m.rig, "0000:00:1d.1");
+    g_assert_cmpint(g_unlink(cfg), ==, 0);
+    g_autofree char *host = run(&m, "pci_add 00:1d.1", -1);
+    g_autofree char *host_want = g_strdup_printf("error: 0000:00:1d.1 has a config space that "
+                                                 "cannot be read: config read of 15 bytes at "
+                                                 "0x000: Cannot open %s: %s\n", cfg,
+                                                 strerror(ENOENT));
+    g_assert_cmpstr(host, ==, host_want);
+    g_autofree char *empty = run(&m, "info pci", 0);
+    g_assert_cmpstr(empty, ==, "PCI bus 0:\n");
+    mon_down(&m);
+}
+
+/* A refused command is one line and leaves the bus exactly as it was. */
 static void test_errors_change_nothing(void)
 {
     static const struct { const char *line; const char *reply; } bad[] = {
@@ -482,6 +508,7 @@ int main(int argc, char **argv)
     g_test_add_func("/monitor/add-info-del", test_add_info_del);
     g_test_add_func("/monitor/errors-change-nothing", test_errors_change_nothing);
     g_test_add_func("/monitor/info-host-failures", test_info_host_failures);
+    g_test_add_func("/monitor/refusal-keeps-cause", test_refusal_keeps_cause);
     g_test_add_func("/monitor/dump-help-quit", test_dump_help_quit);
     g_test_add_func("/monitor/policy-as-dry-run", test_policy_as_dry_run);
     g_test_add_func("/monitor/qemu-dm-unix-socket", test_qemu_dm_unix_monitor);

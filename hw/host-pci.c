@@ -528,8 +528,8 @@ static uint64_t bar_lead(const HostFunc *fn, int bar, int fd, long page)
     return b.base & (uint64_t)(page - 1);
 }
 
-/* The page of resourceN that holds pos, or -errno.  A file shorter than
- * the BAR's first end bytes (a simulated host's, cut) would fault on touch:
+/* The page of resourceN that holds pos, or -errno.  A plain file that ends
+ * before the access does (a simulated host's, cut) would fault on touch:
  * refused. */
 static int map_bar_page(int fd, uint64_t pos, uint64_t end, long page, bool write, uint8_t **map)
 {
@@ -557,12 +557,16 @@ static int bar_io(HostFunc *fn, int bar, uint64_t offset, void *buf, unsigned le
     char *path = g_strdup_printf("%s/devices/%04x:%02x:%02x.%x/resource%d", fn->host->root,
                                  b.domain, b.bus, b.dev, b.func, bar);
     int fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    rc = fd < 0 ? -errno : 0;
     long page = sysconf(_SC_PAGESIZE);
-    uint64_t pos = fd < 0 ? 0 : bar_lead(fn, bar, fd, page) + offset;
-    rc = fd < 0 ? -errno : map_bar_page(fd, pos, offset + len, page, write, &map);
-    if (fd >= 0)
-        close(fd);
+    uint64_t pos = 0;
+
     g_free(path);
+    if (fd >= 0) {
+        pos = bar_lead(fn, bar, fd, page) + offset;
+        rc = map_bar_page(fd, pos, offset + len, page, write, &map);
+        close(fd);
+    }
     if (rc)
         return note_failure(fn, rc, "BAR %d %s of %u bytes at 0x%" PRIx64 ": resource%d: %s", bar,
                             write ? "write" : "read", len, offset, bar, strerror(-rc));

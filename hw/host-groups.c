@@ -318,7 +318,7 @@ static DIR *open_devices(const char *root, PtError *err)
 
     /* errno stays opendir's: the caller's cause. */
     if (!d)
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", devices, strerror(saved));
+        pt_error_set(err, "%s: %s", devices, strerror(saved));
     errno = saved;
     return d;
 }
@@ -770,13 +770,13 @@ int host_group_opts_parse(const char *text, HostGroupOpts *opts, PtError *err)
             *eq = 0;
         k = opt_kind(items[i]);
         if (k < 0) {
-            snprintf(err->msg, sizeof(err->msg), "%.80s: unknown option '%.40s' (known: "
-                     "strict_reset, strict_iommu, strict_intx, strict_page)", text, items[i]);
+            pt_error_set(err, "%.80s: unknown option '%.40s' (known: "
+                         "strict_reset, strict_iommu, strict_intx, strict_page)", text, items[i]);
             return -1;
         }
         if (!eq || (strcmp(eq + 1, "0") && strcmp(eq + 1, "1"))) {
-            snprintf(err->msg, sizeof(err->msg), "%.80s: option %.40s: the value must be 0 "
-                     "or 1", text, items[i]);
+            pt_error_set(err, "%.80s: option %.40s: the value must be 0 "
+                         "or 1", text, items[i]);
             return -1;
         }
         o.strict[k] = eq[1] == '1';
@@ -831,10 +831,10 @@ static int check_phantom(const HostGroup *g, const HostGroupRequest *req, int as
 
     for (int m = 0; m < g->n; m++)
         if (!in_request(req, g->member[m])) {
-            snprintf(err->msg, sizeof(err->msg), "%s shares %s with %s (%s): assign them "
-                     "together or not at all", pt_bdf_format(g->member[asked], a, sizeof(a)),
-                     group_kinds[g->kind].name, pt_bdf_format(g->member[m], b, sizeof(b)),
-                     g->why);
+            pt_error_set(err, "%s shares %s with %s (%s): assign them "
+                         "together or not at all", pt_bdf_format(g->member[asked], a, sizeof(a)),
+                         group_kinds[g->kind].name, pt_bdf_format(g->member[m], b, sizeof(b)),
+                         g->why);
             return -1;
         }
     return 0;
@@ -860,7 +860,7 @@ static int check_group(const HostGroup *g, const HostGroupRequest *req, HostOwne
              pt_bdf_format(g->member[asked], a, sizeof(a)), group_kinds[g->kind].name,
              pt_bdf_format(g->member[other], b, sizeof(b)), g->why, who);
     if (opts->strict[g->kind]) {
-        g_strlcpy(err->msg, msg, sizeof(err->msg));
+        pt_error_set(err, "%s", msg);
         return -1;
     }
     if (warn) {

@@ -159,7 +159,7 @@ static int check_root(const char *root, PtError *err)
     else if (!S_ISDIR(st.st_mode))
         rc = -ENOTDIR;
     if (rc)
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", devices, strerror(-rc));
+        pt_error_set(err, "%s: %s", devices, strerror(-rc));
     g_free(devices);
     return rc;
 }
@@ -179,12 +179,12 @@ HostPci *host_pci_open(const char *sysfs_root, PtError *err)
     host->acc->debug = on_pci_debug;
     host->acc->method = PCI_ACCESS_SYS_BUS_PCI;
     if (pci_set_param(host->acc, "sysfs.path", host->root) < 0) {
-        snprintf(err->msg, sizeof(err->msg), "libpci has no sysfs.path parameter");
+        pt_error_set(err, "libpci has no sysfs.path parameter");
         goto fail;
     }
     guard_msg[0] = '\0';
     if (fill_guarded(host->acc) < 0) {
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", root, guard_msg);
+        pt_error_set(err, "%s: %s", root, guard_msg);
         goto fail;
     }
     index_devices(host);
@@ -340,8 +340,8 @@ HostFunc *host_func_open(HostPci *host, PtBdf bdf, PtError *err)
     HostFunc *fn;
 
     if (!d) {
-        snprintf(err->msg, sizeof(err->msg), "%04x:%02x:%02x.%x: no such function on the host",
-                 bdf.domain, bdf.bus, bdf.dev, bdf.func);
+        pt_error_set(err, "%04x:%02x:%02x.%x: no such function on the host",
+                     bdf.domain, bdf.bus, bdf.dev, bdf.func);
         return NULL;
     }
     fn = g_new0(HostFunc, 1);

@@ -464,15 +464,13 @@ Hypervisor *hypervisor_xen_new(uint32_t domid, PtError *err)
 
     if (!xch) {
         int e = privcmd_errno();
-        snprintf(err->msg, sizeof(err->msg),
-                 "no Xen here: cannot open the hypervisor interface (%s: %s)",
-                 XEN_PRIVCMD, e ? strerror(e) : "opens, but libxenctrl refused it");
+        pt_error_set(err, "no Xen here: cannot open the hypervisor interface (%s: %s)",
+                     XEN_PRIVCMD, e ? strerror(e) : "opens, but libxenctrl refused it");
         return NULL;
     }
     if (domid == 0 || domid >= DOMID_FIRST_RESERVED) {
-        snprintf(err->msg, sizeof(err->msg),
-                 "Xen is here, but no guest domain is named (domid %u): give its domid",
-                 domid);
+        pt_error_set(err, "Xen is here, but no guest domain is named (domid %u): give its domid",
+                     domid);
         xc_interface_close(xch);
         return NULL;
     }

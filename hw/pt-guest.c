@@ -272,8 +272,8 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
     pt_bdf_format(bdf, name, sizeof(name));
     rc = hv_test_device(g->hv, bdf);
     if (rc < 0) {
-        snprintf(err->msg, sizeof(err->msg), "%s: the hypervisor refuses the device (%s)",
-                 name, strerror(-rc));
+        pt_error_set(err, "%s: the hypervisor refuses the device (%s)",
+                     name, strerror(-rc));
         g_free(a);
         return rc;
     }
@@ -295,8 +295,8 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
         *out = a;
         return 0;
     }
-    snprintf(err->msg, sizeof(err->msg), "%s: the hypervisor failed to %s the device (%s)",
-             pt_func_name(a->pub.fn), step, strerror(-rc));
+    pt_error_set(err, "%s: the hypervisor failed to %s the device (%s)",
+                 pt_func_name(a->pub.fn), step, strerror(-rc));
     *out = a;
     return rc;
 }
@@ -321,8 +321,8 @@ static int plug_function(PtGuest *g, Attached *a, PtError *err)
     int rc = pt_func_plug(a->pub.fn, g->bus, &a->dev);
 
     if (rc < 0)
-        snprintf(err->msg, sizeof(err->msg), "%s: cannot plug into the guest bus (%s)",
-                 pt_func_name(a->pub.fn), strerror(-rc));
+        pt_error_set(err, "%s: cannot plug into the guest bus (%s)",
+                     pt_func_name(a->pub.fn), strerror(-rc));
     return rc;
 }
 
@@ -454,8 +454,8 @@ int pt_guest_detach_slot(PtGuest *g, unsigned vslot, PtError *err)
     int removed = 0;
 
     if (vslot >= PT_SLOTS || !g->map.used[vslot]) {
-        snprintf(err->msg, sizeof(err->msg), "guest slot %02x has no pass-through device",
-                 vslot);
+        pt_error_set(err, "guest slot %02x has no pass-through device",
+                     vslot);
         return -ENOENT;
     }
     /* Function 0 first: the slot disappears from the guest at once. */
@@ -487,7 +487,7 @@ int pt_guest_slot_of_spec(const PtGuest *g, const char *spec, PtError *err)
         if (named && vslot >= 0)
             return vslot;
     }
-    snprintf(err->msg, sizeof(err->msg), "%s: not attached to this guest", spec);
+    pt_error_set(err, "%s: not attached to this guest", spec);
     return -ENOENT;
 }
 

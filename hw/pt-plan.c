@@ -56,9 +56,9 @@ static int refuse(PtError *err, int errnum, const char *text, PtBdf bdf, const c
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     if (names_just(text, name))
-        snprintf(err->msg, sizeof(err->msg), "%s %.240s", name, why);
+        pt_error_set(err, "%s %.240s", name, why);
     else
-        snprintf(err->msg, sizeof(err->msg), "%.60s: %s %.240s", text, name, why);
+        pt_error_set(err, "%.60s: %s %.240s", text, name, why);
     return -errnum;
 }
 
@@ -231,9 +231,9 @@ static int refuse_group(PtError *err, const char *text, const char *msg)
 
     snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : 0), msg);
     if (names_just(text, name))
-        snprintf(err->msg, sizeof(err->msg), "%s", msg);
+        pt_error_set(err, "%s", msg);
     else
-        snprintf(err->msg, sizeof(err->msg), "%.60s: %.250s", text, msg);
+        pt_error_set(err, "%.60s: %.250s", text, msg);
     return -EBUSY;
 }
 
@@ -254,8 +254,8 @@ int pt_plan_check_groups(HostPci *host, const PtRequest *req, const char *text,
         opts.strict[k] = req->opts.strict[k] != PT_STRICT_OFF;
     warnings->n = 0;
     if ((rc = host_groups_read(host_pci_root(host), &facts, &groups, &e)) < 0) {
-        snprintf(err->msg, sizeof(err->msg), "%.60s: the host's groups cannot be read: %.200s",
-                 text, e.msg);
+        pt_error_set(err, "%.60s: the host's groups cannot be read: %.200s",
+                     text, e.msg);
         return rc;
     }
     GroupCtx ctx = { &facts, holders, warnings };

@@ -119,6 +119,28 @@ static void append_options(const PtGuest *g, GString *out)
                 append_function_options(pt_guest_func_at(g, i), out);
 }
 
+/* Functions whose host accesses failed (their sysfs files gone or cut):
+ * how many, and the first, which the log said once. */
+static void append_host_failures(const PtGuest *g, GString *out)
+{
+    bool said = false;
+
+    for (int i = 0; i < pt_guest_count(g); i++) {
+        const PtGuestFunc *f = pt_guest_func_at(g, i);
+        const HostFunc *h = pt_func_host(f->fn);
+        unsigned long n = host_func_counters(h).failures;
+        char bdf[16];
+        if (!n)
+            continue;
+        if (!said)
+            g_string_append(out, "Host access failures:\n");
+        said = true;
+        g_string_append_printf(out, "  %02x.%x host %s: %lu (first: %s)\n", PT_SLOT(f->vdevfn),
+                               PT_FUNC(f->vdevfn), pt_bdf_format(f->host, bdf, sizeof(bdf)), n,
+                               host_func_error(h));
+    }
+}
+
 static int cmd_info(Monitor *mon, const char *args, GString *out)
 {
     if (strcmp(args, "pci") != 0)
@@ -126,6 +148,7 @@ static int cmd_info(Monitor *mon, const char *args, GString *out)
     g_autofree char *text = pci_bus_info(mon->t.bus);
     g_string_append(out, text);
     append_options(mon->t.guest, out);
+    append_host_failures(mon->t.guest, out);
     return 0;
 }
 

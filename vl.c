@@ -2,7 +2,6 @@
  * qemu-dm: the device model's entry point.  Options in QEMU's single-dash
  * style (a double dash is accepted too), read through one table.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
@@ -109,38 +108,36 @@ static int opt_pci_strict(DmConfig *cfg, const char *value, char *why, size_t le
     return 0;
 }
 
+/* "1f" or "0-3" into mask: false if it is neither. */
+static bool add_slot_range(const char *range, uint32_t *mask)
+{
+    g_auto(GStrv) ends = g_strsplit(range, "-", 2);
+    unsigned long lo, hi;
+
+    /* "" splits into no field at all. */
+    if (!ends[0] || pt_parse_uint(ends[0], 16, 0x1f, &lo) < 0 ||
+        pt_parse_uint(ends[1] ? ends[1] : ends[0], 16, 0x1f, &hi) < 0 || lo > hi)
+        return false;
+    for (unsigned long s = lo; s <= hi; s++)
+        *mask |= 1u << s;
+    return true;
+}
+
 /* "0-3,1f": hex slots and ranges. */
 static int opt_reserved(DmConfig *cfg, const char *value, char *why, size_t len)
 {
+    g_auto(GStrv) ranges = g_strsplit(value, ",", -1);
     uint32_t mask = 0;
-    const char *p = value;
+    bool ok = *value;   /* not "none": slot 00 is the host bridge */
 
-    if (!*p)
-        goto bad;       /* not "none": slot 00 is the host bridge */
-    while (*p) {
-        char *end;
-        if (!isxdigit((unsigned char)*p))
-            goto bad;
-        unsigned long lo = strtoul(p, &end, 16), hi = lo;
-        if (*end == '-') {
-            p = end + 1;
-            if (!isxdigit((unsigned char)*p))
-                goto bad;
-            hi = strtoul(p, &end, 16);
-        }
-        if (lo > hi || hi > 0x1f)
-            goto bad;
-        for (unsigned long s = lo; s <= hi; s++)
-            mask |= 1u << s;
-        if (*end != ',' && *end != '\0')
-            goto bad;
-        p = *end ? end + 1 : end;
+    for (char **r = ranges; ok && *r; r++)
+        ok = add_slot_range(*r, &mask);
+    if (!ok) {
+        snprintf(why, len, "'%s': expected hex slots and ranges 00-1f, e.g. 0-3,1f", value);
+        return -1;
     }
     cfg->reserved = mask;
     return 0;
-bad:
-    snprintf(why, len, "'%s': expected hex slots and ranges 00-1f, e.g. 0-3,1f", value);
-    return -1;
 }
 
 static int opt_hypervisor(DmConfig *cfg, const char *value, char *why, size_t len)
@@ -180,9 +177,8 @@ static int opt_guest(DmConfig *cfg, const char *value, char *why, size_t len)
 
 static int opt_guest_timeout(DmConfig *cfg, const char *value, char *why, size_t len)
 {
-    char *end;
-    unsigned long s = strtoul(value, &end, 10);
-    if (!isdigit((unsigned char)*value) || *end || s == 0 || s > 86400) {
+    unsigned long s;
+    if (pt_parse_uint(value, 10, 86400, &s) < 0 || s == 0) {
         snprintf(why, len, "'%s': expected seconds, 1-86400", value);
         return -1;
     }
@@ -192,9 +188,8 @@ static int opt_guest_timeout(DmConfig *cfg, const char *value, char *why, size_t
 
 static int opt_single_function(DmConfig *cfg, const char *value, char *why, size_t len)
 {
-    char *end;
-    unsigned long slot = strtoul(value, &end, 16);
-    if (!isxdigit((unsigned char)*value) || *end || slot > 0x1f) {
+    unsigned long slot;
+    if (pt_parse_uint(value, 16, 0x1f, &slot) < 0) {
         snprintf(why, len, "'%s': expected a hex slot 00-1f", value);
         return -1;
     }
@@ -206,9 +201,8 @@ static int opt_single_function(DmConfig *cfg, const char *value, char *why, size
 
 static int opt_domid(DmConfig *cfg, const char *value, char *why, size_t len)
 {
-    char *end;
-    unsigned long d = strtoul(value, &end, 10);
-    if (!isdigit((unsigned char)*value) || *end || d == 0 || d >= 0x7ff0) {
+    unsigned long d;
+    if (pt_parse_uint(value, 10, XS_DOMID_MAX, &d) < 0 || d == 0) {
         snprintf(why, len, "'%s': expected a guest domain id, 1-32751", value);
         return -1;
     }

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pt-notation.h"
+#include "xs-channel.h"
+
 #define XEN_CAPABILITIES "/proc/xen/capabilities"
 
 bool xl_xen_present(void)
@@ -88,10 +91,9 @@ int xl_create_paused(const char *cfg_file, const char *name, const char *log, un
     if ((rc = run_xl(create, log, NULL, why, len)) < 0 ||
         (rc = run_xl(ask, log, &out, why, len)) < 0)
         return rc;
-    char *end;
-    unsigned long id = strtoul(out, &end, 10);
-    if (end == out || id == 0) {
-        snprintf(why, len, "xl domid %s: unexpected answer '%s'", name, g_strstrip(out));
+    unsigned long id;
+    if (pt_parse_uint(g_strstrip(out), 10, XS_DOMID_MAX, &id) < 0 || id == 0) {
+        snprintf(why, len, "xl domid %s: unexpected answer '%s'", name, out);
         return -EIO;
     }
     *domid = (unsigned)id;

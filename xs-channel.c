@@ -99,6 +99,7 @@ int xs_in_transaction(struct xs_handle *h, XsTxnFn fn, void *ctx)
     return -EAGAIN;
 }
 
+/* The vdevfns of a pci-inserted or pci-removed reply: "0x38,0x39". */
 static void format_vdevfns(const uint8_t *vdevfn, int n, char *buf, size_t len)
 {
     size_t used = 0;
@@ -106,6 +107,20 @@ static void format_vdevfns(const uint8_t *vdevfn, int n, char *buf, size_t len)
     buf[0] = '\0';
     for (int i = 0; i < n && used < len; i++)
         used += (size_t)snprintf(buf + used, len - used, "%s0x%02x", i ? "," : "", vdevfn[i]);
+}
+
+int xs_parse_vdevfns(const char *text, uint8_t *vdevfn, int max)
+{
+    g_auto(GStrv) v = g_strsplit(text, ",", -1);
+    int n = 0;
+
+    for (char **p = v; *p && n < max; p++) {
+        unsigned long d;
+        if (!g_str_has_prefix(*p, "0x") || pt_parse_uint(*p + 2, 16, 0xff, &d) < 0)
+            return -EINVAL;
+        vdevfn[n++] = (uint8_t)d;
+    }
+    return n;
 }
 
 /* ================================================================ backend list */
@@ -335,7 +350,7 @@ static struct XsHeld *read_held(const XsHolders *xh)
 
     for (unsigned i = 0; ids && i < n; i++) {
         unsigned long id;
-        if (pt_parse_uint(ids[i], 10, 0x7fef, &id) == 0 && id != xh->self)
+        if (pt_parse_uint(ids[i], 10, XS_DOMID_MAX, &id) == 0 && id != xh->self)
             read_domain_held(xh, (unsigned)id, held);
     }
     free(ids);

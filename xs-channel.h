@@ -36,6 +36,7 @@
 #include "pt-guest.h"
 
 #define XS_BACKEND_MAX   256    /* entries in a backend list */
+#define XS_DOMID_MAX     0x7fef /* the highest domain id (below Xen's DOMID_FIRST_RESERVED) */
 #define XS_PARAM_MAX     255    /* longest parameter accepted */
 
 /* XenbusState values of state-N. */
@@ -134,6 +135,10 @@ unsigned long xs_dm_commands(const XsDm *dm);
 
 /* A node's value as a string (g_free), or NULL when it is absent. */
 char *xs_read_string(struct xs_handle *h, const char *path);
+
+/* The vdevfns a pci-inserted or pci-removed reply names ("0x38,0x39"), at
+ * most max: how many, or -EINVAL. */
+int xs_parse_vdevfns(const char *text, uint8_t *vdevfn, int max);
 
 /* Reply states of each command, NULL-terminated. */
 extern const char *const xs_replies_pci_ins[];

@@ -41,6 +41,21 @@ void qemu_hotplug_dev_id(char *buf, size_t len, uint8_t devfn)
     snprintf(buf, len, "pt%02x_%x", PT_SLOT(devfn), PT_FUNC(devfn));
 }
 
+/* The devfn of a device id qemu_hotplug_dev_id made ("pt07_0"), or -1. */
+static int dev_id_devfn(const char *id)
+{
+    char slot[3] = { 0 };
+    unsigned long s, f;
+
+    if (strlen(id) != 6 || strncmp(id, "pt", 2) || id[4] != '_')
+        return -1;
+    memcpy(slot, id + 2, 2);
+    if (pt_parse_uint(slot, 16, PT_SLOTS - 1, &s) < 0 ||
+        pt_parse_uint(id + 5, 16, PT_FUNCS_PER_SLOT - 1, &f) < 0)
+        return -1;
+    return PT_DEVFN(s, f);
+}
+
 int qemu_hotplug_slot_devfns(PtGuest *guest, unsigned slot, uint8_t out[PT_FUNCS_PER_SLOT])
 {
     int n = 0;
@@ -277,12 +292,12 @@ void qemu_hotplug_slot_changed(void *opaque, unsigned vslot, bool inserted)
 void qemu_hotplug_event(QemuHotplug *hp, const char *event, const char *line)
 {
     g_autofree char *device = qmp_json_pick(line, "device");
-    unsigned slot, fn;
+    int devfn = device ? dev_id_devfn(device) : -1;
 
-    if (strcmp(event, "DEVICE_DELETED") || !device)
+    /* Function 0's deletion is the slot's. */
+    if (strcmp(event, "DEVICE_DELETED") || devfn < 0 || PT_FUNC(devfn) != 0)
         return;
-    if (sscanf(device, "pt%2x_%1x", &slot, &fn) != 2 || fn != 0 || slot >= PT_SLOTS)
-        return;
+    unsigned slot = PT_SLOT(devfn);
     if (hp->slots[slot].state == SLOT_REMOVING) {
         released(hp, slot, "removed from the guest");
         eject_answer(hp, slot, NULL);

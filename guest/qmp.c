@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <glib.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "dm-log.h"
+#include "pt-notation.h"
 
 #define QMP_TIMEOUT_S 10        /* a command's reply */
 
@@ -191,7 +193,8 @@ static void on_line(Qmp *q, const char *line)
         return;
     }
     g_autofree char *id = qmp_json_pick(line, "id");
-    if (!q->inflight || !id || strtoul(id, NULL, 10) != q->next_id)
+    unsigned long n;
+    if (!q->inflight || !id || pt_parse_uint(id, 10, UINT_MAX, &n) < 0 || n != q->next_id)
         return;
     if (strstr(line, "\"return\":")) {
         finish(q, NULL);

@@ -1,6 +1,7 @@
 #include "test-guest.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -163,7 +164,7 @@ static void program_bar(PciBus *bus, TgFunc *f, int bar, uint64_t addr)
 
 static void assign_bars(PciBus *bus, TgScan *scan)
 {
-    BarRef *refs = calloc((size_t)scan->nfuncs * PCI_NUM_BARS + 1, sizeof(*refs));
+    BarRef *refs = g_new0(BarRef, (size_t)scan->nfuncs * PCI_NUM_BARS + 1);
     TgWindows w = tg_default_windows();
     uint64_t mmio = w.mmio_base, io = w.io_base;
     int n = 0;
@@ -183,7 +184,7 @@ static void assign_bars(PciBus *bus, TgScan *scan)
         program_bar(bus, refs[k].f, refs[k].bar, at);
         *next = at + b->size;
     }
-    free(refs);
+    g_free(refs);
 }
 
 static void enable_decode(PciBus *bus, TgFunc *f)

@@ -76,8 +76,8 @@ call_failed(XenIoreq *s, PtError *err, const char *call, const char *fmt, ...)
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
     if (err)
-        snprintf(err->msg, sizeof(err->msg), "ioreq server of domain %u: %s(%s): %s",
-                 s->domid, call, args, strerror(e));
+        pt_error_set(err, "ioreq server of domain %u: %s(%s): %s",
+                     s->domid, call, args, strerror(e));
     else
         dm_log(s->who, "%s(%s): %s", call, args, strerror(e));
     return -e;
@@ -450,17 +450,17 @@ int xen_ioreq_add_ports(XenIoreq *s, uint16_t first, uint16_t count, const XenPo
     uint32_t end = (uint32_t)first + count;
 
     if (!count || end > 0x10000u) {
-        snprintf(err->msg, sizeof(err->msg), "ports 0x%x+%u: not an I/O port range", first, count);
+        pt_error_set(err, "ports 0x%x+%u: not an I/O port range", first, count);
         return -EINVAL;
     }
     for (int i = 0; i < s->nports; i++)
         if (first < s->ports[i].first + s->ports[i].count && s->ports[i].first < end) {
-            snprintf(err->msg, sizeof(err->msg), "ports 0x%x+%u overlap ports 0x%x+%u",
-                     first, count, s->ports[i].first, s->ports[i].count);
+            pt_error_set(err, "ports 0x%x+%u overlap ports 0x%x+%u",
+                         first, count, s->ports[i].first, s->ports[i].count);
             return -EEXIST;
         }
     if (s->nports == IOREQ_PORT_RANGES) {
-        snprintf(err->msg, sizeof(err->msg), "at most %d port ranges", IOREQ_PORT_RANGES);
+        pt_error_set(err, "at most %d port ranges", IOREQ_PORT_RANGES);
         return -ENOSPC;
     }
     if (xendevicemodel_map_io_range_to_ioreq_server(s->dmod, (domid_t)s->domid, s->id, 0,
@@ -525,8 +525,8 @@ static int count_vcpus(XenIoreq *s, PtError *err)
             errno = ESRCH;      /* it answered with another domain, or none */
         rc = call_failed(s, err, "xc_domain_getinfo", "%u", s->domid);
     } else if (!info.hvm || info.max_vcpu_id + 1 > IOREQ_MAX_VCPUS) {
-        snprintf(err->msg, sizeof(err->msg), "domain %u: %s", s->domid,
-                 info.hvm ? "more vCPUs than one ioreq page serves" : "not an HVM guest");
+        pt_error_set(err, "domain %u: %s", s->domid,
+                     info.hvm ? "more vCPUs than one ioreq page serves" : "not an HVM guest");
         rc = -EINVAL;
     } else {
         s->nvcpus = info.max_vcpu_id + 1;
@@ -561,11 +561,7 @@ static int create_server(XenIoreq *s, PtError *err)
 
 static int bind_vcpus(XenIoreq *s, PtError *err)
 {
-    s->local = malloc(s->nvcpus * sizeof(*s->local));
-    if (!s->local) {
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        return -ENOMEM;
-    }
+    s->local = g_new(int, s->nvcpus);
     for (unsigned v = 0; v < s->nvcpus; v++)
         s->local[v] = -1;
     for (unsigned v = 0; v < s->nvcpus; v++) {
@@ -581,12 +577,8 @@ static int bind_vcpus(XenIoreq *s, PtError *err)
 
 XenIoreq *xen_ioreq_new(uint32_t domid, PciBus *bus, PtGuest *guest, PtError *err)
 {
-    XenIoreq *s = calloc(1, sizeof(*s));
+    XenIoreq *s = g_new0(XenIoreq, 1);
 
-    if (!s) {
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        return NULL;
-    }
     s->domid = domid;
     s->bus = bus;
     s->guest = guest;
@@ -596,9 +588,9 @@ XenIoreq *xen_ioreq_new(uint32_t domid, PciBus *bus, PtGuest *guest, PtError *er
         bind_vcpus(s, err) < 0)
         goto fail;
     if (xen_ioreq_sync(s) < 0) {
-        snprintf(err->msg, sizeof(err->msg),
-                 "ioreq server of domain %u: cannot claim the guest's devices (see the log)",
-                 domid);
+        pt_error_set(err,
+                     "ioreq server of domain %u: cannot claim the guest's devices (see the log)",
+                     domid);
         goto fail;
     }
     pci_bus_listen_bars(bus, bar_changed, s);
@@ -652,8 +644,8 @@ void xen_ioreq_free(XenIoreq *s)
     if (s->refused)
         dm_log(s->who, "%lu guest accesses were refused", s->refused);
     g_array_free(s->mmio, TRUE);
-    free(s->local);
-    free(s);
+    g_free(s->local);
+    g_free(s);
 }
 
 unsigned xen_ioreq_vcpus(const XenIoreq *s)

@@ -44,8 +44,8 @@ static int linux_write(const char *root, const char *rel, const char *value, PtE
         rc = -errno;
     if (rc) {
         g_autofree char *shown = g_strchomp(g_strdup(value));
-        snprintf(err->msg, sizeof(err->msg), "write '%s' to %s: %s", shown, path,
-                 strerror(-rc));
+        pt_error_set(err, "write '%s' to %s: %s", shown, path,
+                     strerror(-rc));
     }
     return rc;
 }
@@ -60,7 +60,7 @@ HostAssign *host_assign_open(const char *root, const char *state_file, PtError *
     HostAssign *ha;
 
     if (!g_file_test(devices, G_FILE_TEST_IS_DIR)) {
-        snprintf(err->msg, sizeof(err->msg), "%s: not a PCI sysfs tree (no devices/)", r);
+        pt_error_set(err, "%s: not a PCI sysfs tree (no devices/)", r);
         return NULL;
     }
     ha = g_new0(HostAssign, 1);
@@ -170,8 +170,8 @@ static int state_save(const HostAssign *ha, GKeyFile *kf, PtError *err)
 
     if (g_mkdir_with_parents(dir, 0755) < 0 ||
         !g_file_set_contents(ha->state_file, text, (gssize)len, &gerr)) {
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", ha->state_file,
-                 gerr ? gerr->message : strerror(errno));
+        pt_error_set(err, "%s: %s", ha->state_file,
+                     gerr ? gerr->message : strerror(errno));
         return -1;
     }
     return 0;
@@ -247,8 +247,8 @@ static int no_function(PtBdf bdf, PtError *err)
 {
     char name[16];
 
-    snprintf(err->msg, sizeof(err->msg), "%s: no such host function",
-             pt_bdf_format(bdf, name, sizeof(name)));
+    pt_error_set(err, "%s: no such host function",
+                 pt_bdf_format(bdf, name, sizeof(name)));
     return -ENODEV;
 }
 
@@ -261,8 +261,8 @@ static int expect_driver(HostAssign *ha, PtBdf bdf, const char *want, HostAssign
     host_assign_driver(ha, bdf, rep->now, sizeof(rep->now));
     if (!strcmp(rep->now, want))
         return 0;
-    snprintf(err->msg, sizeof(err->msg), "%s: bound to %s after binding %s",
-             pt_bdf_format(bdf, name, sizeof(name)), rep->now[0] ? rep->now : "no driver", want);
+    pt_error_set(err, "%s: bound to %s after binding %s", pt_bdf_format(bdf, name, sizeof(name)),
+                 rep->now[0] ? rep->now : "no driver", want);
     return -EIO;
 }
 
@@ -312,13 +312,13 @@ static int check_stub(HostAssign *ha, PtBdf bdf, const char *stub, PtError *err)
 
     pt_bdf_format(bdf, name, sizeof(name));
     if (!host_assign_is_stub(stub)) {
-        snprintf(err->msg, sizeof(err->msg), "%s: '%s' is not a driver that holds a function "
-                 "for a guest (pciback, pci-stub or vfio-pci)", name, stub);
+        pt_error_set(err, "%s: '%s' is not a driver that holds a function "
+                     "for a guest (pciback, pci-stub or vfio-pci)", name, stub);
         return -EINVAL;
     }
     if (!driver_loaded(ha, stub)) {
-        snprintf(err->msg, sizeof(err->msg), "%s: driver %s is not loaded (modprobe %s)",
-                 name, stub, stub_module(stub));
+        pt_error_set(err, "%s: driver %s is not loaded (modprobe %s)",
+                     name, stub, stub_module(stub));
         return -ENOENT;
     }
     return 0;
@@ -377,8 +377,8 @@ int host_assign_remove(HostAssign *ha, PtBdf bdf, bool rebind, HostAssignReport 
     if (host_assign_driver(ha, bdf, rep->was, sizeof(rep->was)) < 0)
         return no_function(bdf, err);
     if (!host_assign_is_stub(rep->was)) {
-        snprintf(err->msg, sizeof(err->msg), "%s is not assignable: bound to %s",
-                 pt_bdf_format(bdf, name, sizeof(name)), rep->was[0] ? rep->was : "no driver");
+        pt_error_set(err, "%s is not assignable: bound to %s",
+                     pt_bdf_format(bdf, name, sizeof(name)), rep->was[0] ? rep->was : "no driver");
         return -EINVAL;
     }
     /* What the last guest left behind must not reach dom0's driver. */
@@ -388,8 +388,8 @@ int host_assign_remove(HostAssign *ha, PtBdf bdf, bool rebind, HostAssignReport 
     host_assign_original(ha, bdf, orig, sizeof(orig));
     /* Refused before the unbind: a function must not be left with no driver by accident. */
     if (rebind && orig[0] && !driver_loaded(ha, orig)) {
-        snprintf(err->msg, sizeof(err->msg), "%s: its driver %s is not loaded (modprobe %s)",
-                 pt_bdf_format(bdf, name, sizeof(name)), orig, orig);
+        pt_error_set(err, "%s: its driver %s is not loaded (modprobe %s)",
+                     pt_bdf_format(bdf, name, sizeof(name)), orig, orig);
         return -ENOENT;
     }
     if ((rc = write_driver(ha, rep->was, "unbind", bdf, err)) ||

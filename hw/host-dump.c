@@ -44,7 +44,7 @@ static int fail(PtError *err, const char *name, unsigned line, const char *fmt, 
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     if (err)
-        snprintf(err->msg, sizeof(err->msg), "%s:%u: %s", name, line, what);
+        pt_error_set(err, "%s:%u: %s", name, line, what);
     return -EINVAL;
 }
 
@@ -528,7 +528,7 @@ static int load_text(const char *path, char **text, PtError *err)
     if (!g_file_get_contents(path, text, &len, &gerr)) {
         int rc = gerr->domain == G_FILE_ERROR && gerr->code == G_FILE_ERROR_NOENT
                  ? -ENOENT : -EIO;
-        snprintf(err->msg, sizeof(err->msg), "%s", gerr->message);
+        pt_error_set(err, "%s", gerr->message);
         g_error_free(gerr);
         return rc;
     }

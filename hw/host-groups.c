@@ -313,9 +313,12 @@ static DIR *open_devices(const char *root, PtError *err)
     g_autofree char *devices = g_build_filename(root ? root : HOST_SYSFS_DEFAULT, "devices",
                                                 NULL);
     DIR *d = opendir(devices);
+    int saved = errno;
 
+    /* errno stays opendir's: the caller's cause. */
     if (!d)
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", devices, strerror(errno));
+        pt_error_set(err, "%s: %s", devices, strerror(saved));
+    errno = saved;
     return d;
 }
 
@@ -705,8 +708,9 @@ int host_groups_read(const char *root, HostFacts *facts, HostGroups *groups, PtE
     KeptHost *k;
 
     if (!d) {
+        int rc = -errno;
         host_groups_forget(root);
-        return -1;
+        return rc;
     }
     g_mutex_lock(&kept_lock);
     k = kept_host(root);
@@ -765,13 +769,13 @@ int host_group_opts_parse(const char *text, HostGroupOpts *opts, PtError *err)
             *eq = 0;
         k = opt_kind(items[i]);
         if (k < 0) {
-            snprintf(err->msg, sizeof(err->msg), "%.80s: unknown option '%.40s' (known: "
-                     "strict_reset, strict_iommu, strict_intx, strict_page)", text, items[i]);
+            pt_error_set(err, "%.80s: unknown option '%.40s' (known: "
+                         "strict_reset, strict_iommu, strict_intx, strict_page)", text, items[i]);
             return -1;
         }
         if (!eq || (strcmp(eq + 1, "0") && strcmp(eq + 1, "1"))) {
-            snprintf(err->msg, sizeof(err->msg), "%.80s: option %.40s: the value must be 0 "
-                     "or 1", text, items[i]);
+            pt_error_set(err, "%.80s: option %.40s: the value must be 0 "
+                         "or 1", text, items[i]);
             return -1;
         }
         o.strict[k] = eq[1] == '1';
@@ -826,10 +830,10 @@ static int check_phantom(const HostGroup *g, const HostGroupRequest *req, int as
 
     for (int m = 0; m < g->n; m++)
         if (!in_request(req, g->member[m])) {
-            snprintf(err->msg, sizeof(err->msg), "%s shares %s with %s (%s): assign them "
-                     "together or not at all", pt_bdf_format(g->member[asked], a, sizeof(a)),
-                     group_kinds[g->kind].name, pt_bdf_format(g->member[m], b, sizeof(b)),
-                     g->why);
+            pt_error_set(err, "%s shares %s with %s (%s): assign them "
+                         "together or not at all", pt_bdf_format(g->member[asked], a, sizeof(a)),
+                         group_kinds[g->kind].name, pt_bdf_format(g->member[m], b, sizeof(b)),
+                         g->why);
             return -1;
         }
     return 0;
@@ -855,7 +859,7 @@ static int check_group(const HostGroup *g, const HostGroupRequest *req, HostOwne
              pt_bdf_format(g->member[asked], a, sizeof(a)), group_kinds[g->kind].name,
              pt_bdf_format(g->member[other], b, sizeof(b)), g->why, who);
     if (opts->strict[g->kind]) {
-        g_strlcpy(err->msg, msg, sizeof(err->msg));
+        pt_error_set(err, "%s", msg);
         return -1;
     }
     if (warn) {

@@ -117,7 +117,8 @@ void host_groups_free(HostGroups *groups);
  * kept per host between calls: each call reads again only what a running
  * host changes (functions added or removed, drivers, reset_method, the INTx
  * state of functions with a driver; host-groups.c says why).  The caller
- * frees both.  Safe from any thread.
+ * frees both.  0, or -errno when the tree cannot be read.  Safe from any
+ * thread.
  */
 int host_groups_read(const char *root, HostFacts *facts, HostGroups *groups, PtError *err);
 /* Drop what is kept of root (NULL: of every host): the next call reads it all. */

@@ -9,6 +9,7 @@
  * message into a PtError or -EIO.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ struct HostFunc {
     PtBdf bdf;
     unsigned config_size;
     HostCounters counters;
+    char first_failure[200];    /* logged once; "" until the first */
 };
 
 /* The guard in force on this thread, and what libpci last said. */
@@ -156,7 +158,7 @@ static int check_root(const char *root, PtError *err)
     else if (!S_ISDIR(st.st_mode))
         rc = -ENOTDIR;
     if (rc)
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", devices, strerror(-rc));
+        pt_error_set(err, "%s: %s", devices, strerror(-rc));
     g_free(devices);
     return rc;
 }
@@ -176,12 +178,12 @@ HostPci *host_pci_open(const char *sysfs_root, PtError *err)
     host->acc->debug = on_pci_debug;
     host->acc->method = PCI_ACCESS_SYS_BUS_PCI;
     if (pci_set_param(host->acc, "sysfs.path", host->root) < 0) {
-        snprintf(err->msg, sizeof(err->msg), "libpci has no sysfs.path parameter");
+        pt_error_set(err, "libpci has no sysfs.path parameter");
         goto fail;
     }
     guard_msg[0] = '\0';
     if (fill_guarded(host->acc) < 0) {
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", root, guard_msg);
+        pt_error_set(err, "%s: %s", root, guard_msg);
         goto fail;
     }
     index_devices(host);
@@ -337,8 +339,8 @@ HostFunc *host_func_open(HostPci *host, PtBdf bdf, PtError *err)
     HostFunc *fn;
 
     if (!d) {
-        snprintf(err->msg, sizeof(err->msg), "%04x:%02x:%02x.%x: no such function on the host",
-                 bdf.domain, bdf.bus, bdf.dev, bdf.func);
+        pt_error_set(err, "%04x:%02x:%02x.%x: no such function on the host",
+                     bdf.domain, bdf.bus, bdf.dev, bdf.func);
         return NULL;
     }
     fn = g_new0(HostFunc, 1);
@@ -365,7 +367,30 @@ unsigned host_func_config_size(const HostFunc *fn)
     return fn->config_size;
 }
 
-/* One config access under the guard; libpci returns 1 on success. */
+/*
+ * A host access of an opened function failed (its sysfs file gone, short,
+ * unreadable): counted, and said once per function, so a guest polling a
+ * dead function does not flood the log.
+ */
+static int note_failure(HostFunc *fn, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int note_failure(HostFunc *fn, int rc, const char *fmt, ...)
+{
+    char name[16];
+    va_list ap;
+
+    if (fn->counters.failures++)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(fn->first_failure, sizeof(fn->first_failure), fmt, ap);
+    va_end(ap);
+    dm_log(pt_bdf_format(fn->bdf, name, sizeof(name)), "host access failed: %s (later failures "
+           "of this function are counted, not logged)", fn->first_failure);
+    return rc;
+}
+
+/* One config access under the guard; libpci returns 1 on success and
+ * leaves open's errno (none for a short read) and its warning. */
 static int config_io(HostFunc *fn, unsigned offset, void *buf, unsigned len, bool write)
 {
     jmp_buf jb, *volatile saved = guard_jmp;
@@ -375,17 +400,25 @@ static int config_io(HostFunc *fn, unsigned offset, void *buf, unsigned len, boo
         return -EINVAL;
     if (len == 0)
         return 0;
-    if (setjmp(jb)) {
-        guard_jmp = saved;
-        return -EIO;
+    guard_msg[0] = '\0';
+    errno = 0;
+    if (!setjmp(jb)) {
+        guard_jmp = &jb;
+        if (write)
+            ok = pci_write_block(fn->dev, (int)offset, buf, (int)len);
+        else
+            ok = pci_read_block(fn->dev, (int)offset, buf, (int)len);
     }
-    guard_jmp = &jb;
-    if (write)
-        ok = pci_write_block(fn->dev, (int)offset, buf, (int)len);
-    else
-        ok = pci_read_block(fn->dev, (int)offset, buf, (int)len);
     guard_jmp = saved;
-    return ok ? 0 : -EIO;
+    if (ok)
+        return 0;
+    int rc = errno ? -errno : -EIO;
+    const char *what = write ? "write" : "read";
+    if (!errno)
+        return note_failure(fn, rc, "config %s of %u bytes at 0x%03x: short %s%s%s", what, len,
+                            offset, what, guard_msg[0] ? ": " : "", guard_msg);
+    return note_failure(fn, rc, "config %s of %u bytes at 0x%03x: %s%s%s", what, len, offset,
+                        guard_msg, guard_msg[0] ? ": " : "", strerror(-rc));
 }
 
 int host_func_read(HostFunc *fn, unsigned offset, void *buf, unsigned len)
@@ -405,6 +438,11 @@ int host_func_write(HostFunc *fn, unsigned offset, const void *buf, unsigned len
     if (!rc)
         fn->counters.writes++;
     return rc;
+}
+
+const char *host_func_error(const HostFunc *fn)
+{
+    return fn->first_failure;
 }
 
 void host_func_bar(const HostFunc *fn, int index, PtBar *bar)
@@ -489,30 +527,49 @@ static uint64_t bar_lead(const HostFunc *fn, int bar, int fd, long page)
     return b.base & (uint64_t)(page - 1);
 }
 
+/* The page of resourceN that holds pos, or -errno.  A plain file that ends
+ * before the access does (a simulated host's, cut) would fault on touch:
+ * refused. */
+static int map_bar_page(int fd, uint64_t pos, uint64_t end, long page, bool write, uint8_t **map)
+{
+    off_t base = (off_t)(pos & ~(uint64_t)(page - 1));
+    struct stat st;
+
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < end)
+        return -EIO;
+    *map = mmap(NULL, (size_t)page, write ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd,
+                base);
+    return *map == MAP_FAILED ? -errno : 0;
+}
+
 /* sysfs resource files of memory BARs allow mmap only, so map the page. */
 static int bar_io(HostFunc *fn, int bar, uint64_t offset, void *buf, unsigned len, bool write)
 {
     PtBdf b = fn->bdf;
     int rc = bar_access_ok(fn, bar, offset, len);
+    uint8_t *map = NULL;
 
     if (rc)
         return rc;
     char *path = g_strdup_printf("%s/devices/%04x:%02x:%02x.%x/resource%d", fn->host->root,
                                  b.domain, b.bus, b.dev, b.func, bar);
     int fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    g_free(path);
-    if (fd < 0)
-        return -errno;
+    rc = fd < 0 ? -errno : 0;
     long page = sysconf(_SC_PAGESIZE);
-    uint64_t pos = bar_lead(fn, bar, fd, page) + offset;
-    off_t base = (off_t)(pos & ~(uint64_t)(page - 1));
-    uint8_t *map = mmap(NULL, (size_t)page, write ? PROT_READ | PROT_WRITE : PROT_READ,
-                        MAP_SHARED, fd, base);
-    rc = map == MAP_FAILED ? -errno : 0;
-    close(fd);
+    uint64_t pos = 0;
+
+    g_free(path);
+    if (fd >= 0) {
+        pos = bar_lead(fn, bar, fd, page) + offset;
+        rc = map_bar_page(fd, pos, offset + len, page, write, &map);
+        close(fd);
+    }
     if (rc)
-        return rc;
-    uint8_t *at = map + (pos - (uint64_t)base);
+        return note_failure(fn, rc, "BAR %d %s of %u bytes at 0x%" PRIx64 ": resource%d: %s", bar,
+                            write ? "write" : "read", len, offset, bar, strerror(-rc));
+    uint8_t *at = map + (pos & (uint64_t)(page - 1));
     uint64_t v = 0;
     /* x86 and PCI are little-endian: the buffer's bytes are the value's. */
     if (write) {

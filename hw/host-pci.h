@@ -59,10 +59,15 @@ int host_func_irq(const HostFunc *fn);
 int host_func_bar_read(HostFunc *fn, int bar, uint64_t offset, void *buf, unsigned len);
 int host_func_bar_write(HostFunc *fn, int bar, uint64_t offset, const void *buf, unsigned len);
 
-/* How many config reads and writes reached the host since open. */
+/* How many config reads and writes reached the host since open, and how
+ * many host accesses (config or BAR) failed: the first failure is logged,
+ * the rest only counted. */
 typedef struct HostCounters {
     unsigned long reads, writes;
+    unsigned long failures;
 } HostCounters;
 HostCounters host_func_counters(const HostFunc *fn);
+/* The first failure's words ("config read of 4 bytes at 0x000: ..."), or "". */
+const char *host_func_error(const HostFunc *fn);
 
 #endif

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <glib.h>
 #include <xenctrl.h>
 #include <xen/features.h>
 
@@ -172,18 +173,14 @@ static XenGsi *gsi_by(HvXen *x, bool by_pirq, int key)
     return NULL;
 }
 
-static int gsi_add(HvXen *x, int gsi, int pirq)
+static void gsi_add(HvXen *x, int gsi, int pirq)
 {
     if (x->ngsis == x->cap) {
         size_t cap = x->cap ? 2 * x->cap : 8;
-        XenGsi *g = realloc(x->gsis, cap * sizeof(*g));
-        if (!g)
-            return -ENOMEM;
-        x->gsis = g;
+        x->gsis = g_renew(XenGsi, x->gsis, cap);
         x->cap = cap;
     }
     x->gsis[x->ngsis++] = (XenGsi){ gsi, pirq, 1 };
-    return 0;
 }
 
 static int xen_map_pirq(Hypervisor *hv, int gsi, int *pirq)
@@ -201,11 +198,7 @@ static int xen_map_pirq(Hypervisor *hv, int gsi, int *pirq)
                 "xc_physdev_map_pirq", "index=%d", gsi);
     if (rc < 0)
         return rc;
-    rc = gsi_add(x, gsi, p);
-    if (rc < 0) {
-        xc_physdev_unmap_pirq(x->xch, x->domid, p);
-        return rc;
-    }
+    gsi_add(x, gsi, p);
     *pirq = p;
     return 0;
 }
@@ -435,8 +428,8 @@ static void xen_free(Hypervisor *hv)
     HvXen *x = to_xen(hv);
 
     xc_interface_close(x->xch);
-    free(x->gsis);
-    free(x);
+    g_free(x->gsis);
+    g_free(x);
 }
 
 /* libxenctrl would print its own lines on a failed open; ours is enough. */
@@ -471,24 +464,17 @@ Hypervisor *hypervisor_xen_new(uint32_t domid, PtError *err)
 
     if (!xch) {
         int e = privcmd_errno();
-        snprintf(err->msg, sizeof(err->msg),
-                 "no Xen here: cannot open the hypervisor interface (%s: %s)",
-                 XEN_PRIVCMD, e ? strerror(e) : "opens, but libxenctrl refused it");
+        pt_error_set(err, "no Xen here: cannot open the hypervisor interface (%s: %s)",
+                     XEN_PRIVCMD, e ? strerror(e) : "opens, but libxenctrl refused it");
         return NULL;
     }
     if (domid == 0 || domid >= DOMID_FIRST_RESERVED) {
-        snprintf(err->msg, sizeof(err->msg),
-                 "Xen is here, but no guest domain is named (domid %u): give its domid",
-                 domid);
+        pt_error_set(err, "Xen is here, but no guest domain is named (domid %u): give its domid",
+                     domid);
         xc_interface_close(xch);
         return NULL;
     }
-    x = calloc(1, sizeof(*x));
-    if (!x) {
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        xc_interface_close(xch);
-        return NULL;
-    }
+    x = g_new0(HvXen, 1);
     x->hv.ops = &xen_ops;
     x->xch = xch;
     x->domid = domid;

@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <glib.h>
 #include <inttypes.h>
 #include <pci/pci.h>
 #include <stdio.h>
@@ -591,13 +592,9 @@ static void enable_host_decode(PtFunc *f)
 PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *opts,
                      PtError *err)
 {
-    PtFunc *f = calloc(1, sizeof(*f));
+    PtFunc *f = g_new0(PtFunc, 1);
     char bdfs[16];
 
-    if (!f) {
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        return NULL;
-    }
     f->host = host_func_open(host, bdf, err);
     if (!f->host)
         goto fail;
@@ -633,7 +630,7 @@ PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *
 fail:
     if (f->host)
         host_func_close(f->host);
-    free(f);
+    g_free(f);
     return NULL;
 }
 
@@ -642,7 +639,7 @@ void pt_func_close(PtFunc *f)
     if (!f)
         return;
     host_func_close(f->host);
-    free(f);
+    g_free(f);
 }
 
 void pt_func_listen(PtFunc *f, PtEventFn cb, void *opaque)

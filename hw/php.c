@@ -1,6 +1,7 @@
 #include "php.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <stdlib.h>
 
 #include "dm-log.h"
@@ -42,10 +43,8 @@ static void mark_slot(Php *php, unsigned vslot, uint8_t funcs)
 
 Php *php_new(PciBus *bus, const PhpOps *ops, void *opaque)
 {
-    Php *php = calloc(1, sizeof(*php));
+    Php *php = g_new0(Php, 1);
 
-    if (!php)
-        return NULL;
     php->bus = bus;
     php->ops = ops;
     php->opaque = opaque;
@@ -60,7 +59,7 @@ Php *php_new(PciBus *bus, const PhpOps *ops, void *opaque)
 
 void php_free(Php *php)
 {
-    free(php);
+    g_free(php);
 }
 
 unsigned long php_events(const Php *php)

@@ -1,6 +1,7 @@
 #include "pt-guest.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <pci/pci.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +55,8 @@ struct PtGuest {
 PtGuest *pt_guest_new(HostPci *host, PciBus *bus, Hypervisor *hv, uint32_t reserved,
                       const PtPlanDefaults *dflt)
 {
-    PtGuest *g = calloc(1, sizeof(*g));
+    PtGuest *g = g_new0(PtGuest, 1);
 
-    if (!g)
-        return NULL;
     g->host = host;
     g->bus = bus;
     g->hv = hv;
@@ -264,38 +263,28 @@ static void reset_host_function(PtGuest *g, PtBdf bdf, const char *when)
 static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptions *opts,
                             Attached **out, PtError *err)
 {
-    Attached *a = calloc(1, sizeof(*a));
+    Attached *a = g_new0(Attached, 1);
     char name[16];
     int rc;
 
-    if (!a) {
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        return -ENOMEM;
-    }
     a->pirq = -1;
     a->pub = (PtGuestFunc){ .host = bdf, .vdevfn = vdevfn, .opts = *opts };
     pt_bdf_format(bdf, name, sizeof(name));
     rc = hv_test_device(g->hv, bdf);
     if (rc < 0) {
-        snprintf(err->msg, sizeof(err->msg), "%s: the hypervisor refuses the device (%s)",
-                 name, strerror(-rc));
-        free(a);
+        pt_error_set(err, "%s: the hypervisor refuses the device (%s)",
+                     name, strerror(-rc));
+        g_free(a);
         return rc;
     }
     reset_host_function(g, bdf, "before the guest sees it");
     a->pub.fn = pt_func_open(g->host, bdf, vdevfn, opts, err);
     if (!a->pub.fn) {
-        free(a);
+        g_free(a);
         return -EIO;
     }
     /* Before the plug: it decides which BAR pages stay trapped. */
     a->pub.msi = pt_msi_new(a->pub.fn, g->hv);
-    if (!a->pub.msi) {
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        pt_func_close(a->pub.fn);
-        free(a);
-        return -ENOMEM;
-    }
     const char *step = "assign";
     rc = hv_assign_device(g->hv, bdf, vdevfn);
     a->assigned = rc == 0;
@@ -306,8 +295,8 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
         *out = a;
         return 0;
     }
-    snprintf(err->msg, sizeof(err->msg), "%s: the hypervisor failed to %s the device (%s)",
-             pt_func_name(a->pub.fn), step, strerror(-rc));
+    pt_error_set(err, "%s: the hypervisor failed to %s the device (%s)",
+                 pt_func_name(a->pub.fn), step, strerror(-rc));
     *out = a;
     return rc;
 }
@@ -324,7 +313,7 @@ static void release_function(PtGuest *g, Attached *a)
         hv_deassign_device(g->hv, a->pub.host, a->pub.vdevfn);
     pt_func_close(a->pub.fn);
     reset_host_function(g, a->pub.host, "after the guest let it go");
-    free(a);
+    g_free(a);
 }
 
 static int plug_function(PtGuest *g, Attached *a, PtError *err)
@@ -332,8 +321,8 @@ static int plug_function(PtGuest *g, Attached *a, PtError *err)
     int rc = pt_func_plug(a->pub.fn, g->bus, &a->dev);
 
     if (rc < 0)
-        snprintf(err->msg, sizeof(err->msg), "%s: cannot plug into the guest bus (%s)",
-                 pt_func_name(a->pub.fn), strerror(-rc));
+        pt_error_set(err, "%s: cannot plug into the guest bus (%s)",
+                     pt_func_name(a->pub.fn), strerror(-rc));
     return rc;
 }
 
@@ -366,8 +355,7 @@ static bool guest_holds(void *opaque, PtBdf bdf, PtHolder *who)
     const PtGuest *g = opaque;
 
     for (int i = 0; i < g->nfns; i++) {
-        PtBdf h = g->fns[i]->pub.host;
-        if (h.domain == bdf.domain && h.bus == bdf.bus && h.dev == bdf.dev && h.func == bdf.func) {
+        if (pt_bdf_equal(g->fns[i]->pub.host, bdf)) {
             *who = (PtHolder){ .self = true, .vdevfn = g->fns[i]->pub.vdevfn };
             return true;
         }
@@ -433,21 +421,19 @@ int pt_guest_attach_request(PtGuest *g, const PtRequest *req, const char *text, 
 {
     PtHolders holders = holders_of(g);
     PtPlan plan;
+    int rc = pt_plan_request(g->host, &g->map, req, text, &g->dflt, &holders, partial, &plan,
+                             err);
 
-    if (pt_plan_request(g->host, &g->map, req, text, &g->dflt, &holders, partial, &plan,
-                        err) < 0)
-        return -EINVAL;
-    return realize(g, &plan, text, plan_out, err);
+    return rc < 0 ? rc : realize(g, &plan, text, plan_out, err);
 }
 
 int pt_guest_attach(PtGuest *g, const char *spec, PtPlan *plan_out, PtError *err)
 {
     PtHolders holders = holders_of(g);
     PtPlan plan;
+    int rc = pt_plan_spec(g->host, &g->map, spec, &g->dflt, &holders, &plan, err);
 
-    if (pt_plan_spec(g->host, &g->map, spec, &g->dflt, &holders, &plan, err) < 0)
-        return -EINVAL;
-    return realize(g, &plan, spec, plan_out, err);
+    return rc < 0 ? rc : realize(g, &plan, spec, plan_out, err);
 }
 
 /* ---- detach ---- */
@@ -468,8 +454,8 @@ int pt_guest_detach_slot(PtGuest *g, unsigned vslot, PtError *err)
     int removed = 0;
 
     if (vslot >= PT_SLOTS || !g->map.used[vslot]) {
-        snprintf(err->msg, sizeof(err->msg), "guest slot %02x has no pass-through device",
-                 vslot);
+        pt_error_set(err, "guest slot %02x has no pass-through device",
+                     vslot);
         return -ENOENT;
     }
     /* Function 0 first: the slot disappears from the guest at once. */
@@ -491,7 +477,7 @@ int pt_guest_slot_of_spec(const PtGuest *g, const char *spec, PtError *err)
     PtSpec parsed;
 
     if (pt_spec_parse_unplug(spec, &parsed, err) < 0)
-        return -EINVAL;
+        return -EINVAL;     /* the notation's words name what is wrong */
     for (int f = 0; f < PT_FUNCS_PER_SLOT; f++) {
         bool named = parsed.all_funcs;
         for (int i = 0; i < parsed.nfuncs; i++)
@@ -501,7 +487,7 @@ int pt_guest_slot_of_spec(const PtGuest *g, const char *spec, PtError *err)
         if (named && vslot >= 0)
             return vslot;
     }
-    snprintf(err->msg, sizeof(err->msg), "%s: not attached to this guest", spec);
+    pt_error_set(err, "%s: not attached to this guest", spec);
     return -ENOENT;
 }
 
@@ -518,7 +504,7 @@ void pt_guest_free(PtGuest *g)
         return;
     while (g->nfns > 0)
         remove_at(g, g->nfns - 1);
-    free(g);
+    g_free(g);
 }
 
 /* ---- queries ---- */

@@ -47,7 +47,9 @@ void pt_guest_set_host_reset(PtGuest *g, HostAssign *reset);
 
 /*
  * Attach a spec.  On failure nothing of it is left: no plugged function,
- * mapping, pirq or assignment, bus map as before.
+ * mapping, pirq or assignment, bus map as before; the return is the cause
+ * as the layer that refused gave it (hw/pt-plan.h, the hypervisor's errno),
+ * err its words.
  */
 int pt_guest_attach(PtGuest *g, const char *spec, PtPlan *plan, PtError *err);
 /* The same for an expanded request; partial: xend's per-function protocol

@@ -7,6 +7,7 @@
 #include "pt-msi.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <inttypes.h>
 #include <pci/pci.h>
 #include <stdarg.h>
@@ -704,11 +705,9 @@ static void on_event(void *opaque, PtFunc *fn, const PtEventInfo *ev)
 
 PtMsi *pt_msi_new(PtFunc *fn, Hypervisor *hv)
 {
-    PtMsi *m = calloc(1, sizeof(*m));
+    PtMsi *m = g_new0(PtMsi, 1);
     PtBar bar;
 
-    if (!m)
-        return NULL;
     m->fn = fn;
     m->hv = hv;
     m->host = pt_func_host_bdf(fn);
@@ -718,11 +717,7 @@ PtMsi *pt_msi_new(PtFunc *fn, Hypervisor *hv)
     for (unsigned i = 0; i < MSI_MAX_MESSAGES; i++)
         m->msi[i].pirq = -1;
     if (pt_func_msix_info(fn, &m->x) == 0 && pt_func_bar(fn, m->x.table_bar, &bar) == 0) {
-        m->table = calloc(m->x.nvec, sizeof(*m->table));
-        if (!m->table) {
-            free(m);
-            return NULL;
-        }
+        m->table = g_new0(Entry, m->x.nvec);
         for (unsigned i = 0; i < m->x.nvec; i++)
             m->table[i] = entry_init;
         m->has_msix = true;
@@ -755,8 +750,8 @@ void pt_msi_free(PtMsi *m)
     pt_func_listen(m->fn, NULL, m);
     if (m->has_msix)
         pt_func_set_mmio(m->fn, NULL, NULL);
-    free(m->table);
-    free(m);
+    g_free(m->table);
+    g_free(m);
 }
 
 /* ---- queries ---- */

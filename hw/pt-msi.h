@@ -82,7 +82,7 @@ typedef struct PtMsi PtMsi;
 
 /*
  * Take over MSI/MSI-X of fn: its events and its trapped BAR pages.  Call
- * before pt_func_plug.  NULL only when out of memory.
+ * before pt_func_plug.
  */
 PtMsi *pt_msi_new(PtFunc *fn, Hypervisor *hv);
 /* Unbind and unmap every vector, log the summary, let go of fn. */

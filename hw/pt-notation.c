@@ -35,8 +35,7 @@ static int fail_at(Scan *s, size_t pos, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    snprintf(s->err->msg, sizeof(s->err->msg), "%.100s: %s (at column %zu)",
-             s->text, reason, pos + 1);
+    pt_error_set(s->err, "%.100s: %s (at column %zu)", s->text, reason, pos + 1);
     return -1;
 }
 
@@ -51,7 +50,7 @@ static int fail_plain(PtError *err, const char *text, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    snprintf(err->msg, sizeof(err->msg), "%.80s: %s", text, reason);
+    pt_error_set(err, "%.80s: %s", text, reason);
     return -1;
 }
 

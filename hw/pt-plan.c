@@ -30,15 +30,10 @@ int pt_plan_defaults_strict(PtPlanDefaults *dflt, const char *text, PtError *err
     HostGroupOpts o = host_group_opts_default();
 
     if (host_group_opts_parse(text, &o, err) < 0)
-        return -1;
+        return -EINVAL;
     for (int k = 0; k < PT_STRICT_RULES; k++)
         dflt->opts.strict[k] = o.strict[k] ? PT_STRICT_ON : PT_STRICT_OFF;
     return 0;
-}
-
-static bool same_bdf(PtBdf a, PtBdf b)
-{
-    return a.domain == b.domain && a.bus == b.bus && a.dev == b.dev && a.func == b.func;
 }
 
 /* Does the spec TEXT name just the function called name ("0000:00:1d.1")? */
@@ -47,10 +42,11 @@ static bool names_just(const char *text, const char *name)
     return !strcmp(text, name) || (!strncmp(name, "0000:", 5) && !strcmp(text, name + 5));
 }
 
-/* "TEXT: BDF why", or "BDF why" when TEXT names just that function. */
-static int refuse(PtError *err, const char *text, PtBdf bdf, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int refuse(PtError *err, const char *text, PtBdf bdf, const char *fmt, ...)
+/* "TEXT: BDF why", or "BDF why" when TEXT names just that function;
+ * returns -errnum, the cause for the caller. */
+static int refuse(PtError *err, int errnum, const char *text, PtBdf bdf, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int refuse(PtError *err, int errnum, const char *text, PtBdf bdf, const char *fmt, ...)
 {
     char name[16], why[260];
     va_list ap;
@@ -60,10 +56,10 @@ static int refuse(PtError *err, const char *text, PtBdf bdf, const char *fmt, ..
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     if (names_just(text, name))
-        snprintf(err->msg, sizeof(err->msg), "%s %.240s", name, why);
+        pt_error_set(err, "%s %.240s", name, why);
     else
-        snprintf(err->msg, sizeof(err->msg), "%.60s: %s %.240s", text, name, why);
-    return -1;
+        pt_error_set(err, "%.60s: %s %.240s", text, name, why);
+    return -errnum;
 }
 
 /* ---- who holds a function ---- */
@@ -75,7 +71,7 @@ bool pt_plan_list_holds(void *plan_list, PtBdf bdf, PtHolder *who)
     for (int i = 0; i < l->n; i++) {
         const PtPlacement *pl = &l->plans[i].placement;
         for (int f = 0; f < pl->nfuncs; f++)
-            if (same_bdf(pl->host[f], bdf)) {
+            if (pt_bdf_equal(pl->host[f], bdf)) {
                 *who = (PtHolder){ .self = true, .vdevfn = pl->vdevfn[f] };
                 return true;
             }
@@ -90,14 +86,14 @@ static int check_holders(const PtHolders *holders, PtBdf bdf, const char *text, 
         if (!h->held(h->opaque, bdf, &who))
             continue;
         if (who.self && who.vdevfn >= 0)
-            return refuse(err, text, bdf, "is already attached to this guest (at %02x.%x)",
+            return refuse(err, EBUSY, text, bdf, "is already attached to this guest (at %02x.%x)",
                           PT_SLOT(who.vdevfn), PT_FUNC(who.vdevfn));
         if (who.self)
-            return refuse(err, text, bdf, "is already attached to this guest");
+            return refuse(err, EBUSY, text, bdf, "is already attached to this guest");
         if (who.name[0])
-            return refuse(err, text, bdf, "is passed through to domain %u (%.64s) already",
+            return refuse(err, EBUSY, text, bdf, "is passed through to domain %u (%.64s) already",
                           who.domid, who.name);
-        return refuse(err, text, bdf, "is passed through to domain %u already", who.domid);
+        return refuse(err, EBUSY, text, bdf, "is passed through to domain %u already", who.domid);
     }
     return 0;
 }
@@ -112,31 +108,30 @@ static int check_assignable(HostPci *host, PtBdf bdf, const char *text, PtError 
         return 0;
     driver = host_pci_driver(host, bdf);
     if (driver)
-        return refuse(err, text, bdf, "is not assignable: bound to %.32s (bind it to pciback "
+        return refuse(err, EPERM, text, bdf, "is not assignable: bound to %.32s (bind it to pciback "
                       "or pci-stub first)", driver);
-    return refuse(err, text, bdf, "is not assignable: no driver bound (bind it to pciback or "
+    return refuse(err, EPERM, text, bdf, "is not assignable: no driver bound (bind it to pciback or "
                   "pci-stub first)");
 }
 
-typedef enum HeaderState { HEADER_OK, HEADER_ALL_ONES, HEADER_UNREADABLE } HeaderState;
-
-/* The first bytes of a function's config space, up to its header type. */
-static HeaderState read_header(HostPci *host, PtBdf bdf, uint8_t *type)
+/* The first bytes of a function's config space, up to its header type:
+ * 0, or the host's -errno with its words in why. */
+static int read_header(HostPci *host, PtBdf bdf, uint8_t hdr[PCI_HEADER_TYPE + 1], PtError *why)
 {
-    uint8_t hdr[PCI_HEADER_TYPE + 1];
-    PtError e;
-    HostFunc *fn = host_func_open(host, bdf, &e);
-    int rc = fn ? host_func_read(fn, 0, hdr, sizeof(hdr)) : -ENODEV;
+    HostFunc *fn = host_func_open(host, bdf, why);
+    int rc = fn ? host_func_read(fn, 0, hdr, PCI_HEADER_TYPE + 1) : -ENODEV;
 
+    if (fn && rc < 0)
+        pt_error_set(why, "%s", host_func_error(fn));
     host_func_close(fn);
-    if (rc < 0)
-        return HEADER_UNREADABLE;
-    /* A function powered off (D3cold) or gone answers every read with ones. */
-    if ((hdr[PCI_VENDOR_ID] & hdr[PCI_VENDOR_ID + 1] & hdr[PCI_DEVICE_ID] &
-         hdr[PCI_DEVICE_ID + 1]) == 0xff)
-        return HEADER_ALL_ONES;
-    *type = pt_header_layout(hdr[PCI_HEADER_TYPE]);
-    return HEADER_OK;
+    return rc;
+}
+
+/* A function powered off (D3cold) or gone answers every read with ones. */
+static bool reads_all_ones(const uint8_t *hdr)
+{
+    return (hdr[PCI_VENDOR_ID] & hdr[PCI_VENDOR_ID + 1] & hdr[PCI_DEVICE_ID] &
+            hdr[PCI_DEVICE_ID + 1]) == 0xff;
 }
 
 static const char *const header_names[] = {
@@ -144,23 +139,24 @@ static const char *const header_names[] = {
     [PCI_HEADER_TYPE_CARDBUS] = "CardBus bridge",
 };
 
-static const char *const header_refusals[] = {
-    [HEADER_ALL_ONES] = "reads all ones (powered off or absent): not passed through",
-    [HEADER_UNREADABLE] = "has a config space that cannot be read",
-};
-
 static int check_config(HostPci *host, PtBdf bdf, const char *text, PtError *err)
 {
-    uint8_t type = 0;
-    HeaderState st = read_header(host, bdf, &type);
+    uint8_t hdr[PCI_HEADER_TYPE + 1];
+    PtError why;
+    int rc = read_header(host, bdf, hdr, &why);
 
-    if (st != HEADER_OK)
-        return refuse(err, text, bdf, "%s", header_refusals[st]);
+    if (rc < 0)
+        return refuse(err, -rc, text, bdf, "has a config space that cannot be read: %.200s",
+                      why.msg);
+    if (reads_all_ones(hdr))
+        return refuse(err, ENODEV, text, bdf, "reads all ones (powered off or absent): not "
+                      "passed through");
+    uint8_t type = pt_header_layout(hdr[PCI_HEADER_TYPE]);
     if (type == PCI_HEADER_TYPE_NORMAL || type == PCI_HEADER_TYPE_BRIDGE)
         return 0;
-    return refuse(err, text, bdf, "has header type 0x%02x (%s), which cannot be passed through",
-                  type, type < sizeof(header_names) / sizeof(header_names[0]) ? header_names[type]
-                                                                               : "unknown");
+    return refuse(err, ENOTSUP, text, bdf, "has header type 0x%02x (%s), which cannot be passed "
+                  "through", type, type < sizeof(header_names) / sizeof(header_names[0])
+                                       ? header_names[type] : "unknown");
 }
 
 /* Requests made without the notation's expansion (the per-function wire
@@ -226,7 +222,8 @@ static void add_warning(const char *msg, void *opaque)
         snprintf(w->line[w->n++], sizeof(w->line[0]), "%s", msg);
 }
 
-/* host_groups_check's message, with the spec in front as refuse() puts it. */
+/* host_groups_check's message, with the spec in front as refuse() puts it:
+ * a split group is a function held elsewhere (-EBUSY). */
 static int refuse_group(PtError *err, const char *text, const char *msg)
 {
     char name[16];
@@ -234,10 +231,10 @@ static int refuse_group(PtError *err, const char *text, const char *msg)
 
     snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : 0), msg);
     if (names_just(text, name))
-        snprintf(err->msg, sizeof(err->msg), "%s", msg);
+        pt_error_set(err, "%s", msg);
     else
-        snprintf(err->msg, sizeof(err->msg), "%.60s: %.250s", text, msg);
-    return -1;
+        pt_error_set(err, "%.60s: %.250s", text, msg);
+    return -EBUSY;
 }
 
 int pt_plan_check_groups(HostPci *host, const PtRequest *req, const char *text,
@@ -256,10 +253,10 @@ int pt_plan_check_groups(HostPci *host, const PtRequest *req, const char *text,
     for (int k = 0; k < PT_STRICT_RULES; k++)
         opts.strict[k] = req->opts.strict[k] != PT_STRICT_OFF;
     warnings->n = 0;
-    if (host_groups_read(host_pci_root(host), &facts, &groups, &e) < 0) {
-        snprintf(err->msg, sizeof(err->msg), "%.60s: the host's groups cannot be read: %.200s",
-                 text, e.msg);
-        return -1;
+    if ((rc = host_groups_read(host_pci_root(host), &facts, &groups, &e)) < 0) {
+        pt_error_set(err, "%.60s: the host's groups cannot be read: %.200s",
+                     text, e.msg);
+        return rc;
     }
     GroupCtx ctx = { &facts, holders, warnings };
     rc = host_groups_check(&groups, &greq, group_owner, &ctx, &opts, add_warning, &ctx, &e);
@@ -271,14 +268,19 @@ int pt_plan_check_groups(HostPci *host, const PtRequest *req, const char *text,
 int pt_plan_accept(HostPci *host, const PtRequest *req, const char *text,
                    const PtHolders *holders, PtWarnings *warnings, PtError *err)
 {
+    int rc = 0;
+
     warnings->n = 0;
-    for (int i = 0; i < req->nfuncs; i++) {
+    for (int i = 0; i < req->nfuncs && rc == 0; i++) {
         PtBdf bdf = { req->domain, req->bus, req->dev, req->pfunc[i] };
-        if (pt_plan_check_present(host, bdf, text, err) < 0 ||
-            check_holders(holders, bdf, text, err) < 0 ||
-            check_assignable(host, bdf, text, err) < 0 || check_config(host, bdf, text, err) < 0)
-            return -1;
+        if ((rc = pt_plan_check_present(host, bdf, text, err)) < 0 ||
+            (rc = check_holders(holders, bdf, text, err)) < 0 ||
+            (rc = check_assignable(host, bdf, text, err)) < 0)
+            break;
+        rc = check_config(host, bdf, text, err);
     }
+    if (rc < 0)
+        return rc;
     return pt_plan_check_groups(host, req, text, holders, warnings, err);
 }
 
@@ -287,11 +289,13 @@ int pt_plan_accept(HostPci *host, const PtRequest *req, const char *text,
 /* The present functions of a device that read all ones, as a mask. */
 static uint8_t all_ones_funcs(HostPci *host, const PtSpec *spec, uint8_t present)
 {
-    uint8_t dark = 0, type;
+    uint8_t dark = 0, hdr[PCI_HEADER_TYPE + 1];
+    PtError why;
 
     for (uint8_t f = 0; f < PT_FUNCS_PER_SLOT; f++) {
         PtBdf bdf = { spec->domain, spec->bus, spec->dev, f };
-        if ((present & (1u << f)) && read_header(host, bdf, &type) == HEADER_ALL_ONES)
+        if ((present & (1u << f)) && read_header(host, bdf, hdr, &why) == 0 &&
+            reads_all_ones(hdr))
             dark |= (uint8_t)(1u << f);
     }
     return dark;
@@ -344,13 +348,13 @@ int pt_plan_request(HostPci *host, PtBusMap *map, const PtRequest *request, cons
 {
     PtRequest req = *request;
     PtPlan out;
+    int rc;
 
     out.opts = pt_options_merge(req.opts, dflt->opts);
     req.opts = out.opts;
-    if (pt_plan_accept(host, &req, text, holders, &out.warnings, err) < 0)
-        return -1;
-    if (pt_place(map, &req, dflt->opts.map, partial, text, &out.placement, err) < 0)
-        return -1;
+    if ((rc = pt_plan_accept(host, &req, text, holders, &out.warnings, err)) < 0 ||
+        (rc = pt_place(map, &req, dflt->opts.map, partial, text, &out.placement, err)) < 0)
+        return rc;
     *plan = out;
     return 0;
 }
@@ -360,11 +364,11 @@ int pt_plan_spec(HostPci *host, PtBusMap *map, const char *text, const PtPlanDef
 {
     PtRequest req;
     char note[sizeof(plan->placement.note)];
+    int rc;
 
-    if (pt_plan_expand(host, text, &req, note, sizeof(note), err) < 0)
-        return -1;
-    if (pt_plan_request(host, map, &req, text, dflt, holders, false, plan, err) < 0)
-        return -1;
+    if ((rc = pt_plan_expand(host, text, &req, note, sizeof(note), err)) < 0 ||
+        (rc = pt_plan_request(host, map, &req, text, dflt, holders, false, plan, err)) < 0)
+        return rc;
     add_note(&plan->placement, note);
     return 0;
 }

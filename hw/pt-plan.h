@@ -71,7 +71,14 @@ typedef struct PtPlanList {
 } PtPlanList;
 bool pt_plan_list_holds(void *plan_list, PtBdf bdf, PtHolder *who);
 
-/* On failure the bus map is unchanged and err says why.  holders may be NULL. */
+/*
+ * On failure the bus map is unchanged, err says why and the return is the
+ * cause as a negative errno, the lower layer's own where one refused:
+ * -EINVAL unparsable, -ENODEV absent or reading all ones, -EBUSY held by
+ * someone or a group split, -EPERM not bound to a stub, -ENOTSUP a header
+ * type that cannot go, the host's errno when its config cannot be read (its
+ * words in err), the placer's (hw/pt-place.h).  holders may be NULL.
+ */
 int pt_plan_spec(HostPci *host, PtBusMap *map, const char *text, const PtPlanDefaults *dflt,
                  const PtHolders *holders, PtPlan *plan, PtError *err);
 

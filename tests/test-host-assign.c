@@ -769,7 +769,7 @@ static void test_groups_kept(void)
     fx_down(&fx);
     HostFacts facts;
     HostGroups groups;
-    g_assert_cmpint(host_groups_read(gone, &facts, &groups, &err), ==, -1);
+    g_assert_cmpint(host_groups_read(gone, &facts, &groups, &err), ==, -ENOENT);
     g_assert_nonnull(strstr(err.msg, "/devices: No such file or directory"));
 }
 

@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 #include <pci/pci.h>
 
+#include "dm-log.h"
 #include "host-dump.h"
 #include "host-pci.h"
 
@@ -379,6 +380,56 @@ static void test_broken_tree(void)
     g_free(tmp);
 }
 
+static void collect_line(const char *line, void *opaque)
+{
+    g_ptr_array_add(opaque, g_strdup(line));
+}
+
+/* A function's files cut or gone after open: each failed access is
+ * refused with the host's cause and counted; the log says it once per
+ * function, not per access; a caller's bad access is not a host failure. */
+static void test_failures_counted(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GPtrArray) log = g_ptr_array_new_with_free_func(g_free);
+    HostFunc *ehci = open_func(f, BDF(0x00, 0x1d, 7)), *uhci = open_func(f, BDF(0x00, 0x1d, 0));
+    g_autofree char *cfg = g_build_filename(f->tree, "devices", "0000:00:1d.7", "config", NULL);
+    g_autofree char *res = g_build_filename(f->tree, "devices", "0000:00:1d.7", "resource0", NULL);
+    g_autofree char *ucfg = g_build_filename(f->tree, "devices", "0000:00:1d.0", "config", NULL);
+    uint8_t buf[4] = { 0 };
+
+    (void)data;
+    g_assert_cmpint(host_func_read(ehci, PCI_VENDOR_ID, buf, 4), ==, 0);
+    g_assert_cmpint(host_func_bar_read(ehci, 0, 0, buf, 4), ==, 0);
+    g_assert_cmpstr(host_func_error(ehci), ==, "");
+    dm_log_set_sink(collect_line, log);
+    g_assert_cmpint(truncate(cfg, 0x10), ==, 0);
+    for (int i = 0; i < 3; i++)
+        g_assert_cmpint(host_func_read(ehci, 0x40, buf, 4), ==, -EIO);
+    g_assert_cmpint(g_unlink(res), ==, 0);
+    g_assert_cmpint(host_func_bar_read(ehci, 0, 0, buf, 4), ==, -ENOENT);
+    g_assert_cmpint(host_func_bar_write(ehci, 0, 4, buf, 4), ==, -ENOENT);
+    /* Outside the config space or the BAR: the caller's mistake, not counted. */
+    g_assert_cmpint(host_func_read(ehci, 254, buf, 4), ==, -EINVAL);
+    g_assert_cmpint(host_func_bar_read(ehci, 0, 0x400, buf, 4), ==, -EINVAL);
+    HostCounters c = host_func_counters(ehci);
+    g_assert_cmpuint(c.failures, ==, 5);
+    g_assert_cmpuint(c.reads, ==, 1);
+    g_assert_cmpstr(host_func_error(ehci), ==, "config read of 4 bytes at 0x040: short read");
+    g_assert_cmpuint(log->len, ==, 1);
+    g_assert_cmpstr(g_ptr_array_index(log, 0), ==, "0000:00:1d.7: host access failed: config "
+                    "read of 4 bytes at 0x040: short read (later failures of this function are "
+                    "counted, not logged)");
+    /* Another function's first failure is its own line. */
+    g_assert_cmpint(truncate(ucfg, 0), ==, 0);
+    g_assert_cmpint(host_func_read(uhci, 0, buf, 2), ==, -EIO);
+    g_assert_cmpuint(host_func_counters(uhci).failures, ==, 1);
+    g_assert_cmpuint(log->len, ==, 2);
+    g_assert_nonnull(strstr(g_ptr_array_index(log, 1), "0000:00:1d.0: host access failed"));
+    dm_log_set_sink(NULL, NULL);
+    host_func_close(ehci);
+    host_func_close(uhci);
+}
+
 #define ADD(path, data, fn, set) \
     g_test_add(path, Fixture, data, set, fn, teardown)
 
@@ -398,6 +449,8 @@ int main(int argc, char **argv)
     ADD("/host-pci/driver/text", "gigabyte-ich7m-rootports", test_driver_text, setup);
     ADD("/host-pci/write-and-count", "constructed-ich7-usb-0123457", test_write_and_count,
         setup);
+    ADD("/host-pci/failures-counted-logged-once", "asus-p6t6-x58-ich10-gt218",
+        test_failures_counted, setup);
     ADD("/host-pci/open-absent", "constructed-ich7-usb-0123457", test_open_absent, setup);
     g_test_add_func("/host-pci/missing-dir", test_missing_dir);
     g_test_add_func("/host-pci/broken-tree", test_broken_tree);

@@ -1,4 +1,5 @@
 /* The monitor: every command, its replies, and errors that change nothing. */
+#include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "monitor.h"
 #include "rig.h"
 #include "simtree.h"
+#include "test-guest.h"
 
 #define ASUS "asus-p6t6-x58-ich10-gt218.lspci"
 
@@ -77,6 +79,52 @@ static void test_add_info_del(void)
     g_assert_cmpstr(del, ==, "removed guest slot 07 (3 functions)\n");
     g_autofree char *del2 = run(&m, "pci_del 4", 0);
     g_assert_cmpstr(del2, ==, "removed guest slot 04 (2 functions)\n");
+    g_autofree char *empty = run(&m, "info pci", 0);
+    g_assert_cmpstr(empty, ==, "PCI bus 0:\n");
+    mon_down(&m);
+}
+
+/* A function's config file cut after attach: the guest's reads fail on the
+ * host, counted and logged once; info pci shows the count and the first. */
+static void test_info_host_failures(void)
+{
+    MonRig m;
+
+    mon_up(&m);
+    g_free(run(&m, "pci_add 00:1d.0-2@7", 0));
+    g_autofree char *clean = run(&m, "info pci", 0);
+    g_assert_null(strstr(clean, "Host access failures"));
+    g_autofree char *cfg = rig_host_config_path(&m.rig, "0000:00:1d.1");
+    g_assert_cmpint(truncate(cfg, 0x10), ==, 0);
+    for (int i = 0; i < 3; i++)
+        g_assert_cmphex(tg_cfg_read(m.rig.bus, PT_DEVFN(7, 1), 0x40, 4), ==, 0xffffffff);
+    g_autofree char *info = run(&m, "info pci", 0);
+    g_assert_nonnull(strstr(info, "Host access failures:\n  07.1 host 0000:00:1d.1: 3 (first: "
+                                  "config read of 4 bytes at 0x040: short read)\n"));
+    g_assert_cmpuint(rig_log_count("0000:00:1d.1: host access failed"), ==, 1);
+    mon_down(&m);
+}
+
+/* A refusal from below the policy reaches the monitor in its own words:
+ * the hypervisor's errno, the host's missing file. */
+static void test_refusal_keeps_cause(void)
+{
+    MonRig m;
+
+    mon_up(&m);
+    hypervisor_sim_fail_call(m.rig.hv, 1, EACCES);
+    g_autofree char *hv = run(&m, "pci_add 00:1d.0@7", -1);
+    g_autofree char *hv_want = g_strdup_printf("error: 0000:00:1d.0: the hypervisor refuses the "
+                                               "device (%s)\n", strerror(EACCES));
+    g_assert_cmpstr(hv, ==, hv_want);
+    g_autofree char *cfg = rig_host_config_path(&m.rig, "0000:00:1d.1");
+    g_assert_cmpint(g_unlink(cfg), ==, 0);
+    g_autofree char *host = run(&m, "pci_add 00:1d.1", -1);
+    g_autofree char *host_want = g_strdup_printf("error: 0000:00:1d.1 has a config space that "
+                                                 "cannot be read: config read of 15 bytes at "
+                                                 "0x000: Cannot open %s: %s\n", cfg,
+                                                 strerror(ENOENT));
+    g_assert_cmpstr(host, ==, host_want);
     g_autofree char *empty = run(&m, "info pci", 0);
     g_assert_cmpstr(empty, ==, "PCI bus 0:\n");
     mon_down(&m);
@@ -460,6 +508,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/monitor/add-info-del", test_add_info_del);
     g_test_add_func("/monitor/errors-change-nothing", test_errors_change_nothing);
+    g_test_add_func("/monitor/info-host-failures", test_info_host_failures);
+    g_test_add_func("/monitor/refusal-keeps-cause", test_refusal_keeps_cause);
     g_test_add_func("/monitor/dump-help-quit", test_dump_help_quit);
     g_test_add_func("/monitor/policy-as-dry-run", test_policy_as_dry_run);
     g_test_add_func("/monitor/qemu-dm-unix-socket", test_qemu_dm_unix_monitor);

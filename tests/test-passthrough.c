@@ -3,6 +3,7 @@
  * bus through mechanism #1 the way Linux does, over simulated hosts built
  * from the bundled real dumps; real lspci reads what the guest sees.
  */
+#include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -194,6 +195,33 @@ static void test_shared_page_grant(void)
     rig_down(&rig);
 }
 
+/* An attach that fails below the policy returns that layer's cause and
+ * words: the host's (a config file gone) and the hypervisor's (a refusal
+ * with its errno); nothing of the spec stays. */
+static void test_attach_keeps_cause(void)
+{
+    Rig rig;
+    PtError err;
+
+    rig_up(&rig, ASUS);
+    g_autofree char *gone = rig_host_config_path(&rig, "0000:00:1d.1");
+    g_assert_cmpint(g_unlink(gone), ==, 0);
+    g_assert_cmpint(pt_guest_attach(rig.guest, "00:1d.0-1@7", NULL, &err), ==, -ENOENT);
+    g_assert_nonnull(strstr(err.msg, "0000:00:1d.1 has a config space that cannot be read"));
+    g_assert_nonnull(strstr(err.msg, gone));
+    g_assert_nonnull(strstr(err.msg, strerror(ENOENT)));
+    g_assert_cmpint(pt_guest_count(rig.guest), ==, 0);
+
+    hypervisor_sim_fail_call(rig.hv, 1, EACCES);
+    g_assert_cmpint(pt_guest_attach(rig.guest, "00:1d.0@7", NULL, &err), ==, -EACCES);
+    g_assert_true(hypervisor_sim_fault_fired(rig.hv));
+    g_assert_nonnull(strstr(err.msg, "0000:00:1d.0"));
+    g_assert_nonnull(strstr(err.msg, strerror(EACCES)));
+    g_assert_cmpint(pt_guest_count(rig.guest), ==, 0);
+    g_assert_cmpuint(pt_guest_busmap(rig.guest)->used[7], ==, 0);
+    rig_down(&rig);
+}
+
 int main(int argc, char **argv)
 {
     static MfCase cases[G_N_ELEMENTS(mf_devices) * 3];
@@ -209,5 +237,6 @@ int main(int argc, char **argv)
         }
     g_test_add_func("/passthrough/single-function-clears-mf-bit", test_single_function_clears_mf_bit);
     g_test_add_func("/passthrough/shared-page-grant", test_shared_page_grant);
+    g_test_add_func("/passthrough/attach keeps the cause", test_attach_keeps_cause);
     return g_test_run();
 }

@@ -9,8 +9,10 @@
  * Placement goes through pt_plan_spec (what qemu-dm, the monitor and xenstore
  * use), and the command line through build/qemu-dm -dry-run.
  */
+#include <errno.h>
 #include <glib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pt-plan.h"
 #include "simtree.h"
@@ -146,12 +148,16 @@ static void test_uncore_holes(void)
 /* A failing spec leaves the bus exactly as it was. */
 static void test_failure_changes_nothing(void)
 {
-    static const struct { const char *spec; const char *msg; } failing[] = {
-        { "00:1a.0-2@7", "00:1a.0-2@7: guest slot 07 function 0 is already taken (by 0000:00:1d.0)" },
-        { "00:1a.3", "00:1a.3: function 3 is not present on the host (0000:00:1a has functions 0,1,2,7)" },
-        { "00:1d.0@2", "00:1d.0@2: guest slot 02 is reserved (slots 00-03 are kept for the platform)" },
-        { "00:1a.0-9", "00:1a.0-9: function 9 out of range 0-7 (at column 9)" },
-        { "05:00.0", "05:00.0: no host device 0000:05:00" },
+    /* The cause as the layer that found it gave it: the placer's, the notation's. */
+    static const struct { const char *spec; const char *msg; int rc; } failing[] = {
+        { "00:1a.0-2@7", "00:1a.0-2@7: guest slot 07 function 0 is already taken (by 0000:00:1d.0)",
+          -EBUSY },
+        { "00:1a.3", "00:1a.3: function 3 is not present on the host (0000:00:1a has functions 0,1,2,7)",
+          -ENODEV },
+        { "00:1d.0@2", "00:1d.0@2: guest slot 02 is reserved (slots 00-03 are kept for the platform)",
+          -EBUSY },
+        { "00:1a.0-9", "00:1a.0-9: function 9 out of range 0-7 (at column 9)", -EINVAL },
+        { "05:00.0", "05:00.0: no host device 0000:05:00", -ENODEV },
     };
     PtBusMap before;
     PtError err;
@@ -162,7 +168,8 @@ static void test_failure_changes_nothing(void)
     g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "0000:00:1d.0-2@7", &fx.dflt, NULL, &plan, &err), ==, 0);
     before = fx.map;
     for (size_t i = 0; i < G_N_ELEMENTS(failing); i++) {
-        g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, failing[i].spec, &fx.dflt, NULL, &plan, &err), ==, -1);
+        g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, failing[i].spec, &fx.dflt, NULL, &plan, &err), ==,
+                        failing[i].rc);
         g_assert_cmpstr(err.msg, ==, failing[i].msg);
         g_assert_cmpmem(&fx.map, sizeof(fx.map), &before, sizeof(before));
     }
@@ -179,7 +186,8 @@ static void test_not_assignable(void)
 
     fixture_up(&fx, ICH7, false);
     before = fx.map;
-    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "00:1d.*@7", &fx.dflt, NULL, &plan, &err), ==, -1);
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "00:1d.*@7", &fx.dflt, NULL, &plan, &err), ==,
+                    -EPERM);
     g_assert_cmpstr(err.msg, ==, "00:1d.*@7: 0000:00:1d.0 is not assignable: bound to uhci_hcd "
                                  "(bind it to pciback or pci-stub first)");
     g_assert_cmpmem(&fx.map, sizeof(fx.map), &before, sizeof(before));
@@ -200,14 +208,16 @@ static void make_odd_functions(const char *dir)
  * what reads all ones, and a function is this guest's only once. */
 static void test_policy(void)
 {
-    static const struct { const char *spec, *msg; } refused[] = {
-        { "06:00.1", "0000:06:00.1 reads all ones (powered off or absent): not passed through" },
+    static const struct { const char *spec, *msg; int rc; } refused[] = {
+        { "06:00.1", "0000:06:00.1 reads all ones (powered off or absent): not passed through",
+          -ENODEV },
         { "06:00.1,0", "06:00.1,0: 0000:06:00.1 reads all ones (powered off or absent): not "
-                       "passed through" },
+                       "passed through", -ENODEV },
         { "00:1a.*", "00:1a.*: 0000:00:1a.0 has header type 0x02 (CardBus bridge), which "
-                     "cannot be passed through" },
-        { "00:1d.1", "0000:00:1d.1 is already attached to this guest (at 07.1)" },
-        { "00:1d.7,1@9", "00:1d.7,1@9: 0000:00:1d.1 is already attached to this guest (at 07.1)" },
+                     "cannot be passed through", -ENOTSUP },
+        { "00:1d.1", "0000:00:1d.1 is already attached to this guest (at 07.1)", -EBUSY },
+        { "00:1d.7,1@9", "00:1d.7,1@9: 0000:00:1d.1 is already attached to this guest (at 07.1)",
+          -EBUSY },
     };
     PtPlan plans[2];
     PtPlanList earlier = { plans, 0 };
@@ -232,7 +242,7 @@ static void test_policy(void)
     for (size_t i = 0; i < G_N_ELEMENTS(refused); i++) {
         PtPlan plan;
         g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, refused[i].spec, &fx.dflt, &holders,
-                                     &plan, &err), ==, -1);
+                                     &plan, &err), ==, refused[i].rc);
         g_assert_cmpstr(err.msg, ==, refused[i].msg);
         g_assert_cmpmem(&fx.map, sizeof(fx.map), &before, sizeof(before));
     }
@@ -253,6 +263,50 @@ static void run_qemu_dm(const char *const *args, int *status, char **out, char *
     g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
                                out, errout, status, &gerr));
     g_assert_no_error(gerr);
+}
+
+/* A function's config file gone (or cut short) after the host was opened:
+ * the host's own cause (its errno, the file and what failed) is the
+ * refusal's, not a bare "cannot be read". */
+static void test_host_cause_kept(void)
+{
+    PtError err;
+    PtPlan plan;
+    Fixture fx;
+
+    fixture_up(&fx, ASUS, true);
+    g_autofree char *gone = g_build_filename(fx.dir, "devices", "0000:00:1d.1", "config", NULL);
+    g_autofree char *cut = g_build_filename(fx.dir, "devices", "0000:00:1d.2", "config", NULL);
+    g_assert_cmpint(unlink(gone), ==, 0);
+    g_assert_cmpint(truncate(cut, 4), ==, 0);
+    PtBusMap before = fx.map;
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "00:1d.1", &fx.dflt, NULL, &plan, &err), ==,
+                    -ENOENT);
+    g_autofree char *want = g_strdup_printf("0000:00:1d.1 has a config space that cannot be "
+                                            "read: config read of 15 bytes at 0x000: Cannot "
+                                            "open %s: %s", gone, strerror(ENOENT));
+    g_assert_cmpstr(err.msg, ==, want);
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "00:1d.0-2", &fx.dflt, NULL, &plan, &err), ==,
+                    -ENOENT);
+    g_assert_cmpint(pt_plan_spec(fx.host, &fx.map, "00:1d.2", &fx.dflt, NULL, &plan, &err), ==,
+                    -EIO);
+    g_assert_cmpstr(err.msg, ==, "0000:00:1d.2 has a config space that cannot be read: config "
+                                 "read of 15 bytes at 0x000: short read");
+    g_assert_cmpmem(&fx.map, sizeof(fx.map), &before, sizeof(before));
+
+    /* The front-end says the same words, dry or real. */
+    for (int real = 0; real < 2; real++) {
+        const char *args[] = { "-host-sysfs", fx.dir, "-pci", "00:1d.1",
+                               real ? "-hypervisor" : "-dry-run", real ? "sim" : NULL, NULL };
+        g_autofree char *out = NULL, *errout = NULL;
+        int status;
+        run_qemu_dm(args, &status, &out, &errout);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 2);
+        g_autofree char *line = g_strdup_printf("qemu-dm: %s\n", want);
+        g_assert_nonnull(strstr(errout, line));
+    }
+    fixture_down(&fx);
 }
 
 static void test_cli_dry_run(void)
@@ -346,6 +400,20 @@ static void test_cli_usage_errors(void)
           "qemu-dm: -pci-reserved '0-20': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
         { { "-pci-reserved", "", NULL },
           "qemu-dm: -pci-reserved '': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-pci-reserved", "3-1", NULL }, "qemu-dm: -pci-reserved '3-1': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-pci-reserved", "0-3,,1f", NULL }, "qemu-dm: -pci-reserved '0-3,,1f': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-pci-reserved", "0-3,-1", NULL }, "qemu-dm: -pci-reserved '0-3,-1': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-pci-reserved", "0x3", NULL }, "qemu-dm: -pci-reserved '0x3': expected hex slots and ranges 00-1f, e.g. 0-3,1f\n" },
+        { { "-domid", "0", NULL }, "qemu-dm: -domid '0': expected a guest domain id, 1-32751\n" },
+        { { "-domid", "32752", NULL },
+          "qemu-dm: -domid '32752': expected a guest domain id, 1-32751\n" },
+        { { "-domid", "+7", NULL }, "qemu-dm: -domid '+7': expected a guest domain id, 1-32751\n" },
+        { { "-x-single-function", "20", NULL },
+          "qemu-dm: -x-single-function '20': expected a hex slot 00-1f\n" },
+        { { "-guest-timeout", "86401", NULL },
+          "qemu-dm: -guest-timeout '86401': expected seconds, 1-86400\n" },
+        { { "-guest-timeout", "9s", NULL },
+          "qemu-dm: -guest-timeout '9s': expected seconds, 1-86400\n" },
         { { "-host-sysfs", "/nonexistent/tree", "-dry-run", NULL }, NULL },
     };
 
@@ -361,6 +429,23 @@ static void test_cli_usage_errors(void)
         else
             g_assert_true(g_str_has_prefix(errout, "qemu-dm: ") && strlen(errout) > 12);
     }
+    /* Slots and ranges as given keep automatic placement off them. */
+    static const struct { const char *reserved, *placed; } lists[] = {
+        { "0-4", "0000:00:1d.0 -> 00:05.0\n" },
+        { "0-4,5,1f", "0000:00:1d.0 -> 00:06.0\n" },
+        { "00-03,04-06", "0000:00:1d.0 -> 00:07.0\n" },
+    };
+    char *dir = simtree_build(ASUS, true);
+    for (size_t i = 0; i < G_N_ELEMENTS(lists); i++) {
+        const char *args[] = { "-host-sysfs", dir, "-pci-reserved", lists[i].reserved, "-pci",
+                               "00:1d.0", "-dry-run", NULL };
+        g_autofree char *out = NULL, *errout = NULL;
+        int status;
+        run_qemu_dm(args, &status, &out, &errout);
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
+        g_assert_cmpstr(out, ==, lists[i].placed);
+    }
+    simtree_remove(dir);
 }
 
 int main(int argc, char **argv)
@@ -376,6 +461,7 @@ int main(int argc, char **argv)
     g_test_add_func("/proposal/qemu-dm -dry-run", test_cli_dry_run);
     g_test_add_func("/proposal/qemu-dm usage errors", test_cli_usage_errors);
     g_test_add_func("/proposal/policy", test_policy);
+    g_test_add_func("/proposal/the host's cause is kept", test_host_cause_kept);
     g_test_add_func("/proposal/qemu-dm -dry-run is the real check", test_cli_dry_run_is_real);
     return g_test_run();
 }

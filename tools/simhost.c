@@ -43,8 +43,8 @@ static int parse_list(const char *text, const HostDump *dump, bool all,
         PtBdf bdf;
 
         if (!host_dump_parse_bdf(items[i], &end, &bdf) || *end != '\0') {
-            snprintf(err->msg, sizeof(err->msg),
-                     "--assignable: '%s' is not a function address (BB:SS.F)", items[i]);
+            pt_error_set(err,
+                         "--assignable: '%s' is not a function address (BB:SS.F)", items[i]);
             rc = -EINVAL;
         } else {
             g_array_append_val(out, bdf);
@@ -81,10 +81,10 @@ static int refuse_short_config(const char *dump_path, const HostDump *dump, PtEr
         char b[16];
 
         if (fn->config_len == 64) {
-            snprintf(err->msg, sizeof(err->msg), "%s:%u: %s: only 64 bytes of config space "
-                     "(lspci -x, or not run as root: only root gets more than 64 bytes); "
-                     "dump with `sudo lspci -vvv -xxxx`", dump_path, fn->line,
-                     pt_bdf_format(fn->bdf, b, sizeof(b)));
+            pt_error_set(err, "%s:%u: %s: only 64 bytes of config space "
+                         "(lspci -x, or not run as root: only root gets more than 64 bytes); "
+                         "dump with `sudo lspci -vvv -xxxx`", dump_path, fn->line,
+                         pt_bdf_format(fn->bdf, b, sizeof(b)));
             return -EINVAL;
         }
     }
@@ -162,7 +162,7 @@ static int write_tree(const HostDump *dump, const char *dir, const GArray *assig
     int rc;
 
     if (!g_mkdtemp(tmp)) {
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", dir, strerror(errno));
+        pt_error_set(err, "%s: %s", dir, strerror(errno));
         g_free(tmp);
         return -errno;
     }
@@ -170,8 +170,8 @@ static int write_tree(const HostDump *dump, const char *dir, const GArray *assig
                         (int)assignable->len, err);
     if (!rc && rename(tmp, dir) < 0) {
         rc = -errno;
-        snprintf(err->msg, sizeof(err->msg), "%s: %s%s", dir, strerror(errno),
-                 errno == ENOTEMPTY || errno == EEXIST ? " (remove it first)" : "");
+        pt_error_set(err, "%s: %s%s", dir, strerror(errno),
+                     errno == ENOTEMPTY || errno == EEXIST ? " (remove it first)" : "");
     }
     if (rc)
         host_sim_remove(tmp);
@@ -194,8 +194,8 @@ static int run(const char *dump_path, const char *dir, const Options *o)
     for (guint i = 0; i < assignable->len; i++) {
         PtBdf b = g_array_index(assignable, PtBdf, i);
         if (!host_dump_find(&dump, b)) {
-            snprintf(err.msg, sizeof(err.msg), "--assignable: %04x:%02x:%02x.%x is not in %s",
-                     b.domain, b.bus, b.dev, b.func, dump_path);
+            pt_error_set(&err, "--assignable: %04x:%02x:%02x.%x is not in %s", b.domain, b.bus,
+                         b.dev, b.func, dump_path);
             goto out;
         }
     }

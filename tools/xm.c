@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -397,9 +398,8 @@ static int find_domain(struct xs_handle *h, const char *dom, unsigned *domid)
     int rc = -ENOENT;
 
     for (unsigned i = 0; ids && i < n && rc < 0; i++) {
-        char *end;
-        unsigned long id = strtoul(ids[i], &end, 10);
-        if (*end || id == 0)
+        unsigned long id;
+        if (pt_parse_uint(ids[i], 10, XS_DOMID_MAX, &id) < 0 || id == 0)
             continue;
         g_autofree char *p = domain_path((unsigned)id, "name");
         g_autofree char *name = xs_read_string(h, p);
@@ -1038,10 +1038,9 @@ static int attach_param(const char *text, char **param, char *why, size_t len)
 
 static int with_vslot(const char *spec, const char *vslot, char **out)
 {
-    char *end;
-    unsigned long s = strtoul(vslot, &end, 16);
+    unsigned long s;
 
-    if (!isxdigit((unsigned char)*vslot) || *end || s > 0x1f) {
+    if (pt_parse_uint(vslot, 16, 0x1f, &s) < 0) {
         say("pci-attach: VSLOT '%s': expected a hex guest slot 00-1f", vslot);
         return -1;
     }
@@ -1065,16 +1064,16 @@ static void print_vdevfns(struct xs_handle *h, unsigned domid, const char *reply
 {
     XsBackendList *l = g_new0(XsBackendList, 1);
     PtError err;
-    g_auto(GStrv) v = g_strsplit(reply, ",", -1);
+    uint8_t v[PT_FUNCS_PER_SLOT];
+    int n = xs_parse_vdevfns(reply, v, PT_FUNCS_PER_SLOT);
 
     if (xs_backend_read(h, XBT_NULL, domid, l, &err) == 0)
-        for (char **p = v; *p; p++) {
-            unsigned long d = strtoul(*p, NULL, 16);
+        for (int k = 0; k < n; k++) {
             for (int i = 0; i < l->n; i++)
-                if (l->dev[i].has_vdevfn && !l->dev[i].auto_slot && l->dev[i].vdevfn == d) {
+                if (l->dev[i].has_vdevfn && !l->dev[i].auto_slot && l->dev[i].vdevfn == v[k]) {
                     char bdf[16];
-                    printf("%s -> 00:%02lx.%lx\n",
-                           pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)), d >> 3, d & 7);
+                    printf("%s -> 00:%02x.%x\n", pt_bdf_format(l->dev[i].bdf, bdf, sizeof(bdf)),
+                           PT_SLOT(v[k]), PT_FUNC(v[k]));
                 }
         }
     g_free(l);
@@ -1142,8 +1141,10 @@ static int cmd_pci_detach(struct xs_handle *h, char **argv)
     }
     int rc = request(h, domid, what, "pci-rem", param, xs_replies_pci_rem, "pci-removed",
                      &reply);
+    uint8_t v[PT_FUNCS_PER_SLOT];
     if (rc == 0)
-        printf("removed guest slot %02lx (%s)\n", strtoul(reply, NULL, 16) >> 3, reply);
+        printf("removed guest slot %02x (%s)\n",
+               xs_parse_vdevfns(reply, v, PT_FUNCS_PER_SLOT) > 0 ? PT_SLOT(v[0]) : 0, reply);
     return rc;
 }
 
@@ -1200,9 +1201,8 @@ static int cmd_list(struct xs_handle *h, char **argv)
     (void)argv;
     printf("%-20s %5s  %s\n", "Name", "ID", "PCI (host->guest)");
     for (unsigned i = 0; ids && i < n; i++) {
-        char *end;
-        unsigned long id = strtoul(ids[i], &end, 10);
-        if (*end || id == 0)
+        unsigned long id;
+        if (pt_parse_uint(ids[i], 10, XS_DOMID_MAX, &id) < 0 || id == 0)
             continue;
         g_autofree char *np = domain_path((unsigned)id, "name");
         g_autofree char *name = xs_read_string(h, np);
@@ -1271,15 +1271,16 @@ static int stop_dm(struct xs_handle *h, unsigned domid)
 {
     g_autofree char *pidpath = dm_pid_path(h, domid);
     g_autofree char *pidtext = xs_read_string(h, pidpath);
-    long pid = pidtext ? strtol(pidtext, NULL, 10) : 0;
+    unsigned long pid;
 
-    if (pid <= 1 || !is_our_dm((pid_t)pid, domid))
-        return 0;       /* gone already */
+    if (!pidtext || pt_parse_uint(pidtext, 10, INT_MAX, &pid) < 0 || pid <= 1 ||
+        !is_our_dm((pid_t)pid, domid))
+        return 0;       /* gone already (or no pid written) */
     int pfd = pidfd_of((pid_t)pid);
     kill((pid_t)pid, SIGTERM);
     struct pollfd p = { .fd = pfd, .events = POLLIN };
     if (pfd >= 0 && poll(&p, 1, timeout_ms) == 0) {
-        say("qemu-dm %ld of domain %u ignored SIGTERM for %d ms: killed", pid, domid, timeout_ms);
+        say("qemu-dm %lu of domain %u ignored SIGTERM for %d ms: killed", pid, domid, timeout_ms);
         kill((pid_t)pid, SIGKILL);
         poll(&p, 1, timeout_ms);
     }
@@ -1395,15 +1396,17 @@ static int saved_layout(GKeyFile *save, const char *state, XsBackendList *l)
         g_autofree char *host = g_key_file_get_string(kf, group, "host", NULL);
         g_autofree char *vdevfn = g_key_file_get_string(kf, group, "vdevfn", NULL);
         g_autofree char *opts = g_key_file_get_string(kf, group, "options", NULL);
-        g_autofree char *wire = g_strdup_printf("%s@%s%s%s", host ? host : "", vdevfn ? vdevfn : "",
-                                                opts && *opts ? "," : "", opts ? opts : "");
-        PtWire w;
+        XsBackendDev *d = &l->dev[l->n];
+        unsigned long v;
         PtError err;
-        if (pt_wire_parse(wire, &w, &err) < 0 || w.auto_slot)
+        *d = (XsBackendDev){ .has_vdevfn = true, .state = XS_STATE_INITIALISING };
+        /* The fields as qemu-dm wrote them (hw/dm-state.c), by the same parsers. */
+        if (!host || !vdevfn || pt_bdf_parse_plain(NULL, host, &d->bdf, &err) < 0 ||
+            pt_parse_uint(vdevfn, 16, 0xff, &v) < 0 ||
+            pt_options_parse(NULL, opts ? opts : "", &d->opts, &err) < 0)
             return -1;
-        XsBackendDev *d = &l->dev[l->n++];
-        *d = (XsBackendDev){ .bdf = w.bdf, .has_vdevfn = true, .vdevfn = w.vdevfn,
-                             .opts = w.opts, .state = XS_STATE_INITIALISING };
+        d->vdevfn = (uint8_t)v;
+        l->n++;
         g_autofree char *key = g_key_file_get_string(save, "keys", host, NULL);
         snprintf(d->key, sizeof(d->key), "%s", key ? key : host);
     }

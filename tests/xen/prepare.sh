@@ -76,11 +76,15 @@ drivers/xen/xen-privcmd drivers/xen/xenfs/xenfs drivers/xen/xen-evtchn
 drivers/xen/xen-gntdev drivers/xen/xen-gntalloc drivers/xen/xen-pciback/xen-pciback"
 GUEST_MODULES="
 drivers/usb/common/usb-common drivers/usb/core/usbcore drivers/usb/host/ehci-hcd
-drivers/usb/host/ehci-pci drivers/usb/host/uhci-hcd drivers/net/ethernet/intel/e1000e/e1000e"
+drivers/usb/host/ehci-pci drivers/usb/host/uhci-hcd drivers/usb/host/xhci-hcd
+drivers/usb/host/xhci-pci drivers/net/ethernet/intel/e1000e/e1000e"
 
+# The stamp holds the module list: a changed list extracts them again.
 modules() {
     kdeb=$(ls "$guest"/debs/linux-image-*.deb | head -n 1)
-    [ -d "$dir/modules" ] && ! stale "$dir/modules/.done" "$kdeb" && return 0
+    want=$(echo $DOM0_MODULES $GUEST_MODULES)
+    [ "$(cat "$dir/modules/.done" 2>/dev/null)" = "$want" ] && ! stale "$dir/modules/.done" "$kdeb" &&
+        return 0
     rm -rf "$dir/modules" "$dir/kernel-root"
     mkdir -p "$dir/modules" "$dir/kernel-root"
     pats=
@@ -89,7 +93,7 @@ modules() {
     dpkg-deb --fsys-tarfile "$kdeb" | tar -x -C "$dir/kernel-root" --wildcards $pats
     find "$dir/kernel-root" -name '*.ko' -exec mv {} "$dir/modules/" \;
     rm -rf "$dir/kernel-root"
-    touch "$dir/modules/.done"
+    echo "$want" > "$dir/modules/.done"
 }
 
 # Our own copy: cache/guest is shared and rebuilt by scripts/guest-image.

@@ -125,9 +125,20 @@ dom0_initrd() {
 
 # The guest's init (guest/initramfs/init) with the driver modules, built
 # here rather than taken from cache/guest/initrd.gz, which other trees share.
+# cache/xen is shared by trees: one whose list lacks a module may have
+# rebuilt it since.
+initrd_lacks_modules() {
+    have=$(gzip -dc "$1" 2>/dev/null | cpio -t --quiet 2>/dev/null)
+    for m in $GUEST_MODULES; do
+        echo "$have" | grep -qx "modules/$(basename "$m").ko" || return 0
+    done
+    return 1
+}
+
 guest_initrd() {
     init=$src/guest/initramfs/init
-    stale "$dir/guest-initrd.gz" "$init" "$dir/modules/.done" || return 0
+    stale "$dir/guest-initrd.gz" "$init" "$dir/modules/.done" ||
+        initrd_lacks_modules "$dir/guest-initrd.gz" || return 0
     root=$dir/guest-initramfs
     rm -rf "$root"
     mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/modules"

@@ -55,6 +55,7 @@ typedef struct HvXen {
     uint32_t domid;
     char who[24];               /* log prefix: "xen dom5" */
     bool msix_all_writes;       /* XENFEAT_dm_msix_all_writes */
+    bool trace;                 /* QEMU_DM_XEN_TRACE=1: log every call */
     XenGsi *gsis;
     size_t ngsis, cap;
 } HvXen;
@@ -68,20 +69,21 @@ static HvXen *to_xen(Hypervisor *hv)
 
 /* ------------------------------------------------------------ errors */
 
-/* rc of a libxenctrl call -> 0 or -errno; a failure is logged with the call. */
+/* rc of a libxenctrl call -> 0 or -errno; a failure is logged with the
+ * call, and so is a success when tracing. */
 static int __attribute__((format(printf, 4, 5)))
 xen_rc(HvXen *x, int rc, const char *call, const char *fmt, ...)
 {
-    if (rc >= 0)
+    if (rc >= 0 && !x->trace)
         return 0;
-    int err = rc != -1 ? -rc : errno > 0 ? errno : EIO;     /* -1/errno, or -errno */
+    int err = rc >= 0 ? 0 : rc != -1 ? -rc : errno > 0 ? errno : EIO;  /* -1/errno, or -errno */
     char args[160];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
-    dm_log(x->who, "%s(%s): %s", call, args, strerror(err));
+    dm_log(x->who, "%s(%s): %s", call, args, err ? strerror(err) : "ok");
     return -err;
 }
 
@@ -220,6 +222,8 @@ static int xen_map_pirq_msi(Hypervisor *hv, PtBdf h, int entry, uint64_t table_b
                 *pirq, h.bus, PT_DEVFN(h.dev, h.func), entry, table_base);
     if (rc == 0)
         *pirq = p;
+    if (rc == 0 && x->trace)
+        dm_log(x->who, "xc_physdev_map_pirq_msi: pirq %d", p);
     return rc;
 }
 
@@ -478,6 +482,7 @@ Hypervisor *hypervisor_xen_new(uint32_t domid, PtError *err)
     x->hv.ops = &xen_ops;
     x->xch = xch;
     x->domid = domid;
+    x->trace = getenv("QEMU_DM_XEN_TRACE") && !strcmp(getenv("QEMU_DM_XEN_TRACE"), "1");
     snprintf(x->who, sizeof(x->who), "xen dom%u", domid);
     read_features(x);
     return &x->hv;

@@ -76,11 +76,15 @@ drivers/xen/xen-privcmd drivers/xen/xenfs/xenfs drivers/xen/xen-evtchn
 drivers/xen/xen-gntdev drivers/xen/xen-gntalloc drivers/xen/xen-pciback/xen-pciback"
 GUEST_MODULES="
 drivers/usb/common/usb-common drivers/usb/core/usbcore drivers/usb/host/ehci-hcd
-drivers/usb/host/ehci-pci drivers/usb/host/uhci-hcd drivers/net/ethernet/intel/e1000e/e1000e"
+drivers/usb/host/ehci-pci drivers/usb/host/uhci-hcd drivers/usb/host/xhci-hcd
+drivers/usb/host/xhci-pci drivers/net/ethernet/intel/e1000e/e1000e"
 
+# The stamp holds the module list: a changed list extracts them again.
 modules() {
     kdeb=$(ls "$guest"/debs/linux-image-*.deb | head -n 1)
-    [ -d "$dir/modules" ] && ! stale "$dir/modules/.done" "$kdeb" && return 0
+    want=$(echo $DOM0_MODULES $GUEST_MODULES)
+    [ "$(cat "$dir/modules/.done" 2>/dev/null)" = "$want" ] && ! stale "$dir/modules/.done" "$kdeb" &&
+        return 0
     rm -rf "$dir/modules" "$dir/kernel-root"
     mkdir -p "$dir/modules" "$dir/kernel-root"
     pats=
@@ -89,7 +93,7 @@ modules() {
     dpkg-deb --fsys-tarfile "$kdeb" | tar -x -C "$dir/kernel-root" --wildcards $pats
     find "$dir/kernel-root" -name '*.ko' -exec mv {} "$dir/modules/" \;
     rm -rf "$dir/kernel-root"
-    touch "$dir/modules/.done"
+    echo "$want" > "$dir/modules/.done"
 }
 
 # Our own copy: cache/guest is shared and rebuilt by scripts/guest-image.
@@ -121,9 +125,20 @@ dom0_initrd() {
 
 # The guest's init (guest/initramfs/init) with the driver modules, built
 # here rather than taken from cache/guest/initrd.gz, which other trees share.
+# cache/xen is shared by trees: one whose list lacks a module may have
+# rebuilt it since.
+initrd_lacks_modules() {
+    have=$(gzip -dc "$1" 2>/dev/null | cpio -t --quiet 2>/dev/null)
+    for m in $GUEST_MODULES; do
+        echo "$have" | grep -qx "modules/$(basename "$m").ko" || return 0
+    done
+    return 1
+}
+
 guest_initrd() {
     init=$src/guest/initramfs/init
-    stale "$dir/guest-initrd.gz" "$init" "$dir/modules/.done" || return 0
+    stale "$dir/guest-initrd.gz" "$init" "$dir/modules/.done" ||
+        initrd_lacks_modules "$dir/guest-initrd.gz" || return 0
     root=$dir/guest-initramfs
     rm -rf "$root"
     mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/modules"

@@ -97,15 +97,11 @@ static int cmd_pci_del(Monitor *mon, const char *args, GString *out)
 /* A function's options as they apply (an option not given is 0). */
 static void append_function_options(const PtGuestFunc *f, GString *out)
 {
-    static const char *const maps[] = { "identity", "identity", "least" };
-    const PtOptions *o = &f->opts;
-    char bdf[16];
+    char bdf[16], opts[128];
 
-    g_string_append_printf(out, "  %02x.%x host %s msitranslate=%d power_mgmt=%d permissive=%d "
-                           "map=%s\n", PT_SLOT(f->vdevfn), PT_FUNC(f->vdevfn),
-                           pt_bdf_format(f->host, bdf, sizeof(bdf)), o->msitranslate == 1,
-                           o->power_mgmt == 1, o->permissive == 1,
-                           (unsigned)o->map < G_N_ELEMENTS(maps) ? maps[o->map] : "?");
+    pt_options_format_applied(&f->opts, opts, sizeof(opts));
+    g_string_append_printf(out, "  %02x.%x host %s %s\n", PT_SLOT(f->vdevfn), PT_FUNC(f->vdevfn),
+                           pt_bdf_format(f->host, bdf, sizeof(bdf)), opts);
 }
 
 /* Every attached function's options, by guest slot.function. */

@@ -192,7 +192,7 @@ static bool is_function_item(const Scan *s, size_t pos);
 
 /* ---- options ---- */
 
-enum { OPT_SPEC = 1, OPT_WIRE = 2 };
+enum { OPT_SPEC = 1, OPT_WIRE = 2, OPT_SHOWN = 4 };   /* SHOWN: in a function's applied view */
 
 typedef struct OptionKey {
     const char *key;
@@ -208,10 +208,10 @@ static const char *const strict_values[] = { "", "1", "0", NULL };   /* PtStrict
 static const char *const rdm_values[] = { "strict", "relaxed", NULL };
 
 static const OptionKey option_keys[] = {
-    { "msitranslate", OPT_SPEC | OPT_WIRE, offsetof(PtOptions, msitranslate), bool_values, "0 or 1" },
-    { "power_mgmt",   OPT_SPEC | OPT_WIRE, offsetof(PtOptions, power_mgmt),   bool_values, "0 or 1" },
-    { "permissive",   OPT_SPEC | OPT_WIRE, offsetof(PtOptions, permissive),   bool_values, "0 or 1" },
-    { "map",          OPT_SPEC,            offsetof(PtOptions, map),          map_values,  "identity or least" },
+    { "msitranslate", OPT_SPEC | OPT_WIRE | OPT_SHOWN, offsetof(PtOptions, msitranslate), bool_values, "0 or 1" },
+    { "power_mgmt",   OPT_SPEC | OPT_WIRE | OPT_SHOWN, offsetof(PtOptions, power_mgmt),   bool_values, "0 or 1" },
+    { "permissive",   OPT_SPEC | OPT_WIRE | OPT_SHOWN, offsetof(PtOptions, permissive),   bool_values, "0 or 1" },
+    { "map",          OPT_SPEC | OPT_SHOWN,            offsetof(PtOptions, map),          map_values,  "identity or least" },
     /* Qubes' name; in the wire form too, so a backend list keeps them. */
     { "strict_reset", OPT_SPEC | OPT_WIRE, offsetof(PtOptions, strict[PT_STRICT_RESET]), strict_values, "0 or 1" },
     { "strict_iommu", OPT_SPEC | OPT_WIRE, offsetof(PtOptions, strict[PT_STRICT_IOMMU]), strict_values, "0 or 1" },
@@ -358,6 +358,30 @@ void pt_options_format(const PtOptions *opts, char *buf, size_t len)
             continue;
         used += (size_t)snprintf(buf + used, len - used, "%s%s=%s", used ? "," : "",
                                  k->key, k->values[v]);
+    }
+}
+
+/* The first word a key takes: what an option not given means. */
+static const char *option_default_word(const OptionKey *k)
+{
+    for (int i = 0; k->values[i]; i++)
+        if (k->values[i][0] != '\0')
+            return k->values[i];
+    return "?";
+}
+
+void pt_options_format_applied(const PtOptions *opts, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < N_OPTION_KEYS && used < len; i++) {
+        const OptionKey *k = &option_keys[i];
+        if (!(k->forms & OPT_SHOWN))
+            continue;
+        int v = *(const int *)((const char *)opts + k->field);
+        used += (size_t)snprintf(buf + used, len - used, "%s%s=%s", used ? " " : "", k->key,
+                                 option_word_valid(k, v) ? k->values[v] : option_default_word(k));
     }
 }
 

@@ -112,6 +112,9 @@ int pt_options_parse(const char *what, const char *text, PtOptions *opts, PtErro
 
 /* "msitranslate=1,power_mgmt=0,..." for the options that are set. */
 void pt_options_format(const PtOptions *opts, char *buf, size_t len);
+/* "msitranslate=0 power_mgmt=0 permissive=0 map=identity": the options a
+ * function runs with, each shown (one not given as what it means). */
+void pt_options_format_applied(const PtOptions *opts, char *buf, size_t len);
 
 /*
  * The per-function wire form on the device-model channel and in the backend

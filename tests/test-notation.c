@@ -283,6 +283,21 @@ static void test_expand_errors(void)
     }
 }
 
+/* What a function runs with: every shown option, one not given as its meaning. */
+static void test_options_applied(void)
+{
+    PtOptions o = pt_options_unset();
+    PtSpec s;
+    PtError e;
+    char buf[96];
+
+    pt_options_format_applied(&o, buf, sizeof(buf));
+    g_assert_cmpstr(buf, ==, "msitranslate=0 power_mgmt=0 permissive=0 map=identity");
+    g_assert_cmpint(pt_spec_parse("00:1d.0-2,permissive=1,map=least,strict_reset=0", &s, &e), ==, 0);
+    pt_options_format_applied(&s.opts, buf, sizeof(buf));
+    g_assert_cmpstr(buf, ==, "msitranslate=0 power_mgmt=0 permissive=1 map=least");
+}
+
 static void test_options_merge(void)
 {
     PtSpec s;
@@ -386,6 +401,7 @@ int main(int argc, char **argv)
     g_test_add_func("/notation/good-specs", test_good_specs);
     g_test_add_func("/notation/malformed-table", test_bad_specs);
     g_test_add_func("/notation/null-text", test_null_text);
+    g_test_add_func("/notation/options-applied", test_options_applied);
     g_test_add_func("/notation/unplug-form", test_unplug_form);
     g_test_add_func("/notation/expand", test_expand);
     g_test_add_func("/notation/expand-errors", test_expand_errors);

@@ -71,9 +71,7 @@ int qemu_hotplug_slot_devfns(PtGuest *guest, unsigned slot, uint8_t out[PT_FUNCS
 static void released(QemuHotplug *hp, unsigned slot, const char *how)
 {
     HpSlot *s = &hp->slots[slot];
-    if (s->eject_timer)
-        g_source_remove(s->eject_timer);
-    s->eject_timer = 0;
+    g_clear_handle_id(&s->eject_timer, g_source_remove);
     s->state = SLOT_EMPTY;
     if (hp->ops.released)
         hp->ops.released(hp->opaque, slot, how);
@@ -171,9 +169,7 @@ static void eject_refused(QemuHotplug *hp, unsigned slot, const char *why)
 {
     HpSlot *s = &hp->slots[slot];
 
-    if (s->eject_timer)
-        g_source_remove(s->eject_timer);
-    s->eject_timer = 0;
+    g_clear_handle_id(&s->eject_timer, g_source_remove);
     s->state = SLOT_IN;
     dm_log(hp->who, "slot %02x: not ejected (%s); it stays in the guest", slot, why);
     eject_answer(hp, slot, why);
@@ -340,8 +336,7 @@ void qemu_hotplug_free(QemuHotplug *hp)
     if (!hp)
         return;
     for (unsigned s = 0; s < PT_SLOTS; s++)
-        if (hp->slots[s].eject_timer)
-            g_source_remove(hp->slots[s].eject_timer);
+        g_clear_handle_id(&hp->slots[s].eject_timer, g_source_remove);
     g_free(hp->who);
     g_free(hp);
 }

@@ -344,23 +344,6 @@ PtOptions pt_options_merge(PtOptions spec, PtOptions dflt)
     return o;
 }
 
-void pt_options_format(const PtOptions *opts, char *buf, size_t len)
-{
-    size_t used = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < N_OPTION_KEYS; i++) {
-        const OptionKey *k = &option_keys[i];
-        if (k->field == SIZE_MAX || used >= len)
-            continue;
-        int v = *(const int *)((const char *)opts + k->field);
-        if (!option_word_valid(k, v))
-            continue;
-        used += (size_t)snprintf(buf + used, len - used, "%s%s=%s", used ? "," : "",
-                                 k->key, k->values[v]);
-    }
-}
-
 /* The first word a key takes: what an option not given means. */
 static const char *option_default_word(const OptionKey *k)
 {
@@ -370,19 +353,34 @@ static const char *option_default_word(const OptionKey *k)
     return "?";
 }
 
-void pt_options_format_applied(const PtOptions *opts, char *buf, size_t len)
+/* key=word for each option that is set, ","-separated; applied: for each
+ * shown option, one not given as what it means, " "-separated. */
+static void format_options(const PtOptions *opts, bool applied, char *buf, size_t len)
 {
     size_t used = 0;
 
     buf[0] = '\0';
     for (size_t i = 0; i < N_OPTION_KEYS && used < len; i++) {
         const OptionKey *k = &option_keys[i];
-        if (!(k->forms & OPT_SHOWN))
+        if (applied ? !(k->forms & OPT_SHOWN) : k->field == SIZE_MAX)
             continue;
         int v = *(const int *)((const char *)opts + k->field);
-        used += (size_t)snprintf(buf + used, len - used, "%s%s=%s", used ? " " : "", k->key,
-                                 option_word_valid(k, v) ? k->values[v] : option_default_word(k));
+        const char *word = option_word_valid(k, v) ? k->values[v]
+                           : applied ? option_default_word(k) : NULL;
+        if (word)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s=%s",
+                                     used ? (applied ? " " : ",") : "", k->key, word);
     }
+}
+
+void pt_options_format(const PtOptions *opts, char *buf, size_t len)
+{
+    format_options(opts, false, buf, len);
+}
+
+void pt_options_format_applied(const PtOptions *opts, char *buf, size_t len)
+{
+    format_options(opts, true, buf, len);
 }
 
 /* ---- the function list ---- */

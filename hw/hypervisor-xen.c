@@ -482,7 +482,7 @@ Hypervisor *hypervisor_xen_new(uint32_t domid, PtError *err)
     x->hv.ops = &xen_ops;
     x->xch = xch;
     x->domid = domid;
-    x->trace = getenv("QEMU_DM_XEN_TRACE") && !strcmp(getenv("QEMU_DM_XEN_TRACE"), "1");
+    x->trace = g_strcmp0(getenv("QEMU_DM_XEN_TRACE"), "1") == 0;
     snprintf(x->who, sizeof(x->who), "xen dom%u", domid);
     read_features(x);
     return &x->hv;

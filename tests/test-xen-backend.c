@@ -1264,6 +1264,47 @@ static void test_msix_contract_line(void)
     assert_stub_clean();
 }
 
+/* The lines a GSI's pirq map and unmap leave in qemu-dm's log, with
+ * QEMU_DM_XEN_TRACE set to trace (NULL: unset). */
+static GPtrArray *pirq_log(const char *trace)
+{
+    PtError err;
+    int pirq = -1;
+
+    stub_fresh();
+    if (trace)
+        g_setenv("QEMU_DM_XEN_TRACE", trace, TRUE);
+    Hypervisor *hv = hypervisor_xen_new(DOMID, &err);
+    g_unsetenv("QEMU_DM_XEN_TRACE");
+    g_assert_nonnull(hv);
+    captured = g_ptr_array_new_with_free_func(g_free);
+    dm_log_set_sink(capture, NULL);
+    g_assert_cmpint(hv_map_pirq(hv, 20, &pirq), ==, 0);
+    g_assert_cmpint(hv_unmap_pirq(hv, pirq), ==, 0);
+    dm_log_set_sink(NULL, NULL);
+    hypervisor_free(hv);
+    assert_stub_clean();
+    return captured;
+}
+
+/* QEMU_DM_XEN_TRACE=1 logs each successful call with its arguments;
+ * otherwise (or with another value) only failures are logged. */
+static void test_trace_logs_calls(void)
+{
+    GPtrArray *on = pirq_log("1");
+    g_assert_cmpuint(on->len, ==, 2);
+    g_assert_cmpstr(on->pdata[0], ==, "xen dom7: xc_physdev_map_pirq(index=20): ok");
+    g_assert_true(g_str_has_prefix(on->pdata[1], "xen dom7: xc_physdev_unmap_pirq(pirq="));
+    g_assert_true(g_str_has_suffix(on->pdata[1], "): ok"));
+    g_ptr_array_unref(on);
+    const char *quiet[] = { NULL, "0", "yes" };
+    for (size_t i = 0; i < G_N_ELEMENTS(quiet); i++) {
+        GPtrArray *off = pirq_log(quiet[i]);
+        g_assert_cmpuint(off->len, ==, 0);
+        g_ptr_array_unref(off);
+    }
+}
+
 /*
  * A guest moves a bound MSI-X vector the spec's way: mask, new data,
  * unmask.  Without XENFEAT_dm_msix_all_writes Xen keeps the mask (and
@@ -1679,6 +1720,7 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-backend/msitranslate", test_msitranslate);
     g_test_add_func("/xen-backend/msitranslate-refused", test_msitranslate_refused);
     g_test_add_func("/xen-backend/msix-contract-line", test_msix_contract_line);
+    g_test_add_func("/xen-backend/trace-logs-calls", test_trace_logs_calls);
     g_test_add_func("/xen-backend/msix-without-contract", test_msix_without_contract);
     g_test_add_func("/xen-backend/msix-unmasked-write", test_msix_unmasked_write);
     g_test_add_func("/xen-backend/ioreq-setup-failures", test_ioreq_setup_failures);

@@ -10,6 +10,9 @@
 #   DIR/guest-initrd.gz   the real guest's init (guest/initramfs/init), busybox
 #                         and its driver modules
 #   DIR/usb-disk.img      the disk behind the outer usb-storage device
+#   DIR/guest-kallsyms    the guest kernel's symbols as it runs with nokaslr
+#                         (Debian's System.map is a placeholder), for xenctx
+#                         when a guest goes silent on the tier
 #   DIR/guest-bench-initrd.gz  guest-initrd.gz with this tree's init and
 #                         cfgread-bench (tests/xen/cfgread-bench.c) on top, for
 #                         the side-by-side scenario
@@ -177,6 +180,36 @@ bench_initrd() {
     mv "$dir/guest-bench-initrd.gz.tmp" "$dir/guest-bench-initrd.gz"
 }
 
+# The kernel's own symbol table, read once from /proc/kallsyms under plain
+# QEMU (about 20 s of TCG): with nokaslr its addresses are the tier guest's.
+symbols() {
+    kernel=$guest/vmlinuz
+    stale "$dir/guest-kallsyms" "$kernel" || return 0
+    root=$dir/kallsyms-initramfs
+    rm -rf "$root"
+    mkdir -p "$root/bin" "$root/proc"
+    cp "$dir/busybox-root/bin/busybox" "$root/bin/busybox"
+    printf '%s\n' '#!/bin/busybox sh' '/bin/busybox mount -t proc proc /proc' \
+        'echo 0 > /proc/sys/kernel/kptr_restrict' 'echo KALLSYMS-BEGIN' \
+        '/bin/busybox cat /proc/kallsyms' 'echo KALLSYMS-END' '/bin/busybox poweroff -f' \
+        > "$root/init"
+    chmod 755 "$root/init" "$root/bin/busybox"
+    (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1 > "$dir/kallsyms-initrd.gz"
+    rm -f "$dir/kallsyms-serial.txt"
+    timeout 300 qemu-system-x86_64 -nodefaults -m 512 -display none -no-reboot \
+        -serial "file:$dir/kallsyms-serial.txt" -kernel "$kernel" \
+        -initrd "$dir/kallsyms-initrd.gz" -append "console=ttyS0 quiet nokaslr rdinit=/init" \
+        > /dev/null 2>&1 || true
+    sed -n '/KALLSYMS-BEGIN/,/KALLSYMS-END/p' "$dir/kallsyms-serial.txt" 2>/dev/null | tr -d '\r' |
+        grep -v '^KALLSYMS-' > "$dir/guest-kallsyms.tmp" || true
+    if [ -s "$dir/guest-kallsyms.tmp" ]; then
+        mv "$dir/guest-kallsyms.tmp" "$dir/guest-kallsyms"
+    else
+        say "could not read the guest kernel's symbols: xenctx will show raw addresses"
+    fi
+    rm -rf "$root" "$dir/kallsyms-serial.txt" "$dir/kallsyms-initrd.gz" "$dir/guest-kallsyms.tmp"
+}
+
 usb_disk() {
     [ -s "$dir/usb-disk.img" ] || truncate -s 1M "$dir/usb-disk.img"
 }
@@ -193,4 +226,5 @@ guest_initrd
 bench_program
 bench_initrd
 usb_disk
+symbols
 say "ready in $dir"

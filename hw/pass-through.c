@@ -757,6 +757,16 @@ static void write_host(PtFunc *f, unsigned offset, unsigned len, const uint8_t *
         f->hostval[offset + i] = cur[i - first];
 }
 
+/* Every bit the guest wrote through to the host (bus mastering, INTx
+ * disable) back to its value at open, a dword at a time: a function the
+ * guest let go must not go on DMAing into memory that is no longer its. */
+void pt_func_quiesce(PtFunc *f)
+{
+    for (unsigned o = 0; o < PCI_CONFIG_SIZE; o += 4)
+        if (pt_le32(f->thru + o))
+            write_host(f, o, 4, f->initial + o, f->thru + o);
+}
+
 /* Each event the written registers name, once per write. */
 static void raise_events(PtFunc *f, unsigned offset, unsigned len)
 {
@@ -820,7 +830,7 @@ void pt_func_cfg_write(PtFunc *f, unsigned offset, uint32_t val, unsigned len)
                        len_ones(len);
     check_claimed(f, offset, val, len);
     if (to_host) {
-        uint8_t bytes[4], host_mask[4];
+        uint8_t bytes[4] = { 0 }, host_mask[4] = { 0 };
         store_bytes(bytes, 0, val, len);
         store_bytes(host_mask, 0, to_host, len);
         write_host(f, offset, len, bytes, host_mask);

@@ -48,6 +48,9 @@ typedef void (*PtEventFn)(void *opaque, PtFunc *fn, const PtEventInfo *ev);
 PtFunc *pt_func_open(HostPci *host, PtBdf bdf, uint8_t vdevfn, const PtOptions *opts,
                      PtError *err);
 void pt_func_close(PtFunc *fn);
+/* The host function's write-through bits (bus mastering, INTx disable)
+ * as they were at open: no more DMA of the guest's making. */
+void pt_func_quiesce(PtFunc *fn);
 
 /* Listeners of the function's events (its MSI/MSI-X state), keyed by
  * opaque: a second call with the same opaque replaces its function, cb

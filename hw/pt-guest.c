@@ -303,7 +303,9 @@ static int prepare_function(PtGuest *g, PtBdf bdf, uint8_t vdevfn, const PtOptio
 
 static void release_function(PtGuest *g, Attached *a)
 {
-    /* Vectors first: no binding may outlive the guest's view of the device. */
+    /* Its DMA stops first, while the IOMMU still maps the guest's memory;
+     * then the vectors: no binding may outlive the guest's view of it. */
+    pt_func_quiesce(a->pub.fn);
     pt_msi_free(a->pub.msi);
     if (a->dev)
         pci_bus_unplug(g->bus, a->pub.vdevfn);

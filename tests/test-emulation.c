@@ -727,6 +727,32 @@ static void test_malformed_capability_chain(void)
     rig_down(&rig);
 }
 
+/* A function the guest lets go stops its DMA: the bus mastering and INTx
+ * disable the guest wrote through are back to what the host had when it
+ * was attached. */
+static void test_release_quiesces_host(void)
+{
+    static const char bdf[] = "0000:06:00.0";
+    const uint16_t through = PCI_COMMAND_MASTER | PCI_COMMAND_DISABLE_INTx;
+    Rig rig;
+    PtError err;
+    uint8_t devfn = PT_DEVFN(4, 0);
+
+    rig_up(&rig, ASUS);
+    set_host_word(&rig, bdf, PCI_COMMAND, PCI_COMMAND_MEMORY);
+    rig_attach(&rig, "06:00.0");
+    g_autoptr(GBytes) attached = rig_host_config(&rig, bdf);
+    g_assert_cmphex(host_word(attached, PCI_COMMAND) & through, ==, 0);
+    uint16_t cmd = (uint16_t)tg_cfg_read(rig.bus, devfn, PCI_COMMAND, 2);
+    tg_cfg_write(rig.bus, devfn, PCI_COMMAND, cmd | through, 2);
+    g_autoptr(GBytes) used = rig_host_config(&rig, bdf);
+    g_assert_cmphex(host_word(used, PCI_COMMAND) & through, ==, through);
+    g_assert_cmpint(pt_guest_detach(rig.guest, "06:00.0", &err), ==, 1);
+    g_autoptr(GBytes) released = rig_host_config(&rig, bdf);
+    g_assert_cmphex(host_word(released, PCI_COMMAND), ==, host_word(attached, PCI_COMMAND));
+    rig_down(&rig);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -736,6 +762,7 @@ int main(int argc, char **argv)
     g_test_add_func("/emulation/subpage-bar-served", test_subpage_bar_served);
     g_test_add_func("/emulation/xsa126-decode-stays-on", test_xsa126_decode_stays_on);
     g_test_add_func("/emulation/xsa128-wide-header-write", test_xsa128_wide_header_write);
+    g_test_add_func("/emulation/release-quiesces-host", test_release_quiesces_host);
     g_test_add_func("/emulation/xsa131-unclaimed-writes", test_xsa131_unclaimed_writes);
     g_test_add_func("/emulation/rw1c-clears-only-what-the-guest-wrote",
                     test_rw1c_clears_only_what_the_guest_wrote);
